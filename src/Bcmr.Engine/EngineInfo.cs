@@ -1,0 +1,1 @@
+namespace Bcmr.Engine; public static class EngineInfo { public const string Version = "0.1.0"; }
