@@ -127,8 +127,19 @@ public static unsafe class Blake3
         return hash;
     }
 
-    /// <summary>Hashes a file into <paramref name="hasher"/> (fresh, any mode) and writes its output.</summary>
-    internal static void HashFile(string path, int threads, Blake3Hasher hasher, Span<byte> output, out long size)
+    /// <summary>
+    /// Hashes a file into <paramref name="hasher"/> (fresh; any mode: plain, keyed or derive-key) and
+    /// writes <c>output.Length</c> bytes of its output. Returns the number of bytes hashed.
+    /// </summary>
+    public static long HashFile(string path, int threads, Blake3Hasher hasher, Span<byte> output)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        ArgumentNullException.ThrowIfNull(hasher);
+        HashFile(path, threads, hasher, output, out long size);
+        return size;
+    }
+
+    private static void HashFile(string path, int threads, Blake3Hasher hasher, Span<byte> output, out long size)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete,
             bufferSize: 0, FileOptions.SequentialScan);
@@ -160,8 +171,10 @@ public static unsafe class Blake3
     }
 
     /// <summary>Feeds a whole stream to <paramref name="hasher"/>; returns the number of bytes read.</summary>
-    internal static long HashStream(Stream stream, Blake3Hasher hasher)
+    public static long HashStream(Stream stream, Blake3Hasher hasher)
     {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(hasher);
         byte[] buffer = GC.AllocateUninitializedArray<byte>(StreamBufferBytes);
         long total = 0;
         int n;
