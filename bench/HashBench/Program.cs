@@ -2,7 +2,21 @@ using System.Diagnostics;
 using Bcmr.Engine.Hashing;
 
 // Throughput of each SIMD path over one in-memory buffer, single-threaded, plus the parallel entry point.
-// Usage: HashBench [MiB=64] [seconds-per-path=2]
+// Usage: HashBench [MiB=64] [seconds-per-path=2]   or   HashBench --file PATH [threads...]
+if (args.Length > 1 && args[0] == "--file")
+{
+    foreach (string t in args.Skip(2).DefaultIfEmpty("1"))
+    {
+        int threads = int.Parse(t);
+        for (int i = 0; i < 3; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            byte[] h = Blake3.HashFile(args[1], threads);
+            Console.WriteLine($"threads {threads}: {sw.Elapsed.TotalMilliseconds:F0} ms  {new FileInfo(args[1]).Length / sw.Elapsed.TotalSeconds / 1e9:F3} GB/s  {Blake3.ToHex(h)}");
+        }
+    }
+    return;
+}
 int mib = args.Length > 0 ? int.Parse(args[0]) : 64;
 double seconds = args.Length > 1 ? double.Parse(args[1]) : 2;
 byte[] data = new byte[mib << 20];
