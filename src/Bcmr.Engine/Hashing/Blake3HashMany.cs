@@ -59,7 +59,14 @@ internal static unsafe class Blake3HashMany
             else if (simd >= Blake3Simd.Vector256 && count >= 8)
             {
                 n = 8;
-                Kernel<Vector256<uint>, Ops256>.Run(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+                if (Avx2.IsSupported)
+                {
+                    Blake3Avx2.HashMany8(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+                }
+                else
+                {
+                    Kernel<Vector256<uint>, Ops256>.Run(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+                }
             }
             else if (simd >= Blake3Simd.Vector128 && count >= 4)
             {
