@@ -44,7 +44,8 @@ internal static class CopyCommand
         };
         jobs.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() < 1) r.AddError("--jobs must be at least 1");
+            // A non-number is already a parse error; only the range is ours to check.
+            if (r.Tokens.Count == 1 && int.TryParse(r.Tokens[0].Value, out var n) && n < 1) r.AddError("--jobs must be at least 1");
         });
 
         cmd.Add(paths);

@@ -14,7 +14,7 @@ internal sealed class HumanOutput : IProgress<TransferProgress>
     private readonly bool _quiet, _verbose, _live;
     private readonly TextWriter _err = Console.Error, _out = Console.Out;
     private bool _lineDrawn;
-    private TimeSpan _lastPlain = TimeSpan.MinValue;
+    private TimeSpan _lastPlain;
 
     public HumanOutput(bool quiet, bool verbose)
     {
@@ -38,7 +38,7 @@ internal sealed class HumanOutput : IProgress<TransferProgress>
                 _err.Write("\r\u001b[2K" + line);
                 _lineDrawn = true;
             }
-            else if (p.Elapsed - _lastPlain >= TimeSpan.FromSeconds(1))
+            else if (p.Elapsed - _lastPlain >= TimeSpan.FromSeconds(1)) // also keeps sub-second copies silent
             {
                 _lastPlain = p.Elapsed;
                 _err.WriteLine("bcmr: " + Format(p));

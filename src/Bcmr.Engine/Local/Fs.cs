@@ -40,19 +40,16 @@ internal static unsafe class Fs
         }
         try
         {
-            FileSystemInfo info = new FileInfo(path);
-            if (!info.Exists && (info.Attributes & FileAttributes.ReparsePoint) == 0)
+            var file = new FileInfo(path);
+            if (file.LinkTarget is not null)
             {
-                info = new DirectoryInfo(path);
-                if (!info.Exists && (info.Attributes & FileAttributes.ReparsePoint) == 0) return null;
+                if (!followLinks) return FromInfo(file);
+                var target = file.ResolveLinkTarget(returnFinalTarget: true);
+                return target is { Exists: true } ? FromInfo(target) : null;
             }
-            if (followLinks && info.LinkTarget is not null)
-            {
-                var target = info.ResolveLinkTarget(returnFinalTarget: true);
-                if (target is null || !target.Exists) return null;
-                info = target;
-            }
-            return FromInfo(info);
+            if (file.Exists) return FromInfo(file);
+            var dir = new DirectoryInfo(path);
+            return dir.Exists ? FromInfo(dir) : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
