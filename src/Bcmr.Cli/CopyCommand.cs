@@ -58,10 +58,10 @@ internal static class CopyCommand
         {
             reflink = ModeOption<ReflinkMode>("--reflink",
                 "Clone extents instead of copying (btrfs, XFS): auto tries and falls back; force fails where impossible; disable never tries. Bare --reflink means force. Default auto.",
-                ReflinkMode.Auto, ReflinkMode.Force);
+                ReflinkMode.Auto);
             sparse = ModeOption<SparseMode>("--sparse",
                 "Holes: auto keeps the holes the source has; force also turns zero runs of 4 KiB or more into holes; disable writes every byte. Bare --sparse means force. Default auto.",
-                SparseMode.Auto, SparseMode.Force);
+                SparseMode.Auto);
             cmd.Add(reflink);
             cmd.Add(sparse);
         }
@@ -95,26 +95,35 @@ internal static class CopyCommand
         return cmd;
     }
 
-    /// <summary>An enum option whose value may be omitted ("--reflink" alone means force). A following word that
-    /// is not one of the values is left for the positional arguments, so "--reflink SRC DST" still works.</summary>
-    private static Option<T> ModeOption<T>(string name, string description, T whenAbsent, T whenBare) where T : struct, Enum
+    /// <summary>An enum option with a default; its bare form ("--reflink" alone) is rewritten before parsing
+    /// by <see cref="ExpandBareModeFlags"/>.</summary>
+    private static Option<T> ModeOption<T>(string name, string description, T whenAbsent) where T : struct, Enum
     {
         var names = Enum.GetNames<T>().Select(n => n.ToLowerInvariant()).ToArray();
         return new Option<T>(name)
         {
             Description = description,
             HelpName = string.Join("|", names),
-            Arity = ArgumentArity.ZeroOrOne,
             DefaultValueFactory = _ => whenAbsent,
-            CustomParser = result =>
-            {
-                if (result.Tokens.Count == 0) return whenBare;
-                var token = result.Tokens[0].Value;
-                if (Enum.TryParse<T>(token, ignoreCase: true, out var value) && names.Contains(token.ToLowerInvariant())) return value;
-                result.OnlyTake(0);
-                return whenBare;
-            },
         };
+    }
+
+    private static readonly string[] ModeFlags = ["--reflink", "--sparse"];
+    private static readonly string[] ModeValues = ["auto", "force", "disable"];
+
+    /// <summary>bcmr accepts "--reflink" and "--sparse" without a value, meaning force. A following word that is not
+    /// a mode belongs to the paths ("--reflink SRC DST"), so the bare flag becomes "--reflink=force".</summary>
+    internal static string[] ExpandBareModeFlags(string[] args)
+    {
+        var result = new List<string>(args.Length);
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--") { result.AddRange(args[i..]); break; }
+            bool bare = ModeFlags.Contains(args[i]) &&
+                (i + 1 >= args.Length || !ModeValues.Contains(args[i + 1].ToLowerInvariant()));
+            result.Add(bare ? args[i] + "=force" : args[i]);
+        }
+        return result.ToArray();
     }
 
     internal static int Run(CopyRequest request, bool json, bool quiet, bool verbose, CancellationToken ct)

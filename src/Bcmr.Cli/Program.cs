@@ -21,7 +21,7 @@ namespace Bcmr.Cli
             root.Add(CopyCommand.Create(move: false));
             root.Add(CopyCommand.Create(move: true));
 
-            var parse = root.Parse(args);
+            var parse = root.Parse(CopyCommand.ExpandBareModeFlags(args));
             if (parse.Errors.Count > 0)
             {
                 foreach (var e in parse.Errors) Console.Error.WriteLine("bcmr: " + e.Message);

@@ -117,7 +117,12 @@ internal static unsafe class DataCopier
                 else throw ErrorFor(LastErrno, src, dst);
             }
             if (hasher is not null) HashZeros(hasher, dataStart - pos);
-            if (dataStart >= size) break;
+            if (dataStart >= size)
+            {
+                onBytes?.Invoke(size - pos);
+                pos = size;
+                break;
+            }
             long dataEnd = lseek(fd, dataStart, SEEK_HOLE);
             if (dataEnd < 0) throw ErrorFor(LastErrno, src, dst);
             long len = Math.Min(dataEnd, size) - dataStart;
