@@ -20,6 +20,7 @@ namespace Bcmr.Cli
             root.Add(Json);
             root.Add(CopyCommand.Create(move: false));
             root.Add(CopyCommand.Create(move: true));
+            root.Add(HashCommand.Create());
 
             var parse = root.Parse(CopyCommand.ExpandBareModeFlags(args));
             if (parse.Errors.Count > 0)

@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+
+namespace Bcmr.Engine.Hashing;
+
+/// <summary>
+/// Incremental state of the one chunk (up to 1024 bytes) that is still receiving input.
+/// The last block is always kept buffered, because only at finalization do we learn whether it
+/// gets CHUNK_END only or also ROOT.
+/// </summary>
+/// <remarks>The chaining value and block buffer live in memory owned (and pinned) by the hasher.</remarks>
+internal unsafe struct Blake3ChunkState
+{
+    private readonly uint* _cv;
+    private readonly byte* _buf;
+    private readonly uint _flags;
+    public ulong Counter;
+    private int _bufLen;
+    private int _blocksCompressed;
+
+    public Blake3ChunkState(uint* cv, byte* buf, uint flags)
+    {
+        _cv = cv;
+        _buf = buf;
+        _flags = flags;
+        Counter = 0;
+        _bufLen = 0;
+        _blocksCompressed = 0;
+    }
+
+    public readonly int Length => Blake3Core.BlockLen * _blocksCompressed + _bufLen;
+
+    public void Reset(uint* key, ulong counter)
+    {
+        Unsafe.CopyBlockUnaligned(_cv, key, Blake3Core.OutLen);
+        // The final block is compressed with its zero padding, so stale bytes must not survive.
+        Unsafe.InitBlockUnaligned(_buf, 0, Blake3Core.BlockLen);
+        Counter = counter;
+        _bufLen = 0;
+        _blocksCompressed = 0;
+    }
+
+    private readonly uint StartFlag => _blocksCompressed == 0 ? Blake3Core.ChunkStart : 0;
+
+    /// <summary>Appends input; the caller guarantees the chunk does not overflow 1024 bytes.</summary>
+    public void Update(byte* input, int length)
+    {
+        if (_bufLen > 0)
+        {
+            int take = FillBuffer(input, length);
+            input += take;
+            length -= take;
+            if (length > 0)
+            {
+                // More input follows, so the buffered block is not the last one.
+                Blake3Core.CompressInPlace(_cv, _buf, Blake3Core.BlockLen, Counter, _flags | StartFlag);
+                _blocksCompressed++;
+                _bufLen = 0;
+                Unsafe.InitBlockUnaligned(_buf, 0, Blake3Core.BlockLen);
+            }
+        }
+
+        while (length > Blake3Core.BlockLen)
+        {
+            Blake3Core.CompressInPlace(_cv, input, Blake3Core.BlockLen, Counter, _flags | StartFlag);
+            _blocksCompressed++;
+            input += Blake3Core.BlockLen;
+            length -= Blake3Core.BlockLen;
+        }
+
+        FillBuffer(input, length);
+    }
+
+    private int FillBuffer(byte* input, int length)
+    {
+        int take = Math.Min(Blake3Core.BlockLen - _bufLen, length);
+        Unsafe.CopyBlockUnaligned(_buf + _bufLen, input, (uint)take);
+        _bufLen += take;
+        return take;
+    }
+
+    public readonly Blake3Output Output() =>
+        new(_cv, _buf, (uint)_bufLen, Counter, _flags | StartFlag | Blake3Core.ChunkEnd);
+}

@@ -1,0 +1,472 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Bcmr.Engine.Hashing;
+
+/// <summary>Which lane width compresses many chunks (or parents) at once.</summary>
+internal enum Blake3Simd
+{
+    Scalar = 0,
+    Vector128 = 1,
+    Vector256 = 2,
+    Vector512 = 3,
+}
+
+/// <summary>
+/// The "hash many" layer: compresses N independent inputs of the same number of blocks at once,
+/// one input per vector lane. Chunks (16 blocks each, counters incrementing) and parent nodes
+/// (one block each, counter 0) both go through here.
+/// </summary>
+internal static unsafe class Blake3HashMany
+{
+    /// <summary>The widest path that is fast on this machine; narrower ones are used for remainders.</summary>
+    public static readonly Blake3Simd Default =
+        Vector512.IsHardwareAccelerated ? Blake3Simd.Vector512
+        : Vector256.IsHardwareAccelerated ? Blake3Simd.Vector256
+        : Vector128.IsHardwareAccelerated ? Blake3Simd.Vector128
+        : Blake3Simd.Scalar;
+
+    public static int Degree(Blake3Simd simd) => simd switch
+    {
+        Blake3Simd.Vector512 => 16,
+        Blake3Simd.Vector256 => 8,
+        Blake3Simd.Vector128 => 4,
+        _ => 1,
+    };
+
+    /// <summary>
+    /// Compresses <paramref name="count"/> inputs laid out back to back (each <paramref name="blocks"/> x 64 bytes)
+    /// and writes one 32-byte chaining value per input to <paramref name="output"/>.
+    /// </summary>
+    /// <remarks>
+    /// Output may overlap input as long as output i never lies beyond input i (parents are reduced in place):
+    /// each batch reads all of its input before it writes anything.
+    /// </remarks>
+    public static void HashMany(Blake3Simd simd, byte* input, int count, int blocks, uint* key, ulong counter,
+        bool incrementCounter, uint flags, uint flagsStart, uint flagsEnd, byte* output)
+    {
+        nint stride = (nint)blocks * Blake3Core.BlockLen;
+        while (count > 0)
+        {
+            int n;
+            if (simd >= Blake3Simd.Vector512 && count >= 16)
+            {
+                n = 16;
+                Kernel<Vector512<uint>, Ops512>.Run(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+            }
+            else if (simd >= Blake3Simd.Vector256 && count >= 8)
+            {
+                n = 8;
+                Kernel<Vector256<uint>, Ops256>.Run(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+            }
+            else if (simd >= Blake3Simd.Vector128 && count >= 4)
+            {
+                n = 4;
+                Kernel<Vector128<uint>, Ops128>.Run(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+            }
+            else
+            {
+                n = 1;
+                Kernel<uint, OpsScalar>.Run(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+            }
+
+            input += n * stride;
+            output += n * Blake3Core.OutLen;
+            if (incrementCounter)
+            {
+                counter += (ulong)n;
+            }
+            count -= n;
+        }
+    }
+
+    /// <summary>
+    /// One lane width's worth of vector operations. Static abstract members let the JIT specialise
+    /// <see cref="Kernel{TVec,TOps}"/> per width with every call inlined, so the round code is written once.
+    /// </summary>
+    internal interface IVecOps<TVec> where TVec : unmanaged
+    {
+        static abstract int Lanes { get; }
+        static abstract TVec Splat(uint x);
+        static abstract TVec Add(TVec a, TVec b);
+        static abstract TVec Xor(TVec a, TVec b);
+        static abstract TVec Ror16(TVec x);
+        static abstract TVec Ror12(TVec x);
+        static abstract TVec Ror8(TVec x);
+        static abstract TVec Ror7(TVec x);
+        static abstract TVec Load(uint* p);
+        static abstract void Store(TVec v, uint* p);
+
+        /// <summary>Loads block 0 of each lane's input (lane i at input + i*stride) transposed: m[w] holds word w of every lane.</summary>
+        static abstract void LoadMessage(byte* input, nint stride, TVec* m);
+    }
+
+    internal static class Kernel<TVec, TOps>
+        where TVec : unmanaged
+        where TOps : struct, IVecOps<TVec>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void G(ref TVec a, ref TVec b, ref TVec c, ref TVec d, TVec x, TVec y)
+        {
+            a = TOps.Add(TOps.Add(a, b), x);
+            d = TOps.Ror16(TOps.Xor(d, a));
+            c = TOps.Add(c, d);
+            b = TOps.Ror12(TOps.Xor(b, c));
+            a = TOps.Add(TOps.Add(a, b), y);
+            d = TOps.Ror8(TOps.Xor(d, a));
+            c = TOps.Add(c, d);
+            b = TOps.Ror7(TOps.Xor(b, c));
+        }
+
+        [SkipLocalsInit]
+        public static void Run(byte* input, nint stride, int blocks, uint* key, ulong counter, bool incrementCounter,
+            uint flags, uint flagsStart, uint flagsEnd, byte* output)
+        {
+            int lanes = TOps.Lanes;
+            uint* counterWords = stackalloc uint[32];
+            for (int l = 0; l < lanes; l++)
+            {
+                ulong c = counter + (incrementCounter ? (ulong)l : 0);
+                counterWords[l] = (uint)c;
+                counterWords[16 + l] = (uint)(c >> 32);
+            }
+            TVec counterLow = TOps.Load(counterWords);
+            TVec counterHigh = TOps.Load(counterWords + 16);
+            TVec blockLen = TOps.Splat(Blake3Core.BlockLen);
+
+            TVec h0 = TOps.Splat(key[0]), h1 = TOps.Splat(key[1]), h2 = TOps.Splat(key[2]), h3 = TOps.Splat(key[3]);
+            TVec h4 = TOps.Splat(key[4]), h5 = TOps.Splat(key[5]), h6 = TOps.Splat(key[6]), h7 = TOps.Splat(key[7]);
+
+            TVec* m = stackalloc TVec[16];
+            uint blockFlags = flags | flagsStart;
+            for (int b = 0; b < blocks; b++)
+            {
+                if (b == blocks - 1)
+                {
+                    blockFlags |= flagsEnd;
+                }
+                TOps.LoadMessage(input + (nint)b * Blake3Core.BlockLen, stride, m);
+
+                TVec v0 = h0, v1 = h1, v2 = h2, v3 = h3, v4 = h4, v5 = h5, v6 = h6, v7 = h7;
+                TVec v8 = TOps.Splat(Blake3Core.IV0), v9 = TOps.Splat(Blake3Core.IV1);
+                TVec v10 = TOps.Splat(Blake3Core.IV2), v11 = TOps.Splat(Blake3Core.IV3);
+                TVec v12 = counterLow, v13 = counterHigh, v14 = blockLen, v15 = TOps.Splat(blockFlags);
+
+            // round 0
+            G(ref v0, ref v4, ref v8, ref v12, m[0], m[1]);
+            G(ref v1, ref v5, ref v9, ref v13, m[2], m[3]);
+            G(ref v2, ref v6, ref v10, ref v14, m[4], m[5]);
+            G(ref v3, ref v7, ref v11, ref v15, m[6], m[7]);
+            G(ref v0, ref v5, ref v10, ref v15, m[8], m[9]);
+            G(ref v1, ref v6, ref v11, ref v12, m[10], m[11]);
+            G(ref v2, ref v7, ref v8, ref v13, m[12], m[13]);
+            G(ref v3, ref v4, ref v9, ref v14, m[14], m[15]);
+            // round 1
+            G(ref v0, ref v4, ref v8, ref v12, m[2], m[6]);
+            G(ref v1, ref v5, ref v9, ref v13, m[3], m[10]);
+            G(ref v2, ref v6, ref v10, ref v14, m[7], m[0]);
+            G(ref v3, ref v7, ref v11, ref v15, m[4], m[13]);
+            G(ref v0, ref v5, ref v10, ref v15, m[1], m[11]);
+            G(ref v1, ref v6, ref v11, ref v12, m[12], m[5]);
+            G(ref v2, ref v7, ref v8, ref v13, m[9], m[14]);
+            G(ref v3, ref v4, ref v9, ref v14, m[15], m[8]);
+            // round 2
+            G(ref v0, ref v4, ref v8, ref v12, m[3], m[4]);
+            G(ref v1, ref v5, ref v9, ref v13, m[10], m[12]);
+            G(ref v2, ref v6, ref v10, ref v14, m[13], m[2]);
+            G(ref v3, ref v7, ref v11, ref v15, m[7], m[14]);
+            G(ref v0, ref v5, ref v10, ref v15, m[6], m[5]);
+            G(ref v1, ref v6, ref v11, ref v12, m[9], m[0]);
+            G(ref v2, ref v7, ref v8, ref v13, m[11], m[15]);
+            G(ref v3, ref v4, ref v9, ref v14, m[8], m[1]);
+            // round 3
+            G(ref v0, ref v4, ref v8, ref v12, m[10], m[7]);
+            G(ref v1, ref v5, ref v9, ref v13, m[12], m[9]);
+            G(ref v2, ref v6, ref v10, ref v14, m[14], m[3]);
+            G(ref v3, ref v7, ref v11, ref v15, m[13], m[15]);
+            G(ref v0, ref v5, ref v10, ref v15, m[4], m[0]);
+            G(ref v1, ref v6, ref v11, ref v12, m[11], m[2]);
+            G(ref v2, ref v7, ref v8, ref v13, m[5], m[8]);
+            G(ref v3, ref v4, ref v9, ref v14, m[1], m[6]);
+            // round 4
+            G(ref v0, ref v4, ref v8, ref v12, m[12], m[13]);
+            G(ref v1, ref v5, ref v9, ref v13, m[9], m[11]);
+            G(ref v2, ref v6, ref v10, ref v14, m[15], m[10]);
+            G(ref v3, ref v7, ref v11, ref v15, m[14], m[8]);
+            G(ref v0, ref v5, ref v10, ref v15, m[7], m[2]);
+            G(ref v1, ref v6, ref v11, ref v12, m[5], m[3]);
+            G(ref v2, ref v7, ref v8, ref v13, m[0], m[1]);
+            G(ref v3, ref v4, ref v9, ref v14, m[6], m[4]);
+            // round 5
+            G(ref v0, ref v4, ref v8, ref v12, m[9], m[14]);
+            G(ref v1, ref v5, ref v9, ref v13, m[11], m[5]);
+            G(ref v2, ref v6, ref v10, ref v14, m[8], m[12]);
+            G(ref v3, ref v7, ref v11, ref v15, m[15], m[1]);
+            G(ref v0, ref v5, ref v10, ref v15, m[13], m[3]);
+            G(ref v1, ref v6, ref v11, ref v12, m[0], m[10]);
+            G(ref v2, ref v7, ref v8, ref v13, m[2], m[6]);
+            G(ref v3, ref v4, ref v9, ref v14, m[4], m[7]);
+            // round 6
+            G(ref v0, ref v4, ref v8, ref v12, m[11], m[15]);
+            G(ref v1, ref v5, ref v9, ref v13, m[5], m[0]);
+            G(ref v2, ref v6, ref v10, ref v14, m[1], m[9]);
+            G(ref v3, ref v7, ref v11, ref v15, m[8], m[6]);
+            G(ref v0, ref v5, ref v10, ref v15, m[14], m[10]);
+            G(ref v1, ref v6, ref v11, ref v12, m[2], m[12]);
+            G(ref v2, ref v7, ref v8, ref v13, m[3], m[4]);
+            G(ref v3, ref v4, ref v9, ref v14, m[7], m[13]);
+
+                h0 = TOps.Xor(v0, v8); h1 = TOps.Xor(v1, v9); h2 = TOps.Xor(v2, v10); h3 = TOps.Xor(v3, v11);
+                h4 = TOps.Xor(v4, v12); h5 = TOps.Xor(v5, v13); h6 = TOps.Xor(v6, v14); h7 = TOps.Xor(v7, v15);
+                blockFlags = flags;
+            }
+
+            // Un-transpose through a small buffer: this runs once per input, against 16 compressions per chunk.
+            uint* words = stackalloc uint[8 * 16];
+            TOps.Store(h0, words); TOps.Store(h1, words + lanes); TOps.Store(h2, words + 2 * lanes); TOps.Store(h3, words + 3 * lanes);
+            TOps.Store(h4, words + 4 * lanes); TOps.Store(h5, words + 5 * lanes); TOps.Store(h6, words + 6 * lanes); TOps.Store(h7, words + 7 * lanes);
+            uint* o = (uint*)output;
+            for (int l = 0; l < lanes; l++)
+            {
+                for (int i = 0; i < 8; i++)
+                {
+                    o[l * 8 + i] = words[i * lanes + l];
+                }
+            }
+        }
+    }
+
+    /// <summary>Transposes through scalar loads; correct on any hardware, used where no shuffle instructions are available.</summary>
+    [SkipLocalsInit]
+    private static void GatherMessage<TVec, TOps>(byte* input, nint stride, TVec* m)
+        where TVec : unmanaged
+        where TOps : struct, IVecOps<TVec>
+    {
+        int lanes = TOps.Lanes;
+        uint* t = stackalloc uint[16 * 16];
+        for (int l = 0; l < lanes; l++)
+        {
+            byte* src = input + l * stride;
+            for (int w = 0; w < 16; w++)
+            {
+                t[w * lanes + l] = Unsafe.ReadUnaligned<uint>(src + 4 * w);
+            }
+        }
+        for (int w = 0; w < 16; w++)
+        {
+            m[w] = TOps.Load(t + w * lanes);
+        }
+    }
+
+    /// <summary>
+    /// Transposes a 4x4 block of words: rows are four lanes' consecutive words, results are one word of four lanes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4x4(Vector128<uint> a, Vector128<uint> b, Vector128<uint> c, Vector128<uint> d,
+        out Vector128<uint> w0, out Vector128<uint> w1, out Vector128<uint> w2, out Vector128<uint> w3)
+    {
+        Vector128<ulong> ab0 = Sse2.UnpackLow(a, b).AsUInt64();
+        Vector128<ulong> cd0 = Sse2.UnpackLow(c, d).AsUInt64();
+        Vector128<ulong> ab1 = Sse2.UnpackHigh(a, b).AsUInt64();
+        Vector128<ulong> cd1 = Sse2.UnpackHigh(c, d).AsUInt64();
+        w0 = Sse2.UnpackLow(ab0, cd0).AsUInt32();
+        w1 = Sse2.UnpackHigh(ab0, cd0).AsUInt32();
+        w2 = Sse2.UnpackLow(ab1, cd1).AsUInt32();
+        w3 = Sse2.UnpackHigh(ab1, cd1).AsUInt32();
+    }
+
+    internal struct OpsScalar : IVecOps<uint>
+    {
+        public static int Lanes => 1;
+        public static uint Splat(uint x) => x;
+        public static uint Add(uint a, uint b) => a + b;
+        public static uint Xor(uint a, uint b) => a ^ b;
+        public static uint Ror16(uint x) => System.Numerics.BitOperations.RotateRight(x, 16);
+        public static uint Ror12(uint x) => System.Numerics.BitOperations.RotateRight(x, 12);
+        public static uint Ror8(uint x) => System.Numerics.BitOperations.RotateRight(x, 8);
+        public static uint Ror7(uint x) => System.Numerics.BitOperations.RotateRight(x, 7);
+        public static uint Load(uint* p) => *p;
+        public static void Store(uint v, uint* p) => *p = v;
+        public static void LoadMessage(byte* input, nint stride, uint* m) => Unsafe.CopyBlockUnaligned(m, input, Blake3Core.BlockLen);
+    }
+
+    internal struct Ops128 : IVecOps<Vector128<uint>>
+    {
+        public static int Lanes => 4;
+        public static Vector128<uint> Splat(uint x) => Vector128.Create(x);
+        public static Vector128<uint> Add(Vector128<uint> a, Vector128<uint> b) => a + b;
+        public static Vector128<uint> Xor(Vector128<uint> a, Vector128<uint> b) => a ^ b;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<uint> Ror16(Vector128<uint> x)
+        {
+            // A byte shuffle is one instruction where shift+shift+or is three.
+            if (Ssse3.IsSupported)
+            {
+                return Ssse3.Shuffle(x.AsByte(), Vector128.Create((byte)2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)).AsUInt32();
+            }
+            return Vector128.ShiftRightLogical(x, 16) | Vector128.ShiftLeft(x, 16);
+        }
+
+        public static Vector128<uint> Ror12(Vector128<uint> x) => Vector128.ShiftRightLogical(x, 12) | Vector128.ShiftLeft(x, 20);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<uint> Ror8(Vector128<uint> x)
+        {
+            if (Ssse3.IsSupported)
+            {
+                return Ssse3.Shuffle(x.AsByte(), Vector128.Create((byte)1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12)).AsUInt32();
+            }
+            return Vector128.ShiftRightLogical(x, 8) | Vector128.ShiftLeft(x, 24);
+        }
+
+        public static Vector128<uint> Ror7(Vector128<uint> x) => Vector128.ShiftRightLogical(x, 7) | Vector128.ShiftLeft(x, 25);
+        public static Vector128<uint> Load(uint* p) => Vector128.Load(p);
+        public static void Store(Vector128<uint> v, uint* p) => v.Store(p);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void LoadMessage(byte* input, nint stride, Vector128<uint>* m)
+        {
+            if (!Sse2.IsSupported)
+            {
+                GatherMessage<Vector128<uint>, Ops128>(input, stride, m);
+                return;
+            }
+            for (int q = 0; q < 4; q++)
+            {
+                byte* p = input + 16 * q;
+                Transpose4x4(
+                    Vector128.Load((uint*)p), Vector128.Load((uint*)(p + stride)),
+                    Vector128.Load((uint*)(p + 2 * stride)), Vector128.Load((uint*)(p + 3 * stride)),
+                    out m[4 * q], out m[4 * q + 1], out m[4 * q + 2], out m[4 * q + 3]);
+            }
+        }
+    }
+
+    internal struct Ops256 : IVecOps<Vector256<uint>>
+    {
+        public static int Lanes => 8;
+        public static Vector256<uint> Splat(uint x) => Vector256.Create(x);
+        public static Vector256<uint> Add(Vector256<uint> a, Vector256<uint> b) => a + b;
+        public static Vector256<uint> Xor(Vector256<uint> a, Vector256<uint> b) => a ^ b;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<uint> Ror16(Vector256<uint> x)
+        {
+            if (Avx2.IsSupported)
+            {
+                return Avx2.Shuffle(x.AsByte(), Vector256.Create((byte)2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+                    2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)).AsUInt32();
+            }
+            return Vector256.ShiftRightLogical(x, 16) | Vector256.ShiftLeft(x, 16);
+        }
+
+        public static Vector256<uint> Ror12(Vector256<uint> x) => Vector256.ShiftRightLogical(x, 12) | Vector256.ShiftLeft(x, 20);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<uint> Ror8(Vector256<uint> x)
+        {
+            if (Avx2.IsSupported)
+            {
+                return Avx2.Shuffle(x.AsByte(), Vector256.Create((byte)1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+                    1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12)).AsUInt32();
+            }
+            return Vector256.ShiftRightLogical(x, 8) | Vector256.ShiftLeft(x, 24);
+        }
+
+        public static Vector256<uint> Ror7(Vector256<uint> x) => Vector256.ShiftRightLogical(x, 7) | Vector256.ShiftLeft(x, 25);
+        public static Vector256<uint> Load(uint* p) => Vector256.Load(p);
+        public static void Store(Vector256<uint> v, uint* p) => v.Store(p);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void LoadMessage(byte* input, nint stride, Vector256<uint>* m)
+        {
+            if (!Avx2.IsSupported)
+            {
+                GatherMessage<Vector256<uint>, Ops256>(input, stride, m);
+                return;
+            }
+            // Two 8x8 transposes: words 0-7 then words 8-15 of the block.
+            for (int half = 0; half < 2; half++)
+            {
+                byte* p = input + 32 * half;
+                Transpose8x8(
+                    Vector256.Load((uint*)p), Vector256.Load((uint*)(p + stride)),
+                    Vector256.Load((uint*)(p + 2 * stride)), Vector256.Load((uint*)(p + 3 * stride)),
+                    Vector256.Load((uint*)(p + 4 * stride)), Vector256.Load((uint*)(p + 5 * stride)),
+                    Vector256.Load((uint*)(p + 6 * stride)), Vector256.Load((uint*)(p + 7 * stride)),
+                    m + 8 * half);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Transpose8x8(Vector256<uint> a, Vector256<uint> b, Vector256<uint> c, Vector256<uint> d,
+            Vector256<uint> e, Vector256<uint> f, Vector256<uint> g, Vector256<uint> h, Vector256<uint>* o)
+        {
+            // Interleave 32-bit then 64-bit elements within each 128-bit half, then swap halves across rows.
+            Vector256<ulong> ab0 = Avx2.UnpackLow(a, b).AsUInt64(), ab1 = Avx2.UnpackHigh(a, b).AsUInt64();
+            Vector256<ulong> cd0 = Avx2.UnpackLow(c, d).AsUInt64(), cd1 = Avx2.UnpackHigh(c, d).AsUInt64();
+            Vector256<ulong> ef0 = Avx2.UnpackLow(e, f).AsUInt64(), ef1 = Avx2.UnpackHigh(e, f).AsUInt64();
+            Vector256<ulong> gh0 = Avx2.UnpackLow(g, h).AsUInt64(), gh1 = Avx2.UnpackHigh(g, h).AsUInt64();
+
+            Vector256<uint> abcd0 = Avx2.UnpackLow(ab0, cd0).AsUInt32(), abcd1 = Avx2.UnpackHigh(ab0, cd0).AsUInt32();
+            Vector256<uint> abcd2 = Avx2.UnpackLow(ab1, cd1).AsUInt32(), abcd3 = Avx2.UnpackHigh(ab1, cd1).AsUInt32();
+            Vector256<uint> efgh0 = Avx2.UnpackLow(ef0, gh0).AsUInt32(), efgh1 = Avx2.UnpackHigh(ef0, gh0).AsUInt32();
+            Vector256<uint> efgh2 = Avx2.UnpackLow(ef1, gh1).AsUInt32(), efgh3 = Avx2.UnpackHigh(ef1, gh1).AsUInt32();
+
+            o[0] = Avx2.Permute2x128(abcd0, efgh0, 0x20);
+            o[1] = Avx2.Permute2x128(abcd1, efgh1, 0x20);
+            o[2] = Avx2.Permute2x128(abcd2, efgh2, 0x20);
+            o[3] = Avx2.Permute2x128(abcd3, efgh3, 0x20);
+            o[4] = Avx2.Permute2x128(abcd0, efgh0, 0x31);
+            o[5] = Avx2.Permute2x128(abcd1, efgh1, 0x31);
+            o[6] = Avx2.Permute2x128(abcd2, efgh2, 0x31);
+            o[7] = Avx2.Permute2x128(abcd3, efgh3, 0x31);
+        }
+    }
+
+    internal struct Ops512 : IVecOps<Vector512<uint>>
+    {
+        public static int Lanes => 16;
+        public static Vector512<uint> Splat(uint x) => Vector512.Create(x);
+        public static Vector512<uint> Add(Vector512<uint> a, Vector512<uint> b) => a + b;
+        public static Vector512<uint> Xor(Vector512<uint> a, Vector512<uint> b) => a ^ b;
+        public static Vector512<uint> Ror16(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 16) | Vector512.ShiftLeft(x, 16);
+        public static Vector512<uint> Ror12(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 12) | Vector512.ShiftLeft(x, 20);
+        public static Vector512<uint> Ror8(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 8) | Vector512.ShiftLeft(x, 24);
+        public static Vector512<uint> Ror7(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 7) | Vector512.ShiftLeft(x, 25);
+        public static Vector512<uint> Load(uint* p) => Vector512.Load(p);
+        public static void Store(Vector512<uint> v, uint* p) => v.Store(p);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void LoadMessage(byte* input, nint stride, Vector512<uint>* m)
+        {
+            if (!Sse2.IsSupported)
+            {
+                GatherMessage<Vector512<uint>, Ops512>(input, stride, m);
+                return;
+            }
+            // Built from 4x4 transposes of 128-bit pieces so it only needs baseline x64 shuffles; the pieces
+            // are then concatenated, which is a plain insert on AVX-512 hardware.
+            Vector128<uint>* piece = stackalloc Vector128<uint>[16];
+            for (int q = 0; q < 4; q++)
+            {
+                for (int g = 0; g < 4; g++)
+                {
+                    byte* p = input + 16 * q + 4 * g * stride;
+                    Transpose4x4(
+                        Vector128.Load((uint*)p), Vector128.Load((uint*)(p + stride)),
+                        Vector128.Load((uint*)(p + 2 * stride)), Vector128.Load((uint*)(p + 3 * stride)),
+                        out piece[4 * g], out piece[4 * g + 1], out piece[4 * g + 2], out piece[4 * g + 3]);
+                }
+                for (int k = 0; k < 4; k++)
+                {
+                    m[4 * q + k] = Vector512.Create(
+                        Vector256.Create(piece[k], piece[4 + k]),
+                        Vector256.Create(piece[8 + k], piece[12 + k]));
+                }
+            }
+        }
+    }
+}
