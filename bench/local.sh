@@ -42,7 +42,9 @@ fi
 cat "$DIR/big.bin" > /dev/null; tar cf - -C "$DIR" small-tree 64k-tree > /dev/null   # warm the page cache
 echo "files: $(find "$DIR/small-tree" -type f | wc -l) small in $(find "$DIR/small-tree" -mindepth 2 -type d | wc -l) dirs; $(find "$DIR/64k-tree" -type f | wc -l) x 64 KiB"
 
-prep="rm -rf $DIR/out; sync"
+# hyperfine -N runs commands without a shell, so the preparation step is a script of its own.
+printf '#!/bin/sh\nrm -rf "%s/out"\nsync\n' "$DIR" > "$DIR/prep.sh"; chmod +x "$DIR/prep.sh"
+prep="$DIR/prep.sh"
 
 echo "== 1 GiB random file, no reflink"
 hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$DIR/big.json" \

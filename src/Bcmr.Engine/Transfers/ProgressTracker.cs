@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Bcmr.Engine.Transfers;
 
 /// <summary>
-/// Counters the copy path bumps with one interlocked add, and a timer that turns them into at most one
+/// Counters the copy path bumps with one interlocked add, and a ticker thread that turns them into at most one
 /// <see cref="TransferProgress"/> per interval. Nobody listening costs nothing but the adds.
 /// </summary>
 internal sealed class ProgressTracker : IDisposable
@@ -11,7 +11,10 @@ internal sealed class ProgressTracker : IDisposable
     private readonly string _operation;
     private readonly IProgress<TransferProgress>? _sink;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private readonly Timer? _timer;
+    // A thread of its own rather than a pool timer: a busy or starved thread pool must not freeze the display.
+    private readonly Thread? _ticker;
+    private readonly ManualResetEventSlim _stop = new(false);
+    private readonly TimeSpan _interval;
     private readonly object _reportLock = new();
     private long _bytesDone, _bytesTotal;
     private int _filesDone, _filesTotal;
@@ -33,8 +36,12 @@ internal sealed class ProgressTracker : IDisposable
     {
         _operation = operation;
         _sink = sink;
+        _interval = interval;
         if (sink is not null && interval > TimeSpan.Zero)
-            _timer = new Timer(_ => Report(final: false), null, interval, interval);
+        {
+            _ticker = new Thread(Tick) { IsBackground = true, Name = "bcmr-progress" };
+            _ticker.Start();
+        }
     }
 
     public TimeSpan Elapsed => _clock.Elapsed;
@@ -59,16 +66,18 @@ internal sealed class ProgressTracker : IDisposable
         if (file is not null) Interlocked.CompareExchange(ref _current, null, file);
     }
 
-    /// <summary>Stops the timer (waiting for a report in flight) and sends the final snapshot, so the final
+    /// <summary>Stops the ticker (waiting for a report in flight) and sends the final snapshot, so the final
     /// report is always the last one a display sees.</summary>
     public void Complete()
     {
-        if (_timer is not null)
-        {
-            using var done = new ManualResetEvent(false);
-            if (_timer.Dispose(done)) done.WaitOne();
-        }
+        _stop.Set();
+        _ticker?.Join();
         Report(final: true);
+    }
+
+    private void Tick()
+    {
+        while (!_stop.Wait(_interval)) Report(final: false);
     }
 
     private void Report(bool final)
@@ -98,5 +107,10 @@ internal sealed class ProgressTracker : IDisposable
         }
     }
 
-    public void Dispose() => _timer?.Dispose();
+    public void Dispose()
+    {
+        _stop.Set();
+        _ticker?.Join();
+        _stop.Dispose();
+    }
 }
