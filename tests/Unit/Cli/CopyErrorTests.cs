@@ -100,9 +100,7 @@ public class CopyErrorTests
 
     internal static string MakeHardLink(string existing, string link)
     {
-        using var p = Process.Start("ln", [existing, link])!;
-        p.WaitForExit();
-        Assert.Equal(0, p.ExitCode);
+        Tool.Output("ln", existing, link);
         return link;
     }
 
@@ -331,14 +329,8 @@ public sealed class TinyMount : IDisposable
     public static TinyMount? TryCreate(string path, string size)
     {
         Directory.CreateDirectory(path);
-        using var p = Process.Start(new ProcessStartInfo("mount", ["-t", "tmpfs", "-o", $"size={size}", "tmpfs", path]) { RedirectStandardError = true })!;
-        p.WaitForExit();
-        return p.ExitCode == 0 ? new TinyMount(path) : null;
+        return Tool.TryRun("mount", "-t", "tmpfs", "-o", $"size={size}", "tmpfs", path) ? new TinyMount(path) : null;
     }
 
-    public void Dispose()
-    {
-        using var p = Process.Start("umount", ["-l", _path])!;
-        p.WaitForExit();
-    }
+    public void Dispose() => Tool.TryRun("umount", "-l", _path);
 }

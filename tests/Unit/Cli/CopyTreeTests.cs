@@ -128,35 +128,18 @@ public class CopyTreeTests
     {
         using var t = new TempDir();
         var file = t.WriteRandom("f.bin", 100, 1);
-        var set = System.Diagnostics.Process.Start("setfattr", ["-n", "user.bcmr-test", "-v", "kept", file]);
-        set!.WaitForExit();
-        Assert.True(set.ExitCode == 0, "setfattr failed (.ci/run installs the attr package; /tmp must allow user xattrs)");
+        Assert.True(Tool.TryRun("setfattr", "-n", "user.bcmr-test", "-v", "kept", file),
+            "setfattr failed (.ci/run installs the attr package; /tmp must allow user xattrs)");
 
         Assert.Equal(0, BcmrRunner.Run("copy", "-p", file, t["copy.bin"]).ExitCode);
         Assert.Equal(0, BcmrRunner.Run("copy", file, t["plain.bin"]).ExitCode);
 
-        Assert.Contains("user.bcmr-test=\"kept\"", GetFattr(t["copy.bin"]));
-        Assert.DoesNotContain("user.bcmr-test", GetFattr(t["plain.bin"]));
+        Assert.Contains("user.bcmr-test=\"kept\"", Tool.Output("getfattr", "-d", t["copy.bin"]));
+        Assert.DoesNotContain("user.bcmr-test", Tool.Output("getfattr", "-d", t["plain.bin"]));
     }
 
     /// <summary>The reference BLAKE3 (.ci/run installs b3sum).</summary>
-    internal static string B3sum(string path)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo("b3sum", ["--no-names", path]) { RedirectStandardOutput = true };
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var s = p.StandardOutput.ReadToEnd().Trim();
-        p.WaitForExit();
-        return s;
-    }
-
-    private static string GetFattr(string path)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo("getfattr", ["-d", path]) { RedirectStandardOutput = true };
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var s = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return s;
-    }
+    internal static string B3sum(string path) => Tool.Output("b3sum", "--no-names", path);
 
     [Fact]
     public void Without_preserve_the_copy_gets_a_new_mtime_and_the_source_mode_minus_umask()

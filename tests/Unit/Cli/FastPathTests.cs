@@ -10,10 +10,7 @@ public class FastPathTests
 
     private static long AllocatedBytes(string path)
     {
-        var psi = new ProcessStartInfo("stat", ["-c", "%b %B", path]) { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var parts = p.StandardOutput.ReadToEnd().Trim().Split(' ');
-        p.WaitForExit();
+        var parts = Tool.Output("stat", "-c", "%b %B", path).Split(' ');
         return long.Parse(parts[0]) * long.Parse(parts[1]);
     }
 
@@ -147,24 +144,13 @@ public sealed class LoopFs : IDisposable
         var image = mountPoint + ".img";
         Directory.CreateDirectory(mountPoint);
         using (var f = new FileStream(image, FileMode.CreateNew)) f.SetLength(sizeMb * 1024L * 1024);
-        if (!Run(mkfs, "-q", image) || !Run("mount", "-o", "loop", image, mountPoint)) return null;
+        if (!Tool.TryRun(mkfs, "-q", image) || !Tool.TryRun("mount", "-o", "loop", image, mountPoint)) return null;
         return new LoopFs(mountPoint, image);
-    }
-
-    private static bool Run(string exe, params string[] args)
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo(exe, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            p.WaitForExit();
-            return p.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception) { return false; }
     }
 
     public void Dispose()
     {
-        Run("umount", _mountPoint);
+        Tool.TryRun("umount", _mountPoint);
         File.Delete(_image);
     }
 }

@@ -13,7 +13,7 @@ public class MoveTests
         CopyTreeTests.BuildAwkwardTree(t, "expected");
         var file = t.WriteRandom("f.bin", 5000, 9);
         var fileHash = Trees.Sha256(file);
-        var inode = new Mono(file).Inode;
+        var inode = Inode(file);
 
         var tree = BcmrRunner.Run("move", t["src"], t["moved"]);
         var single = BcmrRunner.Run("move", file, t["g.bin"]);
@@ -24,7 +24,7 @@ public class MoveTests
         Trees.AssertIdentical(t["expected"], t["moved"]);
         Assert.False(File.Exists(file));
         Assert.Equal(fileHash, Trees.Sha256(t["g.bin"]));
-        Assert.Equal(inode, new Mono(t["g.bin"]).Inode); // a rename, not a copy
+        Assert.Equal(inode, Inode(t["g.bin"])); // a rename, not a copy
     }
 
     [Fact]
@@ -122,18 +122,5 @@ public class MoveTests
         Assert.Equal(b, Trees.Sha256(t["b.bin"]));
     }
 
-    /// <summary>Tiny stat helper for inode checks.</summary>
-    private readonly struct Mono(string path)
-    {
-        public string Inode { get; } = Stat(path);
-
-        private static string Stat(string p)
-        {
-            var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%i", p]) { RedirectStandardOutput = true };
-            using var proc = System.Diagnostics.Process.Start(psi)!;
-            var s = proc.StandardOutput.ReadToEnd().Trim();
-            proc.WaitForExit();
-            return s;
-        }
-    }
+    private static string Inode(string path) => Tool.Output("stat", "-c", "%i", path);
 }
