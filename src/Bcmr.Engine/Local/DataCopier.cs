@@ -53,12 +53,15 @@ internal static unsafe class DataCopier
             method = CopyMethod.ReadWrite;
             return ReadWriteLoop(src, dst, 0, hasher, onBytes, ct, punchZeroPages: true);
         }
+        // copy_file_range may share extents on btrfs, XFS and NFS, so "--reflink disable" (an independent copy)
+        // must not use it; cp --reflink=never makes the same choice.
+        bool kernelCopy = Fs.Linux && reflink != ReflinkMode.Disable;
         if (Fs.Linux && sparse == SparseMode.Auto && src.Meta.LooksSparse)
         {
             method = CopyMethod.SparseExtents;
-            return CopyExtents(src, dst, hasher, onBytes, ct);
+            return CopyExtents(src, dst, hasher, kernelCopy, onBytes, ct);
         }
-        if (Fs.Linux && hasher is null)
+        if (kernelCopy && hasher is null)
         {
             long copied = KernelCopy(src, dst, 0, long.MaxValue, onBytes, ct, out bool unsupported);
             if (!unsupported)
@@ -104,7 +107,7 @@ internal static unsafe class DataCopier
     }
 
     /// <summary>Copies only the data extents of a file with holes and recreates the holes by length.</summary>
-    private static long CopyExtents(in Source src, in Target dst, Blake3Hasher? hasher, Action<long>? onBytes, CancellationToken ct)
+    private static long CopyExtents(in Source src, in Target dst, Blake3Hasher? hasher, bool kernelCopy, Action<long>? onBytes, CancellationToken ct)
     {
         int fd = Fs.Fd(src.Handle);
         long size = src.Meta.Size, pos = 0, copied = 0;
@@ -127,7 +130,7 @@ internal static unsafe class DataCopier
             if (dataEnd < 0) throw ErrorFor(LastErrno, src, dst);
             long len = Math.Min(dataEnd, size) - dataStart;
             long n;
-            if (hasher is null)
+            if (hasher is null && kernelCopy)
             {
                 n = KernelCopy(src, dst, dataStart, len, onBytes, ct, out bool unsupported);
                 if (unsupported) n = ReadWriteRange(src, dst, dataStart, len, null, onBytes, ct);

@@ -15,16 +15,37 @@ public class FastPathTests
     }
 
     [Fact]
-    public void Plain_copies_use_copy_file_range()
+    public void Plain_copies_use_copy_file_range_where_cloning_is_impossible()
     {
         using var t = new TempDir();
         t.WriteRandom("a.bin", 3_000_000, 1);
 
-        var r = BcmrRunner.Run("--json", "copy", "--reflink", "disable", t["a.bin"], t["b.bin"]);
+        var auto = BcmrRunner.Run("--json", "copy", t["a.bin"], t["b.bin"]);
+        var disabled = BcmrRunner.Run("--json", "copy", "--reflink", "disable", t["a.bin"], t["c.bin"]);
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Equal("copyfilerange", Method(r));
+        Assert.Equal(0, auto.ExitCode);
+        Assert.Equal("copyfilerange", Method(auto));
+        Assert.Equal("readwrite", Method(disabled));
         Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["b.bin"]));
+        Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["c.bin"]));
+    }
+
+    [Fact]
+    public void Reflink_disable_makes_an_independent_copy_even_on_btrfs()
+    {
+        using var t = new TempDir();
+        using var btrfs = LoopFs.TryCreate(t["btrfs"], "mkfs.btrfs");
+        Assert.NotNull(btrfs);
+        t.WriteRandom("btrfs/a.bin", 8 * 1024 * 1024, 1);
+        Tool.Output("sync");
+
+        Assert.Equal(0, BcmrRunner.Run("copy", "--reflink", "disable", t["btrfs/a.bin"], t["btrfs/own.bin"]).ExitCode);
+        Assert.Equal(0, BcmrRunner.Run("copy", t["btrfs/a.bin"], t["btrfs/shared.bin"]).ExitCode);
+        Tool.Output("sync");
+
+        Assert.DoesNotContain("shared", Tool.Output("filefrag", "-v", t["btrfs/own.bin"]));
+        Assert.Contains("shared", Tool.Output("filefrag", "-v", t["btrfs/shared.bin"]));
+        Assert.Equal(Trees.Sha256(t["btrfs/a.bin"]), Trees.Sha256(t["btrfs/own.bin"]));
     }
 
     [Fact]
