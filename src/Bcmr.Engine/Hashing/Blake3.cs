@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Numerics;
 using Microsoft.Win32.SafeHandles;
 
@@ -46,24 +45,47 @@ public static unsafe class Blake3
         return hash;
     }
 
-    /// <summary>
-    /// Hashes <paramref name="length"/> bytes at <paramref name="data"/> into <paramref name="hasher"/>, which must be fresh. The input is cut into leaves: complete subtrees of a
-    /// power-of-two number of chunks, aligned to their size, so each leaf's CV is a node of the final tree
-    /// no matter which thread computes it. The leaf CVs are then pushed in order and the tail, which may
-    /// be partial and may hold the root, is hashed normally.
-    /// </summary>
-    /// <returns><paramref name="hasher"/>, holding all input, ready to finalize.</returns>
+    /// <summary>Per-thread state for hashing leaves: a hasher of the right mode and, for files, a read buffer.</summary>
+    internal sealed class LeafWorker
+    {
+        public LeafWorker(Blake3Hasher hasher) => Hasher = hasher;
+
+        public Blake3Hasher Hasher { get; }
+
+        public byte[]? Buffer { get; set; }
+    }
+
+    /// <summary>Feeds bytes [offset, offset + count) of the input to the worker's hasher.</summary>
+    internal delegate void LeafFeeder(LeafWorker worker, long offset, long count);
+
     internal static Blake3Hasher HashParallel(Blake3Hasher hasher, byte* data, long length, int threads,
         long minParallelBytes, int minLeafBytes)
     {
+        nint basePtr = (nint)data;
+        return HashParallel(hasher, length, threads, minParallelBytes, minLeafBytes,
+            (worker, offset, count) => UpdateLong(worker.Hasher, (byte*)basePtr + offset, count));
+    }
+
+    /// <summary>
+    /// Hashes an input of <paramref name="length"/> bytes into <paramref name="hasher"/>, which must be fresh.
+    /// The input is cut into leaves: complete subtrees of a power-of-two number of chunks, aligned to their
+    /// size, so each leaf's CV is a node of the final tree no matter which thread computes it. The leaf
+    /// CVs are then pushed in order and the tail, which may be partial and may hold the root, is hashed
+    /// on the calling thread.
+    /// </summary>
+    /// <returns><paramref name="hasher"/>, holding all input, ready to finalize.</returns>
+    internal static Blake3Hasher HashParallel(Blake3Hasher hasher, long length, int threads,
+        long minParallelBytes, int minLeafBytes, LeafFeeder feed)
+    {
+        var self = new LeafWorker(hasher);
         if (threads <= 1 || length < minParallelBytes || length < 2L * minLeafBytes)
         {
-            UpdateLong(hasher, data, length);
+            feed(self, 0, length);
             return hasher;
         }
 
-        // Aim for several leaves per thread so a slow thread (or page faults on a mapped file) does not
-        // leave the others idle at the end, but keep leaves large enough to amortise scheduling.
+        // Aim for several leaves per thread so a slow thread does not leave the others idle at the end,
+        // but keep leaves large enough to amortise scheduling.
         long target = Math.Clamp(length / (8L * threads), minLeafBytes, MaxLeafBytes);
         long leafBytes = Math.Max(Blake3Core.ChunkLen, (long)(BitOperations.RoundUpToPowerOf2((ulong)target + 1) >> 1));
         ulong leafChunks = (ulong)(leafBytes / Blake3Core.ChunkLen);
@@ -76,20 +98,18 @@ public static unsafe class Blake3
         }
         if (leaves <= 0)
         {
-            UpdateLong(hasher, data, length);
+            feed(self, 0, length);
             return hasher;
         }
 
         byte[] cvs = new byte[leaves * OutLen];
-        nint basePtr = (nint)data;
-        Blake3Simd simd = hasher.Simd;
         Parallel.For(0L, leaves, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => hasher.CloneMode(),
+            () => new LeafWorker(hasher.CloneMode()),
             (leaf, _, worker) =>
             {
-                worker.ResetAt((ulong)leaf * leafChunks);
-                worker.Update(new ReadOnlySpan<byte>((byte*)basePtr + leaf * leafBytes, (int)leafBytes));
-                worker.SubtreeChainingValue(cvs.AsSpan((int)(leaf * OutLen), OutLen));
+                worker.Hasher.ResetAt((ulong)leaf * leafChunks);
+                feed(worker, leaf * leafBytes, leafBytes);
+                worker.Hasher.SubtreeChainingValue(cvs.AsSpan((int)(leaf * OutLen), OutLen));
                 return worker;
             },
             _ => { });
@@ -98,7 +118,7 @@ public static unsafe class Blake3
         {
             hasher.PushSubtreeCv(cvs.AsSpan((int)(leaf * OutLen), OutLen), leafChunks);
         }
-        UpdateLong(hasher, data + leaves * leafBytes, length - leaves * leafBytes);
+        feed(self, leaves * leafBytes, length - leaves * leafBytes);
         return hasher;
     }
 
@@ -117,7 +137,7 @@ public static unsafe class Blake3
 
     /// <summary>
     /// Hashes a file. <paramref name="threads"/> 1 streams it with large reads on the calling thread;
-    /// more memory-maps it and hashes subtrees on up to that many threads.
+    /// more reads and hashes whole subtrees on up to that many threads.
     /// </summary>
     public static byte[] HashFile(string path, int threads)
     {
@@ -147,20 +167,24 @@ public static unsafe class Blake3
         long length = file.CanSeek ? file.Length : -1;
         if (threads > 1 && length >= MinParallelBytes)
         {
-            using MemoryMappedFile map = MemoryMappedFile.CreateFromFile(file, null, 0, MemoryMappedFileAccess.Read,
-                HandleInheritability.None, leaveOpen: true);
-            using MemoryMappedViewAccessor view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-            SafeMemoryMappedViewHandle handle = view.SafeMemoryMappedViewHandle;
-            byte* p = null;
-            handle.AcquirePointer(ref p);
-            try
+            // Positioned reads rather than a memory map: with a map, every thread's page faults
+            // serialise in the kernel and two threads hashed no faster than one.
+            SafeFileHandle handle = file.SafeFileHandle;
+            HashParallel(hasher, length, threads, MinParallelBytes, MinLeafBytes, (worker, offset, count) =>
             {
-                HashParallel(hasher, p + view.PointerOffset, length, threads, MinParallelBytes, MinLeafBytes);
-            }
-            finally
-            {
-                handle.ReleasePointer();
-            }
+                byte[] buffer = worker.Buffer ??= GC.AllocateUninitializedArray<byte>(StreamBufferBytes);
+                while (count > 0)
+                {
+                    int n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(count, buffer.Length)), offset);
+                    if (n == 0)
+                    {
+                        throw new IOException($"{path} shrank while it was being hashed.");
+                    }
+                    worker.Hasher.Update(buffer.AsSpan(0, n));
+                    offset += n;
+                    count -= n;
+                }
+            });
             size = length;
         }
         else

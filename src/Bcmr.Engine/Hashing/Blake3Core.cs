@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Bcmr.Engine.Hashing;
 
@@ -34,24 +35,27 @@ internal static unsafe class Blake3Core
     public const uint IV0 = 0x6A09E667, IV1 = 0xBB67AE85, IV2 = 0x3C6EF372, IV3 = 0xA54FF53A;
     public const uint IV4 = 0x510E527F, IV5 = 0x9B05688C, IV6 = 0x1F83D9AB, IV7 = 0x5BE0CD19;
 
+    /// <summary>Row r is the message word order for round r (the permutation applied r times).</summary>
+    private static ReadOnlySpan<byte> MessageScheduleData =>
+    [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+        2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8,
+        3, 4, 10, 12, 13, 2, 7, 14, 6, 5, 9, 0, 11, 15, 8, 1,
+        10, 7, 12, 9, 14, 3, 13, 15, 4, 0, 11, 2, 5, 8, 1, 6,
+        12, 13, 9, 11, 15, 10, 14, 8, 7, 2, 5, 3, 0, 1, 6, 4,
+        9, 14, 11, 5, 8, 12, 15, 1, 13, 3, 0, 10, 2, 6, 4, 7,
+        11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13,
+    ];
+
+    /// <summary>The schedule table; it lives in the assembly's read-only data, so the pointer never moves.</summary>
+    public static byte* MessageSchedule => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(MessageScheduleData));
+
     public static void WriteIV(uint* key)
     {
         key[0] = IV0; key[1] = IV1; key[2] = IV2; key[3] = IV3;
         key[4] = IV4; key[5] = IV5; key[6] = IV6; key[7] = IV7;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void G(ref uint a, ref uint b, ref uint c, ref uint d, uint x, uint y)
-    {
-        a = a + b + x;
-        d = BitOperations.RotateRight(d ^ a, 16);
-        c += d;
-        b = BitOperations.RotateRight(b ^ c, 12);
-        a = a + b + y;
-        d = BitOperations.RotateRight(d ^ a, 8);
-        c += d;
-        b = BitOperations.RotateRight(b ^ c, 7);
-    }
 
     /// <summary>
     /// Compresses one block and writes all 16 output words: the first 8 are the next chaining
@@ -70,69 +74,75 @@ internal static unsafe class Blake3Core
         uint v8 = IV0, v9 = IV1, v10 = IV2, v11 = IV3;
         uint v12 = (uint)counter, v13 = (uint)(counter >> 32), v14 = blockLen, v15 = flags;
 
-        // round 0
-        G(ref v0, ref v4, ref v8, ref v12, m[0], m[1]);
-        G(ref v1, ref v5, ref v9, ref v13, m[2], m[3]);
-        G(ref v2, ref v6, ref v10, ref v14, m[4], m[5]);
-        G(ref v3, ref v7, ref v11, ref v15, m[6], m[7]);
-        G(ref v0, ref v5, ref v10, ref v15, m[8], m[9]);
-        G(ref v1, ref v6, ref v11, ref v12, m[10], m[11]);
-        G(ref v2, ref v7, ref v8, ref v13, m[12], m[13]);
-        G(ref v3, ref v4, ref v9, ref v14, m[14], m[15]);
-        // round 1
-        G(ref v0, ref v4, ref v8, ref v12, m[2], m[6]);
-        G(ref v1, ref v5, ref v9, ref v13, m[3], m[10]);
-        G(ref v2, ref v6, ref v10, ref v14, m[7], m[0]);
-        G(ref v3, ref v7, ref v11, ref v15, m[4], m[13]);
-        G(ref v0, ref v5, ref v10, ref v15, m[1], m[11]);
-        G(ref v1, ref v6, ref v11, ref v12, m[12], m[5]);
-        G(ref v2, ref v7, ref v8, ref v13, m[9], m[14]);
-        G(ref v3, ref v4, ref v9, ref v14, m[15], m[8]);
-        // round 2
-        G(ref v0, ref v4, ref v8, ref v12, m[3], m[4]);
-        G(ref v1, ref v5, ref v9, ref v13, m[10], m[12]);
-        G(ref v2, ref v6, ref v10, ref v14, m[13], m[2]);
-        G(ref v3, ref v7, ref v11, ref v15, m[7], m[14]);
-        G(ref v0, ref v5, ref v10, ref v15, m[6], m[5]);
-        G(ref v1, ref v6, ref v11, ref v12, m[9], m[0]);
-        G(ref v2, ref v7, ref v8, ref v13, m[11], m[15]);
-        G(ref v3, ref v4, ref v9, ref v14, m[8], m[1]);
-        // round 3
-        G(ref v0, ref v4, ref v8, ref v12, m[10], m[7]);
-        G(ref v1, ref v5, ref v9, ref v13, m[12], m[9]);
-        G(ref v2, ref v6, ref v10, ref v14, m[14], m[3]);
-        G(ref v3, ref v7, ref v11, ref v15, m[13], m[15]);
-        G(ref v0, ref v5, ref v10, ref v15, m[4], m[0]);
-        G(ref v1, ref v6, ref v11, ref v12, m[11], m[2]);
-        G(ref v2, ref v7, ref v8, ref v13, m[5], m[8]);
-        G(ref v3, ref v4, ref v9, ref v14, m[1], m[6]);
-        // round 4
-        G(ref v0, ref v4, ref v8, ref v12, m[12], m[13]);
-        G(ref v1, ref v5, ref v9, ref v13, m[9], m[11]);
-        G(ref v2, ref v6, ref v10, ref v14, m[15], m[10]);
-        G(ref v3, ref v7, ref v11, ref v15, m[14], m[8]);
-        G(ref v0, ref v5, ref v10, ref v15, m[7], m[2]);
-        G(ref v1, ref v6, ref v11, ref v12, m[5], m[3]);
-        G(ref v2, ref v7, ref v8, ref v13, m[0], m[1]);
-        G(ref v3, ref v4, ref v9, ref v14, m[6], m[4]);
-        // round 5
-        G(ref v0, ref v4, ref v8, ref v12, m[9], m[14]);
-        G(ref v1, ref v5, ref v9, ref v13, m[11], m[5]);
-        G(ref v2, ref v6, ref v10, ref v14, m[8], m[12]);
-        G(ref v3, ref v7, ref v11, ref v15, m[15], m[1]);
-        G(ref v0, ref v5, ref v10, ref v15, m[13], m[3]);
-        G(ref v1, ref v6, ref v11, ref v12, m[0], m[10]);
-        G(ref v2, ref v7, ref v8, ref v13, m[2], m[6]);
-        G(ref v3, ref v4, ref v9, ref v14, m[4], m[7]);
-        // round 6
-        G(ref v0, ref v4, ref v8, ref v12, m[11], m[15]);
-        G(ref v1, ref v5, ref v9, ref v13, m[5], m[0]);
-        G(ref v2, ref v6, ref v10, ref v14, m[1], m[9]);
-        G(ref v3, ref v7, ref v11, ref v15, m[8], m[6]);
-        G(ref v0, ref v5, ref v10, ref v15, m[14], m[10]);
-        G(ref v1, ref v6, ref v11, ref v12, m[2], m[12]);
-        G(ref v2, ref v7, ref v8, ref v13, m[3], m[4]);
-        G(ref v3, ref v4, ref v9, ref v14, m[7], m[13]);
+        byte* s = MessageSchedule;
+        for (int round = 0; round < 7; round++, s += 16)
+        {
+            // Generated by tools/gen-blake3-rounds.py.
+            v0 = v0 + v4 + m[s[0]];
+            v1 = v1 + v5 + m[s[2]];
+            v2 = v2 + v6 + m[s[4]];
+            v3 = v3 + v7 + m[s[6]];
+            v12 = BitOperations.RotateRight(v12 ^ v0, 16);
+            v13 = BitOperations.RotateRight(v13 ^ v1, 16);
+            v14 = BitOperations.RotateRight(v14 ^ v2, 16);
+            v15 = BitOperations.RotateRight(v15 ^ v3, 16);
+            v8 = v8 + v12;
+            v9 = v9 + v13;
+            v10 = v10 + v14;
+            v11 = v11 + v15;
+            v4 = BitOperations.RotateRight(v4 ^ v8, 12);
+            v5 = BitOperations.RotateRight(v5 ^ v9, 12);
+            v6 = BitOperations.RotateRight(v6 ^ v10, 12);
+            v7 = BitOperations.RotateRight(v7 ^ v11, 12);
+            v0 = v0 + v4 + m[s[1]];
+            v1 = v1 + v5 + m[s[3]];
+            v2 = v2 + v6 + m[s[5]];
+            v3 = v3 + v7 + m[s[7]];
+            v12 = BitOperations.RotateRight(v12 ^ v0, 8);
+            v13 = BitOperations.RotateRight(v13 ^ v1, 8);
+            v14 = BitOperations.RotateRight(v14 ^ v2, 8);
+            v15 = BitOperations.RotateRight(v15 ^ v3, 8);
+            v8 = v8 + v12;
+            v9 = v9 + v13;
+            v10 = v10 + v14;
+            v11 = v11 + v15;
+            v4 = BitOperations.RotateRight(v4 ^ v8, 7);
+            v5 = BitOperations.RotateRight(v5 ^ v9, 7);
+            v6 = BitOperations.RotateRight(v6 ^ v10, 7);
+            v7 = BitOperations.RotateRight(v7 ^ v11, 7);
+            v0 = v0 + v5 + m[s[8]];
+            v1 = v1 + v6 + m[s[10]];
+            v2 = v2 + v7 + m[s[12]];
+            v3 = v3 + v4 + m[s[14]];
+            v15 = BitOperations.RotateRight(v15 ^ v0, 16);
+            v12 = BitOperations.RotateRight(v12 ^ v1, 16);
+            v13 = BitOperations.RotateRight(v13 ^ v2, 16);
+            v14 = BitOperations.RotateRight(v14 ^ v3, 16);
+            v10 = v10 + v15;
+            v11 = v11 + v12;
+            v8 = v8 + v13;
+            v9 = v9 + v14;
+            v5 = BitOperations.RotateRight(v5 ^ v10, 12);
+            v6 = BitOperations.RotateRight(v6 ^ v11, 12);
+            v7 = BitOperations.RotateRight(v7 ^ v8, 12);
+            v4 = BitOperations.RotateRight(v4 ^ v9, 12);
+            v0 = v0 + v5 + m[s[9]];
+            v1 = v1 + v6 + m[s[11]];
+            v2 = v2 + v7 + m[s[13]];
+            v3 = v3 + v4 + m[s[15]];
+            v15 = BitOperations.RotateRight(v15 ^ v0, 8);
+            v12 = BitOperations.RotateRight(v12 ^ v1, 8);
+            v13 = BitOperations.RotateRight(v13 ^ v2, 8);
+            v14 = BitOperations.RotateRight(v14 ^ v3, 8);
+            v10 = v10 + v15;
+            v11 = v11 + v12;
+            v8 = v8 + v13;
+            v9 = v9 + v14;
+            v5 = BitOperations.RotateRight(v5 ^ v10, 7);
+            v6 = BitOperations.RotateRight(v6 ^ v11, 7);
+            v7 = BitOperations.RotateRight(v7 ^ v8, 7);
+            v4 = BitOperations.RotateRight(v4 ^ v9, 7);
+        }
 
         out16[0] = v0 ^ v8; out16[1] = v1 ^ v9; out16[2] = v2 ^ v10; out16[3] = v3 ^ v11;
         out16[4] = v4 ^ v12; out16[5] = v5 ^ v13; out16[6] = v6 ^ v14; out16[7] = v7 ^ v15;

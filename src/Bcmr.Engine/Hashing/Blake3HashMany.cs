@@ -27,6 +27,7 @@ internal static unsafe class Blake3HashMany
         : Vector128.IsHardwareAccelerated ? Blake3Simd.Vector128
         : Blake3Simd.Scalar;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Degree(Blake3Simd simd) => simd switch
     {
         Blake3Simd.Vector512 => 16,
@@ -91,9 +92,11 @@ internal static unsafe class Blake3HashMany
         static abstract TVec Splat(uint x);
         static abstract TVec Add(TVec a, TVec b);
         static abstract TVec Xor(TVec a, TVec b);
-        static abstract TVec Ror16(TVec x);
+        /// <summary>Fills the two constants the 16- and 8-bit rotates may use (byte-shuffle masks).</summary>
+        static abstract void InitConstants(TVec* c);
+        static abstract TVec Ror16(TVec x, TVec* c);
         static abstract TVec Ror12(TVec x);
-        static abstract TVec Ror8(TVec x);
+        static abstract TVec Ror8(TVec x, TVec* c);
         static abstract TVec Ror7(TVec x);
         static abstract TVec Load(uint* p);
         static abstract void Store(TVec v, uint* p);
@@ -106,19 +109,6 @@ internal static unsafe class Blake3HashMany
         where TVec : unmanaged
         where TOps : struct, IVecOps<TVec>
     {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void G(ref TVec a, ref TVec b, ref TVec c, ref TVec d, TVec x, TVec y)
-        {
-            a = TOps.Add(TOps.Add(a, b), x);
-            d = TOps.Ror16(TOps.Xor(d, a));
-            c = TOps.Add(c, d);
-            b = TOps.Ror12(TOps.Xor(b, c));
-            a = TOps.Add(TOps.Add(a, b), y);
-            d = TOps.Ror8(TOps.Xor(d, a));
-            c = TOps.Add(c, d);
-            b = TOps.Ror7(TOps.Xor(b, c));
-        }
-
         [SkipLocalsInit]
         public static void Run(byte* input, nint stride, int blocks, uint* key, ulong counter, bool incrementCounter,
             uint flags, uint flagsStart, uint flagsEnd, byte* output)
@@ -127,18 +117,28 @@ internal static unsafe class Blake3HashMany
             uint* counterWords = stackalloc uint[32];
             for (int l = 0; l < lanes; l++)
             {
-                ulong c = counter + (incrementCounter ? (ulong)l : 0);
-                counterWords[l] = (uint)c;
-                counterWords[16 + l] = (uint)(c >> 32);
+                ulong laneCounter = counter + (incrementCounter ? (ulong)l : 0);
+                counterWords[l] = (uint)laneCounter;
+                counterWords[16 + l] = (uint)(laneCounter >> 32);
             }
             TVec counterLow = TOps.Load(counterWords);
             TVec counterHigh = TOps.Load(counterWords + 16);
             TVec blockLen = TOps.Splat(Blake3Core.BlockLen);
 
-            TVec h0 = TOps.Splat(key[0]), h1 = TOps.Splat(key[1]), h2 = TOps.Splat(key[2]), h3 = TOps.Splat(key[3]);
-            TVec h4 = TOps.Splat(key[4]), h5 = TOps.Splat(key[5]), h6 = TOps.Splat(key[6]), h7 = TOps.Splat(key[7]);
+            // The chaining value stays in memory across a block: with 16 state vectors already competing
+            // for 16 registers, leaving it to the register allocator only made it spill worse.
+            TVec* h = stackalloc TVec[8];
+            for (int i = 0; i < 8; i++)
+            {
+                h[i] = TOps.Splat(key[i]);
+            }
 
-            TVec* m = stackalloc TVec[16];
+            // Message words, then state word 15 and the rotate constants: one buffer, because the JIT turns
+            // a separate one-element stackalloc back into a register-allocated local.
+            TVec* m = stackalloc TVec[16 + 1 + 2];
+            TVec* p15 = m + 16;
+            TVec* c = m + 17;
+            TOps.InitConstants(c);
             uint blockFlags = flags | flagsStart;
             for (int b = 0; b < blocks; b++)
             {
@@ -148,84 +148,93 @@ internal static unsafe class Blake3HashMany
                 }
                 TOps.LoadMessage(input + (nint)b * Blake3Core.BlockLen, stride, m);
 
-                TVec v0 = h0, v1 = h1, v2 = h2, v3 = h3, v4 = h4, v5 = h5, v6 = h6, v7 = h7;
+                TVec v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
                 TVec v8 = TOps.Splat(Blake3Core.IV0), v9 = TOps.Splat(Blake3Core.IV1);
                 TVec v10 = TOps.Splat(Blake3Core.IV2), v11 = TOps.Splat(Blake3Core.IV3);
-                TVec v12 = counterLow, v13 = counterHigh, v14 = blockLen, v15 = TOps.Splat(blockFlags);
+                TVec v12 = counterLow, v13 = counterHigh, v14 = blockLen;
+                *p15 = TOps.Splat(blockFlags);
 
-            // round 0
-            G(ref v0, ref v4, ref v8, ref v12, m[0], m[1]);
-            G(ref v1, ref v5, ref v9, ref v13, m[2], m[3]);
-            G(ref v2, ref v6, ref v10, ref v14, m[4], m[5]);
-            G(ref v3, ref v7, ref v11, ref v15, m[6], m[7]);
-            G(ref v0, ref v5, ref v10, ref v15, m[8], m[9]);
-            G(ref v1, ref v6, ref v11, ref v12, m[10], m[11]);
-            G(ref v2, ref v7, ref v8, ref v13, m[12], m[13]);
-            G(ref v3, ref v4, ref v9, ref v14, m[14], m[15]);
-            // round 1
-            G(ref v0, ref v4, ref v8, ref v12, m[2], m[6]);
-            G(ref v1, ref v5, ref v9, ref v13, m[3], m[10]);
-            G(ref v2, ref v6, ref v10, ref v14, m[7], m[0]);
-            G(ref v3, ref v7, ref v11, ref v15, m[4], m[13]);
-            G(ref v0, ref v5, ref v10, ref v15, m[1], m[11]);
-            G(ref v1, ref v6, ref v11, ref v12, m[12], m[5]);
-            G(ref v2, ref v7, ref v8, ref v13, m[9], m[14]);
-            G(ref v3, ref v4, ref v9, ref v14, m[15], m[8]);
-            // round 2
-            G(ref v0, ref v4, ref v8, ref v12, m[3], m[4]);
-            G(ref v1, ref v5, ref v9, ref v13, m[10], m[12]);
-            G(ref v2, ref v6, ref v10, ref v14, m[13], m[2]);
-            G(ref v3, ref v7, ref v11, ref v15, m[7], m[14]);
-            G(ref v0, ref v5, ref v10, ref v15, m[6], m[5]);
-            G(ref v1, ref v6, ref v11, ref v12, m[9], m[0]);
-            G(ref v2, ref v7, ref v8, ref v13, m[11], m[15]);
-            G(ref v3, ref v4, ref v9, ref v14, m[8], m[1]);
-            // round 3
-            G(ref v0, ref v4, ref v8, ref v12, m[10], m[7]);
-            G(ref v1, ref v5, ref v9, ref v13, m[12], m[9]);
-            G(ref v2, ref v6, ref v10, ref v14, m[14], m[3]);
-            G(ref v3, ref v7, ref v11, ref v15, m[13], m[15]);
-            G(ref v0, ref v5, ref v10, ref v15, m[4], m[0]);
-            G(ref v1, ref v6, ref v11, ref v12, m[11], m[2]);
-            G(ref v2, ref v7, ref v8, ref v13, m[5], m[8]);
-            G(ref v3, ref v4, ref v9, ref v14, m[1], m[6]);
-            // round 4
-            G(ref v0, ref v4, ref v8, ref v12, m[12], m[13]);
-            G(ref v1, ref v5, ref v9, ref v13, m[9], m[11]);
-            G(ref v2, ref v6, ref v10, ref v14, m[15], m[10]);
-            G(ref v3, ref v7, ref v11, ref v15, m[14], m[8]);
-            G(ref v0, ref v5, ref v10, ref v15, m[7], m[2]);
-            G(ref v1, ref v6, ref v11, ref v12, m[5], m[3]);
-            G(ref v2, ref v7, ref v8, ref v13, m[0], m[1]);
-            G(ref v3, ref v4, ref v9, ref v14, m[6], m[4]);
-            // round 5
-            G(ref v0, ref v4, ref v8, ref v12, m[9], m[14]);
-            G(ref v1, ref v5, ref v9, ref v13, m[11], m[5]);
-            G(ref v2, ref v6, ref v10, ref v14, m[8], m[12]);
-            G(ref v3, ref v7, ref v11, ref v15, m[15], m[1]);
-            G(ref v0, ref v5, ref v10, ref v15, m[13], m[3]);
-            G(ref v1, ref v6, ref v11, ref v12, m[0], m[10]);
-            G(ref v2, ref v7, ref v8, ref v13, m[2], m[6]);
-            G(ref v3, ref v4, ref v9, ref v14, m[4], m[7]);
-            // round 6
-            G(ref v0, ref v4, ref v8, ref v12, m[11], m[15]);
-            G(ref v1, ref v5, ref v9, ref v13, m[5], m[0]);
-            G(ref v2, ref v6, ref v10, ref v14, m[1], m[9]);
-            G(ref v3, ref v7, ref v11, ref v15, m[8], m[6]);
-            G(ref v0, ref v5, ref v10, ref v15, m[14], m[10]);
-            G(ref v1, ref v6, ref v11, ref v12, m[2], m[12]);
-            G(ref v2, ref v7, ref v8, ref v13, m[3], m[4]);
-            G(ref v3, ref v4, ref v9, ref v14, m[7], m[13]);
+                byte* s = Blake3Core.MessageSchedule;
+                for (int round = 0; round < 7; round++, s += 16)
+                {
+                    // Generated by tools/gen-blake3-rounds.py; see there for why this is a loop of one round.
+                    v0 = TOps.Add(TOps.Add(v0, v4), m[s[0]]);
+                    v1 = TOps.Add(TOps.Add(v1, v5), m[s[2]]);
+                    v2 = TOps.Add(TOps.Add(v2, v6), m[s[4]]);
+                    v3 = TOps.Add(TOps.Add(v3, v7), m[s[6]]);
+                    v12 = TOps.Ror16(TOps.Xor(v12, v0), c);
+                    v13 = TOps.Ror16(TOps.Xor(v13, v1), c);
+                    v14 = TOps.Ror16(TOps.Xor(v14, v2), c);
+                    *p15 = TOps.Ror16(TOps.Xor(*p15, v3), c);
+                    v8 = TOps.Add(v8, v12);
+                    v9 = TOps.Add(v9, v13);
+                    v10 = TOps.Add(v10, v14);
+                    v11 = TOps.Add(v11, *p15);
+                    v4 = TOps.Ror12(TOps.Xor(v4, v8));
+                    v5 = TOps.Ror12(TOps.Xor(v5, v9));
+                    v6 = TOps.Ror12(TOps.Xor(v6, v10));
+                    v7 = TOps.Ror12(TOps.Xor(v7, v11));
+                    v0 = TOps.Add(TOps.Add(v0, v4), m[s[1]]);
+                    v1 = TOps.Add(TOps.Add(v1, v5), m[s[3]]);
+                    v2 = TOps.Add(TOps.Add(v2, v6), m[s[5]]);
+                    v3 = TOps.Add(TOps.Add(v3, v7), m[s[7]]);
+                    v12 = TOps.Ror8(TOps.Xor(v12, v0), c);
+                    v13 = TOps.Ror8(TOps.Xor(v13, v1), c);
+                    v14 = TOps.Ror8(TOps.Xor(v14, v2), c);
+                    *p15 = TOps.Ror8(TOps.Xor(*p15, v3), c);
+                    v8 = TOps.Add(v8, v12);
+                    v9 = TOps.Add(v9, v13);
+                    v10 = TOps.Add(v10, v14);
+                    v11 = TOps.Add(v11, *p15);
+                    v4 = TOps.Ror7(TOps.Xor(v4, v8));
+                    v5 = TOps.Ror7(TOps.Xor(v5, v9));
+                    v6 = TOps.Ror7(TOps.Xor(v6, v10));
+                    v7 = TOps.Ror7(TOps.Xor(v7, v11));
+                    v0 = TOps.Add(TOps.Add(v0, v5), m[s[8]]);
+                    v1 = TOps.Add(TOps.Add(v1, v6), m[s[10]]);
+                    v2 = TOps.Add(TOps.Add(v2, v7), m[s[12]]);
+                    v3 = TOps.Add(TOps.Add(v3, v4), m[s[14]]);
+                    *p15 = TOps.Ror16(TOps.Xor(*p15, v0), c);
+                    v12 = TOps.Ror16(TOps.Xor(v12, v1), c);
+                    v13 = TOps.Ror16(TOps.Xor(v13, v2), c);
+                    v14 = TOps.Ror16(TOps.Xor(v14, v3), c);
+                    v10 = TOps.Add(v10, *p15);
+                    v11 = TOps.Add(v11, v12);
+                    v8 = TOps.Add(v8, v13);
+                    v9 = TOps.Add(v9, v14);
+                    v5 = TOps.Ror12(TOps.Xor(v5, v10));
+                    v6 = TOps.Ror12(TOps.Xor(v6, v11));
+                    v7 = TOps.Ror12(TOps.Xor(v7, v8));
+                    v4 = TOps.Ror12(TOps.Xor(v4, v9));
+                    v0 = TOps.Add(TOps.Add(v0, v5), m[s[9]]);
+                    v1 = TOps.Add(TOps.Add(v1, v6), m[s[11]]);
+                    v2 = TOps.Add(TOps.Add(v2, v7), m[s[13]]);
+                    v3 = TOps.Add(TOps.Add(v3, v4), m[s[15]]);
+                    *p15 = TOps.Ror8(TOps.Xor(*p15, v0), c);
+                    v12 = TOps.Ror8(TOps.Xor(v12, v1), c);
+                    v13 = TOps.Ror8(TOps.Xor(v13, v2), c);
+                    v14 = TOps.Ror8(TOps.Xor(v14, v3), c);
+                    v10 = TOps.Add(v10, *p15);
+                    v11 = TOps.Add(v11, v12);
+                    v8 = TOps.Add(v8, v13);
+                    v9 = TOps.Add(v9, v14);
+                    v5 = TOps.Ror7(TOps.Xor(v5, v10));
+                    v6 = TOps.Ror7(TOps.Xor(v6, v11));
+                    v7 = TOps.Ror7(TOps.Xor(v7, v8));
+                    v4 = TOps.Ror7(TOps.Xor(v4, v9));
+                }
 
-                h0 = TOps.Xor(v0, v8); h1 = TOps.Xor(v1, v9); h2 = TOps.Xor(v2, v10); h3 = TOps.Xor(v3, v11);
-                h4 = TOps.Xor(v4, v12); h5 = TOps.Xor(v5, v13); h6 = TOps.Xor(v6, v14); h7 = TOps.Xor(v7, v15);
+                h[0] = TOps.Xor(v0, v8); h[1] = TOps.Xor(v1, v9); h[2] = TOps.Xor(v2, v10); h[3] = TOps.Xor(v3, v11);
+                h[4] = TOps.Xor(v4, v12); h[5] = TOps.Xor(v5, v13); h[6] = TOps.Xor(v6, v14); h[7] = TOps.Xor(v7, *p15);
                 blockFlags = flags;
             }
 
             // Un-transpose through a small buffer: this runs once per input, against 16 compressions per chunk.
             uint* words = stackalloc uint[8 * 16];
-            TOps.Store(h0, words); TOps.Store(h1, words + lanes); TOps.Store(h2, words + 2 * lanes); TOps.Store(h3, words + 3 * lanes);
-            TOps.Store(h4, words + 4 * lanes); TOps.Store(h5, words + 5 * lanes); TOps.Store(h6, words + 6 * lanes); TOps.Store(h7, words + 7 * lanes);
+            for (int i = 0; i < 8; i++)
+            {
+                TOps.Store(h[i], words + i * lanes);
+            }
             uint* o = (uint*)output;
             for (int l = 0; l < lanes; l++)
             {
@@ -279,50 +288,79 @@ internal static unsafe class Blake3HashMany
     internal struct OpsScalar : IVecOps<uint>
     {
         public static int Lanes => 1;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint Splat(uint x) => x;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint Add(uint a, uint b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint Xor(uint a, uint b) => a ^ b;
-        public static uint Ror16(uint x) => System.Numerics.BitOperations.RotateRight(x, 16);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void InitConstants(uint* c)
+        {
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint Ror16(uint x, uint* c) => System.Numerics.BitOperations.RotateRight(x, 16);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint Ror12(uint x) => System.Numerics.BitOperations.RotateRight(x, 12);
-        public static uint Ror8(uint x) => System.Numerics.BitOperations.RotateRight(x, 8);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint Ror8(uint x, uint* c) => System.Numerics.BitOperations.RotateRight(x, 8);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint Ror7(uint x) => System.Numerics.BitOperations.RotateRight(x, 7);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint Load(uint* p) => *p;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Store(uint v, uint* p) => *p = v;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void LoadMessage(byte* input, nint stride, uint* m) => Unsafe.CopyBlockUnaligned(m, input, Blake3Core.BlockLen);
     }
 
     internal struct Ops128 : IVecOps<Vector128<uint>>
     {
         public static int Lanes => 4;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<uint> Splat(uint x) => Vector128.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<uint> Add(Vector128<uint> a, Vector128<uint> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<uint> Xor(Vector128<uint> a, Vector128<uint> b) => a ^ b;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<uint> Ror16(Vector128<uint> x)
+        public static void InitConstants(Vector128<uint>* c)
+        {
+            c[0] = Vector128.Create((byte)2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13).AsUInt32();
+            c[1] = Vector128.Create((byte)1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12).AsUInt32();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<uint> Ror16(Vector128<uint> x, Vector128<uint>* c)
         {
             // A byte shuffle is one instruction where shift+shift+or is three.
             if (Ssse3.IsSupported)
             {
-                return Ssse3.Shuffle(x.AsByte(), Vector128.Create((byte)2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)).AsUInt32();
+                return Ssse3.Shuffle(x.AsByte(), c[0].AsByte()).AsUInt32();
             }
             return Vector128.ShiftRightLogical(x, 16) | Vector128.ShiftLeft(x, 16);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<uint> Ror12(Vector128<uint> x) => Vector128.ShiftRightLogical(x, 12) | Vector128.ShiftLeft(x, 20);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<uint> Ror8(Vector128<uint> x)
+        public static Vector128<uint> Ror8(Vector128<uint> x, Vector128<uint>* c)
         {
             if (Ssse3.IsSupported)
             {
-                return Ssse3.Shuffle(x.AsByte(), Vector128.Create((byte)1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12)).AsUInt32();
+                return Ssse3.Shuffle(x.AsByte(), c[1].AsByte()).AsUInt32();
             }
             return Vector128.ShiftRightLogical(x, 8) | Vector128.ShiftLeft(x, 24);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<uint> Ror7(Vector128<uint> x) => Vector128.ShiftRightLogical(x, 7) | Vector128.ShiftLeft(x, 25);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<uint> Load(uint* p) => Vector128.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Store(Vector128<uint> v, uint* p) => v.Store(p);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -347,36 +385,50 @@ internal static unsafe class Blake3HashMany
     internal struct Ops256 : IVecOps<Vector256<uint>>
     {
         public static int Lanes => 8;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<uint> Splat(uint x) => Vector256.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<uint> Add(Vector256<uint> a, Vector256<uint> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<uint> Xor(Vector256<uint> a, Vector256<uint> b) => a ^ b;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<uint> Ror16(Vector256<uint> x)
+        public static void InitConstants(Vector256<uint>* c)
+        {
+            c[0] = Vector256.Create((byte)2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+                2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13).AsUInt32();
+            c[1] = Vector256.Create((byte)1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+                1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12).AsUInt32();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<uint> Ror16(Vector256<uint> x, Vector256<uint>* c)
         {
             if (Avx2.IsSupported)
             {
-                return Avx2.Shuffle(x.AsByte(), Vector256.Create((byte)2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
-                    2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)).AsUInt32();
+                return Avx2.Shuffle(x.AsByte(), c[0].AsByte()).AsUInt32();
             }
             return Vector256.ShiftRightLogical(x, 16) | Vector256.ShiftLeft(x, 16);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<uint> Ror12(Vector256<uint> x) => Vector256.ShiftRightLogical(x, 12) | Vector256.ShiftLeft(x, 20);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<uint> Ror8(Vector256<uint> x)
+        public static Vector256<uint> Ror8(Vector256<uint> x, Vector256<uint>* c)
         {
             if (Avx2.IsSupported)
             {
-                return Avx2.Shuffle(x.AsByte(), Vector256.Create((byte)1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
-                    1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12)).AsUInt32();
+                return Avx2.Shuffle(x.AsByte(), c[1].AsByte()).AsUInt32();
             }
             return Vector256.ShiftRightLogical(x, 8) | Vector256.ShiftLeft(x, 24);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<uint> Ror7(Vector256<uint> x) => Vector256.ShiftRightLogical(x, 7) | Vector256.ShiftLeft(x, 25);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<uint> Load(uint* p) => Vector256.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Store(Vector256<uint> v, uint* p) => v.Store(p);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -429,14 +481,28 @@ internal static unsafe class Blake3HashMany
     internal struct Ops512 : IVecOps<Vector512<uint>>
     {
         public static int Lanes => 16;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<uint> Splat(uint x) => Vector512.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<uint> Add(Vector512<uint> a, Vector512<uint> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<uint> Xor(Vector512<uint> a, Vector512<uint> b) => a ^ b;
-        public static Vector512<uint> Ror16(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 16) | Vector512.ShiftLeft(x, 16);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void InitConstants(Vector512<uint>* c)
+        {
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<uint> Ror16(Vector512<uint> x, Vector512<uint>* c) => Vector512.ShiftRightLogical(x, 16) | Vector512.ShiftLeft(x, 16);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<uint> Ror12(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 12) | Vector512.ShiftLeft(x, 20);
-        public static Vector512<uint> Ror8(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 8) | Vector512.ShiftLeft(x, 24);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<uint> Ror8(Vector512<uint> x, Vector512<uint>* c) => Vector512.ShiftRightLogical(x, 8) | Vector512.ShiftLeft(x, 24);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<uint> Ror7(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 7) | Vector512.ShiftLeft(x, 25);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<uint> Load(uint* p) => Vector512.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Store(Vector512<uint> v, uint* p) => v.Store(p);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
