@@ -1,0 +1,161 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Bcmr.Cli.Output;
+using Bcmr.Engine;
+using Bcmr.Engine.Local;
+using Bcmr.Engine.Transfers;
+
+namespace Bcmr.Cli;
+
+/// <summary>`bcmr copy` and `bcmr move`: the same options over the same engine call.</summary>
+internal static class CopyCommand
+{
+    public static Command Create(bool move)
+    {
+        var name = move ? "move" : "copy";
+        var cmd = new Command(name, move
+            ? "Move files and directory trees: rename on the same filesystem; otherwise copy, verify (BLAKE3) and only then delete each source.\n" + ExitCodes.HelpText
+            : "Copy files and directory trees. Each file is written to a temporary name beside its destination and renamed into place, so a destination is never half-written.\n" + ExitCodes.HelpText);
+
+        var paths = new Argument<string[]>("paths")
+        {
+            Description = "SRC... DST. Several sources need an existing destination directory. Use -- before names that start with '-'.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var recursive = new Option<bool>("--recursive", "-r") { Description = "Copy directories recursively." };
+        var preserve = new Option<bool>("--preserve", "-p") { Description = "Keep mode, timestamps, extended attributes (and owner, where permitted)." };
+        var force = new Option<bool>("--force", "-f") { Description = "Overwrite existing destination files (without it, an existing destination is an error and is left untouched)." };
+        var yes = new Option<bool>("--yes", "-y") { Description = "Assume yes. Bcmr never prompts; accepted for compatibility with bcmr." };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "List every file (stdout) and non-fatal warnings (stderr)." };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress display and no summary line; errors are still printed." };
+        var exclude = new Option<string[]>("--exclude", "-e")
+        {
+            Description = "Skip entries whose path (relative to the source's parent, '/'-separated, e.g. src/a/b.txt) matches this regular expression. Repeatable.",
+            Arity = ArgumentArity.ZeroOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var dryRun = new Option<bool>("--dry-run", "-n") { Description = "Show what would be done; change nothing." };
+        var verify = new Option<bool>("--verify", "-V") { Description = "Re-read every copy and compare its BLAKE3 with the source's before committing it; on mismatch the copy is removed and the file fails." };
+        var sync = new Option<bool>("--sync") { Description = "fsync every file before its rename and its directory after (durable; slower with many files). Off by default, as in cp." };
+        var jobs = new Option<int>("--jobs", "-j")
+        {
+            Description = $"Files copied in parallel (default: min(cores, 8) = {CopyRequest.DefaultJobs}).",
+            DefaultValueFactory = _ => CopyRequest.DefaultJobs,
+        };
+        jobs.Validators.Add(r =>
+        {
+            // A non-number is already a parse error; only the range is ours to check.
+            if (r.Tokens.Count == 1 && int.TryParse(r.Tokens[0].Value, out var n) && n < 1) r.AddError("--jobs must be at least 1");
+        });
+
+        cmd.Add(paths);
+        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, sync, jobs })
+            cmd.Add(o);
+
+        Option<ReflinkMode>? reflink = null;
+        Option<SparseMode>? sparse = null;
+        if (!move)
+        {
+            reflink = ModeOption<ReflinkMode>("--reflink",
+                "Clone extents instead of copying (btrfs, XFS): auto tries and falls back; force fails where impossible; disable never tries. Bare --reflink means force. Default auto.",
+                ReflinkMode.Auto);
+            sparse = ModeOption<SparseMode>("--sparse",
+                "Holes: auto keeps the holes the source has; force also turns zero runs of 4 KiB or more into holes; disable writes every byte. Bare --sparse means force. Default auto.",
+                SparseMode.Auto);
+            cmd.Add(reflink);
+            cmd.Add(sparse);
+        }
+
+        cmd.SetAction((parse, ct) =>
+        {
+            var all = parse.GetValue(paths) ?? [];
+            if (all.Length < 2)
+            {
+                Console.Error.WriteLine($"bcmr: {name}: missing destination (usage: bcmr {name} SRC... DST)");
+                return Task.FromResult(ExitCodes.Usage);
+            }
+            var request = new CopyRequest
+            {
+                Sources = all[..^1],
+                Destination = all[^1],
+                Move = move,
+                Recursive = parse.GetValue(recursive),
+                Preserve = parse.GetValue(preserve),
+                Force = parse.GetValue(force),
+                DryRun = parse.GetValue(dryRun),
+                Verify = parse.GetValue(verify),
+                Sync = parse.GetValue(sync),
+                Jobs = parse.GetValue(jobs),
+                Excludes = parse.GetValue(exclude) ?? [],
+                Reflink = reflink is null ? ReflinkMode.Auto : parse.GetValue(reflink),
+                Sparse = sparse is null ? SparseMode.Auto : parse.GetValue(sparse),
+            };
+            return Task.FromResult(Run(request, parse.GetValue(Program.Json), parse.GetValue(quiet), parse.GetValue(verbose), ct));
+        });
+        return cmd;
+    }
+
+    /// <summary>An enum option with a default; its bare form ("--reflink" alone) is rewritten before parsing
+    /// by <see cref="ExpandBareModeFlags"/>.</summary>
+    private static Option<T> ModeOption<T>(string name, string description, T whenAbsent) where T : struct, Enum
+    {
+        var names = Enum.GetNames<T>().Select(n => n.ToLowerInvariant()).ToArray();
+        return new Option<T>(name)
+        {
+            Description = description,
+            HelpName = string.Join("|", names),
+            DefaultValueFactory = _ => whenAbsent,
+        };
+    }
+
+    private static readonly string[] ModeFlags = ["--reflink", "--sparse"];
+    private static readonly string[] ModeValues = ["auto", "force", "disable"];
+
+    /// <summary>bcmr accepts "--reflink" and "--sparse" without a value, meaning force. A following word that is not
+    /// a mode belongs to the paths ("--reflink SRC DST"), so the bare flag becomes "--reflink=force".</summary>
+    internal static string[] ExpandBareModeFlags(string[] args)
+    {
+        var result = new List<string>(args.Length);
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--") { result.AddRange(args[i..]); break; }
+            bool bare = ModeFlags.Contains(args[i]) &&
+                (i + 1 >= args.Length || !ModeValues.Contains(args[i + 1].ToLowerInvariant()));
+            result.Add(bare ? args[i] + "=force" : args[i]);
+        }
+        return result.ToArray();
+    }
+
+    internal static int Run(CopyRequest request, bool json, bool quiet, bool verbose, CancellationToken ct)
+    {
+        using var jsonOut = json ? new JsonOutput() : null;
+        var human = json ? null : new HumanOutput(quiet, verbose);
+        IProgress<TransferProgress>? progress = json ? jsonOut : human!.WantsProgress ? human : null;
+        Action<CopyResult> onResult = json ? jsonOut!.OnResult : human!.OnResult;
+        TransferSummary summary;
+        try
+        {
+            summary = TransferEngine.Run(request, progress, onResult, ct);
+        }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.InvalidArgument)
+        {
+            if (json) jsonOut!.Result(request.Operation, null, e.Message, ExitCodes.Usage);
+            else human!.Error($"{request.Operation}: {e.Message}");
+            return ExitCodes.Usage;
+        }
+        int exit = ExitCodes.For(summary);
+        var error = summary.Fatal?.Message
+            ?? (summary.Cancelled ? "interrupted" : summary.Failed > 0 ? $"{summary.Failed} item(s) failed; first: {summary.Failures[0].Message}" : null);
+        if (json)
+        {
+            jsonOut!.Result(request.Operation, summary, error, exit);
+        }
+        else
+        {
+            if (summary.Fatal is not null) human!.Error(summary.Fatal.Message);
+            if (summary.Cancelled) human!.Error("interrupted; temporary files removed");
+            human!.Summary(summary, request.DryRun);
+        }
+        return exit;
+    }
+}

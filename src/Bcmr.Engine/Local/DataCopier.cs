@@ -1,0 +1,255 @@
+using System.Buffers;
+using Bcmr.Engine.Hashing;
+using Microsoft.Win32.SafeHandles;
+using static Bcmr.Engine.Local.Native.LibC;
+
+namespace Bcmr.Engine.Local;
+
+public enum ReflinkMode { Auto, Force, Disable }
+
+/// <summary>Auto keeps the holes the source has (SEEK_DATA/SEEK_HOLE); Force also turns zero runs of 4 KiB or more
+/// into holes; Disable writes every byte.</summary>
+public enum SparseMode { Auto, Force, Disable }
+
+/// <summary>How the bytes of one file were moved, for results and for tests that check the fast paths ran.</summary>
+public enum CopyMethod { None, Reflink, CopyFileRange, SparseExtents, ReadWrite }
+
+/// <summary>
+/// Moves the bytes of one open file into another, choosing the cheapest way that gives the caller what it asked
+/// for: a reflink (no data moves), copy_file_range (no user-space copy) when nobody needs the bytes hashed, and one
+/// synchronous read/write loop over a pooled 4 MiB buffer otherwise. Never one task per block (Experiment 13).
+/// </summary>
+internal static unsafe class DataCopier
+{
+    public const int BlockSize = 4 * 1024 * 1024;
+    private const int SparsePage = 4096;
+    // copy_file_range in slices so that cancellation and progress stay responsive inside a large file.
+    private const long KernelSlice = 32L * 1024 * 1024;
+
+    internal readonly record struct Source(SafeFileHandle Handle, string Path, FileMeta Meta);
+    internal readonly record struct Target(SafeFileHandle Handle, string Path, string DisplayPath);
+
+    /// <summary>Copies everything the source holds now; returns the number of bytes read from it (the caller
+    /// compares it with the size it saw at open to detect a source that changed underneath us).</summary>
+    public static long Copy(in Source src, in Target dst, ReflinkMode reflink, SparseMode sparse,
+        Blake3Hasher? hasher, Action<long>? onBytes, CancellationToken ct, out CopyMethod method)
+    {
+        if (Fs.Linux && reflink != ReflinkMode.Disable && src.Meta.Size > 0)
+        {
+            if (ioctl(Fs.Fd(dst.Handle), FICLONE, Fs.Fd(src.Handle)) == 0)
+            {
+                method = CopyMethod.Reflink;
+                onBytes?.Invoke(src.Meta.Size);
+                if (hasher is not null) HashFile(src.Handle, src.Path, hasher, ct);
+                return src.Meta.Size;
+            }
+            if (reflink == ReflinkMode.Force)
+                throw new BcmrException(BcmrErrorCode.Unsupported, dst.DisplayPath,
+                    $"{dst.DisplayPath}: reflink not supported here ({System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(LastErrno)}); use --reflink auto");
+        }
+
+        if (sparse == SparseMode.Force)
+        {
+            method = CopyMethod.ReadWrite;
+            return ReadWriteLoop(src, dst, 0, hasher, onBytes, ct, punchZeroPages: true);
+        }
+        // copy_file_range may share extents on btrfs, XFS and NFS, so "--reflink disable" (an independent copy)
+        // must not use it; cp --reflink=never makes the same choice.
+        bool kernelCopy = Fs.Linux && reflink != ReflinkMode.Disable;
+        if (Fs.Linux && sparse == SparseMode.Auto && src.Meta.LooksSparse)
+        {
+            method = CopyMethod.SparseExtents;
+            return CopyExtents(src, dst, hasher, kernelCopy, onBytes, ct);
+        }
+        if (kernelCopy && hasher is null)
+        {
+            long copied = KernelCopy(src, dst, 0, long.MaxValue, onBytes, ct, out bool unsupported);
+            if (!unsupported)
+            {
+                method = CopyMethod.CopyFileRange;
+                return copied;
+            }
+            method = CopyMethod.ReadWrite;
+            return copied + ReadWriteLoop(src, dst, copied, hasher, onBytes, ct, punchZeroPages: false);
+        }
+        method = CopyMethod.ReadWrite;
+        return ReadWriteLoop(src, dst, 0, hasher, onBytes, ct, punchZeroPages: false);
+    }
+
+    /// <summary>copy_file_range from <paramref name="offset"/> for up to <paramref name="length"/> bytes or to EOF.
+    /// Reports <paramref name="unsupported"/> when the kernel or filesystem pair cannot do it at all.</summary>
+    private static long KernelCopy(in Source src, in Target dst, long offset, long length, Action<long>? onBytes,
+        CancellationToken ct, out bool unsupported)
+    {
+        unsupported = false;
+        long inOff = offset, outOff = offset, copied = 0;
+        while (copied < length)
+        {
+            ct.ThrowIfCancellationRequested();
+            long want = Math.Min(KernelSlice, length - copied);
+            nint n = copy_file_range(Fs.Fd(src.Handle), &inOff, Fs.Fd(dst.Handle), &outOff, (nuint)want, 0);
+            if (n < 0)
+            {
+                int errno = LastErrno;
+                if (errno == Errno.EINTR) continue;
+                if (copied == 0 && errno is Errno.EXDEV or Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP or Errno.EBADF)
+                {
+                    unsupported = true;
+                    return 0;
+                }
+                throw ErrorFor(errno, src, dst);
+            }
+            if (n == 0) break;
+            copied += n;
+            onBytes?.Invoke(n);
+        }
+        return copied;
+    }
+
+    /// <summary>Copies only the data extents of a file with holes and recreates the holes by length.</summary>
+    private static long CopyExtents(in Source src, in Target dst, Blake3Hasher? hasher, bool kernelCopy, Action<long>? onBytes, CancellationToken ct)
+    {
+        int fd = Fs.Fd(src.Handle);
+        long size = src.Meta.Size, pos = 0, copied = 0;
+        while (pos < size)
+        {
+            long dataStart = lseek(fd, pos, SEEK_DATA);
+            if (dataStart < 0)
+            {
+                if (LastErrno == Errno.ENXIO) dataStart = size; // only a hole remains
+                else throw ErrorFor(LastErrno, src, dst);
+            }
+            if (hasher is not null) HashZeros(hasher, dataStart - pos);
+            if (dataStart >= size)
+            {
+                onBytes?.Invoke(size - pos);
+                pos = size;
+                break;
+            }
+            long dataEnd = lseek(fd, dataStart, SEEK_HOLE);
+            if (dataEnd < 0) throw ErrorFor(LastErrno, src, dst);
+            long len = Math.Min(dataEnd, size) - dataStart;
+            long n;
+            if (hasher is null && kernelCopy)
+            {
+                n = KernelCopy(src, dst, dataStart, len, onBytes, ct, out bool unsupported);
+                if (unsupported) n = ReadWriteRange(src, dst, dataStart, len, null, onBytes, ct);
+            }
+            else n = ReadWriteRange(src, dst, dataStart, len, hasher, onBytes, ct);
+            copied += n;
+            onBytes?.Invoke(dataStart - pos);
+            pos = dataStart + n;
+            if (n < len) break; // the source shrank; the caller's size check reports it
+        }
+        Fs.SetLength(dst.Handle, size, dst.DisplayPath);
+        return pos;
+    }
+
+    private static long ReadWriteRange(in Source src, in Target dst, long offset, long length, Blake3Hasher? hasher,
+        Action<long>? onBytes, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        try
+        {
+            long done = 0;
+            while (done < length)
+            {
+                ct.ThrowIfCancellationRequested();
+                int want = (int)Math.Min(BlockSize, length - done);
+                int n = Fs.ReadFull(src.Handle, buffer.AsSpan(0, want), offset + done, src.Path);
+                if (n == 0) break;
+                hasher?.Update(buffer.AsSpan(0, n));
+                Fs.Write(dst.Handle, buffer.AsSpan(0, n), offset + done, dst.DisplayPath);
+                done += n;
+                onBytes?.Invoke(n);
+            }
+            return done;
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    /// <summary>The portable path and the hashing path: one thread, one pooled buffer, read then write.</summary>
+    private static long ReadWriteLoop(in Source src, in Target dst, long offset, Blake3Hasher? hasher, Action<long>? onBytes,
+        CancellationToken ct, bool punchZeroPages)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        try
+        {
+            long pos = offset;
+            while (true)
+            {
+                ct.ThrowIfCancellationRequested();
+                int n = Fs.ReadFull(src.Handle, buffer.AsSpan(0, BlockSize), pos, src.Path);
+                if (n == 0) break;
+                var block = buffer.AsSpan(0, n);
+                hasher?.Update(block);
+                if (punchZeroPages) WriteSkippingZeroPages(dst, block, pos);
+                else Fs.Write(dst.Handle, block, pos, dst.DisplayPath);
+                pos += n;
+                onBytes?.Invoke(n);
+            }
+            if (punchZeroPages) Fs.SetLength(dst.Handle, pos, dst.DisplayPath);
+            return pos - offset;
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    private static void WriteSkippingZeroPages(in Target dst, ReadOnlySpan<byte> block, long pos)
+    {
+        int i = 0;
+        while (i < block.Length)
+        {
+            int pageEnd = Math.Min(i + SparsePage, block.Length);
+            bool zero = block[i..pageEnd].IndexOfAnyExcept((byte)0) < 0 && pageEnd - i == SparsePage;
+            if (zero) { i = pageEnd; continue; }
+            // Extend the written run over following non-zero pages so we issue one write per run, not per page.
+            int runEnd = pageEnd;
+            while (runEnd < block.Length)
+            {
+                int next = Math.Min(runEnd + SparsePage, block.Length);
+                if (next - runEnd == SparsePage && block[runEnd..next].IndexOfAnyExcept((byte)0) < 0) break;
+                runEnd = next;
+            }
+            Fs.Write(dst.Handle, block[i..runEnd], pos + i, dst.DisplayPath);
+            i = runEnd;
+        }
+    }
+
+    /// <summary>Hashes a whole open file from offset 0 (verification re-reads and reflinked sources).</summary>
+    public static byte[] HashFile(SafeFileHandle h, string path, Blake3Hasher hasher, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        try
+        {
+            long pos = 0;
+            while (true)
+            {
+                ct.ThrowIfCancellationRequested();
+                int n = Fs.ReadFull(h, buffer.AsSpan(0, BlockSize), pos, path);
+                if (n == 0) break;
+                hasher.Update(buffer.AsSpan(0, n));
+                pos += n;
+            }
+            return hasher.Finalize();
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    private static readonly byte[] Zeros = new byte[64 * 1024];
+
+    private static void HashZeros(Blake3Hasher hasher, long count)
+    {
+        while (count > 0)
+        {
+            int n = (int)Math.Min(count, Zeros.Length);
+            hasher.Update(Zeros.AsSpan(0, n));
+            count -= n;
+        }
+    }
+
+    private static BcmrException ErrorFor(int errno, in Source src, in Target dst) =>
+        // Write-side failures (disk full, quota, read-only) belong to the destination; the rest to the source.
+        errno is Errno.ENOSPC or Errno.EDQUOT or Errno.EROFS or Errno.EFBIG
+            ? BcmrException.FromErrno(errno, dst.DisplayPath)
+            : BcmrException.FromErrno(errno, src.Path);
+}

@@ -1,0 +1,464 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Bcmr.Engine.Local.Native;
+using Microsoft.Win32.SafeHandles;
+using static Bcmr.Engine.Local.Native.LibC;
+
+namespace Bcmr.Engine.Local;
+
+/// <summary>
+/// Every filesystem operation the local copy needs, each in one place with two branches: raw Linux system calls
+/// (few syscalls per file, errno for precise errors) and portable .NET calls for other systems.
+/// <c>BCMR_PORTABLE_IO=1</c> forces the portable branch so that it is tested on Linux too.
+/// All failures surface as <see cref="BcmrException"/> naming the path.
+/// </summary>
+internal static unsafe class Fs
+{
+    public static readonly bool Linux =
+        OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("BCMR_PORTABLE_IO") != "1";
+
+    /// <summary>The process umask, read once: new files and directories get (source mode &amp; ~umask), as with cp.</summary>
+    public static readonly uint Umask = ReadUmask();
+
+    // ---- metadata -------------------------------------------------------------------------------------------
+
+    public static FileMeta? TryLstat(string path) => TryStatCore(path, followLinks: false);
+    public static FileMeta? TryStat(string path) => TryStatCore(path, followLinks: true);
+
+    public static FileMeta Lstat(string path) =>
+        TryLstat(path) ?? throw new BcmrException(BcmrErrorCode.NotFound, path, $"{path}: No such file or directory");
+
+    private static FileMeta? TryStatCore(string path, bool followLinks)
+    {
+        if (Linux)
+        {
+            if (statx(AT_FDCWD, path, followLinks ? 0 : AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, out var st) == 0)
+                return FromStatx(st);
+            var errno = LastErrno;
+            if (errno is Errno.ENOENT or Errno.ENOTDIR) return null;
+            throw BcmrException.FromErrno(errno, path);
+        }
+        try
+        {
+            var file = new FileInfo(path);
+            if (file.LinkTarget is not null)
+            {
+                if (!followLinks) return FromInfo(file);
+                var target = file.ResolveLinkTarget(returnFinalTarget: true);
+                return target is { Exists: true } ? FromInfo(target) : null;
+            }
+            if (file.Exists) return FromInfo(file);
+            var dir = new DirectoryInfo(path);
+            return dir.Exists ? FromInfo(dir) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw BcmrException.FromIo(e, path);
+        }
+    }
+
+    public static FileMeta Fstat(SafeFileHandle handle, string path)
+    {
+        if (Linux)
+        {
+            if (statx((int)handle.DangerousGetHandle(), "", AT_EMPTY_PATH, STATX_BASIC_STATS, out var st) != 0)
+                throw BcmrException.FromErrno(LastErrno, path);
+            return FromStatx(st);
+        }
+        var info = new FileInfo(path);
+        info.Refresh();
+        return FromInfo(info) with { Size = RandomAccess.GetLength(handle) };
+    }
+
+    private static FileMeta FromStatx(in Statx st)
+    {
+        var kind = (st.Mode & S_IFMT) switch
+        {
+            S_IFREG => EntryKind.File,
+            S_IFDIR => EntryKind.Directory,
+            S_IFLNK => EntryKind.Symlink,
+            _ => EntryKind.Other,
+        };
+        return new FileMeta(kind, (long)st.Size, st.Mode & 0xFFFu,
+            st.Mtime.Sec, st.Mtime.Nsec, st.Atime.Sec, st.Atime.Nsec,
+            st.Ino, ((ulong)st.DevMajor << 32) | st.DevMinor, st.Uid, st.Gid, (long)st.Blocks * 512);
+    }
+
+    private static FileMeta FromInfo(FileSystemInfo info)
+    {
+        var kind = info.LinkTarget is not null ? EntryKind.Symlink
+            : info is DirectoryInfo || (info.Attributes & FileAttributes.Directory) != 0 ? EntryKind.Directory
+            : EntryKind.File;
+        long size = kind == EntryKind.File ? ((FileInfo)info).Length : 0;
+        var mtime = new DateTimeOffset(info.LastWriteTimeUtc);
+        var atime = new DateTimeOffset(info.LastAccessTimeUtc);
+        uint mode = OperatingSystem.IsWindows() ? (kind == EntryKind.Directory ? 0x1EDu : 0x1A4u) : (uint)info.UnixFileMode;
+        return new FileMeta(kind, size, mode,
+            mtime.ToUnixTimeSeconds(), (uint)(mtime.UtcTicks % TimeSpan.TicksPerSecond * 100),
+            atime.ToUnixTimeSeconds(), (uint)(atime.UtcTicks % TimeSpan.TicksPerSecond * 100),
+            0, 0, 0, 0, size);
+    }
+
+    /// <summary>The canonical path with every symlink resolved; for a path that does not exist yet, the nearest
+    /// existing ancestor is resolved and the rest appended.</summary>
+    public static string RealPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var rest = new Stack<string>();
+        var probe = full;
+        while (true)
+        {
+            if (TryLstat(probe) is not null)
+            {
+                var resolved = ResolveExisting(probe);
+                foreach (var part in rest) resolved = Path.Join(resolved, part);
+                return resolved;
+            }
+            var parent = Path.GetDirectoryName(probe);
+            if (parent is null) return full;
+            rest.Push(Path.GetFileName(probe));
+            probe = parent;
+        }
+    }
+
+    private static string ResolveExisting(string path)
+    {
+        if (!Linux) return Path.GetFullPath(path);
+        byte* p = realpath(path, null);
+        if (p == null) return Path.GetFullPath(path);
+        try { return System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)p)!; }
+        finally { free(p); }
+    }
+
+    // ---- opening ---------------------------------------------------------------------------------------------
+
+    public static SafeFileHandle OpenRead(string path)
+    {
+        if (Linux)
+        {
+            // O_NONBLOCK: opening a FIFO met in a tree must not hang; it is harmless for regular files.
+            int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+            if (fd < 0) throw BcmrException.FromErrno(LastErrno, path);
+            return new SafeFileHandle(fd, ownsHandle: true);
+        }
+        try { return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>Creates a new file that must not exist yet (O_EXCL), so two copies never share a staging file.</summary>
+    public static SafeFileHandle CreateNew(string path, uint mode)
+    {
+        if (Linux)
+        {
+            int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0x1FFu);
+            if (fd < 0) throw BcmrException.FromErrno(LastErrno, path);
+            return new SafeFileHandle(fd, ownsHandle: true);
+        }
+        try
+        {
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite | FileShare.Delete,
+            };
+            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = (UnixFileMode)(mode & 0x1FFu);
+            return File.OpenHandle(path, options.Mode, options.Access, options.Share, FileOptions.None, 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    public static int Fd(SafeFileHandle h) => (int)h.DangerousGetHandle();
+
+    // ---- reading and writing ---------------------------------------------------------------------------------
+
+    public static int Read(SafeFileHandle h, Span<byte> buffer, long offset, string path)
+    {
+        try { return RandomAccess.Read(h, buffer, offset); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>Reads until the buffer is full or end of file; returns the bytes read.</summary>
+    public static int ReadFull(SafeFileHandle h, Span<byte> buffer, long offset, string path)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int n = Read(h, buffer[total..], offset + total, path);
+            if (n == 0) break;
+            total += n;
+        }
+        return total;
+    }
+
+    public static void Write(SafeFileHandle h, ReadOnlySpan<byte> data, long offset, string path)
+    {
+        if (Linux)
+        {
+            fixed (byte* p = data)
+            {
+                int done = 0;
+                while (done < data.Length)
+                {
+                    nint n = pwrite(Fd(h), p + done, (nuint)(data.Length - done), offset + done);
+                    if (n < 0)
+                    {
+                        int errno = LastErrno;
+                        if (errno == Errno.EINTR) continue;
+                        throw BcmrException.FromErrno(errno, path);
+                    }
+                    done += (int)n;
+                }
+            }
+            return;
+        }
+        try { RandomAccess.Write(h, data, offset); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    public static void SetLength(SafeFileHandle h, long length, string path)
+    {
+        if (Linux)
+        {
+            if (ftruncate(Fd(h), length) != 0) throw BcmrException.FromErrno(LastErrno, path);
+            return;
+        }
+        try { RandomAccess.SetLength(h, length); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    public static void FlushToDisk(SafeFileHandle h, string path)
+    {
+        if (Linux)
+        {
+            if (fsync(Fd(h)) != 0) throw BcmrException.FromErrno(LastErrno, path, "fsync");
+            return;
+        }
+        try { RandomAccess.FlushToDisk(h); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>Makes a rename or create in <paramref name="dir"/> durable. Directories cannot be fsynced on Windows.</summary>
+    public static void FlushDirectory(string dir)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        if (Linux)
+        {
+            int fd = open(dir, O_RDONLY | O_CLOEXEC, 0);
+            if (fd < 0) throw BcmrException.FromErrno(LastErrno, dir);
+            try { if (fsync(fd) != 0) throw BcmrException.FromErrno(LastErrno, dir, "fsync"); }
+            finally { close(fd); }
+            return;
+        }
+        using var h = File.OpenHandle(dir, FileMode.Open, FileAccess.Read);
+        RandomAccess.FlushToDisk(h);
+    }
+
+    // ---- names ---------------------------------------------------------------------------------------------
+
+    /// <summary>Moves <paramref name="from"/> to <paramref name="to"/> atomically. Without <paramref name="replace"/>
+    /// an existing <paramref name="to"/> is never overwritten, even if it appears after we looked.</summary>
+    public static void Rename(string from, string to, bool replace)
+    {
+        if (Linux)
+        {
+            if (replace)
+            {
+                if (rename(from, to) != 0) throw RenameError(LastErrno, from, to);
+                return;
+            }
+            if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return;
+            int errno = LastErrno;
+            if (errno is not (Errno.EINVAL or Errno.ENOSYS)) throw RenameError(errno, from, to);
+            // Filesystems without RENAME_NOREPLACE: link() also refuses an existing name.
+            if (link(from, to) != 0) throw RenameError(LastErrno, from, to);
+            unlink(from);
+            return;
+        }
+        try
+        {
+            if (Directory.Exists(from)) Directory.Move(from, to);
+            else File.Move(from, to, replace);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, to); }
+    }
+
+    private static BcmrException RenameError(int errno, string from, string to) => errno switch
+    {
+        Errno.EXDEV => new BcmrException(BcmrErrorCode.CrossDevice, to, $"{to}: on another filesystem than {from}"),
+        Errno.EEXIST => new BcmrException(BcmrErrorCode.AlreadyExists, to, $"{to}: destination exists (use -f to overwrite)"),
+        Errno.ENOTEMPTY => new BcmrException(BcmrErrorCode.AlreadyExists, to, $"{to}: destination is a non-empty directory"),
+        Errno.EISDIR => new BcmrException(BcmrErrorCode.IsADirectory, to, $"{to}: cannot overwrite a directory with a non-directory"),
+        Errno.ENOTDIR => new BcmrException(BcmrErrorCode.NotADirectory, to, $"{to}: cannot overwrite a non-directory with a directory"),
+        _ => BcmrException.FromErrno(errno, to),
+    };
+
+    public static void MakeDirectory(string path, uint mode)
+    {
+        if (Linux)
+        {
+            if (mkdir(path, mode & 0xFFFu) != 0) throw BcmrException.FromErrno(LastErrno, path);
+            return;
+        }
+        if (Directory.Exists(path) || File.Exists(path))
+            throw new BcmrException(BcmrErrorCode.AlreadyExists, path, $"{path}: File exists");
+        try
+        {
+            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(path);
+            else Directory.CreateDirectory(path, (UnixFileMode)(mode & 0x1FFu & ~Umask));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    public static void CreateSymlink(string target, string path)
+    {
+        if (Linux)
+        {
+            if (symlink(target, path) != 0) throw BcmrException.FromErrno(LastErrno, path);
+            return;
+        }
+        try { File.CreateSymbolicLink(path, target); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    public static string ReadLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget
+                ?? throw new BcmrException(BcmrErrorCode.IoError, path, $"{path}: not a symbolic link");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    public static void DeleteFile(string path)
+    {
+        if (Linux)
+        {
+            if (unlink(path) != 0) throw BcmrException.FromErrno(LastErrno, path, "cannot remove");
+            return;
+        }
+        try { File.Delete(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>Best-effort removal of our own staging file; never throws (it runs in cleanup paths).</summary>
+    public static void TryDeleteFile(string path)
+    {
+        try
+        {
+            if (Linux) unlink(path);
+            else File.Delete(path);
+        }
+        catch (Exception) { /* cleanup must not mask the original failure */ }
+    }
+
+    /// <summary>Removes an empty directory; returns false when it is not empty (moves keep what they left behind).</summary>
+    public static bool TryRemoveEmptyDirectory(string path)
+    {
+        if (Linux) return rmdir(path) == 0;
+        try { Directory.Delete(path, recursive: false); return true; }
+        catch (IOException) { return false; }
+    }
+
+    // ---- metadata changes -------------------------------------------------------------------------------------
+
+    public static void SetMode(SafeFileHandle? h, string path, uint mode)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        if (Linux)
+        {
+            int rc = h is null ? chmod(path, mode & 0xFFFu) : fchmod(Fd(h), mode & 0xFFFu);
+            if (rc != 0) throw BcmrException.FromErrno(LastErrno, path, "cannot set mode");
+            return;
+        }
+        File.SetUnixFileMode(path, (UnixFileMode)(mode & 0xFFFu));
+    }
+
+    /// <summary>Copies owner and group where we may (root); an unprivileged user silently keeps its own, as cp -p does.</summary>
+    public static void TrySetOwner(SafeFileHandle? h, string path, in FileMeta meta)
+    {
+        if (!Linux) return;
+        _ = h is null ? lchown(path, meta.Uid, meta.Gid) : fchown(Fd(h), meta.Uid, meta.Gid);
+    }
+
+    public static void SetTimes(SafeFileHandle? h, string path, in FileMeta meta, bool noFollow)
+    {
+        if (Linux)
+        {
+            var times = stackalloc Timespec[2];
+            times[0] = new Timespec { Sec = meta.AtimeSec, Nsec = meta.AtimeNsec };
+            times[1] = new Timespec { Sec = meta.MtimeSec, Nsec = meta.MtimeNsec };
+            int rc = h is null ? utimensat(AT_FDCWD, path, times, noFollow ? AT_SYMLINK_NOFOLLOW : 0) : futimens(Fd(h), times);
+            if (rc != 0) throw BcmrException.FromErrno(LastErrno, path, "cannot set times");
+            return;
+        }
+        try
+        {
+            var mtime = meta.MtimeUtc;
+            if (Directory.Exists(path)) Directory.SetLastWriteTimeUtc(path, mtime);
+            else if (h is not null) File.SetLastWriteTimeUtc(h, mtime);
+            else File.SetLastWriteTimeUtc(path, mtime);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>Copies extended attributes. Returns the names the destination refused (another filesystem, no
+    /// privilege): cross-filesystem copies should not fail over them, but -v reports them.</summary>
+    public static List<string>? CopyXattrs(SafeFileHandle? srcHandle, string src, SafeFileHandle? dstHandle, string dst)
+    {
+        if (!Linux) return null;
+        var names = ListXattrs(srcHandle, src);
+        if (names.Length == 0) return null;
+        List<string>? dropped = null;
+        var value = new byte[256];
+        int start = 0;
+        while (start < names.Length)
+        {
+            int end = Array.IndexOf(names, (byte)0, start);
+            if (end < 0) end = names.Length;
+            fixed (byte* name = &names[start])
+            {
+                nint n;
+                while (true)
+                {
+                    fixed (byte* v = value)
+                        n = srcHandle is null ? lgetxattr(src, name, v, (nuint)value.Length) : fgetxattr(Fd(srcHandle), name, v, (nuint)value.Length);
+                    if (n >= 0 || LastErrno != 34 /* ERANGE */) break;
+                    value = new byte[value.Length * 4];
+                }
+                int rc = -1;
+                if (n >= 0)
+                    fixed (byte* v = value)
+                        rc = dstHandle is null ? lsetxattr(dst, name, v, (nuint)n, 0) : fsetxattr(Fd(dstHandle), name, v, (nuint)n, 0);
+                if (rc != 0) (dropped ??= new()).Add(Encoding.UTF8.GetString(names, start, end - start));
+            }
+            start = end + 1;
+        }
+        return dropped;
+    }
+
+    private static byte[] ListXattrs(SafeFileHandle? h, string path)
+    {
+        nint size = h is null ? llistxattr(path, null, 0) : flistxattr(Fd(h), null, 0);
+        if (size <= 0) return Array.Empty<byte>();
+        var list = new byte[size];
+        fixed (byte* p = list)
+            size = h is null ? llistxattr(path, p, (nuint)list.Length) : flistxattr(Fd(h), p, (nuint)list.Length);
+        return size <= 0 ? Array.Empty<byte>() : list.AsSpan(0, (int)size).ToArray();
+    }
+
+    private static uint ReadUmask()
+    {
+        if (OperatingSystem.IsWindows()) return 0;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("Umask:", StringComparison.Ordinal))
+                    return Convert.ToUInt32(line[6..].Trim(), 8);
+        }
+        catch (IOException) { }
+        if (!OperatingSystem.IsLinux()) return 0x12; // 022, the usual default where /proc is absent
+        uint old = umask(0x12);
+        umask(old);
+        return old;
+    }
+}

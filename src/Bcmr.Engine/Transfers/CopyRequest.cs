@@ -1,0 +1,35 @@
+using Bcmr.Engine.Local;
+
+namespace Bcmr.Engine.Transfers;
+
+/// <summary>Everything a copy or move needs to know. The CLI and the cmdlets fill it in; the engine validates it.</summary>
+public sealed class CopyRequest
+{
+    public required IReadOnlyList<string> Sources { get; init; }
+    public required string Destination { get; init; }
+    /// <summary>Move instead of copy: rename where possible, else copy, verify, then delete the source.</summary>
+    public bool Move { get; init; }
+    public bool Recursive { get; init; }
+    /// <summary>Keep mode, owner (where permitted), timestamps and extended attributes.</summary>
+    public bool Preserve { get; init; }
+    /// <summary>Overwrite existing destination files.</summary>
+    public bool Force { get; init; }
+    /// <summary>Plan and report, change nothing.</summary>
+    public bool DryRun { get; init; }
+    /// <summary>Re-read every destination and compare its BLAKE3 with the source's before committing it.</summary>
+    public bool Verify { get; init; }
+    /// <summary>fsync each file before its rename and its directory after (off by default, as in cp).</summary>
+    public bool Sync { get; init; }
+    public int Jobs { get; init; } = DefaultJobs;
+    /// <summary>Regular expressions matched against each entry's path relative to its source's parent, with '/'
+    /// separators (copying <c>src</c> sees <c>src/a/b.txt</c>). A matching directory is not descended.</summary>
+    public IReadOnlyList<string> Excludes { get; init; } = Array.Empty<string>();
+    public ReflinkMode Reflink { get; init; } = ReflinkMode.Auto;
+    public SparseMode Sparse { get; init; } = SparseMode.Auto;
+    /// <summary>Minimum time between progress reports.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public static int DefaultJobs => Math.Min(Environment.ProcessorCount, 8);
+
+    public string Operation => Move ? "move" : "copy";
+}

@@ -1,0 +1,47 @@
+using Bcmr.Engine.Local;
+
+namespace Bcmr.Engine.Transfers;
+
+public enum CopyStatus { Copied, Moved, Skipped, Failed, DryRun }
+
+/// <summary>The outcome for one entry (file, symlink, or a directory that failed or was moved whole).</summary>
+public sealed class CopyResult
+{
+    public required string Source { get; init; }
+    public required string Destination { get; init; }
+    public EntryKind Kind { get; init; }
+    public CopyStatus Status { get; init; }
+    public long Bytes { get; init; }
+    /// <summary>Lowercase hex BLAKE3 of the content, when something computed it (-V); otherwise null.</summary>
+    public string? Blake3 { get; init; }
+    public TimeSpan Duration { get; init; }
+    public string Transport { get; init; } = "local";
+    public CopyMethod Method { get; init; }
+    public long ResumedFrom { get; init; }
+    /// <summary>Why it was skipped or failed, naming the path and the cause.</summary>
+    public string? Message { get; init; }
+    public BcmrErrorCode? ErrorCode { get; init; }
+    /// <summary>Non-fatal things worth telling a careful user (e.g. extended attributes the destination refused).</summary>
+    public IReadOnlyList<string>? Warnings { get; init; }
+
+    public bool Succeeded => Status is CopyStatus.Copied or CopyStatus.Moved or CopyStatus.DryRun;
+}
+
+/// <summary>Totals for one invocation.</summary>
+public sealed class TransferSummary
+{
+    public required string Operation { get; init; }
+    public int Files { get; init; }
+    public long Bytes { get; init; }
+    public int Skipped { get; init; }
+    public int Failed { get; init; }
+    public int Directories { get; init; }
+    public TimeSpan Duration { get; init; }
+    public double BytesPerSecond => Duration.TotalSeconds > 0 ? Bytes / Duration.TotalSeconds : 0;
+    public bool Cancelled { get; init; }
+    /// <summary>A failure that stopped the whole operation before any item (e.g. several sources into a file).</summary>
+    public BcmrException? Fatal { get; init; }
+    public IReadOnlyList<CopyResult> Failures { get; init; } = Array.Empty<CopyResult>();
+
+    public bool Succeeded => Fatal is null && !Cancelled && Failed == 0;
+}

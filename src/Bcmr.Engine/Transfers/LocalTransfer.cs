@@ -1,0 +1,401 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.IO.Enumeration;
+using System.Text.RegularExpressions;
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Local;
+
+namespace Bcmr.Engine.Transfers;
+
+/// <summary>
+/// A copy or move on one machine. The calling thread resolves each source against the destination (the cp rules),
+/// walks trees and creates directories (parents always before their contents); files go to a bounded queue that
+/// <c>Jobs</c> worker threads drain, each running the synchronous per-file copy. Directory modes and times are set
+/// after their contents are written; a move removes source directories only once they are empty.
+/// </summary>
+internal sealed class LocalTransfer
+{
+    private readonly CopyRequest _req;
+    private readonly Action<CopyResult>? _onResult;
+    private readonly CancellationToken _ct;
+    private readonly FileCopyOptions _options;
+    private readonly FileCopyOptions _crossDeviceMoveOptions;
+    private readonly Regex[] _excludes;
+    private readonly ProgressTracker _tracker;
+
+    private readonly object _lock = new();
+    private readonly List<CopyResult> _failures = new();
+    private int _files, _skipped, _failed, _dirs;
+    private long _bytes;
+
+    private BlockingCollection<FileJob>? _queue;
+    private readonly List<Thread> _workers = new();
+    private readonly List<DirectoryFixup> _fixups = new();
+    private readonly List<string> _emptiedSourceDirs = new();
+
+    private readonly record struct FileJob(string Source, string Destination, EntryKind Kind, long Size);
+    private readonly record struct DirectoryFixup(string Source, string Destination, FileMeta Meta, bool Created);
+
+    public LocalTransfer(CopyRequest req, IProgress<TransferProgress>? progress, Action<CopyResult>? onResult, Regex[] excludes, CancellationToken ct)
+    {
+        _req = req;
+        _onResult = onResult;
+        _ct = ct;
+        _excludes = excludes;
+        _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse);
+        // A move that has to copy deletes the only other copy afterwards, so it always verifies first.
+        _crossDeviceMoveOptions = _options with { Verify = true };
+        _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
+    }
+
+    public TransferSummary Run()
+    {
+        var clock = Stopwatch.StartNew();
+        BcmrException? fatal = null;
+        bool cancelled = false;
+        try
+        {
+            var dst = _req.Destination;
+            var dstMeta = Fs.TryStat(dst);
+            bool dstIsDir = dstMeta?.Kind == EntryKind.Directory;
+            if (_req.Sources.Count > 1 && !dstIsDir)
+            {
+                throw dstMeta is null
+                    ? new BcmrException(BcmrErrorCode.NotFound, dst, $"{dst}: target directory does not exist (several sources need an existing directory)")
+                    : new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: target is not a directory (several sources need an existing directory)");
+            }
+            foreach (var source in _req.Sources)
+            {
+                _ct.ThrowIfCancellationRequested();
+                try { StartItem(source, dst, dstIsDir); }
+                catch (BcmrException e) { Fail(source, dst, EntryKind.File, e); }
+            }
+            DrainWorkers();
+            FixDirectories();
+            if (_req.Move && !_req.DryRun) RemoveEmptiedSourceDirectories();
+        }
+        catch (OperationCanceledException) { cancelled = true; }
+        catch (BcmrException e) { fatal = e; }
+        finally
+        {
+            try { DrainWorkers(); }
+            catch (OperationCanceledException) { cancelled = true; }
+            _tracker.Complete();
+            _tracker.Dispose();
+        }
+        lock (_lock)
+        {
+            return new TransferSummary
+            {
+                Operation = _req.Operation, Files = _files, Bytes = _bytes, Skipped = _skipped, Failed = _failed,
+                Directories = _dirs, Duration = clock.Elapsed, Cancelled = cancelled || _ct.IsCancellationRequested,
+                Fatal = fatal, Failures = _failures.ToArray(),
+            };
+        }
+    }
+
+    // ---- one top-level source -----------------------------------------------------------------------------------
+
+    private void StartItem(string src, string dst, bool dstIsDir)
+    {
+        var meta = Fs.TryLstat(src) ?? throw new BcmrException(BcmrErrorCode.NotFound, src, $"{src}: No such file or directory");
+        // Like cp: without -r a symlink named on the command line is followed; with -r (and for mv) it is copied as a link.
+        if (meta.Kind == EntryKind.Symlink && !_req.Recursive && !_req.Move)
+            meta = Fs.TryStat(src) ?? throw new BcmrException(BcmrErrorCode.NotFound, src, $"{src}: dangling symbolic link");
+        if (meta.Kind == EntryKind.Directory && !_req.Recursive && !_req.Move)
+            throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
+
+        var name = BaseName(src);
+        if (IsExcluded(name)) return;
+        var target = dstIsDir ? Path.Join(dst, name) : dst;
+        if (!dstIsDir && EndsWithSeparator(dst) && meta.Kind != EntryKind.Directory)
+            throw new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: Not a directory");
+
+        var parent = FileCopier.ParentOf(target);
+        if (Fs.TryStat(parent) is not { Kind: EntryKind.Directory })
+            throw new BcmrException(BcmrErrorCode.NotFound, target, $"{target}: destination directory {parent} does not exist");
+
+        var targetMeta = Fs.TryStat(target);
+        var followed = meta.Kind == EntryKind.Symlink ? Fs.TryStat(src) : meta;
+        if (targetMeta is { } t && followed is { } f && (f.SameFileAs(t) || (t.Inode == 0 && SamePath(src, target))))
+            throw new BcmrException(BcmrErrorCode.SameFile, target, $"'{src}' and '{target}' are the same file");
+
+        if (meta.Kind == EntryKind.Directory)
+        {
+            var realSrc = Fs.RealPath(src);
+            var realTarget = Fs.RealPath(target);
+            if (realTarget == realSrc || realTarget.StartsWith(realSrc.TrimEnd('/') + "/", StringComparison.Ordinal))
+                throw new BcmrException(BcmrErrorCode.IntoItself, target, $"cannot {_req.Operation} a directory, '{src}', into itself, '{target}'");
+            if (targetMeta is { Kind: not EntryKind.Directory })
+                throw new BcmrException(BcmrErrorCode.NotADirectory, target, $"{target}: cannot overwrite non-directory with directory '{src}'");
+        }
+        else
+        {
+            if (targetMeta is { Kind: EntryKind.Directory } && Fs.TryLstat(target) is { Kind: EntryKind.Directory })
+                throw new BcmrException(BcmrErrorCode.IsADirectory, target, $"{target}: cannot overwrite directory with non-directory '{src}'");
+            if (!_req.Force && Fs.TryLstat(target) is not null)
+                throw FileCopier.ExistsError(target);
+        }
+
+        if (_req.Move && !_req.DryRun && _excludes.Length == 0 && TryRenameWhole(src, target, meta))
+            return;
+
+        if (meta.Kind == EntryKind.Directory)
+            CopyTree(src, target, name);
+        else
+            Enqueue(new FileJob(src, target, meta.Kind, meta.Kind == EntryKind.File ? meta.Size : 0));
+    }
+
+    /// <summary>Same filesystem: one rename moves the whole item. Another filesystem: false, and the caller copies.</summary>
+    private bool TryRenameWhole(string src, string target, in FileMeta meta)
+    {
+        var clock = Stopwatch.StartNew();
+        try { Fs.Rename(src, target, replace: _req.Force); }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.CrossDevice) { return false; }
+        _tracker.AddPlanned(meta.Size);
+        var cur = _tracker.StartFile(src, meta.Size);
+        _tracker.AddBytes(cur, meta.Kind == EntryKind.File ? meta.Size : 0);
+        _tracker.FinishFile(cur, 0);
+        Succeed(new CopyResult
+        {
+            Source = src, Destination = target, Kind = meta.Kind, Status = CopyStatus.Moved,
+            Bytes = meta.Kind == EntryKind.File ? meta.Size : 0, Duration = clock.Elapsed, Method = CopyMethod.None,
+        });
+        return true;
+    }
+
+    private void CopyTree(string srcRoot, string dstRoot, string relRoot)
+    {
+        var pending = new Stack<(string Src, string Dst, string Rel)>();
+        pending.Push((srcRoot, dstRoot, relRoot));
+        while (pending.Count > 0)
+        {
+            _ct.ThrowIfCancellationRequested();
+            var (src, dst, rel) = pending.Pop();
+            try
+            {
+                if (!_req.DryRun) EnsureDirectory(src, dst);
+                if (_req.Move) _emptiedSourceDirs.Add(src);
+                foreach (var entry in ListDirectory(src))
+                {
+                    var childRel = rel + "/" + entry.Name;
+                    if (IsExcluded(childRel)) continue;
+                    var childSrc = Path.Join(src, entry.Name);
+                    var childDst = Path.Join(dst, entry.Name);
+                    if (entry.Kind == EntryKind.Directory) pending.Push((childSrc, childDst, childRel));
+                    else Enqueue(new FileJob(childSrc, childDst, entry.Kind, entry.Size));
+                }
+            }
+            catch (BcmrException e) { Fail(src, dst, EntryKind.Directory, e); }
+        }
+    }
+
+    private readonly record struct DirEntry(string Name, EntryKind Kind, long Size);
+
+    private static List<DirEntry> ListDirectory(string dir)
+    {
+        try
+        {
+            var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false };
+            var entries = new FileSystemEnumerable<DirEntry>(dir, (ref FileSystemEntry e) => new DirEntry(
+                e.FileName.ToString(),
+                (e.Attributes & FileAttributes.ReparsePoint) != 0 ? EntryKind.Symlink
+                    : e.IsDirectory ? EntryKind.Directory : EntryKind.File,
+                e.IsDirectory ? 0 : e.Length), options);
+            return entries.ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw BcmrException.FromIo(e, dir);
+        }
+    }
+
+    private void EnsureDirectory(string src, string dst)
+    {
+        var meta = Fs.Lstat(src);
+        bool created = true;
+        try
+        {
+            // Owner rwx while we fill it; the real mode is applied after its contents (FixDirectories).
+            Fs.MakeDirectory(dst, meta.Mode | 0x1C0u);
+        }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.AlreadyExists)
+        {
+            if (Fs.TryStat(dst) is not { Kind: EntryKind.Directory })
+                throw new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: exists and is not a directory");
+            created = false; // merging into an existing directory, as cp -r does
+        }
+        lock (_lock)
+        {
+            if (created) _dirs++;
+            _fixups.Add(new DirectoryFixup(src, dst, meta, created));
+        }
+    }
+
+    private void FixDirectories()
+    {
+        for (int i = _fixups.Count - 1; i >= 0; i--)
+        {
+            var (src, dst, meta, created) = _fixups[i];
+            try
+            {
+                if (_req.Preserve)
+                {
+                    Fs.SetMode(null, dst, meta.Mode);
+                    Fs.TrySetOwner(null, dst, meta);
+                    Fs.CopyXattrs(null, src, null, dst);
+                    Fs.SetTimes(null, dst, meta, noFollow: false);
+                }
+                else if (created && (meta.Mode & 0x1C0u) != 0x1C0u)
+                {
+                    Fs.SetMode(null, dst, meta.Mode & 0x1FFu & ~Fs.Umask);
+                }
+            }
+            catch (BcmrException e) { Fail(src, dst, EntryKind.Directory, e); }
+        }
+    }
+
+    private void RemoveEmptiedSourceDirectories()
+    {
+        // Deepest first; a directory that still holds excluded, skipped or failed entries stays.
+        for (int i = _emptiedSourceDirs.Count - 1; i >= 0; i--)
+            Fs.TryRemoveEmptyDirectory(_emptiedSourceDirs[i]);
+    }
+
+    // ---- files ---------------------------------------------------------------------------------------------
+
+    private void Enqueue(FileJob job)
+    {
+        _tracker.AddPlanned(job.Size);
+        if (_req.Jobs <= 1 || _req.DryRun)
+        {
+            CopyOne(job);
+            return;
+        }
+        if (_queue is null)
+        {
+            _queue = new BlockingCollection<FileJob>(boundedCapacity: 1024);
+            for (int i = 0; i < _req.Jobs; i++)
+            {
+                var t = new Thread(WorkerLoop) { IsBackground = true, Name = $"bcmr-copy-{i}" };
+                _workers.Add(t);
+                t.Start();
+            }
+        }
+        _queue.Add(job, _ct);
+    }
+
+    private void WorkerLoop()
+    {
+        try
+        {
+            foreach (var job in _queue!.GetConsumingEnumerable(_ct)) CopyOne(job);
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private void DrainWorkers()
+    {
+        if (_queue is null) return;
+        _queue.CompleteAdding();
+        foreach (var t in _workers) t.Join();
+        _workers.Clear();
+        _queue = null;
+        _ct.ThrowIfCancellationRequested();
+    }
+
+    private void CopyOne(FileJob job)
+    {
+        var cur = _tracker.StartFile(job.Source, job.Size);
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            if (_req.DryRun)
+            {
+                Succeed(new CopyResult { Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.DryRun, Bytes = job.Size });
+                return;
+            }
+            if (_req.Move && TryRenameFile(job, clock)) return;
+
+            var options = _req.Move ? _crossDeviceMoveOptions : _options;
+            FileCopyOutcome outcome = default;
+            if (job.Kind == EntryKind.Symlink) FileCopier.CopySymlink(job.Source, job.Destination, options);
+            else outcome = FileCopier.CopyFile(job.Source, job.Destination, options, n => _tracker.AddBytes(cur, n), _ct);
+
+            if (_req.Move) Fs.DeleteFile(job.Source);
+            Succeed(new CopyResult
+            {
+                Source = job.Source, Destination = job.Destination, Kind = job.Kind,
+                Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied, Bytes = outcome.Bytes,
+                Blake3 = outcome.Hash is null ? null : Blake3.ToHex(outcome.Hash), Duration = clock.Elapsed, Method = outcome.Method,
+                Warnings = outcome.DroppedXattrs?.Select(n => $"{job.Destination}: extended attribute '{n}' not kept (refused by the destination)").ToArray(),
+            });
+        }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.SpecialFile)
+        {
+            Skip(job, e.Message);
+        }
+        catch (BcmrException e) { Fail(job.Source, job.Destination, job.Kind, e); }
+        finally { _tracker.FinishFile(cur, Math.Max(0, job.Size - cur.Done)); }
+    }
+
+    private bool TryRenameFile(FileJob job, Stopwatch clock)
+    {
+        try { Fs.Rename(job.Source, job.Destination, replace: _req.Force); }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.CrossDevice) { return false; }
+        Succeed(new CopyResult
+        {
+            Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.Moved,
+            Bytes = job.Size, Duration = clock.Elapsed,
+        });
+        return true;
+    }
+
+    // ---- results -------------------------------------------------------------------------------------------
+
+    private void Succeed(CopyResult r)
+    {
+        lock (_lock) { _files++; _bytes += r.Bytes; }
+        _onResult?.Invoke(r);
+    }
+
+    private void Skip(FileJob job, string message)
+    {
+        var r = new CopyResult { Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.Skipped, Message = message };
+        lock (_lock) _skipped++;
+        _onResult?.Invoke(r);
+    }
+
+    private void Fail(string src, string dst, EntryKind kind, BcmrException e)
+    {
+        var r = new CopyResult { Source = src, Destination = dst, Kind = kind, Status = CopyStatus.Failed, Message = e.Message, ErrorCode = e.Code };
+        lock (_lock) { _failed++; _failures.Add(r); }
+        _onResult?.Invoke(r);
+    }
+
+    // ---- names -----------------------------------------------------------------------------------------------
+
+    private bool IsExcluded(string relativePath)
+    {
+        foreach (var rx in _excludes)
+            if (rx.IsMatch(relativePath)) return true;
+        return false;
+    }
+
+    private static bool EndsWithSeparator(string p) => p.EndsWith('/') || p.EndsWith(Path.DirectorySeparatorChar);
+
+    private static bool SamePath(string a, string b) =>
+        string.Equals(Fs.RealPath(a), Fs.RealPath(b), OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The name an item gets inside a destination directory: "a/b/" gives "b"; "." and ".." their real names.</summary>
+    internal static string BaseName(string src)
+    {
+        var trimmed = src.TrimEnd('/', Path.DirectorySeparatorChar);
+        var name = Path.GetFileName(trimmed);
+        if (name is "" or "." or "..")
+            name = Path.GetFileName(Fs.RealPath(src).TrimEnd('/', Path.DirectorySeparatorChar));
+        if (string.IsNullOrEmpty(name))
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, src, $"{src}: cannot copy the root directory itself; name its contents instead");
+        return name;
+    }
+}

@@ -1,0 +1,41 @@
+using System.Text.RegularExpressions;
+
+namespace Bcmr.Engine.Transfers;
+
+/// <summary>The one entry point for copies and moves: a request in, throttled progress and per-entry results out,
+/// a summary back. <paramref name="onResult"/> may be called from several worker threads at once.</summary>
+public static class TransferEngine
+{
+    public static TransferSummary Run(CopyRequest request, IProgress<TransferProgress>? progress = null,
+        Action<CopyResult>? onResult = null, CancellationToken cancellationToken = default)
+    {
+        var excludes = Validate(request);
+        return new LocalTransfer(request, progress, onResult, excludes, cancellationToken).Run();
+    }
+
+    public static Task<TransferSummary> RunAsync(CopyRequest request, IProgress<TransferProgress>? progress = null,
+        Action<CopyResult>? onResult = null, CancellationToken cancellationToken = default) =>
+        Task.Factory.StartNew(() => Run(request, progress, onResult, cancellationToken), cancellationToken,
+            TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>Rejects a request that cannot mean anything (usage errors), before anything is touched.</summary>
+    private static Regex[] Validate(CopyRequest r)
+    {
+        if (r.Sources.Count == 0)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "no source given");
+        if (string.IsNullOrEmpty(r.Destination))
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "no destination given");
+        if (r.Jobs < 1)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--jobs must be at least 1 (got {r.Jobs})");
+        var excludes = new Regex[r.Excludes.Count];
+        for (int i = 0; i < excludes.Length; i++)
+        {
+            try { excludes[i] = new Regex(r.Excludes[i], RegexOptions.CultureInvariant); }
+            catch (ArgumentException e)
+            {
+                throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--exclude '{r.Excludes[i]}': not a valid regular expression ({e.Message})");
+            }
+        }
+        return excludes;
+    }
+}

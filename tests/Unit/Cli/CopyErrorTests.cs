@@ -1,0 +1,336 @@
+using System.Diagnostics;
+using Bcmr.Tests.Infrastructure;
+
+namespace Bcmr.Tests.Cli;
+
+/// <summary>Every failure a user can meet: one message naming the path and the cause, the documented exit code,
+/// and nothing half-written under a final name.</summary>
+public class CopyErrorTests
+{
+    private const int Failure = 1, Usage = 2, Partial = 3, Interrupted = 130;
+
+    [Fact]
+    public void Missing_source_names_the_path_and_creates_nothing()
+    {
+        using var t = new TempDir();
+        var r = BcmrRunner.Run("copy", t["nope.txt"], t["dst.txt"]);
+
+        Assert.Equal(Failure, r.ExitCode);
+        Assert.Contains($"{t["nope.txt"]}: No such file or directory", r.Stderr);
+        Assert.False(File.Exists(t["dst.txt"]));
+    }
+
+    [Fact]
+    public void A_missing_source_among_good_ones_fails_alone_with_the_partial_exit_code()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("a.txt", 10, 1);
+        Directory.CreateDirectory(t["dst"]);
+
+        var r = BcmrRunner.Run("copy", t["a.txt"], t["missing.txt"], t["dst"]);
+
+        Assert.Equal(Partial, r.ExitCode);
+        Assert.Contains("missing.txt: No such file or directory", r.Stderr);
+        Assert.Equal(Trees.Sha256(t["a.txt"]), Trees.Sha256(t["dst/a.txt"]));
+    }
+
+    [Fact]
+    public void Destination_exists_without_force_is_refused_and_left_untouched()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("a.bin", 5 * 1024 * 1024, 1);
+        t.WriteRandom("small.bin", 100, 3);
+        var before = Trees.Sha256(t.WriteRandom("b.bin", 300, 2));
+
+        var big = BcmrRunner.Run("copy", t["a.bin"], t["b.bin"]);
+        var small = BcmrRunner.Run("copy", t["small.bin"], t["b.bin"]);
+
+        foreach (var r in new[] { big, small })
+        {
+            Assert.Equal(Failure, r.ExitCode);
+            Assert.Contains($"{t["b.bin"]}: destination exists (use -f to overwrite)", r.Stderr);
+        }
+        Assert.Equal(before, Trees.Sha256(t["b.bin"]));
+        Trees.AssertNoStagingFiles(t.Path);
+    }
+
+    [Fact]
+    public void Copying_a_directory_into_itself_is_refused()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("src/a.txt", 10, 1);
+
+        var into = BcmrRunner.Run("copy", "-r", t["src"], t["src/sub"]);
+        var self = BcmrRunner.Run("copy", "-r", t["src"], t["src"]);
+
+        Assert.Equal(Failure, into.ExitCode);
+        Assert.Contains("into itself", into.Stderr);
+        Assert.Equal(Failure, self.ExitCode);
+        Assert.False(Directory.Exists(t["src/sub"]));
+        Assert.False(Directory.Exists(t["src/src"]));
+    }
+
+    [Theory]
+    [InlineData("same")]
+    [InlineData("force-same")]
+    [InlineData("hardlink")]
+    [InlineData("symlink")]
+    [InlineData("into-own-dir")]
+    public void Source_equal_to_destination_is_refused_and_the_file_survives(string variant)
+    {
+        using var t = new TempDir();
+        var a = t.WriteRandom("a.bin", 10_000, 1);
+        var hash = Trees.Sha256(a);
+        string[] args = variant switch
+        {
+            "same" => ["copy", a, a],
+            "force-same" => ["copy", "-f", a, a],
+            "hardlink" => ["copy", "-f", a, MakeHardLink(a, t["b.bin"])],
+            "symlink" => ["copy", "-f", a, File.CreateSymbolicLink(t["c.bin"], a).FullName],
+            _ => ["copy", "-f", a, t.Path],
+        };
+
+        var r = BcmrRunner.Run(args);
+
+        Assert.Equal(Failure, r.ExitCode);
+        Assert.Contains("are the same file", r.Stderr);
+        Assert.Equal(hash, Trees.Sha256(a));
+        Trees.AssertNoStagingFiles(t.Path);
+    }
+
+    internal static string MakeHardLink(string existing, string link)
+    {
+        Tool.Output("ln", existing, link);
+        return link;
+    }
+
+    [Fact]
+    public void Several_sources_into_a_file_is_refused_before_anything_is_copied()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("a.txt", 10, 1);
+        t.WriteRandom("b.txt", 10, 2);
+        var before = Trees.Sha256(t.WriteRandom("target.txt", 10, 3));
+
+        var r = BcmrRunner.Run("copy", "-f", t["a.txt"], t["b.txt"], t["target.txt"]);
+
+        Assert.Equal(Failure, r.ExitCode);
+        Assert.Contains("target is not a directory", r.Stderr);
+        Assert.Equal(before, Trees.Sha256(t["target.txt"]));
+    }
+
+    [Fact]
+    public void A_directory_without_recursive_is_refused()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("src/a.txt", 10, 1);
+
+        var r = BcmrRunner.Run("copy", t["src"], t["dst"]);
+
+        Assert.Equal(Failure, r.ExitCode);
+        Assert.Contains("is a directory (use -r", r.Stderr);
+        Assert.False(Directory.Exists(t["dst"]));
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-3")]
+    [InlineData("many")]
+    public void Bad_job_counts_are_usage_errors_not_hangs(string jobs)
+    {
+        using var t = new TempDir();
+        t.WriteRandom("a.txt", 10, 1);
+        var r = BcmrRunner.Run(["copy", "-j", jobs, t["a.txt"], t["b.txt"]], timeout: TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Usage, r.ExitCode);
+        Assert.Contains("jobs", r.Stderr);
+        Assert.False(File.Exists(t["b.txt"]));
+    }
+
+    [Fact]
+    public void An_invalid_exclude_pattern_is_a_usage_error()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("a.txt", 10, 1);
+        var r = BcmrRunner.Run("copy", "-e", "([", t["a.txt"], t["b.txt"]);
+
+        Assert.Equal(Usage, r.ExitCode);
+        Assert.Contains("not a valid regular expression", r.Stderr);
+    }
+
+    [Fact]
+    public void Missing_destination_argument_is_a_usage_error()
+    {
+        var r = BcmrRunner.Run("copy", "/etc/hostname");
+        Assert.Equal(Usage, r.ExitCode);
+        Assert.Contains("missing destination", r.Stderr);
+    }
+
+    [Fact]
+    public void Permission_denied_on_the_source_names_the_file()
+    {
+        using var t = new TempDir();
+        File.SetUnixFileMode(t.Path, (UnixFileMode)Convert.ToInt32("777", 8));
+        var secret = t.WriteRandom("secret.bin", 100, 1);
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        var r = BcmrRunner.Run(["copy", secret, t["out.bin"]], asUser: "65534");
+
+        Assert.Equal(Failure, r.ExitCode);
+        Assert.Contains($"{secret}: Permission denied", r.Stderr);
+        Assert.False(File.Exists(t["out.bin"]));
+    }
+
+    [Fact]
+    public void Permission_denied_on_the_destination_directory_names_it()
+    {
+        using var t = new TempDir();
+        File.SetUnixFileMode(t.Path, (UnixFileMode)Convert.ToInt32("777", 8));
+        var src = t.WriteRandom("a.bin", 100, 1);
+        File.SetUnixFileMode(src, (UnixFileMode)Convert.ToInt32("644", 8));
+        Directory.CreateDirectory(t["locked"]);
+        File.SetUnixFileMode(t["locked"], (UnixFileMode)Convert.ToInt32("555", 8));
+
+        var r = BcmrRunner.Run(["copy", src, t["locked/a.bin"]], asUser: "65534");
+
+        Assert.Equal(Failure, r.ExitCode);
+        Assert.Contains("Permission denied", r.Stderr);
+        Assert.Contains("locked", r.Stderr);
+        Assert.False(File.Exists(t["locked/a.bin"]));
+    }
+
+    [Fact]
+    public void One_unreadable_file_in_a_tree_is_reported_and_the_rest_is_copied()
+    {
+        using var t = new TempDir();
+        File.SetUnixFileMode(t.Path, (UnixFileMode)Convert.ToInt32("777", 8));
+        for (int i = 0; i < 5; i++) t.WriteRandom($"src/f{i}.txt", 1000, i);
+        foreach (var f in Directory.EnumerateFiles(t["src"])) File.SetUnixFileMode(f, (UnixFileMode)Convert.ToInt32("644", 8));
+        File.SetUnixFileMode(t["src/f2.txt"], UnixFileMode.UserRead);
+        File.SetUnixFileMode(t["src"], (UnixFileMode)Convert.ToInt32("755", 8));
+
+        var r = BcmrRunner.Run(["copy", "-r", t["src"], t["dst"]], asUser: "65534");
+
+        Assert.Equal(Partial, r.ExitCode);
+        Assert.Contains($"{t["src/f2.txt"]}: Permission denied", r.Stderr);
+        Assert.False(File.Exists(t["dst/f2.txt"]));
+        foreach (var i in new[] { 0, 1, 3, 4 })
+            Assert.Equal(Trees.Sha256(t[$"src/f{i}.txt"]), Trees.Sha256(t[$"dst/f{i}.txt"]));
+        Trees.AssertNoStagingFiles(t.Path);
+    }
+
+    [Fact]
+    public void Verify_detects_a_corrupted_copy_names_the_file_and_keeps_the_old_destination()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("a.bin", 3 * 1024 * 1024 + 5, 1);
+        var oldHash = Trees.Sha256(t.WriteRandom("existing.bin", 1000, 2));
+        var env = new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "bin" };
+
+        var fresh = BcmrRunner.Run(["copy", "-V", t["a.bin"], t["new.bin"]], env);
+        var over = BcmrRunner.Run(["copy", "-V", "-f", t["a.bin"], t["existing.bin"]], env);
+
+        Assert.Equal(Failure, fresh.ExitCode);
+        Assert.Contains($"{t["new.bin"]}: verification failed", fresh.Stderr);
+        Assert.False(File.Exists(t["new.bin"]));
+        Assert.Equal(Failure, over.ExitCode);
+        Assert.Contains($"{t["existing.bin"]}: verification failed", over.Stderr);
+        Assert.Equal(oldHash, Trees.Sha256(t["existing.bin"]));
+        Trees.AssertNoStagingFiles(t.Path);
+    }
+
+    [Fact]
+    public void Without_verify_the_injected_corruption_goes_unnoticed_which_is_why_verify_exists()
+    {
+        // Guards the test above: the fault really corrupts, so -V is what catches it.
+        using var t = new TempDir();
+        t.WriteRandom("a.bin", 1000, 1);
+        var env = new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "bin" };
+        var r = BcmrRunner.Run(["copy", "-V", t["a.bin"], t["b.bin"]], env);
+        Assert.Equal(Failure, r.ExitCode);
+        var ok = BcmrRunner.Run("copy", "-V", t["a.bin"], t["c.bin"]);
+        Assert.Equal(0, ok.ExitCode);
+        Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["c.bin"]));
+    }
+
+    [Fact]
+    public void Disk_full_names_the_destination_and_leaves_no_partial_file()
+    {
+        using var t = new TempDir();
+        using var mount = TinyMount.TryCreate(t["small"], "1m");
+        if (mount is null) { Console.WriteLine("SKIP: cannot mount tmpfs here"); return; }
+        t.WriteRandom("big.bin", 4 * 1024 * 1024, 1);
+
+        foreach (var extra in new[] { "--reflink=disable", "-V" })
+        {
+            var r = BcmrRunner.Run("copy", extra, t["big.bin"], t["small/big.bin"]);
+
+            Assert.Equal(Failure, r.ExitCode);
+            Assert.Contains($"{t["small/big.bin"]}: No space left on device", r.Stderr);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(t["small"]));
+        }
+    }
+
+    [Fact]
+    public void A_source_that_grows_while_copied_is_not_committed()
+    {
+        using var t = new TempDir();
+        var src = t.WriteRandom("growing.bin", 256 * 1024 * 1024, 1);
+        using var stop = new CancellationTokenSource();
+        var appender = Task.Run(() =>
+        {
+            using var f = new FileStream(src, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+            while (!stop.IsCancellationRequested) { f.WriteByte(1); f.Flush(); Thread.Sleep(1); }
+        });
+
+        var r = BcmrRunner.Run("copy", "-V", src, t["copy.bin"]);
+        stop.Cancel();
+        appender.Wait();
+
+        Assert.Equal(Failure, r.ExitCode);
+        Assert.Contains($"{src}: changed while being copied", r.Stderr);
+        Assert.False(File.Exists(t["copy.bin"]));
+        Trees.AssertNoStagingFiles(t.Path);
+    }
+
+    [Theory]
+    [InlineData("SIGTERM")]
+    [InlineData("SIGINT")]
+    public void A_signal_mid_copy_removes_the_temp_file_and_exits_130(string signal)
+    {
+        using var t = new TempDir();
+        var src = t.WriteRandom("big.bin", 1024 * 1024 * 1024 - 7, 1);
+        using var p = Process.Start(BcmrRunner.StartInfo(["copy", "-V", "--reflink", "disable", src, t["copy.bin"]]))!;
+        var stderr = p.StandardError.ReadToEndAsync();
+
+        var clock = Stopwatch.StartNew();
+        while (!Directory.EnumerateFiles(t.Path, "*.bcmr-tmp", new EnumerationOptions { AttributesToSkip = 0 }).Any())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the copy never started");
+            Assert.False(p.HasExited, "the copy finished before it could be interrupted");
+            Thread.Sleep(2);
+        }
+        using (var kill = Process.Start("kill", ["-s", signal, p.Id.ToString()])!) kill.WaitForExit();
+        Assert.True(p.WaitForExit(10_000), "bcmr did not stop after " + signal);
+
+        Assert.Equal(Interrupted, p.ExitCode);
+        Assert.Contains("interrupted", stderr.Result);
+        Assert.False(File.Exists(t["copy.bin"]));
+        Trees.AssertNoStagingFiles(t.Path);
+    }
+}
+
+/// <summary>A tmpfs of a given size mounted for one test (we run as root in CI), for disk-full and cross-filesystem cases.</summary>
+public sealed class TinyMount : IDisposable
+{
+    private readonly string _path;
+    private TinyMount(string path) => _path = path;
+
+    public static TinyMount? TryCreate(string path, string size)
+    {
+        Directory.CreateDirectory(path);
+        return Tool.TryRun("mount", "-t", "tmpfs", "-o", $"size={size}", "tmpfs", path) ? new TinyMount(path) : null;
+    }
+
+    public void Dispose() => Tool.TryRun("umount", "-l", _path);
+}

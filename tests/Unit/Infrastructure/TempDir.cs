@@ -1,0 +1,42 @@
+namespace Bcmr.Tests.Infrastructure;
+
+/// <summary>A private directory under /tmp, removed (with everything in it) when the test ends.</summary>
+public sealed class TempDir : IDisposable
+{
+    public string Path { get; }
+
+    public TempDir(string? under = null)
+    {
+        Path = System.IO.Path.Combine(under ?? System.IO.Path.GetTempPath(), "bcmr-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(Path);
+    }
+
+    public string this[string relative] => System.IO.Path.Combine(Path, relative);
+
+    public string WriteFile(string relative, byte[] content)
+    {
+        var full = this[relative];
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        File.WriteAllBytes(full, content);
+        return full;
+    }
+
+    public string WriteRandom(string relative, int size, int seed)
+    {
+        var data = new byte[size];
+        new Random(seed).NextBytes(data);
+        return WriteFile(relative, data);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            // Tests make read-only directories; give ourselves back the right to delete them.
+            foreach (var d in Directory.EnumerateDirectories(Path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+                if ((File.GetAttributes(d) & FileAttributes.ReparsePoint) == 0) File.SetUnixFileMode(d, (UnixFileMode)0x1FF);
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (Exception) { /* best effort: never hide the test's own result */ }
+    }
+}
