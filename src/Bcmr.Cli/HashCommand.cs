@@ -8,10 +8,6 @@ namespace Bcmr.Cli;
 /// <summary><c>bcmr hash FILE...</c>: BLAKE3 sums in the same output format as <c>b3sum</c>.</summary>
 internal static class HashCommand
 {
-    private const int ExitOk = 0;
-    private const int ExitFileError = 1;
-    private const int ExitUsage = 2;
-
     internal static Command Create()
     {
         var files = new Argument<string[]>("FILE")
@@ -19,7 +15,6 @@ internal static class HashCommand
             Description = "Files to hash; '-' (or no file at all) reads standard input.",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object per file instead of b3sum-style lines." };
         var threads = new Option<int>("--threads", "-t")
         {
             Description = "Threads per file (1 = single-threaded streaming). Default: all cores.",
@@ -35,7 +30,6 @@ internal static class HashCommand
 
         var command = new Command("hash", "Print BLAKE3 checksums, compatible with b3sum.");
         command.Arguments.Add(files);
-        command.Options.Add(json);
         command.Options.Add(threads);
         command.Options.Add(length);
         command.Options.Add(keyed);
@@ -43,7 +37,8 @@ internal static class HashCommand
 
         command.SetAction(parse => Run(
             parse.GetValue(files) ?? Array.Empty<string>(),
-            parse.GetValue(json),
+            // The global, recursive --json: one {"type":"hash",...} line per file instead of b3sum-style lines.
+            parse.GetValue(Program.Json),
             parse.GetValue(threads),
             parse.GetValue(length),
             parse.GetValue(keyed),
@@ -87,7 +82,7 @@ internal static class HashCommand
 
         using Stream stdout = Console.OpenStandardOutput();
         byte[] output = new byte[length];
-        int exit = ExitOk;
+        int exit = ExitCodes.Success;
         foreach (string path in files)
         {
             Blake3Hasher hasher = key is not null ? Blake3Hasher.CreateKeyed(key)
@@ -110,7 +105,7 @@ internal static class HashCommand
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"bcmr: hash: {path}: {Describe(e, path)}");
-                exit = ExitFileError;
+                exit = ExitCodes.Failure;
                 continue;
             }
 
@@ -123,7 +118,7 @@ internal static class HashCommand
     private static int Usage(string message)
     {
         Console.Error.WriteLine($"bcmr: hash: {message}");
-        return ExitUsage;
+        return ExitCodes.Usage;
     }
 
     private static byte[]? ReadKey(Stream stdin)

@@ -133,6 +133,9 @@ public sealed class HashCommandEndToEndTests : IClassFixture<HashCommandEndToEnd
             Assert.Equal(Blake3.ToHex(Blake3.Hash(File.ReadAllBytes(paths[i]))),
                 doc.RootElement.GetProperty("blake3").GetString());
         }
+
+        // --json is bcmr's global option, so it may also come before the subcommand.
+        Assert.Equal(ours.StdoutText, Proc.Run(BcmrExe, paths.Prepend("hash").Prepend("--json")).StdoutText);
     }
 
     [Theory]
