@@ -15,7 +15,12 @@ vectors fill all 16 AVX2 registers and a shift-based rotate needs one more, so t
 around every rotate. Choosing the spilled word ourselves costs far fewer loads and stores. The
 byte-shuffle masks for the 16- and 8-bit rotates are read from memory (c) for the same reason.
 
-usage: gen-blake3-rounds.py scalar|vector INDENT
+The avx2 form (Blake3Avx2.cs) is the vector form written with Vector256 operators, which need no
+inlining temporaries, so all seven rounds fit unrolled in the JIT's 1024 tracked locals; each round
+then reads the message through its own pointer mr = m + (an opaque zero read with Volatile.Read),
+which the JIT cannot prove equal across rounds, so the loads stay memory operands.
+
+usage: gen-blake3-rounds.py scalar|vector|avx2 INDENT
 """
 import sys
 
@@ -52,6 +57,29 @@ def emit(kind, indent):
     print("\n".join(" " * indent + line for line in out))
 
 
+def emit_avx2(indent):
+    name = lambda i: "*p15" if i == 15 else f"v{i}"
+    out = []
+    schedule = list(range(16))
+    for r in range(7):
+        out.append(f"// Round {r}")
+        out.append("mr = m + Volatile.Read(ref s_opaqueZero);")
+        for step, groups in (("columns", COLUMNS), ("diagonals", DIAGONALS)):
+            base = 0 if step == "columns" else 8
+            for half, (rot_d, rot_b) in enumerate(((16, 12), (8, 7))):
+                mask = "rot16" if rot_d == 16 else "rot8"
+                for i, (a, b, c, d) in enumerate(groups):
+                    out.append(f"{name(a)} = {name(a)} + {name(b)} + mr[{schedule[base + 2 * i + half]}];")
+                for i, (a, b, c, d) in enumerate(groups):
+                    out.append(f"{name(d)} = Avx2.Shuffle(({name(d)} ^ {name(a)}).AsByte(), {mask}[0]).AsUInt32();")
+                for i, (a, b, c, d) in enumerate(groups):
+                    out.append(f"{name(c)} = {name(c)} + {name(d)};")
+                for i, (a, b, c, d) in enumerate(groups):
+                    out.append(f"t = {name(b)} ^ {name(c)}; {name(b)} = (t >> {rot_b}) | (t << {32 - rot_b});")
+        schedule = [schedule[p] for p in PERMUTATION]
+    print("\n".join(" " * indent + line for line in out))
+
+
 def schedule_table():
     """The 7 x 16 message schedule: row r is the message permutation applied r times."""
     rows, row = [], list(range(16))
@@ -66,4 +94,7 @@ if __name__ == "__main__":
         for row in schedule_table():
             print(", ".join(map(str, row)) + ",")
         sys.exit(0)
-    emit(sys.argv[1], int(sys.argv[2]))
+    if sys.argv[1] == "avx2":
+        emit_avx2(int(sys.argv[2]))
+    else:
+        emit(sys.argv[1], int(sys.argv[2]))
