@@ -15,12 +15,12 @@ vectors fill all 16 AVX2 registers and a shift-based rotate needs one more, so t
 around every rotate. Choosing the spilled word ourselves costs far fewer loads and stores. The
 byte-shuffle masks for the 16- and 8-bit rotates are read from memory (c) for the same reason.
 
-The avx2 form (Blake3Avx2.cs) is the vector form written with Vector256 operators, which need no
+The avx2 form (Blake3Avx2.cs; the ssse3 form for Blake3Ssse3.cs is the same with Vector128) is the vector form written with Vector256 operators, which need no
 inlining temporaries, so all seven rounds fit unrolled in the JIT's 1024 tracked locals; each round
 then reads the message through its own pointer mr = m + (an opaque zero read with Volatile.Read),
 which the JIT cannot prove equal across rounds, so the loads stay memory operands.
 
-usage: gen-blake3-rounds.py scalar|vector|avx2 INDENT
+usage: gen-blake3-rounds.py scalar|vector|avx2|ssse3 INDENT
 """
 import sys
 
@@ -57,7 +57,7 @@ def emit(kind, indent):
     print("\n".join(" " * indent + line for line in out))
 
 
-def emit_avx2(indent):
+def emit_x86(indent, shuffle):
     name = lambda i: "*p15" if i == 15 else f"v{i}"
     out = []
     schedule = list(range(16))
@@ -71,7 +71,7 @@ def emit_avx2(indent):
                 for i, (a, b, c, d) in enumerate(groups):
                     out.append(f"{name(a)} = {name(a)} + {name(b)} + mr[{schedule[base + 2 * i + half]}];")
                 for i, (a, b, c, d) in enumerate(groups):
-                    out.append(f"{name(d)} = Avx2.Shuffle(({name(d)} ^ {name(a)}).AsByte(), {mask}[0]).AsUInt32();")
+                    out.append(f"{name(d)} = {shuffle}(({name(d)} ^ {name(a)}).AsByte(), {mask}[0]).AsUInt32();")
                 for i, (a, b, c, d) in enumerate(groups):
                     out.append(f"{name(c)} = {name(c)} + {name(d)};")
                 for i, (a, b, c, d) in enumerate(groups):
@@ -95,6 +95,8 @@ if __name__ == "__main__":
             print(", ".join(map(str, row)) + ",")
         sys.exit(0)
     if sys.argv[1] == "avx2":
-        emit_avx2(int(sys.argv[2]))
+        emit_x86(int(sys.argv[2]), "Avx2.Shuffle")
+    elif sys.argv[1] == "ssse3":
+        emit_x86(int(sys.argv[2]), "Ssse3.Shuffle")
     else:
         emit(sys.argv[1], int(sys.argv[2]))

@@ -27,14 +27,13 @@ internal static unsafe class Blake3HashMany
         : Vector128.IsHardwareAccelerated ? Blake3Simd.Vector128
         : Blake3Simd.Scalar;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Degree(Blake3Simd simd) => simd switch
-    {
-        Blake3Simd.Vector512 => 16,
-        Blake3Simd.Vector256 => 8,
-        Blake3Simd.Vector128 => 4,
-        _ => 1,
-    };
+    /// <summary>
+    /// Tests set this to run the generic kernels where the ISA-specific ones (<see cref="Blake3Avx2"/>,
+    /// <see cref="Blake3Ssse3"/>) would be chosen, so the generic code that other machines rely on is
+    /// exercised here too. Per thread, so concurrently running tests do not see each other's setting.
+    /// </summary>
+    [ThreadStatic]
+    internal static bool GenericKernelsOnly;
 
     /// <summary>
     /// Compresses <paramref name="count"/> inputs laid out back to back (each <paramref name="blocks"/> x 64 bytes)
@@ -59,7 +58,7 @@ internal static unsafe class Blake3HashMany
             else if (simd >= Blake3Simd.Vector256 && count >= 8)
             {
                 n = 8;
-                if (Avx2.IsSupported)
+                if (Avx2.IsSupported && !GenericKernelsOnly)
                 {
                     Blake3Avx2.HashMany8(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
                 }
@@ -71,7 +70,14 @@ internal static unsafe class Blake3HashMany
             else if (simd >= Blake3Simd.Vector128 && count >= 4)
             {
                 n = 4;
-                Kernel<Vector128<uint>, Ops128>.Run(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+                if (Ssse3.IsSupported && !GenericKernelsOnly)
+                {
+                    Blake3Ssse3.HashMany4(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+                }
+                else
+                {
+                    Kernel<Vector128<uint>, Ops128>.Run(input, stride, blocks, key, counter, incrementCounter, flags, flagsStart, flagsEnd, output);
+                }
             }
             else
             {

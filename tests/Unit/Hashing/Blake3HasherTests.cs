@@ -4,7 +4,7 @@ namespace Bcmr.Tests.Hashing;
 
 public class Blake3HasherTests
 {
-    public static TheoryData<int> SimdPaths => Paths.All;
+    public static TheoryData<int, bool> SimdPaths => Paths.All;
 
     [Fact]
     public void Empty_input_hash_is_the_known_value()
@@ -40,55 +40,61 @@ public class Blake3HasherTests
 
     [Theory]
     [MemberData(nameof(SimdPaths))]
-    public void Every_path_agrees_with_scalar_on_random_inputs(int path)
+    public void Every_path_agrees_with_scalar_on_random_inputs(int path, bool genericKernels)
     {
-        var simd = (Blake3Simd)path;
-        var rng = new Random(42 + path);
-        // The 512-bit path is emulated in software here, so keep its inputs moderate.
-        int max = simd == Blake3Simd.Vector512 ? 300_000 : 3_000_000;
-        foreach (int len in new[] { 16 * 1024, 17 * 1024 - 1, 64 * 1024 + 1, 256 * 1024, 256 * 1024 + 1024, rng.Next(max), max })
+        Paths.With(genericKernels, () =>
         {
-            byte[] data = RandomBytes(len, len);
-            byte[] key = RandomBytes(32, len + 1);
-            Blake3Hasher a = Blake3Hasher.CreateKeyed(key, simd), b = Blake3Hasher.CreateKeyed(key, Blake3Simd.Scalar);
-            a.Update(data);
-            b.Update(data);
-            Assert.Equal(Blake3.ToHex(b.Finalize()), Blake3.ToHex(a.Finalize()));
-        }
+            var simd = (Blake3Simd)path;
+            var rng = new Random(42 + path);
+            // The 512-bit path is emulated in software here, so keep its inputs moderate.
+            int max = simd == Blake3Simd.Vector512 ? 300_000 : 3_000_000;
+            foreach (int len in new[] { 16 * 1024, 17 * 1024 - 1, 64 * 1024 + 1, 256 * 1024, 256 * 1024 + 1024, rng.Next(max), max })
+            {
+                byte[] data = RandomBytes(len, len);
+                byte[] key = RandomBytes(32, len + 1);
+                Blake3Hasher a = Blake3Hasher.CreateKeyed(key, simd), b = Blake3Hasher.CreateKeyed(key, Blake3Simd.Scalar);
+                a.Update(data);
+                b.Update(data);
+                Assert.Equal(Blake3.ToHex(b.Finalize()), Blake3.ToHex(a.Finalize()));
+            }
+        });
     }
 
     [Theory]
     [MemberData(nameof(SimdPaths))]
-    public void Chunk_counters_above_32_bits_use_the_high_word(int path)
+    public void Chunk_counters_above_32_bits_use_the_high_word(int path, bool genericKernels)
     {
-        var simd = (Blake3Simd)path;
-        byte[] data = RandomBytes(64 * 1024, 7);
-        // Subtrees must start at a multiple of their size, so these are the 64-chunk subtrees
-        // just below and just above 2^32 chunks.
-        foreach (ulong start in new[] { (1UL << 32) - 64, 1UL << 32, (1UL << 40) + 64 })
+        Paths.With(genericKernels, () =>
         {
-            Blake3Hasher a = Blake3Hasher.Create(simd), b = Blake3Hasher.Create(Blake3Simd.Scalar);
-            a.ResetAt(start);
-            b.ResetAt(start);
-            a.Update(data);
-            // One chunk per call keeps the reference entirely on the single-block chunk-state path.
-            for (int i = 0; i < data.Length; i += 1024)
+            var simd = (Blake3Simd)path;
+            byte[] data = RandomBytes(64 * 1024, 7);
+            // Subtrees must start at a multiple of their size, so these are the 64-chunk subtrees
+            // just below and just above 2^32 chunks.
+            foreach (ulong start in new[] { (1UL << 32) - 64, 1UL << 32, (1UL << 40) + 64 })
             {
-                b.Update(data.AsSpan(i, 1024));
-            }
-            byte[] cvA = new byte[32], cvB = new byte[32];
-            a.SubtreeChainingValue(cvA);
-            b.SubtreeChainingValue(cvB);
-            Assert.Equal(Blake3.ToHex(cvB), Blake3.ToHex(cvA));
+                Blake3Hasher a = Blake3Hasher.Create(simd), b = Blake3Hasher.Create(Blake3Simd.Scalar);
+                a.ResetAt(start);
+                b.ResetAt(start);
+                a.Update(data);
+                // One chunk per call keeps the reference entirely on the single-block chunk-state path.
+                for (int i = 0; i < data.Length; i += 1024)
+                {
+                    b.Update(data.AsSpan(i, 1024));
+                }
+                byte[] cvA = new byte[32], cvB = new byte[32];
+                a.SubtreeChainingValue(cvA);
+                b.SubtreeChainingValue(cvB);
+                Assert.Equal(Blake3.ToHex(cvB), Blake3.ToHex(cvA));
 
-            // And the counter matters at all: the same bytes 64 chunks earlier give a different CV.
-            Blake3Hasher c = Blake3Hasher.Create(simd);
-            c.ResetAt(start - 64);
-            c.Update(data);
-            byte[] cvC = new byte[32];
-            c.SubtreeChainingValue(cvC);
-            Assert.NotEqual(Blake3.ToHex(cvA), Blake3.ToHex(cvC));
-        }
+                // And the counter matters at all: the same bytes 64 chunks earlier give a different CV.
+                Blake3Hasher c = Blake3Hasher.Create(simd);
+                c.ResetAt(start - 64);
+                c.Update(data);
+                byte[] cvC = new byte[32];
+                c.SubtreeChainingValue(cvC);
+                Assert.NotEqual(Blake3.ToHex(cvA), Blake3.ToHex(cvC));
+            }
+        });
     }
 
     [Fact]

@@ -4,7 +4,7 @@ namespace Bcmr.Tests.Hashing;
 
 public class Blake3VectorTests
 {
-    public static TheoryData<int> SimdPaths => Paths.All;
+    public static TheoryData<int, bool> SimdPaths => Paths.All;
 
     // Piece sizes chosen to straddle block (64) and chunk (1024) boundaries; 0 means "all at once".
     private static readonly int[] SplitSizes = { 0, 1, 63, 64, 65, 1023, 1024, 1025, 4096 + 1, 3 * 1024 + 17 };
@@ -86,52 +86,64 @@ public class Blake3VectorTests
 
     [VectorsTheory]
     [MemberData(nameof(SimdPaths))]
-    public void Hash_matches_every_vector(int path)
+    public void Hash_matches_every_vector(int path, bool genericKernels)
     {
-        var simd = (Blake3Simd)path;
-        CheckMode(simd, "hash", () => Blake3Hasher.Create(simd), c => c.Hash);
-    }
-
-    [VectorsTheory]
-    [MemberData(nameof(SimdPaths))]
-    public void KeyedHash_matches_every_vector(int path)
-    {
-        var simd = (Blake3Simd)path;
-        byte[] key = TestVectors.Load().Key;
-        CheckMode(simd, "keyed_hash", () => Blake3Hasher.CreateKeyed(key, simd), c => c.KeyedHash);
-    }
-
-    [VectorsTheory]
-    [MemberData(nameof(SimdPaths))]
-    public void DeriveKey_matches_every_vector(int path)
-    {
-        var simd = (Blake3Simd)path;
-        string context = TestVectors.Load().Context;
-        CheckMode(simd, "derive_key", () => Blake3Hasher.CreateDeriveKey(context, simd), c => c.DeriveKey);
-    }
-
-    [VectorsTheory]
-    [MemberData(nameof(SimdPaths))]
-    public void FinalizeXof_at_any_offset_is_the_tail_of_the_full_output(int path)
-    {
-        var simd = (Blake3Simd)path;
-        var (key, _, cases) = TestVectors.Load();
-        var failures = new List<string>();
-        foreach (TestVectors.Case c in cases)
+        Paths.With(genericKernels, () =>
         {
-            Blake3Hasher h = Blake3Hasher.CreateKeyed(key, simd);
-            h.Update(TestVectors.Input(c.InputLen));
-            foreach (int offset in new[] { 0, 1, 31, 32, 63, 64, 65, 100, c.KeyedHash.Length - 1 })
+            var simd = (Blake3Simd)path;
+            CheckMode(simd, "hash", () => Blake3Hasher.Create(simd), c => c.Hash);
+        });
+    }
+
+    [VectorsTheory]
+    [MemberData(nameof(SimdPaths))]
+    public void KeyedHash_matches_every_vector(int path, bool genericKernels)
+    {
+        Paths.With(genericKernels, () =>
+        {
+            var simd = (Blake3Simd)path;
+            byte[] key = TestVectors.Load().Key;
+            CheckMode(simd, "keyed_hash", () => Blake3Hasher.CreateKeyed(key, simd), c => c.KeyedHash);
+        });
+    }
+
+    [VectorsTheory]
+    [MemberData(nameof(SimdPaths))]
+    public void DeriveKey_matches_every_vector(int path, bool genericKernels)
+    {
+        Paths.With(genericKernels, () =>
+        {
+            var simd = (Blake3Simd)path;
+            string context = TestVectors.Load().Context;
+            CheckMode(simd, "derive_key", () => Blake3Hasher.CreateDeriveKey(context, simd), c => c.DeriveKey);
+        });
+    }
+
+    [VectorsTheory]
+    [MemberData(nameof(SimdPaths))]
+    public void FinalizeXof_at_any_offset_is_the_tail_of_the_full_output(int path, bool genericKernels)
+    {
+        Paths.With(genericKernels, () =>
+        {
+            var simd = (Blake3Simd)path;
+            var (key, _, cases) = TestVectors.Load();
+            var failures = new List<string>();
+            foreach (TestVectors.Case c in cases)
             {
-                byte[] tail = new byte[c.KeyedHash.Length - offset];
-                h.FinalizeXof((ulong)offset, tail);
-                if (!tail.AsSpan().SequenceEqual(c.KeyedHash.AsSpan(offset)))
+                Blake3Hasher h = Blake3Hasher.CreateKeyed(key, simd);
+                h.Update(TestVectors.Input(c.InputLen));
+                foreach (int offset in new[] { 0, 1, 31, 32, 63, 64, 65, 100, c.KeyedHash.Length - 1 })
                 {
-                    failures.Add($"len {c.InputLen} offset {offset}");
+                    byte[] tail = new byte[c.KeyedHash.Length - offset];
+                    h.FinalizeXof((ulong)offset, tail);
+                    if (!tail.AsSpan().SequenceEqual(c.KeyedHash.AsSpan(offset)))
+                    {
+                        failures.Add($"len {c.InputLen} offset {offset}");
+                    }
                 }
             }
-        }
-        Assert.Empty(failures);
+            Assert.Empty(failures);
+        });
     }
 
     [VectorsFact]

@@ -184,6 +184,31 @@ internal sealed class TempDir : IDisposable
 
 internal static class Paths
 {
-    /// <summary>Every SIMD path, including ones this machine only emulates in software.</summary>
-    public static TheoryData<int> All => new() { (int)Blake3Simd.Scalar, (int)Blake3Simd.Vector128, (int)Blake3Simd.Vector256, (int)Blake3Simd.Vector512 };
+    /// <summary>
+    /// Every SIMD path, including ones this machine only emulates in software; the 128- and 256-bit paths
+    /// both with their SSSE3/AVX2 kernels and with the generic kernels used where those ISAs are missing.
+    /// </summary>
+    public static TheoryData<int, bool> All => new()
+    {
+        { (int)Blake3Simd.Scalar, false },
+        { (int)Blake3Simd.Vector128, false },
+        { (int)Blake3Simd.Vector128, true },
+        { (int)Blake3Simd.Vector256, false },
+        { (int)Blake3Simd.Vector256, true },
+        { (int)Blake3Simd.Vector512, false },
+    };
+
+    /// <summary>Runs <paramref name="body"/> with the generic kernels forced (on this thread) or not.</summary>
+    public static void With(bool genericKernels, Action body)
+    {
+        Blake3HashMany.GenericKernelsOnly = genericKernels;
+        try
+        {
+            body();
+        }
+        finally
+        {
+            Blake3HashMany.GenericKernelsOnly = false;
+        }
+    }
 }
