@@ -15,12 +15,12 @@ vectors fill all 16 AVX2 registers and a shift-based rotate needs one more, so t
 around every rotate. Choosing the spilled word ourselves costs far fewer loads and stores. The
 byte-shuffle masks for the 16- and 8-bit rotates are read from memory (c) for the same reason.
 
-The avx2 form (Blake3Avx2.cs; the ssse3 form for Blake3Ssse3.cs is the same with Vector128) is the vector form written with Vector256 operators, which need no
+The avx2 form (Blake3Avx2.cs) is the vector form written with Vector256 operators, which need no
 inlining temporaries, so all seven rounds fit unrolled in the JIT's 1024 tracked locals; each round
 then reads the message through its own pointer mr = m + (an opaque zero read with Volatile.Read),
 which the JIT cannot prove equal across rounds, so the loads stay memory operands.
 
-usage: gen-blake3-rounds.py scalar|vector|avx2|ssse3 INDENT
+usage: gen-blake3-rounds.py scalar|vector|avx2 INDENT
 """
 import sys
 
@@ -96,7 +96,5 @@ if __name__ == "__main__":
         sys.exit(0)
     if sys.argv[1] == "avx2":
         emit_x86(int(sys.argv[2]), "Avx2.Shuffle")
-    elif sys.argv[1] == "ssse3":
-        emit_x86(int(sys.argv[2]), "Ssse3.Shuffle")
     else:
         emit(sys.argv[1], int(sys.argv[2]))
