@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.ExceptionServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace Bcmr.Engine.Hashing;
@@ -103,16 +104,26 @@ public static unsafe class Blake3
         }
 
         byte[] cvs = new byte[leaves * OutLen];
-        Parallel.For(0L, leaves, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => new LeafWorker(hasher.CloneMode()),
-            (leaf, _, worker) =>
-            {
-                worker.Hasher.ResetAt((ulong)leaf * leafChunks);
-                feed(worker, leaf * leafBytes, leafBytes);
-                worker.Hasher.SubtreeChainingValue(cvs.AsSpan((int)(leaf * OutLen), OutLen));
-                return worker;
-            },
-            _ => { });
+        try
+        {
+            Parallel.For(0L, leaves, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                () => new LeafWorker(hasher.CloneMode()),
+                (leaf, _, worker) =>
+                {
+                    worker.Hasher.ResetAt((ulong)leaf * leafChunks);
+                    feed(worker, leaf * leafBytes, leafBytes);
+                    worker.Hasher.SubtreeChainingValue(cvs.AsSpan((int)(leaf * OutLen), OutLen));
+                    return worker;
+                },
+                _ => { });
+        }
+        catch (AggregateException e)
+        {
+            // Callers handle IOException and friends as they would from a single-threaded read;
+            // the first failure is the one to report.
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            throw;
+        }
 
         for (long leaf = 0; leaf < leaves; leaf++)
         {

@@ -78,6 +78,22 @@ public unsafe class Blake3ParallelTests
     }
 
     [Fact]
+    public void A_failing_leaf_read_surfaces_as_its_own_exception()
+    {
+        // The CLI reports IOException per file; an AggregateException from the workers would escape it.
+        var e = Assert.Throws<IOException>(() => Blake3.HashParallel(Blake3Hasher.Create(), 8L << 20, 2, 0, Blake3.MinLeafBytes,
+            (worker, offset, count) =>
+            {
+                if (offset >= 4L << 20)
+                {
+                    throw new IOException("simulated read failure");
+                }
+                worker.Hasher.Update(new byte[count]);
+            }));
+        Assert.Equal("simulated read failure", e.Message);
+    }
+
+    [Fact]
     public void HashParallel_rejects_nonpositive_thread_counts()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => Blake3.HashParallel(new byte[10], 0));
