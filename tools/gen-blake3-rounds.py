@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Prints the body of one BLAKE3 round used in src/Bcmr.Engine/Hashing.
+"""Prints the BLAKE3 round code used in src/Bcmr.Engine/Hashing: the body of one round for the
+scalar (Blake3Core.Compress) and generic vector (Blake3HashMany.Kernel) forms, all seven rounds
+for the AVX2 kernel (Blake3Avx2.HashMany8), or the message schedule table.
 
 The G functions are expanded into straight-line code on plain locals because the JIT keeps a
 local that is passed by `ref` (even to an inlined helper) in memory, which tripled the
@@ -21,6 +23,7 @@ then reads the message through its own pointer mr = m + (an opaque zero read wit
 which the JIT cannot prove equal across rounds, so the loads stay memory operands.
 
 usage: gen-blake3-rounds.py scalar|vector|avx2 INDENT
+       gen-blake3-rounds.py schedule
 """
 import sys
 

@@ -29,7 +29,8 @@ internal static unsafe class Blake3HashMany
 
     /// <summary>
     /// Tests set this to run the generic kernel where the AVX2-specific one (<see cref="Blake3Avx2"/>)
-    /// would be chosen, so the generic code that machines without AVX2 rely on is exercised here too. Per thread, so concurrently running tests do not see each other's setting.
+    /// would be chosen, so the generic code that machines without AVX2 rely on is exercised here too.
+    /// Per thread, so concurrently running tests do not see each other's setting.
     /// </summary>
     [ThreadStatic]
     internal static bool GenericKernelsOnly;
