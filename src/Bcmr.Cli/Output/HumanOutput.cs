@@ -62,9 +62,6 @@ internal sealed class HumanOutput : IProgress<TransferProgress>
             switch (r.Status)
             {
                 case CopyStatus.Failed:
-                    ClearLineLocked();
-                    _err.WriteLine("bcmr: " + r.Message);
-                    break;
                 case CopyStatus.Skipped:
                     ClearLineLocked();
                     _err.WriteLine("bcmr: " + r.Message);

@@ -131,9 +131,10 @@ internal sealed class LocalTransfer
         }
         else
         {
-            if (targetMeta is { Kind: EntryKind.Directory } && Fs.TryLstat(target) is { Kind: EntryKind.Directory })
+            var targetEntry = Fs.TryLstat(target); // the name itself: a symlink to a directory may be replaced
+            if (targetEntry is { Kind: EntryKind.Directory })
                 throw new BcmrException(BcmrErrorCode.IsADirectory, target, $"{target}: cannot overwrite directory with non-directory '{src}'");
-            if (!_req.Force && Fs.TryLstat(target) is not null)
+            if (!_req.Force && targetEntry is not null)
                 throw FileCopier.ExistsError(target);
         }
 

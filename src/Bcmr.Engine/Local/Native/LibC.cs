@@ -131,10 +131,7 @@ internal static unsafe partial class LibC
     public static partial uint umask(uint mask);
 
     public static int LastErrno => Marshal.GetLastPInvokeError();
-}
 
-internal static unsafe partial class LibC
-{
     [LibraryImport(Lib, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial byte* realpath(string path, byte* resolved);
 
