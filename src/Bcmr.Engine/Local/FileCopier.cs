@@ -121,6 +121,18 @@ internal static class FileCopier
         return Path.Join(dir, "." + name + suffix);
     }
 
+    /// <summary>".name.bcmr-part" beside the destination: where a resumable copy (local with -C/-s/-a, or a
+    /// server-side upload) keeps its bytes until they are complete. Deterministic, so the next run finds it;
+    /// hidden and never the final name, so nothing half-written is ever mistaken for the destination.</summary>
+    public static string PartialPath(string dst)
+    {
+        var dir = ParentOf(dst);
+        var name = Path.GetFileName(dst.AsSpan().TrimEnd('/')).ToString();
+        const string suffix = ".bcmr-part";
+        while (System.Text.Encoding.UTF8.GetByteCount(name) + suffix.Length + 1 > 255) name = name[..^1];
+        return Path.Join(dir, "." + name + suffix);
+    }
+
     public static string ParentOf(string path)
     {
         var parent = Path.GetDirectoryName(path.TrimEnd('/', Path.DirectorySeparatorChar));
