@@ -33,7 +33,8 @@ public readonly struct Frame
 /// <summary>
 /// Reads frames <c>[u32 LE length][u8 type][payload]</c> from a stream. The length is checked (not zero, at most
 /// <see cref="Wire.FrameLimit"/>) and the type must be known before any payload buffer is touched; the buffer is rented
-/// from <see cref="ArrayPool{T}"/>, grows to the largest frame seen and is reused, so reading Data frames allocates
+/// from <see cref="ArrayPool{T}"/>, grows with the bytes that actually arrive (never ahead of them by more than
+/// 64 KiB or a doubling) up to the largest frame seen, and is reused, so reading Data frames allocates
 /// nothing per frame. Every error is a <see cref="ProtocolException"/>; end of stream inside a frame is kind
 /// <see cref="ProtocolErrorKind.Truncated"/>, end of stream between frames is a normal end (no frame).
 /// Not thread-safe. The reader does not buffer the stream itself: give it a buffered one for small frames.
@@ -68,10 +69,17 @@ public sealed class FrameReader : IDisposable
         byte type = _header[4];
         MessageCodec.CheckType(type, length);
         int payloadLength = (int)length - 1;
-        var payload = Buffer(payloadLength);
-        int read = ReadFull(payload.AsSpan(0, payloadLength));
-        if (read < payloadLength) throw TruncatedPayload(type, length, read);
-        frame = new Frame((MessageType)type, new ReadOnlyMemory<byte>(payload, 0, payloadLength));
+        int read = 0;
+        while (true)
+        {
+            // The buffer grows with the bytes that actually arrive, not with the length the peer declared.
+            int room = Grow(payloadLength, read);
+            int n = ReadFull(_buffer.AsSpan(read, room - read));
+            read += n;
+            if (read == payloadLength) break;
+            if (read < room) throw TruncatedPayload(type, length, read);
+        }
+        frame = new Frame((MessageType)type, new ReadOnlyMemory<byte>(_buffer, 0, payloadLength));
         return true;
     }
 
@@ -91,25 +99,35 @@ public sealed class FrameReader : IDisposable
         byte type = _header[4];
         MessageCodec.CheckType(type, length);
         int payloadLength = (int)length - 1;
-        var payload = Buffer(payloadLength);
-        int read = await ReadFullAsync(payload.AsMemory(0, payloadLength), ct).ConfigureAwait(false);
-        if (read < payloadLength) throw TruncatedPayload(type, length, read);
-        return new Frame((MessageType)type, new ReadOnlyMemory<byte>(payload, 0, payloadLength));
+        int read = 0;
+        while (true)
+        {
+            int room = Grow(payloadLength, read);
+            int n = await ReadFullAsync(_buffer.AsMemory(read, room - read), ct).ConfigureAwait(false);
+            read += n;
+            if (read == payloadLength) break;
+            if (read < room) throw TruncatedPayload(type, length, read);
+        }
+        return new Frame((MessageType)type, new ReadOnlyMemory<byte>(_buffer, 0, payloadLength));
     }
 
     /// <summary>Asynchronous <see cref="ReadMessage"/>.</summary>
     public async ValueTask<Message?> ReadMessageAsync(CancellationToken ct = default) =>
         await ReadFrameAsync(ct).ConfigureAwait(false) is { } frame ? frame.Decode() : null;
 
-    private byte[] Buffer(int needed)
+    /// <summary>Makes room for more of a payload of <paramref name="needed"/> bytes of which <paramref name="have"/>
+    /// are in the buffer; returns how far the buffer may be filled now. Growth at most doubles what has arrived, so a
+    /// peer that declares 16 MiB and sends 10 bytes costs 64 KiB, not 16 MiB.</summary>
+    private int Grow(int needed, int have)
     {
-        if (_buffer.Length < needed)
-        {
-            if (_buffer.Length > 0) ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = Array.Empty<byte>();
-            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(needed, MinBuffer));
-        }
-        return _buffer;
+        if (_buffer.Length >= needed) return needed;
+        if (have < _buffer.Length) return _buffer.Length;
+        int size = (int)Math.Min(needed, Math.Max((long)MinBuffer, 2L * _buffer.Length));
+        var bigger = ArrayPool<byte>.Shared.Rent(size);
+        _buffer.AsSpan(0, have).CopyTo(bigger);
+        if (_buffer.Length > 0) ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = bigger;
+        return Math.Min(needed, _buffer.Length);
     }
 
     private int ReadFull(Span<byte> target)

@@ -85,7 +85,7 @@ internal ref struct PayloadReader
 
     public byte[] Fixed(int n)
     {
-        Need(n, $"{n}-byte field");
+        Need(n, $"{n}-byte");
         var v = _data.Slice(_pos, n).ToArray();
         _pos += n;
         return v;
