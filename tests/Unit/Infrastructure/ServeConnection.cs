@@ -100,13 +100,21 @@ public sealed class ServeConnection : IDisposable
         }
     }
 
-    /// <summary>Put of a whole file at offset 0, then waits for the reply.</summary>
+    /// <summary>Put of a whole file at offset 0, its data ended with Done as bcmr 0.6 does, then waits for the reply.</summary>
     public Message Put(string path, byte[] content)
     {
         Send(new PutRequest(path, (ulong)content.Length, 0));
         SendData(content);
-        Writer.Flush();
+        Send(Done.Instance);
         return Receive();
+    }
+
+    /// <summary>Ends the session the unambiguous way: Done, then close our side (a Done straight after a Put's data
+    /// would be read as that Put's terminator; end of input ends the session either way).</summary>
+    public void EndSession()
+    {
+        Send(Done.Instance);
+        CloseInput();
     }
 
     public Message Receive() => Reader.ReadMessage() ?? throw new EndOfStreamException("the server closed the connection");
