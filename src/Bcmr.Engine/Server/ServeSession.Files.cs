@@ -27,7 +27,8 @@ public sealed partial class ServeSession
     /// what it points to, with the target's size and mtime, and a linked directory is descended into unless it is one
     /// of the directories already being listed above it (a cycle); a link that leads outside the root, dangles or
     /// loops is skipped and noted on the log, so a listing never reveals or offers anything outside the root. FIFOs,
-    /// sockets and devices are skipped. An unreadable directory fails the whole List (the protocol has no per-entry
+    /// sockets and devices are skipped, and so are our own staging and partial files (".name.*.bcmr-tmp",
+    /// ".name.bcmr-part": uploads in flight or unfinished, never content). An unreadable directory fails the whole List (the protocol has no per-entry
     /// errors, and a silent gap would look like a complete tree). A listing that does not fit in one frame
     /// (<see cref="Wire.MaxPayload"/>) is an error.
     /// </summary>
@@ -51,6 +52,7 @@ public sealed partial class ServeSession
             throw new BcmrException(BcmrErrorCode.InvalidArgument, dir, $"{dir}: directories nested more than {MaxListDepth} deep");
         foreach (var name in ReadDirectory(dir))
         {
+            if (IsOurTemporary(name)) continue;
             var full = dir + "/" + name;
             var rel = prefix + name;
             var meta = Fs.TryLstat(full);
@@ -87,6 +89,9 @@ public sealed partial class ServeSession
             ancestors.Remove((m.Device, m.Inode));
         }
     }
+
+    private static bool IsOurTemporary(string name) =>
+        name.StartsWith('.') && (name.EndsWith(".bcmr-tmp", StringComparison.Ordinal) || name.EndsWith(".bcmr-part", StringComparison.Ordinal));
 
     private static List<string> ReadDirectory(string dir)
     {

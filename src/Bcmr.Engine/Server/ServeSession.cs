@@ -249,6 +249,12 @@ public sealed partial class ServeSession : IDisposable
             Fail(e.Message);
             return;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // These handlers touch only the filesystem, never the connection.
+            Fail(e.Message);
+            return;
+        }
         Send(reply);
     }
 

@@ -265,7 +265,7 @@ public sealed class ServeSessionTests : IDisposable
     }
 
     [Fact]
-    public void List_follows_symlinks_that_stay_inside_and_skips_the_rest()
+    public void List_follows_symlinks_that_stay_inside_and_skips_the_rest_and_our_temporaries()
     {
         var outside = new TempDir();
         try
@@ -281,6 +281,8 @@ public sealed class ServeSessionTests : IDisposable
             File.CreateSymbolicLink(links[3], "nowhere");
             File.CreateSymbolicLink(links[4], "..");
             mkfifo(_t["d/fifo"]);
+            File.WriteAllText(_t["d/.up.bin.bcmr-part"], "partial");
+            File.WriteAllText(_t["d/.up.bin.0123456789ab.bcmr-tmp"], "staging");
             try
             {
                 using var c = Open();
