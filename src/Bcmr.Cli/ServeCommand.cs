@@ -7,8 +7,9 @@ namespace Bcmr.Cli;
 
 /// <summary>
 /// <c>bcmr serve [--root DIR]</c>: the remote end of a transfer, started by bcmr over ssh. Speaks the wire protocol on
-/// stdin/stdout (raw streams, nothing else is ever written to stdout); diagnostics go to stderr. Hidden from the root
-/// help, as in bcmr 0.6.
+/// stdin/stdout (raw streams, nothing else is ever written to stdout); diagnostics go to stderr. Unlike bcmr 0.6 it is
+/// listed in the root help: System.CommandLine prints no help at all for a hidden command, and `bcmr serve --help`
+/// should say what it is.
 /// Exit codes: 0 when the client ended the session (Done or end of input), 1 when it ended in a protocol error, a
 /// refused handshake or a broken connection, 130 on SIGINT/SIGTERM/SIGHUP (an upload in progress is kept as its
 /// partial file first).
@@ -21,10 +22,9 @@ internal static class ServeCommand
         {
             Description = "Directory the client may read and write; every path is resolved inside it (default: $HOME). Created if missing.",
         };
-        var command = new Command("serve", "Serve the bcmr wire protocol on stdin/stdout (run by bcmr over ssh).")
-        {
-            Hidden = true,
-        };
+        var command = new Command("serve",
+            "Serve the bcmr wire protocol on stdin/stdout: the remote end of a transfer, started by bcmr over ssh, not by hand. " +
+            "Exit codes: 0 session ended by the client; 1 protocol error or broken connection; 130 interrupted (an upload in progress is kept for resume).");
         command.Options.Add(root);
         command.SetAction((parse, ct) => Task.FromResult(Run(parse.GetValue(root), ct)));
         return command;
