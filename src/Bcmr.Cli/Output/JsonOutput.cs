@@ -65,6 +65,7 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
             });
             w.WriteNumber("resumed_from", r.ResumedFrom);
             w.WriteNumber("resume_check_bytes", r.ResumeCheckBytes);
+            w.WriteNumber("resume_check_secs", Math.Round(r.ResumeCheckTime.TotalSeconds, 6));
         }
         if (r.Message is not null) w.WriteString(r.Status == CopyStatus.Failed ? "error" : "message", r.Message);
         if (r.ErrorCode is { } code) w.WriteString("error_code", code.ToString());

@@ -31,7 +31,7 @@ public enum ResumeDecision
 }
 
 internal sealed record ResumableOutcome(
-    long Bytes, long ResumedFrom, long CheckBytes, ResumeDecision Decision, string? Note, byte[]? Hash,
+    long Bytes, long ResumedFrom, long CheckBytes, TimeSpan CheckTime, ResumeDecision Decision, string? Note, byte[]? Hash,
     CopyMethod Method, List<string>? DroppedXattrs);
 
 /// <summary>
@@ -68,6 +68,7 @@ internal static class ResumableCopier
             throw new BcmrException(BcmrErrorCode.AlreadyExists, dst, $"{dst}: {partial} exists and is not a regular file; remove it");
         var finalMeta = Fs.TryLstat(dst);
 
+        var decideClock = System.Diagnostics.Stopwatch.StartNew();
         var session = store.Load(absSrc, absDst, out var refusal);
         string? note = refusal is null ? null : refusal + "; not trusted";
         if (session is not null && session.SourceChange(meta) is { } change)
@@ -79,12 +80,13 @@ internal static class ResumableCopier
         }
 
         var plan = Decide(mode, srcHandle, src, meta, dst, partial, partialMeta, finalMeta, session, note, ct);
+        var checkTime = decideClock.Elapsed;
 
         if (plan.Decision == ResumeDecision.AlreadyComplete && plan.FromFinal)
         {
             store.Delete(absSrc, absDst);
             onBytes?.Invoke(meta.Size);
-            return new ResumableOutcome(0, meta.Size, plan.CheckBytes, plan.Decision, plan.Note, null, CopyMethod.None, null);
+            return new ResumableOutcome(0, meta.Size, plan.CheckBytes, checkTime, plan.Decision, plan.Note, null, CopyMethod.None, null);
         }
 
         // Continuing the bytes under the final name: move them aside first, so the final name never holds a file
@@ -127,7 +129,7 @@ internal static class ResumableCopier
             store.Delete(absSrc, absDst);
             if (o.Sync) Fs.FlushDirectory(FileCopier.ParentOf(dst));
             var decision = plan.Decision == ResumeDecision.AlreadyComplete ? ResumeDecision.Resumed : plan.Decision;
-            return new ResumableOutcome(meta.Size - plan.Offset, plan.Offset, plan.CheckBytes, decision, plan.Note, hash, method, dropped);
+            return new ResumableOutcome(meta.Size - plan.Offset, plan.Offset, plan.CheckBytes, checkTime, decision, plan.Note, hash, method, dropped);
         }
         catch (BcmrException e) when (e.Code is BcmrErrorCode.SourceChanged or BcmrErrorCode.VerifyMismatch)
         {

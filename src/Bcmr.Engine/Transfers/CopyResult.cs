@@ -23,6 +23,8 @@ public sealed class CopyResult
     public ResumeDecision? Resume { get; init; }
     /// <summary>Bytes of the existing destination read back to decide where to continue (one block, usually).</summary>
     public long ResumeCheckBytes { get; init; }
+    /// <summary>Time taken to decide where to continue (load the session, check the tail block).</summary>
+    public TimeSpan ResumeCheckTime { get; init; }
     /// <summary>Why it was skipped or failed, or what a resume found (a refused session, a changed source), naming
     /// the path and the cause.</summary>
     public string? Message { get; init; }

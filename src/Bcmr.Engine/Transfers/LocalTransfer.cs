@@ -372,7 +372,7 @@ internal sealed class LocalTransfer
         if (o.Decision == ResumeDecision.AlreadyComplete)
         {
             if (_req.Move) Fs.DeleteFile(job.Source);
-            Skip(job, note ?? $"{job.Destination}: already complete", o.Decision, o.CheckBytes);
+            Skip(job, note ?? $"{job.Destination}: already complete", o.Decision, o.CheckBytes, o.CheckTime);
             return;
         }
         if (_req.Move) Fs.DeleteFile(job.Source);
@@ -381,7 +381,7 @@ internal sealed class LocalTransfer
             Source = job.Source, Destination = job.Destination, Kind = job.Kind,
             Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied, Bytes = o.Bytes,
             Blake3 = o.Hash is null ? null : Blake3.ToHex(o.Hash), Duration = clock.Elapsed, Method = o.Method,
-            ResumedFrom = o.ResumedFrom, Resume = o.Decision, ResumeCheckBytes = o.CheckBytes, Message = note,
+            ResumedFrom = o.ResumedFrom, Resume = o.Decision, ResumeCheckBytes = o.CheckBytes, ResumeCheckTime = o.CheckTime, Message = note,
             Warnings = o.DroppedXattrs?.Select(n => $"{job.Destination}: extended attribute '{n}' not kept (refused by the destination)").ToArray(),
         });
     }
@@ -406,12 +406,12 @@ internal sealed class LocalTransfer
         _onResult?.Invoke(r);
     }
 
-    private void Skip(FileJob job, string message, ResumeDecision? resume = null, long checkBytes = 0)
+    private void Skip(FileJob job, string message, ResumeDecision? resume = null, long checkBytes = 0, TimeSpan checkTime = default)
     {
         var r = new CopyResult
         {
             Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.Skipped, Message = message,
-            Resume = resume, ResumeCheckBytes = checkBytes,
+            Resume = resume, ResumeCheckBytes = checkBytes, ResumeCheckTime = checkTime,
         };
         lock (_lock) _skipped++;
         _onResult?.Invoke(r);
