@@ -109,18 +109,11 @@ internal static class ResumableCopier
 
             var (hash, method) = Stream(srcHandle, src, meta, handle, partial, dst, plan, o, session, store,
                 onBytes, () => sessionSaved = true, ct);
-            EnsureUnchanged(srcHandle, src, meta);
+            FileCopier.EnsureUnchanged(srcHandle, src, meta, meta.Size);
 
             if (o.Verify) hash = VerifyPartial(handle, partial, dst, srcHandle, src, hash, ct);
 
-            List<string>? dropped = null;
-            if (o.Preserve)
-            {
-                Fs.SetMode(handle, partial, meta.Mode);
-                Fs.TrySetOwner(handle, partial, meta);
-                dropped = Fs.CopyXattrs(srcHandle, src, handle, partial);
-                Fs.SetTimes(handle, partial, meta, noFollow: false);
-            }
+            var dropped = o.Preserve ? FileCopier.PreserveMetadata(srcHandle, src, meta, handle, partial) : null;
             // A file that was worth a session is worth one more fsync: the rename must not expose unwritten data.
             if (o.Sync || sessionSaved) Fs.FlushToDisk(handle, dst);
             handle.Dispose();
@@ -376,13 +369,5 @@ internal static class ResumableCopier
             throw new BcmrException(BcmrErrorCode.VerifyMismatch, dst,
                 $"{dst}: verification failed: BLAKE3 of the copy ({Blake3.ToHex(written)}) differs from the source ({Blake3.ToHex(expected)}); partial copy removed");
         return written;
-    }
-
-    private static void EnsureUnchanged(SafeFileHandle h, string src, in FileMeta before)
-    {
-        var after = Fs.Fstat(h, src);
-        if (after.Size != before.Size || after.MtimeSec != before.MtimeSec || after.MtimeNsec != before.MtimeNsec)
-            throw new BcmrException(BcmrErrorCode.SourceChanged, src,
-                $"{src}: changed while being copied (size {before.Size} -> {after.Size}); not committed");
     }
 }
