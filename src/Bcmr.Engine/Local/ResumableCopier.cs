@@ -50,8 +50,10 @@ internal static class ResumableCopier
 
     private readonly record struct Plan(ResumeDecision Decision, long Offset, BlockLedger Prefix, bool FromFinal, long CheckBytes, string? Note);
 
+    /// <param name="onBytes">Bytes copied, as they are written.</param>
+    /// <param name="onKept">Bytes of the destination kept (the resumed prefix, or a file already complete).</param>
     public static ResumableOutcome Copy(string src, string dst, ResumeMode mode, FileCopyOptions o, SessionStore store,
-        Action<long>? onBytes, CancellationToken ct)
+        Action<long>? onBytes, Action<long>? onKept, CancellationToken ct)
     {
         using var srcHandle = Fs.OpenRead(src);
         var meta = Fs.Fstat(srcHandle, src);
@@ -85,7 +87,7 @@ internal static class ResumableCopier
         if (plan.Decision == ResumeDecision.AlreadyComplete && plan.FromFinal)
         {
             store.Delete(absSrc, absDst);
-            onBytes?.Invoke(meta.Size);
+            onKept?.Invoke(meta.Size);
             return new ResumableOutcome(0, meta.Size, plan.CheckBytes, checkTime, plan.Decision, plan.Note, null, CopyMethod.None, null);
         }
 
@@ -105,7 +107,7 @@ internal static class ResumableCopier
             Fs.SetLength(handle, plan.Offset, partial); // drop whatever lies past the proven prefix
             session.Blocks = plan.Prefix;
             session.BytesWritten = (ulong)plan.Offset;
-            onBytes?.Invoke(plan.Offset);
+            onKept?.Invoke(plan.Offset);
 
             var (hash, method) = Stream(srcHandle, src, meta, handle, partial, dst, plan, o, session, store,
                 onBytes, () => sessionSaved = true, ct);

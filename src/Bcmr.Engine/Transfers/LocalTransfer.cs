@@ -367,7 +367,8 @@ internal sealed class LocalTransfer
             });
             return;
         }
-        var o = ResumableCopier.Copy(job.Source, job.Destination, _req.Resume, options, _sessions!, n => _tracker.AddBytes(cur, n), _ct);
+        var o = ResumableCopier.Copy(job.Source, job.Destination, _req.Resume, options, _sessions!,
+            n => _tracker.AddBytes(cur, n), n => _tracker.AddKeptBytes(cur, n), _ct);
         var note = o.Note is null ? null : $"{job.Destination}: {o.Note}";
         if (o.Decision == ResumeDecision.AlreadyComplete)
         {
