@@ -23,6 +23,8 @@ public enum BcmrErrorCode
     InvalidArgument,
     IoError,
     Cancelled,
+    /// <summary>A path a client named resolves outside the root a server was given (see Server.RootJail).</summary>
+    OutsideRoot,
 }
 
 /// <summary>The one exception type the engine throws for expected failures: a code, the path it concerns, and a

@@ -12,7 +12,7 @@ namespace Bcmr.Engine.Local;
 /// <c>BCMR_PORTABLE_IO=1</c> forces the portable branch so that it is tested on Linux too.
 /// All failures surface as <see cref="BcmrException"/> naming the path.
 /// </summary>
-internal static unsafe class Fs
+internal static unsafe partial class Fs
 {
     public static readonly bool Linux =
         OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("BCMR_PORTABLE_IO") != "1";

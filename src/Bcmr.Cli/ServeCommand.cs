@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Bcmr.Engine;
+using Bcmr.Engine.Server;
+
+namespace Bcmr.Cli;
+
+/// <summary>
+/// <c>bcmr serve [--root DIR]</c>: the remote end of a transfer, started by bcmr over ssh. Speaks the wire protocol on
+/// stdin/stdout (raw streams, nothing else is ever written to stdout); diagnostics go to stderr. Hidden from the root
+/// help, as in bcmr 0.6.
+/// Exit codes: 0 when the client ended the session (Done or end of input), 1 when it ended in a protocol error, a
+/// refused handshake or a broken connection, 130 on SIGINT/SIGTERM/SIGHUP (an upload in progress is kept as its
+/// partial file first).
+/// </summary>
+internal static class ServeCommand
+{
+    internal static Command Create()
+    {
+        var root = new Option<string?>("--root")
+        {
+            Description = "Directory the client may read and write; every path is resolved inside it (default: $HOME). Created if missing.",
+        };
+        var command = new Command("serve", "Serve the bcmr wire protocol on stdin/stdout (run by bcmr over ssh).")
+        {
+            Hidden = true,
+        };
+        command.Options.Add(root);
+        command.SetAction((parse, ct) => Task.FromResult(Run(parse.GetValue(root), ct)));
+        return command;
+    }
+
+    private static int Run(string? root, CancellationToken ct)
+    {
+        root ??= Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home
+            ? home : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        ServeSession session;
+        try
+        {
+            Directory.CreateDirectory(root);
+            session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
+                new ServeOptions { Root = root, Log = Console.Error });
+        }
+        catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            Console.Error.WriteLine($"bcmr serve: cannot serve {root}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+
+        using (session)
+        {
+            // A signal keeps an upload in progress as its partial file, then ends the process: the session thread may
+            // be blocked reading stdin and cannot be woken.
+            void Stop()
+            {
+                session.Interrupt();
+                Console.Error.Flush();
+                Environment.Exit(ExitCodes.Interrupted);
+            }
+            using var onCancel = ct.Register(Stop);
+            using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; Stop(); });
+
+            var end = session.Run();
+            return end switch
+            {
+                ServeEnd.Done or ServeEnd.EndOfInput => ExitCodes.Success,
+                ServeEnd.Interrupted => ExitCodes.Interrupted,
+                _ => ExitCodes.Failure,
+            };
+        }
+    }
+}

@@ -1,0 +1,338 @@
+namespace Bcmr.Engine.Protocol;
+
+// Every message of protocol version 1 (reference/bcmr-0.6-facts.md, "Serve protocol, version 1"), one record each.
+// Field layouts, all little-endian: str = u32 length + UTF-8; bytes = u32 length + bytes; opt = u8 0/1 then the value.
+// Byte-array fields compare by content, so a decoded message equals the one that was encoded.
+
+/// <summary>One protocol message. Build one with its record constructor, write it with <see cref="FrameWriter"/> or
+/// <see cref="MessageCodec.Encode"/>, read it with <see cref="FrameReader"/> or <see cref="MessageCodec.Decode"/>.</summary>
+public abstract record Message
+{
+    public abstract MessageType Type { get; }
+
+    /// <summary>Payload bytes after the type byte.</summary>
+    internal abstract int PayloadSize { get; }
+
+    internal abstract void WritePayload(ref PayloadWriter w);
+
+    private protected static bool SameBytes(byte[] a, byte[] b) => a.AsSpan().SequenceEqual(b);
+
+    private protected static int HashBytes(byte[] a)
+    {
+        var h = new HashCode();
+        h.AddBytes(a);
+        return h.ToHashCode();
+    }
+
+    private protected static void Require(bool condition, string message)
+    {
+        if (!condition) throw new ArgumentException(message);
+    }
+}
+
+// ---- client -> server --------------------------------------------------------------------------------------------
+
+/// <summary>0x01 Hello{u8 version, u8 caps}. The caps byte may be missing on the wire (older peers): it reads as 0.</summary>
+public sealed record Hello(byte Version, byte Caps) : Message
+{
+    public override MessageType Type => MessageType.Hello;
+    internal override int PayloadSize => 2;
+    internal override void WritePayload(ref PayloadWriter w) { w.U8(Version); w.U8(Caps); }
+}
+
+/// <summary>0x02 List{str path}: a recursive listing of a directory.</summary>
+public sealed record ListRequest(string Path) : Message
+{
+    public override MessageType Type => MessageType.List;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path);
+    internal override void WritePayload(ref PayloadWriter w) => w.Str(Path);
+}
+
+/// <summary>0x03 Stat{str path}.</summary>
+public sealed record StatRequest(string Path) : Message
+{
+    public override MessageType Type => MessageType.Stat;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path);
+    internal override void WritePayload(ref PayloadWriter w) => w.Str(Path);
+}
+
+/// <summary>0x04 Hash{str path, u64 offset, opt u64 limit}: BLAKE3 of <c>limit</c> bytes from <c>offset</c> (to the end when None).</summary>
+public sealed record HashRequest(string Path, ulong Offset, ulong? Limit) : Message
+{
+    public override MessageType Type => MessageType.Hash;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 8 + 1 + (Limit.HasValue ? 8 : 0);
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(Offset); w.OptU64(Limit); }
+}
+
+/// <summary>0x05 Get{str path, u64 offset}.</summary>
+public sealed record GetRequest(string Path, ulong Offset) : Message
+{
+    public override MessageType Type => MessageType.Get;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 8;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(Offset); }
+}
+
+/// <summary>0x06 Put{str path, u64 size, u64 offset}: followed by Data frames carrying bytes [offset, size).</summary>
+public sealed record PutRequest(string Path, ulong Size, ulong Offset) : Message
+{
+    public override MessageType Type => MessageType.Put;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 16;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(Size); w.U64(Offset); }
+}
+
+/// <summary>0x07 Mkdir{str path}: mkdir -p.</summary>
+public sealed record MkdirRequest(string Path) : Message
+{
+    public override MessageType Type => MessageType.Mkdir;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path);
+    internal override void WritePayload(ref PayloadWriter w) => w.Str(Path);
+}
+
+/// <summary>0x08 Resume{str path}.</summary>
+public sealed record ResumeRequest(string Path) : Message
+{
+    public override MessageType Type => MessageType.Resume;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path);
+    internal override void WritePayload(ref PayloadWriter w) => w.Str(Path);
+}
+
+/// <summary>0x09 Done{}: ends the session (and, right after a Put's data, ends that Put: bcmr 0.6 sends one there).</summary>
+public sealed record Done : Message
+{
+    public static readonly Done Instance = new();
+    public override MessageType Type => MessageType.Done;
+    internal override int PayloadSize => 0;
+    internal override void WritePayload(ref PayloadWriter w) { }
+}
+
+/// <summary>0x0a HaveBlocks{u32 block_size, u32 n, n×32 bytes}: the BLAKE3 of each block of the file being put.
+/// <see cref="Hashes"/> holds the n hashes back to back (n×32 bytes).</summary>
+public sealed record HaveBlocks(uint BlockSize, byte[] Hashes) : Message
+{
+    public const int HashSize = 32;
+    public int Count => Hashes.Length / HashSize;
+    public ReadOnlySpan<byte> Hash(int index) => Hashes.AsSpan(index * HashSize, HashSize);
+
+    public override MessageType Type => MessageType.HaveBlocks;
+    internal override int PayloadSize => 8 + Hashes.Length;
+    internal override void WritePayload(ref PayloadWriter w)
+    {
+        Require(Hashes.Length % HashSize == 0, "HaveBlocks hashes must be a whole number of 32-byte hashes");
+        w.U32(BlockSize);
+        w.U32((uint)Count);
+        w.Raw(Hashes);
+    }
+
+    public bool Equals(HaveBlocks? other) => other is not null && BlockSize == other.BlockSize && SameBytes(Hashes, other.Hashes);
+    public override int GetHashCode() => HashCode.Combine(BlockSize, HashBytes(Hashes));
+}
+
+/// <summary>0x0b OpenDirectChannel{}.</summary>
+public sealed record OpenDirectChannel : Message
+{
+    public static readonly OpenDirectChannel Instance = new();
+    public override MessageType Type => MessageType.OpenDirectChannel;
+    internal override int PayloadSize => 0;
+    internal override void WritePayload(ref PayloadWriter w) { }
+}
+
+/// <summary>0x0c AuthHello{32-byte mac} (no length prefix).</summary>
+public sealed record AuthHello(byte[] Mac) : Message
+{
+    public override MessageType Type => MessageType.AuthHello;
+    internal override int PayloadSize => 32;
+    internal override void WritePayload(ref PayloadWriter w)
+    {
+        Require(Mac.Length == 32, "AuthHello mac must be 32 bytes");
+        w.Raw(Mac);
+    }
+
+    public bool Equals(AuthHello? other) => other is not null && SameBytes(Mac, other.Mac);
+    public override int GetHashCode() => HashBytes(Mac);
+}
+
+/// <summary>0x0d PutChunked{str path, u64 offset, u64 length}.</summary>
+public sealed record PutChunkedRequest(string Path, ulong Offset, ulong Length) : Message
+{
+    public override MessageType Type => MessageType.PutChunked;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 16;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(Offset); w.U64(Length); }
+}
+
+/// <summary>0x0e GetChunked{str path, u64 offset, u64 length}.</summary>
+public sealed record GetChunkedRequest(string Path, ulong Offset, ulong Length) : Message
+{
+    public override MessageType Type => MessageType.GetChunked;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 16;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(Offset); w.U64(Length); }
+}
+
+/// <summary>0x0f Truncate{str path, u64 size}.</summary>
+public sealed record TruncateRequest(string Path, ulong Size) : Message
+{
+    public override MessageType Type => MessageType.Truncate;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 8;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(Size); }
+}
+
+// ---- server -> client --------------------------------------------------------------------------------------------
+
+/// <summary>0x81 Welcome{u8 version, u8 caps}; caps = server ∩ client. The caps byte may be missing (reads as 0).</summary>
+public sealed record Welcome(byte Version, byte Caps) : Message
+{
+    public override MessageType Type => MessageType.Welcome;
+    internal override int PayloadSize => 2;
+    internal override void WritePayload(ref PayloadWriter w) { w.U8(Version); w.U8(Caps); }
+}
+
+/// <summary>0x82 Ok{opt str hex hash}.</summary>
+public sealed record OkResponse(string? Hash) : Message
+{
+    public static readonly OkResponse Empty = new((string?)null);
+    public override MessageType Type => MessageType.Ok;
+    internal override int PayloadSize => PayloadWriter.OptStrSize(Hash);
+    internal override void WritePayload(ref PayloadWriter w) => w.OptStr(Hash);
+}
+
+/// <summary>0x83 Error{str message}.</summary>
+public sealed record ErrorResponse(string Text) : Message
+{
+    public override MessageType Type => MessageType.Error;
+    internal override int PayloadSize => PayloadWriter.StrSize(Text);
+    internal override void WritePayload(ref PayloadWriter w) => w.Str(Text);
+}
+
+/// <summary>0x84 Data{bytes}: one block of file content (at most <see cref="Wire.MaxBlock"/>). On the hot path use
+/// <see cref="FrameWriter.WriteData"/> and <see cref="Frame.DataBytes"/> instead, which copy nothing.</summary>
+public sealed record Data(byte[] Bytes) : Message
+{
+    public override MessageType Type => MessageType.Data;
+    internal override int PayloadSize => 4 + Bytes.Length;
+    internal override void WritePayload(ref PayloadWriter w) => w.Bytes(Bytes);
+
+    public bool Equals(Data? other) => other is not null && SameBytes(Bytes, other.Bytes);
+    public override int GetHashCode() => HashBytes(Bytes);
+}
+
+/// <summary>0x85 StatResponse{u64 size, i64 mtime (seconds), u8 is_dir}.</summary>
+public sealed record StatResponse(ulong Size, long Mtime, bool IsDir) : Message
+{
+    public override MessageType Type => MessageType.StatResponse;
+    internal override int PayloadSize => 17;
+    internal override void WritePayload(ref PayloadWriter w) { w.U64(Size); w.I64(Mtime); w.Bool(IsDir); }
+}
+
+/// <summary>0x86 HashResponse{str hex}.</summary>
+public sealed record HashResponse(string Hash) : Message
+{
+    public override MessageType Type => MessageType.HashResponse;
+    internal override int PayloadSize => PayloadWriter.StrSize(Hash);
+    internal override void WritePayload(ref PayloadWriter w) => w.Str(Hash);
+}
+
+/// <summary>One entry of a ListResponse: path relative to the listed directory with '/' separators.</summary>
+public readonly record struct ListEntry(string Path, ulong Size, long Mtime, bool IsDir)
+{
+    /// <summary>Smallest encoding of an entry (empty path): u32 + u64 + i64 + u8.</summary>
+    internal const int MinSize = 4 + 8 + 8 + 1;
+    internal int EncodedSize => PayloadWriter.StrSize(Path) + 17;
+}
+
+/// <summary>0x87 ListResponse{u32 n × (str relative path, u64 size, i64 mtime, u8 is_dir)}.</summary>
+public sealed record ListResponse(IReadOnlyList<ListEntry> Entries) : Message
+{
+    public override MessageType Type => MessageType.ListResponse;
+
+    internal override int PayloadSize
+    {
+        get
+        {
+            long size = 4;
+            foreach (var e in Entries) size += e.EncodedSize;
+            return size > int.MaxValue ? int.MaxValue : (int)size;
+        }
+    }
+
+    internal override void WritePayload(ref PayloadWriter w)
+    {
+        w.U32((uint)Entries.Count);
+        foreach (var e in Entries)
+        {
+            w.Str(e.Path);
+            w.U64(e.Size);
+            w.I64(e.Mtime);
+            w.Bool(e.IsDir);
+        }
+    }
+
+    public bool Equals(ListResponse? other) => other is not null && Entries.SequenceEqual(other.Entries);
+    public override int GetHashCode() => Entries.Count;
+}
+
+/// <summary>0x88 ResumeResponse{u64 size, opt str hash of the last full 4 MiB block}.</summary>
+public sealed record ResumeResponse(ulong Size, string? BlockHash) : Message
+{
+    public override MessageType Type => MessageType.ResumeResponse;
+    internal override int PayloadSize => 8 + PayloadWriter.OptStrSize(BlockHash);
+    internal override void WritePayload(ref PayloadWriter w) { w.U64(Size); w.OptStr(BlockHash); }
+}
+
+/// <summary>0x89 DataCompressed{u8 algo (1 LZ4, 2 Zstd), u32 original size, bytes}.</summary>
+public sealed record DataCompressed(byte Algo, uint OriginalSize, byte[] Bytes) : Message
+{
+    public const byte AlgoLz4 = 1;
+    public const byte AlgoZstd = 2;
+
+    public override MessageType Type => MessageType.DataCompressed;
+    internal override int PayloadSize => 1 + 4 + 4 + Bytes.Length;
+    internal override void WritePayload(ref PayloadWriter w) { w.U8(Algo); w.U32(OriginalSize); w.Bytes(Bytes); }
+
+    public bool Equals(DataCompressed? other) =>
+        other is not null && Algo == other.Algo && OriginalSize == other.OriginalSize && SameBytes(Bytes, other.Bytes);
+    public override int GetHashCode() => HashCode.Combine(Algo, OriginalSize, HashBytes(Bytes));
+}
+
+/// <summary>0x8a MissingBlocks{bytes bitmap}: bit i (LSB first within each byte) = 1 when block i must be sent.</summary>
+public sealed record MissingBlocks(byte[] Bitmap) : Message
+{
+    public bool IsMissing(int block) =>
+        block >= 0 && block / 8 < Bitmap.Length && (Bitmap[block / 8] >> (block % 8) & 1) == 1;
+
+    public override MessageType Type => MessageType.MissingBlocks;
+    internal override int PayloadSize => 4 + Bitmap.Length;
+    internal override void WritePayload(ref PayloadWriter w) => w.Bytes(Bitmap);
+
+    public bool Equals(MissingBlocks? other) => other is not null && SameBytes(Bitmap, other.Bitmap);
+    public override int GetHashCode() => HashBytes(Bitmap);
+}
+
+/// <summary>0x8b DirectChannelReady{str "ip:port", 32-byte key} (key without length prefix).</summary>
+public sealed record DirectChannelReady(string Address, byte[] Key) : Message
+{
+    public override MessageType Type => MessageType.DirectChannelReady;
+    internal override int PayloadSize => PayloadWriter.StrSize(Address) + 32;
+    internal override void WritePayload(ref PayloadWriter w)
+    {
+        Require(Key.Length == 32, "DirectChannelReady key must be 32 bytes");
+        w.Str(Address);
+        w.Raw(Key);
+    }
+
+    public bool Equals(DirectChannelReady? other) => other is not null && Address == other.Address && SameBytes(Key, other.Key);
+    public override int GetHashCode() => HashCode.Combine(Address, HashBytes(Key));
+}
+
+/// <summary>0x8c AuthChallenge{32-byte nonce} (no length prefix).</summary>
+public sealed record AuthChallenge(byte[] Nonce) : Message
+{
+    public override MessageType Type => MessageType.AuthChallenge;
+    internal override int PayloadSize => 32;
+    internal override void WritePayload(ref PayloadWriter w)
+    {
+        Require(Nonce.Length == 32, "AuthChallenge nonce must be 32 bytes");
+        w.Raw(Nonce);
+    }
+
+    public bool Equals(AuthChallenge? other) => other is not null && SameBytes(Nonce, other.Nonce);
+    public override int GetHashCode() => HashBytes(Nonce);
+}

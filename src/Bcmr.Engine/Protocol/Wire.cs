@@ -1,0 +1,94 @@
+namespace Bcmr.Engine.Protocol;
+
+/// <summary>Every message type code of protocol version 1. Client requests are 0x01..0x0f, server replies 0x81..0x8c.</summary>
+public enum MessageType : byte
+{
+    // client -> server
+    Hello = 0x01,
+    List = 0x02,
+    Stat = 0x03,
+    Hash = 0x04,
+    Get = 0x05,
+    Put = 0x06,
+    Mkdir = 0x07,
+    Resume = 0x08,
+    Done = 0x09,
+    HaveBlocks = 0x0a,
+    OpenDirectChannel = 0x0b,
+    AuthHello = 0x0c,
+    PutChunked = 0x0d,
+    GetChunked = 0x0e,
+    Truncate = 0x0f,
+
+    // server -> client
+    Welcome = 0x81,
+    Ok = 0x82,
+    Error = 0x83,
+    Data = 0x84,
+    StatResponse = 0x85,
+    HashResponse = 0x86,
+    ListResponse = 0x87,
+    ResumeResponse = 0x88,
+    DataCompressed = 0x89,
+    MissingBlocks = 0x8a,
+    DirectChannelReady = 0x8b,
+    AuthChallenge = 0x8c,
+}
+
+/// <summary>Capability bits of the Hello/Welcome caps byte. The effective set is the AND of both sides; new features
+/// take new bits, never a version bump.</summary>
+public static class Caps
+{
+    public const byte Lz4 = 0x01;
+    public const byte Zstd = 0x02;
+    public const byte Dedup = 0x04;
+    /// <summary>The server skips its BLAKE3 on Get: Ok carries no hash.</summary>
+    public const byte Fast = 0x08;
+    /// <summary>Both sides fsync each written file (and its directory).</summary>
+    public const byte Sync = 0x10;
+    public const byte DirectTcp = 0x20;
+    public const byte Aead = 0x40;
+
+    public static string Describe(byte caps)
+    {
+        if (caps == 0) return "none";
+        var names = new List<string>();
+        if ((caps & Lz4) != 0) names.Add("lz4");
+        if ((caps & Zstd) != 0) names.Add("zstd");
+        if ((caps & Dedup) != 0) names.Add("dedup");
+        if ((caps & Fast) != 0) names.Add("fast");
+        if ((caps & Sync) != 0) names.Add("sync");
+        if ((caps & DirectTcp) != 0) names.Add("direct-tcp");
+        if ((caps & Aead) != 0) names.Add("aead");
+        if ((caps & 0x80) != 0) names.Add("0x80");
+        return string.Join(",", names);
+    }
+}
+
+/// <summary>Frame layout constants: <c>[u32 LE length of type+payload][u8 type][payload]</c>.</summary>
+public static class Wire
+{
+    /// <summary>The protocol version this code speaks (Hello/Welcome).</summary>
+    public const byte Version = 1;
+
+    /// <summary>Bytes before the payload: the u32 length and the type byte.</summary>
+    public const int HeaderSize = 5;
+
+    /// <summary>The largest frame length (type byte + payload) we ever write: bcmr 0.6 refuses anything longer.</summary>
+    public const int MaxPayload = 16 * 1024 * 1024;
+
+    /// <summary>The largest frame length we accept from a peer: <see cref="MaxPayload"/> plus a little slack for field
+    /// headers. A larger length field is refused before any buffer is allocated.</summary>
+    public const int FrameLimit = MaxPayload + 64;
+
+    /// <summary>The largest block a Data or DataCompressed frame may carry (decoded size): 4 MiB.</summary>
+    public const int MaxBlock = 4 * 1024 * 1024;
+
+    /// <summary>Frame length of a Data frame carrying <paramref name="dataLength"/> bytes: type + u32 + data.</summary>
+    public static int DataFrameLength(int dataLength) => 1 + 4 + dataLength;
+
+    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x0f or >= 0x81 and <= 0x8c;
+
+    /// <summary>Requests flow client to server, replies server to client.</summary>
+    public static bool IsClientMessage(MessageType type) => (byte)type < 0x80;
+}

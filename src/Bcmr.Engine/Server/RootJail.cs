@@ -1,0 +1,155 @@
+using System.Text;
+using Bcmr.Engine.Local;
+
+namespace Bcmr.Engine.Server;
+
+/// <summary>
+/// Resolves every path a client names to a canonical absolute path inside the server root, or refuses it.
+/// <list type="number">
+/// <item>A path with a NUL byte, or longer than <see cref="MaxPathBytes"/>, is refused (<see cref="BcmrErrorCode.InvalidArgument"/>).</item>
+/// <item>A relative path (also the empty path and ".") is taken relative to the root; an absolute path is taken as is.</item>
+/// <item>The path is walked component by component from "/" exactly as the kernel would: "" and "." are skipped, ".."
+/// goes to the parent of what has been resolved so far, and every component that exists and is a symlink is replaced
+/// by its target (relative targets against the link's directory, at most <see cref="MaxSymlinkHops"/> links). Dangling
+/// links are followed too, so a link to a file that does not exist yet cannot smuggle a create outside. Components that
+/// do not exist are appended as they are: this is "realpath of the longest existing prefix, then the rest".</item>
+/// <item>The canonical result must be the root or lie under it; otherwise the request is refused with
+/// <see cref="BcmrErrorCode.OutsideRoot"/> and the message <see cref="OutsideRootFormat"/> (client path, then root),
+/// followed by " (it resolves to ...)" when symlinks or ".." took it there. Clients recognise the refusal with
+/// <see cref="IsOutsideRootMessage"/>, not by parsing the rest.</item>
+/// </list>
+/// Intermediate steps may pass outside the root ("../root/x" is fine); only where the path lands counts, and the
+/// server then works on that canonical path, never the client's spelling. Limitation: a symlink that another local
+/// process swaps in between this check and the server's use of the path is not caught (no openat2 RESOLVE_BENEATH);
+/// the root jail protects against the client, not against other writers inside the root.
+/// </summary>
+public sealed class RootJail
+{
+    /// <summary>The refusal message: <c>string.Format(OutsideRootFormat, clientPath, root)</c>. A stable format that
+    /// clients may match with <see cref="IsOutsideRootMessage"/> to report "outside the server root" plainly.</summary>
+    public const string OutsideRootFormat = "path {0} is outside the server root {1}";
+
+    /// <summary>The fixed part of <see cref="OutsideRootFormat"/> that identifies the refusal.</summary>
+    public const string OutsideRootMarker = " is outside the server root ";
+
+    public const int MaxSymlinkHops = 40;
+    public const int MaxPathBytes = 4096;
+
+    /// <summary>The canonical root (symlinks resolved).</summary>
+    public string Root { get; }
+
+    public RootJail(string root)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(root);
+        var canonical = Canonicalize(Path.GetFullPath(root), root);
+        var meta = Fs.TryStat(canonical)
+            ?? throw new BcmrException(BcmrErrorCode.NotFound, root, $"{root}: No such file or directory");
+        if (meta.Kind != EntryKind.Directory)
+            throw new BcmrException(BcmrErrorCode.NotADirectory, root, $"{root}: Not a directory");
+        Root = canonical;
+    }
+
+    public static string OutsideRootMessage(string clientPath, string root) =>
+        string.Format(System.Globalization.CultureInfo.InvariantCulture, OutsideRootFormat, Printable(clientPath), root);
+
+    /// <summary>True when an Error message from a server is the root-jail refusal.</summary>
+    public static bool IsOutsideRootMessage(string message) =>
+        message.StartsWith("path ", StringComparison.Ordinal) && message.Contains(OutsideRootMarker, StringComparison.Ordinal);
+
+    /// <summary>The canonical absolute path for <paramref name="clientPath"/>; throws <see cref="BcmrException"/>
+    /// (OutsideRoot, InvalidArgument, or the error of an lstat/readlink on the way) when it cannot be used.</summary>
+    public string Resolve(string clientPath)
+    {
+        ArgumentNullException.ThrowIfNull(clientPath);
+        if (clientPath.Contains('\0'))
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, clientPath, $"path {Printable(clientPath)} contains a NUL byte");
+        if (Encoding.UTF8.GetByteCount(clientPath) > MaxPathBytes)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, clientPath,
+                $"path {Printable(clientPath[..64])}... is longer than {MaxPathBytes} bytes");
+        var start = clientPath.StartsWith('/') ? clientPath : Root + "/" + clientPath;
+        var canonical = Canonicalize(start, clientPath);
+        if (!Contains(canonical))
+        {
+            var message = OutsideRootMessage(clientPath, Root);
+            if (canonical != clientPath) message += $" (it resolves to {canonical})";
+            throw new BcmrException(BcmrErrorCode.OutsideRoot, clientPath, message);
+        }
+        return canonical;
+    }
+
+    /// <summary>The canonical path for a path on this machine (not a client's), or null when it resolves outside the
+    /// root or cannot be resolved: how List decides whether to follow a symlink it meets.</summary>
+    public string? TryResolveLocal(string absolutePath)
+    {
+        try
+        {
+            var canonical = Canonicalize(absolutePath, absolutePath);
+            return Contains(canonical) ? canonical : null;
+        }
+        catch (BcmrException) { return null; }
+    }
+
+    /// <summary>True when a canonical path is the root or lies under it.</summary>
+    public bool Contains(string canonicalPath) =>
+        canonicalPath == Root
+        || Root == "/" && canonicalPath.StartsWith('/')
+        || canonicalPath.Length > Root.Length && canonicalPath[Root.Length] == '/' && canonicalPath.StartsWith(Root, StringComparison.Ordinal);
+
+    /// <summary>Walks <paramref name="absolute"/> from "/" resolving "..", "." and symlinks as the kernel does; the
+    /// part that does not exist is appended unresolved.</summary>
+    private static string Canonicalize(string absolute, string forMessages)
+    {
+        var pending = new Stack<string>();
+        PushComponents(pending, absolute);
+        var current = "/";
+        int hops = 0;
+        while (pending.Count > 0)
+        {
+            var part = pending.Pop();
+            if (part.Length == 0 || part == ".") continue;
+            if (part == "..")
+            {
+                current = Parent(current);
+                continue;
+            }
+            var next = current == "/" ? "/" + part : current + "/" + part;
+            var meta = Fs.TryLstat(next);
+            if (meta is { Kind: EntryKind.Symlink })
+            {
+                if (++hops > MaxSymlinkHops)
+                    throw new BcmrException(BcmrErrorCode.InvalidArgument, forMessages,
+                        $"path {Printable(forMessages)}: too many levels of symbolic links");
+                var target = Fs.ReadLink(next);
+                if (target.Contains('\0') || target.Length == 0)
+                    throw new BcmrException(BcmrErrorCode.InvalidArgument, forMessages, $"path {Printable(forMessages)}: unusable symlink {next}");
+                if (target.StartsWith('/')) current = "/";
+                PushComponents(pending, target);
+                continue;
+            }
+            current = next;
+        }
+        return current;
+    }
+
+    private static void PushComponents(Stack<string> pending, string path)
+    {
+        var parts = path.Split('/');
+        for (int i = parts.Length - 1; i >= 0; i--) pending.Push(parts[i]);
+    }
+
+    private static string Parent(string canonical)
+    {
+        int slash = canonical.LastIndexOf('/');
+        return slash <= 0 ? "/" : canonical[..slash];
+    }
+
+    /// <summary>The path as it may be shown in a message: control characters escaped.</summary>
+    internal static string Printable(string path)
+    {
+        if (!path.Any(char.IsControl)) return path;
+        var sb = new StringBuilder(path.Length + 8);
+        foreach (var c in path)
+            sb.Append(c == '\0' ? "\\0" : char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString());
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,323 @@
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Local;
+using Bcmr.Engine.Protocol;
+using Microsoft.Win32.SafeHandles;
+
+namespace Bcmr.Engine.Server;
+
+// Requests that read the tree or make directories: Stat, List, Hash, Get, Mkdir, Resume, Truncate.
+public sealed partial class ServeSession
+{
+    /// <summary>Deepest directory nesting List descends into.</summary>
+    internal const int MaxListDepth = 1024;
+
+    /// <summary>Stat follows symlinks (the jail already resolved them). Directories report size 0.</summary>
+    private StatResponse HandleStat(StatRequest r)
+    {
+        var path = _jail.Resolve(r.Path);
+        var meta = Fs.TryStat(path) ?? throw NotFound(path);
+        bool dir = meta.Kind == EntryKind.Directory;
+        return new StatResponse(dir ? 0 : (ulong)meta.Size, meta.MtimeSec, dir);
+    }
+
+    /// <summary>
+    /// Recursive listing of a directory: every file and directory below it (not the directory itself), depth first,
+    /// names in ordinal order, a directory before its contents; paths relative to the listed directory with '/'.
+    /// Directories carry size 0. Symlinks: a link whose target (fully resolved) stays inside the root is listed as
+    /// what it points to, with the target's size and mtime, and a linked directory is descended into unless it is one
+    /// of the directories already being listed above it (a cycle); a link that leads outside the root, dangles or
+    /// loops is skipped and noted on the log, so a listing never reveals or offers anything outside the root. FIFOs,
+    /// sockets and devices are skipped. An unreadable directory fails the whole List (the protocol has no per-entry
+    /// errors, and a silent gap would look like a complete tree). A listing that does not fit in one frame
+    /// (<see cref="Wire.MaxPayload"/>) is an error.
+    /// </summary>
+    private ListResponse HandleList(ListRequest r)
+    {
+        var path = _jail.Resolve(r.Path);
+        var meta = Fs.TryStat(path) ?? throw NotFound(path);
+        if (meta.Kind != EntryKind.Directory)
+            throw new BcmrException(BcmrErrorCode.NotADirectory, path, $"{path}: Not a directory");
+        var entries = new List<ListEntry>();
+        long size = 1 + 4;
+        var ancestors = new HashSet<(ulong, ulong)> { (meta.Device, meta.Inode) };
+        ListInto(path, path, "", entries, ref size, ancestors, 1);
+        return new ListResponse(entries);
+    }
+
+    private void ListInto(string listed, string dir, string prefix, List<ListEntry> entries, ref long size,
+        HashSet<(ulong, ulong)> ancestors, int depth)
+    {
+        if (depth > MaxListDepth)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, dir, $"{dir}: directories nested more than {MaxListDepth} deep");
+        foreach (var name in ReadDirectory(dir))
+        {
+            var full = dir + "/" + name;
+            var rel = prefix + name;
+            var meta = Fs.TryLstat(full);
+            if (meta is null) continue; // removed while we listed
+            var target = full;
+            if (meta.Value.Kind == EntryKind.Symlink)
+            {
+                var resolved = _jail.TryResolveLocal(full);
+                var targetMeta = resolved is null ? null : Fs.TryStat(resolved);
+                if (targetMeta is null)
+                {
+                    Log($"list {listed}: skipped symlink {rel}: it leads outside the root, dangles or loops");
+                    continue;
+                }
+                meta = targetMeta;
+                target = resolved!;
+            }
+            var m = meta.Value;
+            if (m.Kind is not (EntryKind.File or EntryKind.Directory)) continue;
+            bool isDir = m.Kind == EntryKind.Directory;
+            var entry = new ListEntry(rel, isDir ? 0 : (ulong)m.Size, m.MtimeSec, isDir);
+            size += entry.EncodedSize;
+            if (size > Wire.MaxPayload)
+                throw new BcmrException(BcmrErrorCode.Unsupported, listed,
+                    $"{listed}: the listing does not fit in one frame (more than {entries.Count} entries, over {Wire.MaxPayload} bytes); list a subdirectory");
+            entries.Add(entry);
+            if (!isDir) continue;
+            if (!ancestors.Add((m.Device, m.Inode)))
+            {
+                Log($"list {listed}: not descending into {rel}: it links back to a directory above it");
+                continue;
+            }
+            ListInto(listed, target, rel + "/", entries, ref size, ancestors, depth + 1);
+            ancestors.Remove((m.Device, m.Inode));
+        }
+    }
+
+    private static List<string> ReadDirectory(string dir)
+    {
+        try
+        {
+            var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false };
+            var names = new System.IO.Enumeration.FileSystemEnumerable<string>(dir,
+                (ref System.IO.Enumeration.FileSystemEntry e) => e.FileName.ToString(), options).ToList();
+            names.Sort(StringComparer.Ordinal);
+            return names;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw BcmrException.FromIo(e, dir);
+        }
+    }
+
+    /// <summary>BLAKE3 of the bytes in [offset, offset + limit) (to the end of the file when limit is None). A range
+    /// reaching past the end is cut at the end, so an offset beyond it hashes no bytes (bcmr 0.6 does the same).</summary>
+    private HashResponse HandleHash(HashRequest r)
+    {
+        var path = _jail.Resolve(r.Path);
+        using var h = OpenRegular(path);
+        long size = Fs.Fstat(h, path).Size;
+        long start = (long)Math.Min(r.Offset, (ulong)size);
+        long end = r.Limit is { } limit ? (long)Math.Min((ulong)size, (ulong)start + Math.Min(limit, (ulong)size)) : size;
+        var hasher = Blake3Hasher.Create();
+        HashRange(h, path, start, end - start, hasher);
+        return new HashResponse(Hex(hasher.Finalize()));
+    }
+
+    /// <summary>
+    /// Get{path, offset}: the bytes from offset to the end, in Data frames of up to 4 MiB, then Ok with the hex BLAKE3
+    /// of the whole file (for offset &gt; 0 the server hashes the prefix it does not send, so the client can check
+    /// the file it assembled), or Ok without hash under <see cref="Caps.Fast"/>. The size is taken when the file is
+    /// opened; if the file changes while it is sent, the Data frames are followed by an Error instead of Ok.
+    /// An offset beyond the end is an error.
+    /// </summary>
+    private void HandleGet(GetRequest r)
+    {
+        SafeFileHandle h;
+        string path;
+        FileMeta before;
+        try
+        {
+            path = _jail.Resolve(r.Path);
+            h = OpenRegular(path);
+            before = Fs.Fstat(h, path);
+        }
+        catch (BcmrException e)
+        {
+            Fail(e.Message);
+            return;
+        }
+        using (h)
+        {
+            try
+            {
+                if (r.Offset > (ulong)before.Size)
+                    throw new BcmrException(BcmrErrorCode.InvalidArgument, path,
+                        $"{path}: offset {r.Offset} is beyond the end of the file ({before.Size} bytes)");
+                long pos = (long)r.Offset;
+                var hasher = Fast ? null : Blake3Hasher.Create();
+                if (hasher is not null && pos > 0) HashRange(h, path, 0, pos, hasher);
+                var block = Block;
+                while (pos < before.Size)
+                {
+                    int want = (int)Math.Min(Wire.MaxBlock, before.Size - pos);
+                    int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path);
+                    if (n == 0) break;
+                    hasher?.Update(block.AsSpan(0, n));
+                    SendBlock(block.AsSpan(0, n));
+                    pos += n;
+                }
+                var after = Fs.Fstat(h, path);
+                if (pos != before.Size || after.Size != before.Size || after.MtimeSec != before.MtimeSec || after.MtimeNsec != before.MtimeNsec)
+                    throw new BcmrException(BcmrErrorCode.SourceChanged, path,
+                        $"{path}: changed while being sent (size {before.Size} -> {after.Size}, sent up to {pos})");
+                Send(new OkResponse(hasher is null ? null : Hex(hasher.Finalize())));
+            }
+            catch (BcmrException e)
+            {
+                Fail(e.Message);
+            }
+        }
+    }
+
+    /// <summary>mkdir -p inside the root; an existing directory is fine, an existing non-directory is an error.</summary>
+    private OkResponse HandleMkdir(MkdirRequest r)
+    {
+        var path = _jail.Resolve(r.Path);
+        MakeDirectories(path);
+        if (Sync) Fs.FlushDirectory(FileCopier.ParentOf(path));
+        return OkResponse.Empty;
+    }
+
+    /// <summary>
+    /// Resume{path}: where an upload of <paramref name="r"/>'s path can continue. When a partial upload exists
+    /// (".name.bcmr-part", see <see cref="HandlePut"/>) it reports that file; otherwise the final file; otherwise size 0.
+    /// The hash is the hex BLAKE3 of the last full 4 MiB block (the one ending at floor(size / 4 MiB) × 4 MiB), absent
+    /// when the file is shorter than one block.
+    /// </summary>
+    private ResumeResponse HandleResume(ResumeRequest r)
+    {
+        var path = _jail.Resolve(r.Path);
+        var partial = FileCopier.PartialPath(path);
+        string? report = Fs.TryLstat(partial) is { Kind: EntryKind.File } ? partial : null;
+        if (report is null)
+        {
+            var meta = Fs.TryStat(path);
+            if (meta is null) return new ResumeResponse(0, null);
+            if (meta.Value.Kind == EntryKind.Directory)
+                throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
+            report = path;
+        }
+        using var h = OpenRegular(report);
+        long size = Fs.Fstat(h, report).Size;
+        if (size < Wire.MaxBlock) return new ResumeResponse((ulong)size, null);
+        long blockStart = (size / Wire.MaxBlock - 1) * Wire.MaxBlock;
+        var hasher = Blake3Hasher.Create();
+        HashRange(h, report, blockStart, Wire.MaxBlock, hasher);
+        return new ResumeResponse((ulong)size, Hex(hasher.Finalize()));
+    }
+
+    /// <summary>
+    /// Truncate{path, size}: the file becomes <c>size</c> zero bytes (sparse), as bcmr 0.6 prepares a file for ranged
+    /// writes. Done like every write here: a staging file of that size renamed over the final name (keeping the old
+    /// file's mode), parents created as needed.
+    /// </summary>
+    private OkResponse HandleTruncate(TruncateRequest r)
+    {
+        var path = _jail.Resolve(r.Path);
+        if (r.Size > long.MaxValue)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, path, $"{path}: size {r.Size} is too large");
+        var existing = Fs.TryStat(path);
+        if (existing is { Kind: EntryKind.Directory })
+            throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
+        var parent = FileCopier.ParentOf(path);
+        MakeDirectories(parent);
+        var staging = FileCopier.StagingPath(path);
+        using (var h = CreateStaging(staging, path, existing))
+        {
+            try
+            {
+                Fs.SetLength(h, (long)r.Size, path);
+                if (Sync) Fs.FlushToDisk(h, path);
+                Fs.Rename(staging, path, replace: true);
+            }
+            catch
+            {
+                Fs.TryDeleteFile(staging);
+                throw;
+            }
+        }
+        if (Sync) Fs.FlushDirectory(parent);
+        return OkResponse.Empty;
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------------------
+
+    private static BcmrException NotFound(string path) =>
+        new(BcmrErrorCode.NotFound, path, $"{path}: No such file or directory");
+
+    /// <summary>Opens a path that must be a regular file for reading.</summary>
+    private static SafeFileHandle OpenRegular(string path)
+    {
+        var meta = Fs.TryStat(path) ?? throw NotFound(path);
+        if (meta.Kind == EntryKind.Directory)
+            throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
+        if (meta.Kind != EntryKind.File)
+            throw new BcmrException(BcmrErrorCode.SpecialFile, path, $"{path}: not a regular file");
+        return Fs.OpenRead(path);
+    }
+
+    /// <summary>Feeds <paramref name="count"/> bytes from <paramref name="offset"/> to the hasher; a file that ends
+    /// earlier is an error (it changed under us).</summary>
+    private void HashRange(SafeFileHandle h, string path, long offset, long count, Blake3Hasher hasher)
+    {
+        var block = Block;
+        while (count > 0)
+        {
+            int n = Fs.ReadFull(h, block.AsSpan(0, (int)Math.Min(block.Length, count)), offset, path);
+            if (n == 0)
+                throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: ended at {offset} while being hashed (expected {count} more bytes)");
+            hasher.Update(block.AsSpan(0, n));
+            offset += n;
+            count -= n;
+        }
+    }
+
+    /// <summary>mkdir -p: creates every missing directory down to <paramref name="path"/> (a canonical path inside
+    /// the root, so the missing part holds no symlinks).</summary>
+    private void MakeDirectories(string path)
+    {
+        var missing = new Stack<string>();
+        var probe = path;
+        while (true)
+        {
+            var meta = Fs.TryStat(probe);
+            if (meta is { Kind: EntryKind.Directory }) break;
+            if (meta is not null)
+                throw new BcmrException(BcmrErrorCode.NotADirectory, probe,
+                    probe == path ? $"{probe}: File exists (not a directory)" : $"{probe}: Not a directory");
+            missing.Push(probe);
+            var parent = FileCopier.ParentOf(probe);
+            if (parent == probe || !_jail.Contains(parent)) break;
+            probe = parent;
+        }
+        while (missing.Count > 0)
+        {
+            var dir = missing.Pop();
+            try { Fs.MakeDirectory(dir, 0x1FF); }
+            catch (BcmrException e) when (e.Code == BcmrErrorCode.AlreadyExists && Fs.TryStat(dir) is { Kind: EntryKind.Directory }) { }
+        }
+    }
+
+    /// <summary>A new staging file beside <paramref name="dst"/> (mode 0666 less the umask, or the mode of the file
+    /// it will replace); errors name the destination, not the staging name.</summary>
+    private static SafeFileHandle CreateStaging(string staging, string dst, FileMeta? existing)
+    {
+        SafeFileHandle h;
+        try { h = Fs.CreateNew(staging, 0x1B6); }
+        catch (BcmrException e)
+        {
+            throw new BcmrException(e.Code, dst, e.Message.Replace(staging, dst, StringComparison.Ordinal), e);
+        }
+        if (existing is { Kind: EntryKind.File } old)
+        {
+            try { Fs.SetMode(h, staging, old.Mode); }
+            catch (BcmrException) { /* keep the default mode rather than fail the write */ }
+        }
+        return h;
+    }
+}

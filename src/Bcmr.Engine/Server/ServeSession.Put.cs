@@ -1,0 +1,284 @@
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Local;
+using Bcmr.Engine.Protocol;
+using Microsoft.Win32.SafeHandles;
+
+namespace Bcmr.Engine.Server;
+
+// Uploads: Put, its Data frames, partial files and resume.
+public sealed partial class ServeSession
+{
+    /// <summary>One upload in progress: written into <see cref="Staging"/>, committed to <see cref="Path"/>, or kept as
+    /// <see cref="Partial"/> when it cannot finish.</summary>
+    private sealed class PutState
+    {
+        public required string ClientPath { get; init; }
+        public required string Path { get; init; }
+        public required string Staging { get; init; }
+        public required string Partial { get; init; }
+        public required SafeFileHandle Handle { get; init; }
+        public required Blake3Hasher Hasher { get; init; }
+        public required ulong DeclaredSize { get; init; }
+        /// <summary>Bytes at the start of the staging file that are good (resumed prefix + data received).</summary>
+        public long Position;
+        /// <summary>Bytes of Data still expected from the client.</summary>
+        public ulong Remaining;
+        /// <summary>Committed or abandoned; nothing more may happen to the files.</summary>
+        public bool Finished;
+    }
+
+    private PutState? _activePut;
+
+    /// <summary>
+    /// Put{path, size, offset}, followed by Data frames carrying bytes [offset, size) of the file, then optionally
+    /// Done (bcmr 0.6 sends it). When size − offset bytes have arrived the server replies Ok{hex BLAKE3 of the whole
+    /// file}; data past the declared size is a protocol error (Error, connection closed), and a Done before all bytes
+    /// arrived is an error for this Put only (Error, the session goes on).
+    /// <para>Staging: the bytes go to a unique staging file beside the destination (<see cref="FileCopier.StagingPath"/>,
+    /// parents created as needed), renamed over the destination only once complete, fsynced first under
+    /// <see cref="Caps.Sync"/> (then the directory too). The final name never holds a partial file.</para>
+    /// <para>Partial files: when an upload cannot finish (the connection drops or breaks, the client ends it short, the
+    /// server is interrupted, a write fails) the bytes received so far are kept as
+    /// <see cref="FileCopier.PartialPath"/> (".name.bcmr-part", replacing any older one), cut to the last byte fully
+    /// written. A Put at offset 0 that completes removes any partial of the same destination.</para>
+    /// <para>Resume: a Put with offset &gt; 0 continues, in order of preference: (1) the partial file, which must hold
+    /// at least offset bytes; it is claimed by renaming it to the staging name (so two sessions cannot continue the
+    /// same partial) and cut to offset; (2) the final file, when no partial exists and it holds at least offset bytes
+    /// (a bcmr 0.6 client resuming in place): its first offset bytes are copied to a new staging file, and the final
+    /// file stays untouched until the complete upload replaces it. Otherwise the Put is refused. Either way the server
+    /// hashes the prefix [0, offset) itself, so Ok still carries the BLAKE3 of the whole file.</para>
+    /// <para>A Put refused before any data is read (path outside the root, a directory, nothing to resume from) gets
+    /// its Error at once; its size − offset bytes of Data are then read and discarded so that pipelined requests that
+    /// follow are still understood.</para>
+    /// </summary>
+    private void HandlePut(PutRequest r)
+    {
+        ulong expected = r.Size >= r.Offset ? r.Size - r.Offset : 0;
+        PutState put;
+        try { put = BeginPut(r); }
+        catch (BcmrException e)
+        {
+            Fail(e.Message);
+            DrainData(expected, $"Put {r.Path}");
+            return;
+        }
+
+        try
+        {
+            lock (_lock)
+            {
+                if (_interrupted)
+                {
+                    AbandonPut(put, "interrupted");
+                    return;
+                }
+                _activePut = put;
+            }
+            if (ReceivePut(put)) CommitPut(put);
+        }
+        catch (BcmrException e)
+        {
+            // The server's side failed (disk full, permission...): keep what was written, tell the client, and stay
+            // in step with its stream by reading the rest of this Put's data.
+            lock (_lock) AbandonPut(put, e.Message);
+            Fail(e.Message);
+            DrainData(put.Remaining, $"Put {r.Path}");
+        }
+        catch
+        {
+            // The connection broke or the client broke the protocol: keep what arrived; Run() ends the session.
+            lock (_lock) AbandonPut(put, "the connection ended");
+            throw;
+        }
+        finally
+        {
+            lock (_lock) _activePut = null;
+            put.Handle.Dispose();
+        }
+    }
+
+    private PutState BeginPut(PutRequest r)
+    {
+        var dst = _jail.Resolve(r.Path);
+        if (r.Offset > r.Size)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, dst, $"{dst}: Put offset {r.Offset} is beyond its declared size {r.Size}");
+        if (r.Size > long.MaxValue)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, dst, $"{dst}: declared size {r.Size} is too large");
+        var existing = Fs.TryStat(dst);
+        if (existing is { Kind: EntryKind.Directory })
+            throw new BcmrException(BcmrErrorCode.IsADirectory, dst, $"{dst}: Is a directory");
+        MakeDirectories(FileCopier.ParentOf(dst));
+
+        var partial = FileCopier.PartialPath(dst);
+        var staging = FileCopier.StagingPath(dst);
+        var hasher = Blake3Hasher.Create();
+        long offset = (long)r.Offset;
+        SafeFileHandle h;
+        if (offset == 0)
+        {
+            h = CreateStaging(staging, dst, existing);
+        }
+        else if (Fs.TryLstat(partial) is { Kind: EntryKind.File })
+        {
+            Fs.Rename(partial, staging, replace: false);
+            try
+            {
+                h = Fs.OpenReadWrite(staging);
+                try
+                {
+                    long have = Fs.Fstat(h, staging).Size;
+                    if (have < offset)
+                        throw new BcmrException(BcmrErrorCode.InvalidArgument, dst,
+                            $"{dst}: cannot resume at offset {offset}: the partial upload holds only {have} bytes");
+                    Fs.SetLength(h, offset, dst);
+                    HashRange(h, dst, 0, offset, hasher);
+                }
+                catch
+                {
+                    h.Dispose();
+                    throw;
+                }
+            }
+            catch
+            {
+                // Give the partial back, untouched or cut to offset (both are good prefixes).
+                try { Fs.Rename(staging, partial, replace: false); }
+                catch (BcmrException) { Fs.TryDeleteFile(staging); }
+                throw;
+            }
+        }
+        else if (existing is { Kind: EntryKind.File } file && file.Size >= offset)
+        {
+            h = CreateStaging(staging, dst, existing);
+            try { CopyPrefix(dst, h, offset, hasher); }
+            catch
+            {
+                h.Dispose();
+                Fs.TryDeleteFile(staging);
+                throw;
+            }
+        }
+        else
+        {
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, dst, $"{dst}: cannot resume at offset {offset}: " +
+                (existing is null ? "there is no partial upload and no file" : $"there is no partial upload and the file holds only {existing.Value.Size} bytes"));
+        }
+
+        return new PutState
+        {
+            ClientPath = r.Path, Path = dst, Staging = staging, Partial = partial, Handle = h, Hasher = hasher,
+            DeclaredSize = r.Size, Position = offset, Remaining = r.Size - r.Offset,
+        };
+    }
+
+    /// <summary>Reads Data frames into the staging file until the declared size is reached (true) or the client ends
+    /// the Put short with Done (false: Error sent, partial kept).</summary>
+    private bool ReceivePut(PutState put)
+    {
+        while (put.Remaining > 0)
+        {
+            if (!_reader.TryReadFrame(out var frame))
+                throw new ProtocolException(ProtocolErrorKind.Truncated,
+                    $"connection closed during Put of {put.ClientPath} at byte {put.Position} of {put.DeclaredSize}");
+            switch (frame.Type)
+            {
+                case MessageType.Data or MessageType.DataCompressed:
+                    var block = ReadBlock(frame);
+                    if ((ulong)block.Length > put.Remaining)
+                        throw Violation($"Put {put.ClientPath}: the client sent {(ulong)block.Length - put.Remaining} bytes past the declared size of {put.DeclaredSize}");
+                    Fs.Write(put.Handle, block, put.Position, put.Path);
+                    put.Hasher.Update(block);
+                    put.Position += block.Length;
+                    put.Remaining -= (ulong)block.Length;
+                    break;
+                case MessageType.Done:
+                    long have = put.Position;
+                    lock (_lock) AbandonPut(put, "ended short");
+                    Fail($"{put.Path}: the upload ended after {have} of {put.DeclaredSize} bytes; the bytes received are kept for resume");
+                    return false;
+                case MessageType.HaveBlocks:
+                    throw Violation($"Put {put.ClientPath}: HaveBlocks but dedup was not negotiated");
+                default:
+                    throw Violation($"Put {put.ClientPath}: expected Data, got {Describe(frame.Type)}");
+            }
+        }
+        return true;
+    }
+
+    private void CommitPut(PutState put)
+    {
+        if (Sync) Fs.FlushToDisk(put.Handle, put.Path);
+        var hash = put.Hasher.Finalize();
+        lock (_lock)
+        {
+            if (_interrupted) return; // Interrupt() has kept the bytes as the partial file
+            Fs.Rename(put.Staging, put.Path, replace: true);
+            put.Finished = true;
+        }
+        if (Sync) Fs.FlushDirectory(FileCopier.ParentOf(put.Path));
+        if (Fs.TryLstat(put.Partial) is { Kind: EntryKind.File }) Fs.TryDeleteFile(put.Partial);
+        Send(new OkResponse(Hex(hash)));
+        _afterPut = true;
+    }
+
+    /// <summary>Keeps the good bytes of an upload that cannot finish as its partial file. Call under <c>_lock</c>.</summary>
+    private void AbandonPut(PutState put, string reason)
+    {
+        if (put.Finished) return;
+        put.Finished = true;
+        try
+        {
+            Fs.SetLength(put.Handle, put.Position, put.Path);
+            if (Sync) Fs.FlushToDisk(put.Handle, put.Path);
+            Fs.Rename(put.Staging, put.Partial, replace: true);
+            Log($"Put {put.Path}: {reason}; kept {put.Position} bytes in {put.Partial} for resume");
+        }
+        catch (Exception e) when (e is BcmrException or IOException or ObjectDisposedException)
+        {
+            Fs.TryDeleteFile(put.Staging);
+            Log($"Put {put.Path}: {reason}; could not keep the partial file: {e.Message}");
+        }
+    }
+
+    /// <summary>Reads and discards <paramref name="remaining"/> bytes of Data frames (or up to a Done) belonging to a
+    /// request that was refused, so that the next request is read from the right place.</summary>
+    private void DrainData(ulong remaining, string what)
+    {
+        while (remaining > 0)
+        {
+            if (!_reader.TryReadFrame(out var frame))
+                throw new ProtocolException(ProtocolErrorKind.Truncated, $"connection closed during the data of {what}");
+            switch (frame.Type)
+            {
+                case MessageType.Data or MessageType.DataCompressed:
+                    ulong n = (ulong)ReadBlock(frame).Length;
+                    if (n > remaining) throw Violation($"{what}: the client sent {n - remaining} bytes past the declared size");
+                    remaining -= n;
+                    break;
+                case MessageType.Done:
+                    return;
+                default:
+                    throw Violation($"{what}: expected Data, got {Describe(frame.Type)}");
+            }
+        }
+        _afterPut = true;
+    }
+
+    /// <summary>Copies and hashes the first <paramref name="count"/> bytes of the final file into a new staging file
+    /// (resuming in place without writing to the final name).</summary>
+    private void CopyPrefix(string src, SafeFileHandle dst, long count, Blake3Hasher hasher)
+    {
+        using var h = Fs.OpenRead(src);
+        var block = Block;
+        long pos = 0;
+        while (pos < count)
+        {
+            int n = Fs.ReadFull(h, block.AsSpan(0, (int)Math.Min(block.Length, count - pos)), pos, src);
+            if (n == 0)
+                throw new BcmrException(BcmrErrorCode.SourceChanged, src, $"{src}: ended at {pos} while its first {count} bytes were copied");
+            Fs.Write(dst, block.AsSpan(0, n), pos, src);
+            hasher.Update(block.AsSpan(0, n));
+            pos += n;
+        }
+    }
+}

@@ -1,0 +1,309 @@
+using System.Buffers;
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Local;
+using Bcmr.Engine.Protocol;
+
+namespace Bcmr.Engine.Server;
+
+/// <summary>How a serve session ended.</summary>
+public enum ServeEnd
+{
+    /// <summary>The client sent Done.</summary>
+    Done,
+    /// <summary>The input ended between requests (the client closed the connection).</summary>
+    EndOfInput,
+    /// <summary>The first message was not a Hello of version 1: Error sent, connection closed.</summary>
+    HandshakeRefused,
+    /// <summary>The client sent something that cannot be a frame (bad length, unknown type, a frame that does not
+    /// belong where it came): Error sent where possible, connection closed.</summary>
+    ProtocolError,
+    /// <summary>The connection broke inside a frame or a Put, or a read/write on it failed.</summary>
+    ConnectionLost,
+    /// <summary><see cref="ServeSession.Interrupt"/> was called (a signal).</summary>
+    Interrupted,
+    /// <summary>A bug: an unexpected exception, reported on the log.</summary>
+    InternalError,
+}
+
+public sealed class ServeOptions
+{
+    /// <summary>The directory clients may read and write; every path is resolved inside it (<see cref="RootJail"/>).</summary>
+    public required string Root { get; init; }
+
+    /// <summary>Capabilities offered in Welcome (intersected with the client's and with <see cref="ServeSession.SupportedCaps"/>).</summary>
+    public byte Capabilities { get; init; } = ServeSession.SupportedCaps;
+
+    /// <summary>Where diagnostics go, one line each (stderr for <c>bcmr serve</c>); null for none. Never the protocol stream.</summary>
+    public TextWriter? Log { get; init; }
+}
+
+/// <summary>
+/// The <c>bcmr serve</c> loop: one client, one input and one output stream, requests answered strictly in the order
+/// they arrive (FIFO), so a client may pipeline as many as it likes. Run it with <see cref="Run"/> on one thread; it
+/// returns when the session ends and never throws for anything the client sends.
+/// <para>Handshake: the first frame must be Hello with version 1, answered with Welcome{1, server caps ∩ client caps};
+/// anything else gets an Error and the connection closes. Then each request gets exactly one reply (Get: Data frames
+/// then Ok or Error), flushed at once.</para>
+/// <para>Errors: a failed request (missing file, permission denied, path outside the root...) gets an Error naming the
+/// path and the cause, and the session goes on with the next request. A well-framed message that is malformed or does
+/// not belong gets an Error and the session goes on, except a Data/HaveBlocks/DataCompressed frame outside a Put,
+/// which means the client and server disagree about the stream: Error, then close. Bytes that cannot be framed
+/// (zero or oversized length, unknown type) get an Error and the connection closes; EOF inside a frame just closes.</para>
+/// <para>Ending: Done ends the session. A Done that comes straight after a Put's data is that Put's terminator (bcmr
+/// 0.6 clients send Put, Data..., Done) and is consumed silently; so a client that wants to end the session right after
+/// a Put must send Done and close its side, which ends the session either way.</para>
+/// <para>Capabilities: <see cref="Caps.Sync"/> fsyncs every written file and its directory; <see cref="Caps.Fast"/>
+/// skips the BLAKE3 on Get (Ok without hash). Compression and dedup are not offered yet; incoming DataCompressed or
+/// HaveBlocks frames are refused as not negotiated. Block reads and writes go through <c>ReadBlock</c> and
+/// <c>SendBlock</c>, the one place where codecs will plug in.</para>
+/// <para>Put and resume rules: see <see cref="HandlePut"/>. Listing rules: see <see cref="HandleList"/>.</para>
+/// </summary>
+public sealed partial class ServeSession : IDisposable
+{
+    /// <summary>What this server implements: fsync on request and hash-less Get.</summary>
+    public const byte SupportedCaps = Caps.Sync | Caps.Fast;
+
+    private const int IoBufferSize = 64 * 1024;
+
+    private readonly RootJail _jail;
+    private readonly ServeOptions _options;
+    private readonly Stream _output;
+    private readonly FrameReader _reader;
+    private readonly FrameWriter _writer;
+    private readonly TextWriter? _log;
+    private readonly object _lock = new();
+    private byte[]? _block;
+    private bool _afterPut;
+    private volatile bool _interrupted;
+
+    /// <summary>Throws <see cref="BcmrException"/> when the root does not exist or is not a directory.</summary>
+    public ServeSession(Stream input, Stream output, ServeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _jail = new RootJail(options.Root);
+        _log = options.Log;
+        _output = new BufferedStream(output, IoBufferSize);
+        _reader = new FrameReader(new BufferedStream(input, IoBufferSize));
+        _writer = new FrameWriter(_output);
+    }
+
+    /// <summary>The canonical root.</summary>
+    public string Root => _jail.Root;
+
+    /// <summary>Capabilities in effect after the handshake.</summary>
+    public byte EffectiveCaps { get; private set; }
+
+    private bool Fast => (EffectiveCaps & Caps.Fast) != 0;
+    private bool Sync => (EffectiveCaps & Caps.Sync) != 0;
+
+    /// <summary>Runs the session to its end. Never throws for anything the peer does.</summary>
+    public ServeEnd Run()
+    {
+        try
+        {
+            var start = Handshake();
+            if (start is not null) return start.Value;
+            while (!_interrupted)
+            {
+                if (!_reader.TryReadFrame(out var frame)) return ServeEnd.EndOfInput;
+                if (!Dispatch(frame)) return ServeEnd.Done;
+            }
+            return ServeEnd.Interrupted;
+        }
+        catch (ProtocolException e) when (e.IsTruncation)
+        {
+            Log($"connection lost: {e.Message}");
+            return _interrupted ? ServeEnd.Interrupted : ServeEnd.ConnectionLost;
+        }
+        catch (ProtocolException e)
+        {
+            Log($"protocol error, closing: {e.Message}");
+            TrySend(new ErrorResponse(e.Message));
+            return ServeEnd.ProtocolError;
+        }
+        catch (IOException e)
+        {
+            Log($"connection lost: {e.Message}");
+            return _interrupted ? ServeEnd.Interrupted : ServeEnd.ConnectionLost;
+        }
+        catch (Exception e) when (e is ObjectDisposedException && _interrupted)
+        {
+            return ServeEnd.Interrupted;
+        }
+        catch (Exception e)
+        {
+            Log($"internal error: {e.GetType().Name}: {e.Message}");
+            TrySend(new ErrorResponse($"internal server error: {e.Message}"));
+            return ServeEnd.InternalError;
+        }
+        finally
+        {
+            try { _output.Flush(); } catch (Exception) { /* the peer is gone */ }
+        }
+    }
+
+    /// <summary>
+    /// Stops the session from another thread (a signal handler): an upload in progress keeps the bytes it received
+    /// as its partial file, exactly as if the connection had dropped. The caller then exits the process; the session
+    /// thread may still be blocked reading its input.
+    /// </summary>
+    public void Interrupt()
+    {
+        lock (_lock)
+        {
+            _interrupted = true;
+            if (_activePut is { } put) AbandonPut(put, "interrupted");
+        }
+    }
+
+    private ServeEnd? Handshake()
+    {
+        if (!_reader.TryReadFrame(out var frame)) return ServeEnd.EndOfInput;
+        if (frame.Type != MessageType.Hello)
+        {
+            Refuse($"expected Hello, got {Describe(frame.Type)}");
+            return ServeEnd.HandshakeRefused;
+        }
+        Hello hello;
+        try { hello = (Hello)frame.Decode(); }
+        catch (ProtocolException e)
+        {
+            Refuse(e.Message);
+            return ServeEnd.HandshakeRefused;
+        }
+        if (hello.Version != Wire.Version)
+        {
+            Refuse($"protocol version mismatch: client={hello.Version} server={Wire.Version}");
+            return ServeEnd.HandshakeRefused;
+        }
+        EffectiveCaps = (byte)(hello.Caps & _options.Capabilities & SupportedCaps);
+        Send(new Welcome(Wire.Version, EffectiveCaps));
+        return null;
+    }
+
+    private void Refuse(string message)
+    {
+        Log($"handshake refused: {message}");
+        Send(new ErrorResponse(message));
+    }
+
+    /// <summary>Handles one frame; false when the session should end (Done).</summary>
+    private bool Dispatch(in Frame frame)
+    {
+        if (frame.Type == MessageType.Done)
+        {
+            if (!_afterPut) return false;
+            _afterPut = false; // a bcmr 0.6 client's terminator of the Put just completed
+            return true;
+        }
+        _afterPut = false;
+
+        switch (frame.Type)
+        {
+            case MessageType.Data or MessageType.DataCompressed or MessageType.HaveBlocks:
+                throw Violation($"{frame.Type} frame outside a Put");
+        }
+
+        Message message;
+        try { message = frame.Decode(); }
+        catch (ProtocolException e)
+        {
+            // The frame itself was whole, so the stream is still in step: answer and go on.
+            Fail(e.Message);
+            return true;
+        }
+
+        switch (message)
+        {
+            case StatRequest r: Respond(() => HandleStat(r)); break;
+            case ListRequest r: Respond(() => HandleList(r)); break;
+            case HashRequest r: Respond(() => HandleHash(r)); break;
+            case GetRequest r: HandleGet(r); break;
+            case PutRequest r: HandlePut(r); break;
+            case MkdirRequest r: Respond(() => HandleMkdir(r)); break;
+            case ResumeRequest r: Respond(() => HandleResume(r)); break;
+            case TruncateRequest r: Respond(() => HandleTruncate(r)); break;
+            case PutChunkedRequest r:
+                Fail($"PutChunked {r.Path}: not supported by this server (no direct TCP channel)");
+                DrainData(r.Length, $"PutChunked {r.Path}");
+                break;
+            case GetChunkedRequest r: Fail($"GetChunked {r.Path}: not supported by this server (no direct TCP channel)"); break;
+            case OpenDirectChannel: Fail("OpenDirectChannel: direct TCP is not offered by this server"); break;
+            case Hello: Fail("unexpected Hello: the session is already open"); break;
+            case AuthHello: Fail("unexpected AuthHello: direct TCP is not offered by this server"); break;
+            default: Fail($"unexpected {Describe(message.Type)} from a client"); break;
+        }
+        return true;
+    }
+
+    /// <summary>Runs a request handler and sends its reply, or an Error naming the path and cause.</summary>
+    private void Respond(Func<Message> handler)
+    {
+        Message reply;
+        try { reply = handler(); }
+        catch (BcmrException e)
+        {
+            Fail(e.Message);
+            return;
+        }
+        Send(reply);
+    }
+
+    private void Fail(string message)
+    {
+        Log(message);
+        Send(new ErrorResponse(message));
+    }
+
+    private void Send(Message message)
+    {
+        _writer.Write(message);
+        _writer.Flush();
+    }
+
+    private void TrySend(Message message)
+    {
+        try { Send(message); }
+        catch (Exception) { /* the peer is gone or the stream is broken: nothing more to say */ }
+    }
+
+    /// <summary>Sends one block of file content. The one place where outgoing compression will be chosen.</summary>
+    private void SendBlock(ReadOnlySpan<byte> block) => _writer.WriteData(block);
+
+    /// <summary>The content of an incoming block frame (Data; DataCompressed once a codec is negotiated), valid until
+    /// the next read. The one place where incoming compression will be decoded.</summary>
+    private static ReadOnlySpan<byte> ReadBlock(in Frame frame) => frame.Type switch
+    {
+        MessageType.Data => frame.DataBytes,
+        MessageType.DataCompressed => throw Violation("DataCompressed frame but no compression was negotiated"),
+        _ => throw new InvalidOperationException(frame.Type.ToString()),
+    };
+
+    private static ProtocolException Violation(string message) => new(ProtocolErrorKind.Malformed, message);
+
+    private static string Describe(MessageType type) =>
+        Enum.IsDefined(type) ? $"{type} (0x{(byte)type:x2})" : $"type 0x{(byte)type:x2}";
+
+    /// <summary>The session's one 4 MiB block buffer (Get, hashing, copying prefixes), rented on first use.</summary>
+    private byte[] Block => _block ??= ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+
+    private void Log(string line)
+    {
+        if (_log is null) return;
+        try { _log.WriteLine("bcmr serve: " + line); }
+        catch (Exception) { /* diagnostics must never break the session */ }
+    }
+
+    internal static string Hex(ReadOnlySpan<byte> hash) => Blake3.ToHex(hash);
+
+    public void Dispose()
+    {
+        _reader.Dispose();
+        _writer.Dispose();
+        if (_block is not null) ArrayPool<byte>.Shared.Return(_block);
+        _block = null;
+    }
+}

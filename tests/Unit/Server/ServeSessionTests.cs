@@ -1,0 +1,322 @@
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Protocol;
+using Bcmr.Engine.Server;
+using Bcmr.Tests.Infrastructure;
+
+namespace Bcmr.Tests.Server;
+
+/// <summary>The server loop in process, over real pipes: the rules of Put, partial files, resume, Done, listing and
+/// error recovery. (tests/Unit/Cli/ServeTests.cs drives the real program.)</summary>
+public sealed class ServeSessionTests : IDisposable
+{
+    private const int MiB = 1024 * 1024;
+    private readonly TempDir _t = new();
+    private string Root => _t.Path;
+
+    public void Dispose() => _t.Dispose();
+
+    private static byte[] Random(int size, int seed)
+    {
+        var b = new byte[size];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+
+    private static string B3(ReadOnlySpan<byte> data) => Blake3.ToHex(Blake3.Hash(data));
+
+    private ServeConnection Open(byte caps = 0)
+    {
+        var c = ServeConnection.InProcess(Root);
+        c.Handshake(caps);
+        return c;
+    }
+
+    [Fact]
+    public void Welcome_carries_the_intersection_of_capabilities()
+    {
+        using var c = ServeConnection.InProcess(Root);
+        Assert.Equal(new Welcome(1, Caps.Sync | Caps.Fast), c.Handshake(0xFF));
+        using var d = ServeConnection.InProcess(Root);
+        Assert.Equal(new Welcome(1, Caps.Sync), d.Handshake(Caps.Sync | Caps.Lz4 | Caps.Zstd | Caps.Dedup));
+    }
+
+    [Fact]
+    public void A_Done_right_after_a_Put_ends_the_Put_not_the_session()
+    {
+        using var c = Open();
+        var data = Random(1000, 1);
+        c.Send(new PutRequest("a.bin", 1000, 0));
+        c.SendData(data);
+        c.Send(Done.Instance); // bcmr 0.6 sends this after every Put's data
+        Assert.Equal(new OkResponse(B3(data)), c.Receive());
+        c.Send(new StatRequest("a.bin"));
+        Assert.Equal(1000UL, Assert.IsType<StatResponse>(c.Receive()).Size);
+        c.Send(Done.Instance);
+        Assert.Equal(0, c.WaitForExit());
+        Assert.Equal(ServeEnd.Done, c.End);
+    }
+
+    [Fact]
+    public void An_empty_Put_completes_at_once()
+    {
+        using var c = Open();
+        c.Send(new PutRequest("empty", 0, 0));
+        Assert.Equal(new OkResponse(B3([])), c.Receive());
+        Assert.Equal(0, new FileInfo(_t["empty"]).Length);
+    }
+
+    [Fact]
+    public void A_Put_ended_short_by_Done_is_an_error_keeps_the_bytes_and_the_session_goes_on()
+    {
+        using var c = Open();
+        var data = Random(3000, 2);
+        c.Send(new PutRequest("short.bin", 5000, 0));
+        c.SendData(data);
+        c.Send(Done.Instance);
+        var e = Assert.IsType<ErrorResponse>(c.Receive());
+        Assert.Contains("after 3000 of 5000 bytes", e.Text);
+        Assert.False(File.Exists(_t["short.bin"]));
+        Assert.Equal(data, File.ReadAllBytes(_t[".short.bin.bcmr-part"]));
+
+        c.Send(new ResumeRequest("short.bin"));
+        Assert.Equal(new ResumeResponse(3000, null), c.Receive());
+        Trees.AssertNoStagingFiles(Root);
+    }
+
+    [Fact]
+    public void Data_past_the_declared_size_closes_the_session_and_keeps_only_the_good_bytes()
+    {
+        using var c = Open();
+        c.Send(new PutRequest("over.bin", 100, 0));
+        c.SendData(Random(60, 3));
+        c.SendData(Random(60, 4));
+        c.Writer.Flush();
+        var e = Assert.IsType<ErrorResponse>(c.Receive());
+        Assert.Contains("20 bytes past the declared size of 100", e.Text);
+        Assert.Equal(1, c.WaitForExit());
+        Assert.Equal(ServeEnd.ProtocolError, c.End);
+        Assert.False(File.Exists(_t["over.bin"]));
+        Assert.Equal(Random(60, 3), File.ReadAllBytes(_t[".over.bin.bcmr-part"]));
+    }
+
+    [Fact]
+    public void A_refused_Put_skips_its_data_so_pipelined_requests_still_work()
+    {
+        using var c = Open();
+        Directory.CreateDirectory(_t["dir"]);
+        c.Send(new PutRequest("../escape.bin", 10, 0));
+        c.SendData(Random(10, 5));
+        c.Send(new PutRequest("dir", 10, 0));
+        c.SendData(Random(10, 6));
+        c.Send(Done.Instance);
+        c.Send(new PutRequest("ok.bin", 10, 0));
+        c.SendData(Random(10, 7));
+        c.Writer.Flush();
+
+        Assert.True(RootJail.IsOutsideRootMessage(Assert.IsType<ErrorResponse>(c.Receive()).Text));
+        Assert.Contains("Is a directory", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Equal(new OkResponse(B3(Random(10, 7))), c.Receive());
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(Root)!, "escape.bin")));
+    }
+
+    [Fact]
+    public void A_Put_at_offset_continues_the_partial_file_and_Ok_hashes_the_whole_file()
+    {
+        var data = Random(9 * MiB + 123, 8);
+        File.WriteAllBytes(_t[".big.bin.bcmr-part"], data[..(5 * MiB + 7)]);
+        File.WriteAllBytes(_t["big.bin"], Random(100, 9)); // an older complete file: replaced only at the end
+
+        using var c = Open();
+        c.Send(new ResumeRequest("big.bin"));
+        Assert.Equal(new ResumeResponse((ulong)(5 * MiB + 7), B3(data.AsSpan(0, 4 * MiB))), c.Receive());
+
+        // Resume at a block boundary below what the partial holds: it is cut there.
+        c.Send(new PutRequest("big.bin", (ulong)data.Length, 4 * MiB));
+        c.SendData(data.AsSpan(4 * MiB));
+        c.Writer.Flush();
+        Assert.Equal(new OkResponse(B3(data)), c.Receive());
+        Assert.Equal(data, File.ReadAllBytes(_t["big.bin"]));
+        Assert.False(File.Exists(_t[".big.bin.bcmr-part"]));
+        Trees.AssertNoStagingFiles(Root);
+    }
+
+    [Fact]
+    public void Resuming_beyond_what_the_partial_holds_is_refused_and_the_partial_survives()
+    {
+        File.WriteAllBytes(_t[".p.bin.bcmr-part"], Random(100, 10));
+        using var c = Open();
+        c.Send(new PutRequest("p.bin", 300, 200));
+        c.SendData(Random(100, 11));
+        c.Writer.Flush();
+        Assert.Contains("holds only 100 bytes", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Equal(Random(100, 10), File.ReadAllBytes(_t[".p.bin.bcmr-part"]));
+        c.Send(new StatRequest("."));
+        Assert.IsType<StatResponse>(c.Receive());
+        Trees.AssertNoStagingFiles(Root);
+    }
+
+    [Fact]
+    public void Without_a_partial_a_Put_at_offset_continues_from_the_final_file_without_touching_it()
+    {
+        var data = Random(3000, 12);
+        File.WriteAllBytes(_t["inplace.bin"], data[..2000]);
+        using var c = Open();
+        c.Send(new PutRequest("inplace.bin", 3000, 2000));
+        c.SendData(data.AsSpan(2000, 500));
+        c.Writer.Flush();
+        Thread.Sleep(200);
+        Assert.Equal(data[..2000], File.ReadAllBytes(_t["inplace.bin"])); // still the old bytes mid-upload
+        c.SendData(data.AsSpan(2500));
+        c.Writer.Flush();
+        Assert.Equal(new OkResponse(B3(data)), c.Receive());
+        Assert.Equal(data, File.ReadAllBytes(_t["inplace.bin"]));
+
+        c.Send(new PutRequest("missing.bin", 3000, 2000));
+        c.SendData(data.AsSpan(2000));
+        c.Writer.Flush();
+        Assert.Contains("no partial upload and no file", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+    }
+
+    [Fact]
+    public void A_completed_Put_at_offset_zero_removes_a_stale_partial()
+    {
+        File.WriteAllBytes(_t[".s.bin.bcmr-part"], Random(50, 13));
+        using var c = Open();
+        Assert.IsType<OkResponse>(c.Put("s.bin", Random(80, 14)));
+        Assert.False(File.Exists(_t[".s.bin.bcmr-part"]));
+    }
+
+    [Fact]
+    public void Interrupt_keeps_an_upload_in_progress_as_its_partial_file()
+    {
+        using var c = Open();
+        var data = Random(2 * MiB, 15);
+        c.Send(new PutRequest("i.bin", 10 * MiB, 0));
+        c.SendData(data);
+        c.Writer.Flush();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Directory.GetFiles(Root, "*.bcmr-tmp").Length == 0 && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        Thread.Sleep(300); // let the server write what it has
+        c.Session!.Interrupt();
+        Assert.Equal(data, File.ReadAllBytes(_t[".i.bin.bcmr-part"]));
+        Assert.False(File.Exists(_t["i.bin"]));
+        c.CloseInput();
+        c.WaitForExit();
+        Assert.Equal(ServeEnd.Interrupted, c.End);
+        Trees.AssertNoStagingFiles(Root);
+    }
+
+    [Fact]
+    public void Data_outside_a_Put_closes_the_session_with_an_error()
+    {
+        using var c = Open();
+        c.SendData(Random(10, 16));
+        c.Writer.Flush();
+        Assert.Contains("Data frame outside a Put", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Equal(1, c.WaitForExit());
+    }
+
+    [Fact]
+    public void Well_framed_but_wrong_messages_get_an_error_and_the_session_goes_on()
+    {
+        using var c = Open();
+        c.Send(new OkResponse("x"));                               // a server message
+        c.SendRaw(Convert.FromHexString("0600000003" + "05000000" + "78")); // Stat with a short string
+        c.Send(new Hello(1, 0));
+        c.Send(new GetChunkedRequest("f", 0, 1));
+        c.Send(OpenDirectChannel.Instance);
+        c.Send(new StatRequest("."));
+        Assert.Contains("unexpected Ok", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Contains("malformed Stat", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Contains("unexpected Hello", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Contains("not supported", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Contains("not offered", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Equal(new StatResponse(0, new DateTimeOffset(new DirectoryInfo(Root).LastWriteTimeUtc).ToUnixTimeSeconds(), true), c.Receive());
+    }
+
+    [Fact]
+    public void Hash_Get_and_Mkdir_edge_cases()
+    {
+        var data = Random(1000, 17);
+        File.WriteAllBytes(_t["h.bin"], data);
+        using var c = Open();
+        c.Send(new HashRequest("h.bin", 2000, null));
+        Assert.Equal(new HashResponse(B3([])), c.Receive());
+        c.Send(new HashRequest("h.bin", 900, 5000));
+        Assert.Equal(new HashResponse(B3(data.AsSpan(900))), c.Receive());
+        c.Send(new HashRequest("h.bin", 10, 0));
+        Assert.Equal(new HashResponse(B3([])), c.Receive());
+
+        c.Send(new GetRequest("h.bin", 1001));
+        Assert.Contains("beyond the end", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        c.Send(new GetRequest("h.bin", 1000));
+        var (bytes, end) = c.ReceiveGet();
+        Assert.Empty(bytes);
+        Assert.Equal(new OkResponse(B3(data)), end);
+
+        c.Send(new MkdirRequest("h.bin"));
+        Assert.Contains("File exists", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        c.Send(new MkdirRequest("h.bin/sub"));
+        Assert.Contains("Not a directory", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        c.Send(new ListRequest("h.bin"));
+        Assert.Contains("Not a directory", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        c.Send(new StatRequest("nope"));
+        Assert.Equal(new ErrorResponse($"{_t["nope"]}: No such file or directory"), c.Receive());
+    }
+
+    [Fact]
+    public void List_follows_symlinks_that_stay_inside_and_skips_the_rest()
+    {
+        var outside = new TempDir();
+        try
+        {
+            File.WriteAllText(outside["secret"], "s");
+            Directory.CreateDirectory(_t["d/e"]);
+            File.WriteAllBytes(_t["d/e/f.txt"], Random(7, 18));
+            File.WriteAllBytes(_t["top.txt"], Random(3, 19));
+            var links = new[] { _t["d/link-file"], _t["d/link-dir"], _t["d/out"], _t["d/dangling"], _t["d/e/cycle"] };
+            File.CreateSymbolicLink(links[0], "../top.txt");
+            File.CreateSymbolicLink(links[1], "e");
+            File.CreateSymbolicLink(links[2], outside.Path);
+            File.CreateSymbolicLink(links[3], "nowhere");
+            File.CreateSymbolicLink(links[4], "..");
+            mkfifo(_t["d/fifo"]);
+            try
+            {
+                using var c = Open();
+                c.Send(new ListRequest("d"));
+                var list = Assert.IsType<ListResponse>(c.Receive());
+                var got = list.Entries.Select(e => (e.Path, e.Size, e.IsDir)).ToList();
+                Assert.Equal(new (string, ulong, bool)[]
+                {
+                    ("e", 0, true), ("e/cycle", 0, true), ("e/f.txt", 7, false),
+                    ("link-dir", 0, true), ("link-dir/cycle", 0, true), ("link-dir/f.txt", 7, false),
+                    ("link-file", 3, false),
+                }, got);
+                Assert.Contains("skipped symlink out", c.Stderr);
+                Assert.Contains("skipped symlink dangling", c.Stderr);
+            }
+            finally
+            {
+                foreach (var l in links) File.Delete(l);
+            }
+        }
+        finally { outside.Dispose(); }
+    }
+
+    private static void mkfifo(string path) => Tool.Output("mkfifo", path);
+
+    [Fact]
+    public void Truncate_makes_a_zero_file_of_the_size_and_creates_parents()
+    {
+        File.WriteAllBytes(_t["t.bin"], Random(100, 20));
+        using var c = Open(Caps.Sync);
+        c.Send(new TruncateRequest("t.bin", 10));
+        Assert.Equal(OkResponse.Empty, c.Receive());
+        c.Send(new TruncateRequest("new/dir/t.bin", 5000));
+        Assert.Equal(OkResponse.Empty, c.Receive());
+        Assert.Equal(new byte[10], File.ReadAllBytes(_t["t.bin"]));
+        Assert.Equal(new byte[5000], File.ReadAllBytes(_t["new/dir/t.bin"]));
+        Trees.AssertNoStagingFiles(Root);
+    }
+}
