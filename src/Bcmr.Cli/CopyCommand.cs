@@ -37,6 +37,20 @@ internal static class CopyCommand
         var dryRun = new Option<bool>("--dry-run", "-n") { Description = "Show what would be done; change nothing." };
         var verify = new Option<bool>("--verify", "-V") { Description = "Re-read every copy and compare its BLAKE3 with the source's before committing it; on mismatch the copy is removed and the file fails." };
         var sync = new Option<bool>("--sync") { Description = "fsync every file before its rename and its directory after (durable; slower with many files). Off by default, as in cp." };
+        var resume = new Option<bool>("--resume", "-C")
+        {
+            Description = "Resume an interrupted copy: continue from the last block its session recorded and that still matches on disk " +
+                "(one block is read back). Without a session, a destination with the source's size and modification time counts as done. " +
+                "Files over 64 MiB keep a session in $XDG_DATA_HOME/bcmr/sessions (see 'bcmr session'). Implies replacing the destination.",
+        };
+        var strict = new Option<bool>("--strict", "-s")
+        {
+            Description = "Resume, proving by BLAKE3: an identical destination is skipped, a matching prefix is continued, anything else is copied again (reads both files). Implies replacing the destination.",
+        };
+        var append = new Option<bool>("--append", "-a")
+        {
+            Description = "Resume by length alone: a destination of the source's size is skipped, a shorter one is continued, a longer one copied again. Implies replacing the destination.",
+        };
         var jobs = new Option<int>("--jobs", "-j")
         {
             Description = $"Files copied in parallel (default: min(cores, 8) = {CopyRequest.DefaultJobs}).",
@@ -49,7 +63,7 @@ internal static class CopyCommand
         });
 
         cmd.Add(paths);
-        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, sync, jobs })
+        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs })
             cmd.Add(o);
 
         Option<ReflinkMode>? reflink = null;
@@ -89,6 +103,11 @@ internal static class CopyCommand
                 Excludes = parse.GetValue(exclude) ?? [],
                 Reflink = reflink is null ? ReflinkMode.Auto : parse.GetValue(reflink),
                 Sparse = sparse is null ? SparseMode.Auto : parse.GetValue(sparse),
+                // bcmr's precedence when several are given: strict, then append, then resume.
+                Resume = parse.GetValue(strict) ? ResumeMode.Strict
+                    : parse.GetValue(append) ? ResumeMode.Append
+                    : parse.GetValue(resume) ? ResumeMode.Resume
+                    : ResumeMode.None,
             };
             return Task.FromResult(Run(request, parse.GetValue(Program.Json), parse.GetValue(quiet), parse.GetValue(verbose), ct));
         });
@@ -153,7 +172,9 @@ internal static class CopyCommand
         else
         {
             if (summary.Fatal is not null) human!.Error(summary.Fatal.Message);
-            if (summary.Cancelled) human!.Error("interrupted; temporary files removed");
+            if (summary.Cancelled)
+                human!.Error(request.Resume == ResumeMode.None ? "interrupted; temporary files removed"
+                    : "interrupted; progress recorded: run the same command again to continue");
             human!.Summary(summary, request.DryRun);
         }
         return exit;

@@ -17,7 +17,7 @@ internal static class ExitCodes
 
     public const string HelpText =
         "Exit codes: 0 all done; 1 error (nothing, or nothing more, could be done); 2 usage error; " +
-        "3 partial failure (some items failed, the rest were done); 130 interrupted (Ctrl-C/SIGTERM; temp files removed).";
+        "3 partial failure (some items failed, the rest were done); 130 interrupted (Ctrl-C/SIGTERM; temp files removed, or with -C/-s/-a progress recorded).";
 
     public static int For(TransferSummary s) =>
         s.Cancelled ? Interrupted

@@ -21,6 +21,7 @@ namespace Bcmr.Cli
             root.Add(CopyCommand.Create(move: false));
             root.Add(CopyCommand.Create(move: true));
             root.Add(HashCommand.Create());
+            root.Add(SessionCommand.Create());
             root.Add(ServeCommand.Create());
 
             var parse = root.Parse(CopyCommand.ExpandBareModeFlags(args));

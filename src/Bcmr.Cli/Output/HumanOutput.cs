@@ -70,6 +70,11 @@ internal sealed class HumanOutput : IProgress<TransferProgress>
                     _out.WriteLine($"would {(r.Kind == Engine.Local.EntryKind.Directory ? "create" : "copy")} '{r.Source}' -> '{r.Destination}'");
                     break;
                 default:
+                    if (r.Message is not null && !_quiet)
+                    {
+                        ClearLineLocked();
+                        _err.WriteLine("bcmr: " + r.Message);
+                    }
                     if (_verbose)
                     {
                         ClearLineLocked();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Bcmr.Engine.Local;
 using Bcmr.Engine.Transfers;
 
 namespace Bcmr.Cli.Output;
@@ -55,6 +56,17 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
         if (r.Blake3 is null) w.WriteNull("blake3"); else w.WriteString("blake3", r.Blake3);
         w.WriteString("method", r.Method.ToString().ToLowerInvariant());
         w.WriteNumber("duration_secs", Math.Round(r.Duration.TotalSeconds, 6));
+        if (r.Resume is { } decision)
+        {
+            w.WriteString("resume", decision switch
+            {
+                ResumeDecision.Resumed => "resumed", ResumeDecision.AlreadyComplete => "already_complete",
+                ResumeDecision.StartedOver => "started_over", _ => "fresh",
+            });
+            w.WriteNumber("resumed_from", r.ResumedFrom);
+            w.WriteNumber("resume_check_bytes", r.ResumeCheckBytes);
+            w.WriteNumber("resume_check_secs", Math.Round(r.ResumeCheckTime.TotalSeconds, 6));
+        }
         if (r.Message is not null) w.WriteString(r.Status == CopyStatus.Failed ? "error" : "message", r.Message);
         if (r.ErrorCode is { } code) w.WriteString("error_code", code.ToString());
     });

@@ -183,7 +183,7 @@ internal static unsafe class DataCopier
                 if (n == 0) break;
                 var block = buffer.AsSpan(0, n);
                 hasher?.Update(block);
-                if (punchZeroPages) WriteSkippingZeroPages(dst, block, pos);
+                if (punchZeroPages) WriteSkippingZeroPages(dst.Handle, dst.DisplayPath, block, pos);
                 else Fs.Write(dst.Handle, block, pos, dst.DisplayPath);
                 pos += n;
                 onBytes?.Invoke(n);
@@ -194,7 +194,8 @@ internal static unsafe class DataCopier
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
 
-    private static void WriteSkippingZeroPages(in Target dst, ReadOnlySpan<byte> block, long pos)
+    /// <summary>Writes a block but leaves every all-zero 4 KiB page unwritten (a hole once the length covers it).</summary>
+    internal static void WriteSkippingZeroPages(SafeFileHandle h, string path, ReadOnlySpan<byte> block, long pos)
     {
         int i = 0;
         while (i < block.Length)
@@ -210,7 +211,7 @@ internal static unsafe class DataCopier
                 if (next - runEnd == SparsePage && block[runEnd..next].IndexOfAnyExcept((byte)0) < 0) break;
                 runEnd = next;
             }
-            Fs.Write(dst.Handle, block[i..runEnd], pos + i, dst.DisplayPath);
+            Fs.Write(h, block[i..runEnd], pos + i, path);
             i = runEnd;
         }
     }

@@ -50,14 +50,7 @@ internal static class FileCopier
                         $"{dst}: verification failed: BLAKE3 of the copy ({Blake3.ToHex(written)}) differs from the source ({Blake3.ToHex(hash)})");
             }
 
-            List<string>? dropped = null;
-            if (o.Preserve)
-            {
-                Fs.SetMode(handle, staging, meta.Mode);
-                Fs.TrySetOwner(handle, staging, meta);
-                dropped = Fs.CopyXattrs(srcHandle, src, handle, staging);
-                Fs.SetTimes(handle, staging, meta, noFollow: false);
-            }
+            var dropped = o.Preserve ? PreserveMetadata(srcHandle, src, meta, handle, staging) : null;
             if (o.Sync) Fs.FlushToDisk(handle, dst);
             handle.Dispose();
 
@@ -97,11 +90,22 @@ internal static class FileCopier
         }
     }
 
+    /// <summary>-p: mode, owner (where permitted), extended attributes, then times (last, since the others touch
+    /// ctime only). Returns the attribute names the destination refused.</summary>
+    public static List<string>? PreserveMetadata(SafeFileHandle srcHandle, string src, in FileMeta meta, SafeFileHandle handle, string path)
+    {
+        Fs.SetMode(handle, path, meta.Mode);
+        Fs.TrySetOwner(handle, path, meta);
+        var dropped = Fs.CopyXattrs(srcHandle, src, handle, path);
+        Fs.SetTimes(handle, path, meta, noFollow: false);
+        return dropped;
+    }
+
     public static BcmrException ExistsError(string dst) =>
         new(BcmrErrorCode.AlreadyExists, dst, $"{dst}: destination exists (use -f to overwrite)");
 
     /// <summary>A source that grew, shrank or was rewritten while we read it must not be committed as a copy of it.</summary>
-    private static void EnsureUnchanged(SafeFileHandle h, string src, in FileMeta before, long copied)
+    public static void EnsureUnchanged(SafeFileHandle h, string src, in FileMeta before, long copied)
     {
         var after = Fs.Fstat(h, src);
         if (copied != before.Size || after.Size != before.Size || after.MtimeSec != before.MtimeSec || after.MtimeNsec != before.MtimeNsec)

@@ -156,12 +156,43 @@ internal static unsafe partial class Fs
         }
         try
         {
-            var options = new FileStreamOptions
+            var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, FileOptions.None, 0);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(handle, (UnixFileMode)(mode & 0x1FFu & ~Umask));
+            return handle;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>Opens (creating if needed) a file that this process alone may write while it holds the handle:
+    /// an exclusive advisory lock, so two resumable copies to one destination refuse instead of interleaving.</summary>
+    public static SafeFileHandle OpenExclusive(string path, uint mode, string displayPath)
+    {
+        if (Linux)
+        {
+            // O_NOFOLLOW: a symlink planted under the partial name must not redirect our writes.
+            int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 0x1FFu);
+            if (fd < 0) throw BcmrException.FromErrno(LastErrno, path);
+            var handle = new SafeFileHandle(fd, ownsHandle: true);
+            if (flock(fd, LOCK_EX | LOCK_NB) != 0)
             {
-                Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite | FileShare.Delete,
-            };
-            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = (UnixFileMode)(mode & 0x1FFu);
-            return File.OpenHandle(path, options.Mode, options.Access, options.Share, FileOptions.None, 0);
+                int errno = LastErrno;
+                handle.Dispose();
+                throw errno == Errno.EAGAIN
+                    ? new BcmrException(BcmrErrorCode.AlreadyExists, displayPath, $"{displayPath}: another bcmr is copying to it right now ({path} is locked)")
+                    : BcmrException.FromErrno(errno, path, "lock");
+            }
+            return handle;
+        }
+        try
+        {
+            bool existed = File.Exists(path);
+            var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, FileOptions.None, 0);
+            if (!existed && !OperatingSystem.IsWindows()) File.SetUnixFileMode(handle, (UnixFileMode)(mode & 0x1FFu & ~Umask));
+            return handle;
+        }
+        catch (IOException e) when (File.Exists(path) && e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            throw new BcmrException(BcmrErrorCode.AlreadyExists, displayPath, $"{displayPath}: another program is writing {path} ({e.Message})");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
     }
@@ -234,6 +265,24 @@ internal static unsafe partial class Fs
         }
         try { RandomAccess.FlushToDisk(h); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>Makes the file's data (and the size needed to read it back) durable: fdatasync where there is one.</summary>
+    public static void FlushData(SafeFileHandle h, string path)
+    {
+        if (Linux)
+        {
+            if (fdatasync(Fd(h)) != 0) throw BcmrException.FromErrno(LastErrno, path, "fdatasync");
+            return;
+        }
+        FlushToDisk(h, path);
+    }
+
+    /// <summary>Asks the kernel to start writing a range back now, without waiting, so that a later
+    /// <see cref="FlushData"/> finds little left to do and the disk works while we copy. A hint: failures are ignored.</summary>
+    public static void StartWriteback(SafeFileHandle h, long offset, long length)
+    {
+        if (Linux) sync_file_range(Fd(h), offset, length, SYNC_FILE_RANGE_WRITE);
     }
 
     /// <summary>Makes a rename or create in <paramref name="dir"/> durable. Directories cannot be fsynced on Windows.</summary>

@@ -26,6 +26,11 @@ public sealed class CopyRequest
     public IReadOnlyList<string> Excludes { get; init; } = Array.Empty<string>();
     public ReflinkMode Reflink { get; init; } = ReflinkMode.Auto;
     public SparseMode Sparse { get; init; } = SparseMode.Auto;
+    /// <summary>Continue interrupted copies (-C, -s, -a): see <see cref="ResumeMode"/>. Files are then written
+    /// through a partial file and, when large enough, a session in <see cref="Sessions"/>.</summary>
+    public ResumeMode Resume { get; init; } = ResumeMode.None;
+    /// <summary>Where resume sessions live; null means the user's data directory (<see cref="SessionStore.Default"/>).</summary>
+    public SessionStore? Sessions { get; init; }
     /// <summary>Minimum time between progress reports.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 

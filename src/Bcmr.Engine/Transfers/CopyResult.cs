@@ -17,8 +17,16 @@ public sealed class CopyResult
     public TimeSpan Duration { get; init; }
     public string Transport { get; init; } = "local";
     public CopyMethod Method { get; init; }
+    /// <summary>Offset the copy continued from (bytes already at the destination that were kept).</summary>
     public long ResumedFrom { get; init; }
-    /// <summary>Why it was skipped or failed, naming the path and the cause.</summary>
+    /// <summary>With a resume flag: what was decided for this file; null for an ordinary copy.</summary>
+    public ResumeDecision? Resume { get; init; }
+    /// <summary>Bytes of the existing destination read back to decide where to continue (one block, usually).</summary>
+    public long ResumeCheckBytes { get; init; }
+    /// <summary>Time taken to decide where to continue (load the session, check the tail block).</summary>
+    public TimeSpan ResumeCheckTime { get; init; }
+    /// <summary>Why it was skipped or failed, or what a resume found (a refused session, a changed source), naming
+    /// the path and the cause.</summary>
     public string? Message { get; init; }
     public BcmrErrorCode? ErrorCode { get; init; }
     /// <summary>Non-fatal things worth telling a careful user (e.g. extended attributes the destination refused).</summary>

@@ -22,6 +22,7 @@ internal sealed class LocalTransfer
     private readonly FileCopyOptions _crossDeviceMoveOptions;
     private readonly Regex[] _excludes;
     private readonly ProgressTracker _tracker;
+    private readonly SessionStore? _sessions;
 
     private readonly object _lock = new();
     private readonly List<CopyResult> _failures = new();
@@ -45,6 +46,7 @@ internal sealed class LocalTransfer
         _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse);
         // A move that has to copy deletes the only other copy afterwards, so it always verifies first.
         _crossDeviceMoveOptions = _options with { Verify = true };
+        _sessions = req.Resume == ResumeMode.None ? null : req.Sessions ?? SessionStore.Default;
         _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
     }
 
@@ -134,7 +136,8 @@ internal sealed class LocalTransfer
             var targetEntry = Fs.TryLstat(target); // the name itself: a symlink to a directory may be replaced
             if (targetEntry is { Kind: EntryKind.Directory })
                 throw new BcmrException(BcmrErrorCode.IsADirectory, target, $"{target}: cannot overwrite directory with non-directory '{src}'");
-            if (!_req.Force && targetEntry is not null)
+            // A resume flag asks to continue or replace this very destination; the file copy decides which.
+            if (!_req.Force && targetEntry is not null && _req.Resume == ResumeMode.None)
                 throw FileCopier.ExistsError(target);
         }
 
@@ -319,6 +322,11 @@ internal sealed class LocalTransfer
             if (_req.Move && TryRenameFile(job, clock)) return;
 
             var options = _req.Move ? _crossDeviceMoveOptions : _options;
+            if (_sessions is not null)
+            {
+                CopyResumable(job, options, cur, clock);
+                return;
+            }
             FileCopyOutcome outcome = default;
             if (job.Kind == EntryKind.Symlink) FileCopier.CopySymlink(job.Source, job.Destination, options);
             else outcome = FileCopier.CopyFile(job.Source, job.Destination, options, n => _tracker.AddBytes(cur, n), _ct);
@@ -338,6 +346,45 @@ internal sealed class LocalTransfer
         }
         catch (BcmrException e) { Fail(job.Source, job.Destination, job.Kind, e); }
         finally { _tracker.FinishFile(cur, Math.Max(0, job.Size - cur.Done)); }
+    }
+
+    /// <summary>-C/-s/-a: the streaming checkpoint copy, which decides per file whether to continue, skip or start over.</summary>
+    private void CopyResumable(FileJob job, FileCopyOptions options, ProgressTracker.CurrentFile cur, Stopwatch clock)
+    {
+        if (job.Kind == EntryKind.Symlink)
+        {
+            if (Fs.TryLstat(job.Destination) is { Kind: EntryKind.Symlink } && Fs.ReadLink(job.Destination) == Fs.ReadLink(job.Source))
+            {
+                Skip(job, $"{job.Destination}: already complete (same symbolic link)", ResumeDecision.AlreadyComplete);
+                return;
+            }
+            FileCopier.CopySymlink(job.Source, job.Destination, options with { Force = true });
+            if (_req.Move) Fs.DeleteFile(job.Source);
+            Succeed(new CopyResult
+            {
+                Source = job.Source, Destination = job.Destination, Kind = job.Kind,
+                Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied, Duration = clock.Elapsed, Resume = ResumeDecision.Fresh,
+            });
+            return;
+        }
+        var o = ResumableCopier.Copy(job.Source, job.Destination, _req.Resume, options, _sessions!,
+            n => _tracker.AddBytes(cur, n), n => _tracker.AddKeptBytes(cur, n), _ct);
+        var note = o.Note is null ? null : $"{job.Destination}: {o.Note}";
+        if (o.Decision == ResumeDecision.AlreadyComplete)
+        {
+            if (_req.Move) Fs.DeleteFile(job.Source);
+            Skip(job, note ?? $"{job.Destination}: already complete", o.Decision, o.CheckBytes, o.CheckTime);
+            return;
+        }
+        if (_req.Move) Fs.DeleteFile(job.Source);
+        Succeed(new CopyResult
+        {
+            Source = job.Source, Destination = job.Destination, Kind = job.Kind,
+            Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied, Bytes = o.Bytes,
+            Blake3 = o.Hash is null ? null : Blake3.ToHex(o.Hash), Duration = clock.Elapsed, Method = o.Method,
+            ResumedFrom = o.ResumedFrom, Resume = o.Decision, ResumeCheckBytes = o.CheckBytes, ResumeCheckTime = o.CheckTime, Message = note,
+            Warnings = o.DroppedXattrs?.Select(n => $"{job.Destination}: extended attribute '{n}' not kept (refused by the destination)").ToArray(),
+        });
     }
 
     private bool TryRenameFile(FileJob job, Stopwatch clock)
@@ -360,9 +407,13 @@ internal sealed class LocalTransfer
         _onResult?.Invoke(r);
     }
 
-    private void Skip(FileJob job, string message)
+    private void Skip(FileJob job, string message, ResumeDecision? resume = null, long checkBytes = 0, TimeSpan checkTime = default)
     {
-        var r = new CopyResult { Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.Skipped, Message = message };
+        var r = new CopyResult
+        {
+            Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.Skipped, Message = message,
+            Resume = resume, ResumeCheckBytes = checkBytes, ResumeCheckTime = checkTime,
+        };
         lock (_lock) _skipped++;
         _onResult?.Invoke(r);
     }

@@ -16,7 +16,7 @@ internal sealed class ProgressTracker : IDisposable
     private readonly ManualResetEventSlim _stop = new(false);
     private readonly TimeSpan _interval;
     private readonly object _reportLock = new();
-    private long _bytesDone, _bytesTotal;
+    private long _bytesDone, _bytesTotal, _bytesKept;
     private int _filesDone, _filesTotal;
     private CurrentFile? _current;
     private double _rate;
@@ -57,11 +57,23 @@ internal sealed class ProgressTracker : IDisposable
         if (file is not null) file.Done += n;
     }
 
+    /// <summary>Bytes that count as done without being moved (a resumed prefix, a file already complete): they
+    /// advance the percentage but not the rate.</summary>
+    public void AddKeptBytes(CurrentFile? file, long n)
+    {
+        Interlocked.Add(ref _bytesKept, n);
+        AddBytes(file, n);
+    }
+
     /// <summary>Marks a planned file finished; <paramref name="unaccounted"/> bytes (skipped or failed files) are
     /// counted as done so that the percentage still reaches 100.</summary>
     public void FinishFile(CurrentFile? file, long unaccounted)
     {
-        if (unaccounted > 0) Interlocked.Add(ref _bytesDone, unaccounted);
+        if (unaccounted > 0)
+        {
+            Interlocked.Add(ref _bytesKept, unaccounted);
+            Interlocked.Add(ref _bytesDone, unaccounted);
+        }
         Interlocked.Increment(ref _filesDone);
         if (file is not null) Interlocked.CompareExchange(ref _current, null, file);
     }
@@ -90,16 +102,17 @@ internal sealed class ProgressTracker : IDisposable
             var now = _clock.Elapsed;
             long done = Interlocked.Read(ref _bytesDone);
             long total = Math.Max(Interlocked.Read(ref _bytesTotal), done);
+            long moved = done - Interlocked.Read(ref _bytesKept);
             var dt = (now - _lastAt).TotalSeconds;
             if (dt > 0.05)
             {
-                var instant = (done - _lastBytes) / dt;
+                var instant = (moved - _lastBytes) / dt;
                 // Smooth so a display does not jitter; the first sample seeds it.
                 _rate = _rate == 0 ? instant : 0.7 * _rate + 0.3 * instant;
-                _lastBytes = done;
+                _lastBytes = moved;
                 _lastAt = now;
             }
-            double rate = final ? (now.TotalSeconds > 0 ? done / now.TotalSeconds : 0) : _rate;
+            double rate = final ? (now.TotalSeconds > 0 ? moved / now.TotalSeconds : 0) : _rate;
             TimeSpan? eta = rate > 0 && total >= done ? TimeSpan.FromSeconds((total - done) / rate) : null;
             var current = _current;
             _sink.Report(new TransferProgress(_operation, done, total, Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal),

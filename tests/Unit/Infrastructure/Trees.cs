@@ -35,10 +35,12 @@ public static class Trees
         foreach (var (k, v) in expected) Assert.True(v == actual[k], $"{k}: expected {v}, got {actual[k]}");
     }
 
-    /// <summary>Staging files must never survive a run, whatever happened.</summary>
-    public static void AssertNoStagingFiles(string root)
+    /// <summary>Staging files (and, when <paramref name="partials"/>, resumable partial files) must not survive a run.</summary>
+    public static void AssertNoStagingFiles(string root, bool partials = true)
     {
-        var leftovers = Directory.EnumerateFiles(root, "*.bcmr-tmp", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).ToList();
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 };
+        var leftovers = Directory.EnumerateFiles(root, "*.bcmr-tmp", options)
+            .Concat(partials ? Directory.EnumerateFiles(root, "*.bcmr-part", options) : []).ToList();
         Assert.True(leftovers.Count == 0, "staging files left behind: " + string.Join(", ", leftovers));
     }
 }

@@ -14,7 +14,7 @@ internal static unsafe partial class LibC
     public const uint STATX_BASIC_STATS = 0x7ff;
 
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2;
-    public const int O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
+    public const int O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200, O_NONBLOCK = 0x800, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000;
 
     public const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000;
 
@@ -69,6 +69,19 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Lib, EntryPoint = "fsync", SetLastError = true)]
     public static partial int fsync(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "fdatasync", SetLastError = true)]
+    public static partial int fdatasync(int fd);
+
+    public const uint SYNC_FILE_RANGE_WRITE = 2;
+
+    [LibraryImport(Lib, EntryPoint = "sync_file_range", SetLastError = true)]
+    public static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
+
+    public const int LOCK_EX = 2, LOCK_NB = 4;
+
+    [LibraryImport(Lib, EntryPoint = "flock", SetLastError = true)]
+    public static partial int flock(int fd, int operation);
 
     [LibraryImport(Lib, EntryPoint = "fchmod", SetLastError = true)]
     public static partial int fchmod(int fd, uint mode);

@@ -1,0 +1,375 @@
+using System.Buffers;
+using Bcmr.Engine.Hashing;
+using Microsoft.Win32.SafeHandles;
+using static Bcmr.Engine.Local.Native.LibC;
+
+namespace Bcmr.Engine.Local;
+
+/// <summary>How an interrupted copy is continued (bcmr's -C, -s, -a); None is an ordinary copy.</summary>
+public enum ResumeMode
+{
+    None,
+    /// <summary>-C: continue from the session's last block that still matches on disk (one block read, usually).</summary>
+    Resume,
+    /// <summary>-s: prove by hashing the whole destination against the source.</summary>
+    Strict,
+    /// <summary>-a: trust the destination's length.</summary>
+    Append,
+}
+
+/// <summary>What the resume logic decided for one file, reported with its result.</summary>
+public enum ResumeDecision
+{
+    /// <summary>Nothing to continue: copied from the start.</summary>
+    Fresh,
+    /// <summary>Continued from <c>ResumedFrom</c>.</summary>
+    Resumed,
+    /// <summary>The destination was already complete; nothing written.</summary>
+    AlreadyComplete,
+    /// <summary>Something existed but could not be trusted or did not match: copied from the start (see the note).</summary>
+    StartedOver,
+}
+
+internal sealed record ResumableOutcome(
+    long Bytes, long ResumedFrom, long CheckBytes, TimeSpan CheckTime, ResumeDecision Decision, string? Note, byte[]? Hash,
+    CopyMethod Method, List<string>? DroppedXattrs);
+
+/// <summary>
+/// The streaming checkpoint copy for -C/-s/-a. Bytes go to the destination's partial file (".name.bcmr-part"), never
+/// to its final name; every 4 MiB block is hashed (on two worker threads, see <see cref="BlockHashPipeline"/>); every
+/// 64 MiB the partial file's data is made durable and only then is the session that vouches for it replaced
+/// atomically, so a session never claims a byte that a crash could lose. A later run verifies the last recorded
+/// block(s) on disk, walking back only past damaged ones, and continues there; the recorded chaining values finish
+/// the whole-file BLAKE3 without reading the prefix again. On completion the partial file is renamed into place and
+/// the session deleted. Resume flags imply replacing the destination they continue, as in bcmr.
+/// </summary>
+internal static class ResumableCopier
+{
+    public const int BlockSize = BlockLedger.BlockSize;
+    public const long CheckpointBytes = 16L * BlockSize;
+
+    private readonly record struct Plan(ResumeDecision Decision, long Offset, BlockLedger Prefix, bool FromFinal, long CheckBytes, string? Note);
+
+    /// <param name="onBytes">Bytes copied, as they are written.</param>
+    /// <param name="onKept">Bytes of the destination kept (the resumed prefix, or a file already complete).</param>
+    public static ResumableOutcome Copy(string src, string dst, ResumeMode mode, FileCopyOptions o, SessionStore store,
+        Action<long>? onBytes, Action<long>? onKept, CancellationToken ct)
+    {
+        using var srcHandle = Fs.OpenRead(src);
+        var meta = Fs.Fstat(srcHandle, src);
+        if (meta.Kind == EntryKind.Directory)
+            throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r)");
+        if (meta.Kind == EntryKind.Other)
+            throw new BcmrException(BcmrErrorCode.SpecialFile, src, $"{src}: not a regular file (FIFO, socket or device); skipped");
+
+        var absSrc = Path.GetFullPath(src);
+        var absDst = Path.GetFullPath(dst);
+        var partial = FileCopier.PartialPath(dst);
+        var partialMeta = Fs.TryLstat(partial);
+        if (partialMeta is { Kind: not EntryKind.File })
+            throw new BcmrException(BcmrErrorCode.AlreadyExists, dst, $"{dst}: {partial} exists and is not a regular file; remove it");
+        var finalMeta = Fs.TryLstat(dst);
+
+        var decideClock = System.Diagnostics.Stopwatch.StartNew();
+        var session = store.Load(absSrc, absDst, out var refusal);
+        string? note = refusal is null ? null : refusal + "; not trusted";
+        if (session is not null && session.SourceChange(meta) is { } change)
+        {
+            note = $"source changed since the interrupted copy ({change}); starting over";
+            store.Delete(absSrc, absDst);
+            session = null;
+            if (partialMeta is not null) { Fs.TryDeleteFile(partial); partialMeta = null; }
+        }
+
+        var plan = Decide(mode, srcHandle, src, meta, dst, partial, partialMeta, finalMeta, session, note, ct);
+        var checkTime = decideClock.Elapsed;
+
+        if (plan.Decision == ResumeDecision.AlreadyComplete && plan.FromFinal)
+        {
+            store.Delete(absSrc, absDst);
+            onKept?.Invoke(meta.Size);
+            return new ResumableOutcome(0, meta.Size, plan.CheckBytes, checkTime, plan.Decision, plan.Note, null, CopyMethod.None, null);
+        }
+
+        // Continuing the bytes under the final name: move them aside first, so the final name never holds a file
+        // that is being written.
+        if (plan.FromFinal && plan.Offset > 0) Fs.Rename(dst, partial, replace: false);
+
+        var handle = Fs.OpenExclusive(partial, meta.Mode, dst);
+        session ??= ResumeSession.Start(absSrc, absDst, meta);
+        bool sessionSaved = session.BytesWritten > 0;
+        bool committed = false, discard = false;
+        try
+        {
+            var len = Fs.Fstat(handle, partial).Size;
+            if (len < plan.Offset)
+                throw new BcmrException(BcmrErrorCode.SourceChanged, dst, $"{dst}: {partial} shrank while we looked at it ({len} < {plan.Offset} bytes)");
+            Fs.SetLength(handle, plan.Offset, partial); // drop whatever lies past the proven prefix
+            session.Blocks = plan.Prefix;
+            session.BytesWritten = (ulong)plan.Offset;
+            onKept?.Invoke(plan.Offset);
+
+            var (hash, method) = Stream(srcHandle, src, meta, handle, partial, dst, plan, o, session, store,
+                onBytes, () => sessionSaved = true, ct);
+            FileCopier.EnsureUnchanged(srcHandle, src, meta, meta.Size);
+
+            if (o.Verify) hash = VerifyPartial(handle, partial, dst, srcHandle, src, hash, ct);
+
+            var dropped = o.Preserve ? FileCopier.PreserveMetadata(srcHandle, src, meta, handle, partial) : null;
+            // A file that was worth a session is worth one more fsync: the rename must not expose unwritten data.
+            if (o.Sync || sessionSaved) Fs.FlushToDisk(handle, dst);
+            handle.Dispose();
+            Fs.Rename(partial, dst, replace: true);
+            committed = true;
+            store.Delete(absSrc, absDst);
+            if (o.Sync) Fs.FlushDirectory(FileCopier.ParentOf(dst));
+            var decision = plan.Decision == ResumeDecision.AlreadyComplete ? ResumeDecision.Resumed : plan.Decision;
+            return new ResumableOutcome(meta.Size - plan.Offset, plan.Offset, plan.CheckBytes, checkTime, decision, plan.Note, hash, method, dropped);
+        }
+        catch (BcmrException e) when (e.Code is BcmrErrorCode.SourceChanged or BcmrErrorCode.VerifyMismatch)
+        {
+            // The bytes are wrong or belong to another version of the source: nothing here is worth resuming.
+            discard = true;
+            store.Delete(absSrc, absDst);
+            throw;
+        }
+        finally
+        {
+            handle.Dispose();
+            // Kept for the next run when a session vouches for it or it holds bytes we continued (-a, -s);
+            // a small file that never reached a checkpoint is simply copied again.
+            if (!committed && (discard || !(sessionSaved || plan.Offset > 0))) Fs.TryDeleteFile(partial);
+        }
+    }
+
+    // ---- the decision ------------------------------------------------------------------------------------------
+
+    private static Plan Decide(ResumeMode mode, SafeFileHandle srcHandle, string src, in FileMeta meta, string dst,
+        string partial, FileMeta? partialMeta, FileMeta? finalMeta, ResumeSession? session, string? note, CancellationToken ct)
+    {
+        // The bytes to continue: our partial file if there is one, else a regular file under the final name.
+        bool fromFinal = partialMeta is null;
+        var existing = partialMeta ?? (finalMeta is { Kind: EntryKind.File } f ? f : null);
+        string? existingPath = partialMeta is not null ? partial : existing is not null ? dst : null;
+        long size = meta.Size;
+        var fresh = new Plan(note is null ? ResumeDecision.Fresh : ResumeDecision.StartedOver, 0, new BlockLedger(), false, 0, note);
+        if (existing is not { } d || existingPath is null) return fresh;
+
+        switch (mode)
+        {
+            case ResumeMode.Strict:
+                return DecideStrict(srcHandle, src, size, existingPath, d.Size, fromFinal, note, ct);
+
+            case ResumeMode.Append:
+                if (d.Size == size)
+                    return new Plan(ResumeDecision.AlreadyComplete, size, new BlockLedger(), fromFinal, 0,
+                        Join(note, "destination has the source's size; -a takes it as complete"));
+                if (d.Size > size)
+                    return fresh with { Decision = ResumeDecision.StartedOver, Note = Join(note, $"destination is longer than the source ({d.Size} > {size} bytes); copying again") };
+                long at = d.Size / BlockSize * BlockSize;
+                // -a reads nothing of the destination; the source's own prefix gives the block hashes the session
+                // and the whole-file hash need.
+                var prefix = HashPrefix(srcHandle, src, size, at, chainingValues: true, ct);
+                return new Plan(at > 0 ? ResumeDecision.Resumed : ResumeDecision.Fresh, at, prefix, fromFinal, 0, note);
+
+            default:
+                if (session is not null && session.Blocks.Count > 0)
+                    return DecideFromSession(session, existingPath, d.Size, size, fromFinal, note, ct);
+                if (partialMeta is not null)
+                    return fresh with
+                    {
+                        Decision = ResumeDecision.StartedOver,
+                        Note = note ?? $"{partial} has no session that vouches for it; starting over",
+                    };
+                if (d.Size == size && d.MtimeSec == meta.MtimeSec && d.MtimeNsec == meta.MtimeNsec)
+                    return new Plan(ResumeDecision.AlreadyComplete, size, new BlockLedger(), true, 0,
+                        Join(note, "destination has the source's size and modification time; already complete"));
+                return fresh;
+        }
+    }
+
+    /// <summary>The O(1) check: hash the last recorded block that lies within the file on disk; if it does not
+    /// match, step back one block at a time. Reads one block when nothing is damaged.</summary>
+    private static Plan DecideFromSession(ResumeSession session, string path, long onDisk, long size, bool fromFinal,
+        string? note, CancellationToken ct)
+    {
+        var blocks = session.Blocks;
+        int candidates = (int)Math.Min(blocks.Count, onDisk / BlockSize);
+        long checkBytes = 0;
+        int damaged = blocks.Count - candidates;
+        using var h = Fs.OpenRead(path);
+        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        var hasher = Blake3Hasher.Create();
+        Span<byte> root = stackalloc byte[BlockLedger.HashSize];
+        try
+        {
+            for (int i = candidates - 1; i >= 0; i--)
+            {
+                ct.ThrowIfCancellationRequested();
+                int n = Fs.ReadFull(h, buffer.AsSpan(0, BlockSize), (long)i * BlockSize, path);
+                checkBytes += n;
+                if (n == BlockSize)
+                {
+                    BlockLedger.ComputeRoot(hasher, buffer.AsSpan(0, n), root);
+                    if (root.SequenceEqual(blocks.Root(i)))
+                    {
+                        long offset = (long)(i + 1) * BlockSize;
+                        var prefix = new BlockLedger(blocks.Roots.Take(i + 1).ToList(),
+                            blocks.HasAllChainingValues ? blocks.ChainingValues.Take(i + 1).ToList() : null);
+                        string? damage = damaged > 0 ? $"{damaged} recorded block(s) missing or damaged on disk; resuming at {offset}" : null;
+                        if (offset == size && onDisk == size)
+                            return new Plan(ResumeDecision.AlreadyComplete, size, prefix, fromFinal, checkBytes, Join(note, damage));
+                        return new Plan(ResumeDecision.Resumed, offset, prefix, fromFinal, checkBytes, Join(note, damage));
+                    }
+                }
+                damaged++;
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes,
+            Join(note, $"none of the {blocks.Count} recorded block(s) matches what is on disk; starting over"));
+    }
+
+    /// <summary>-s: compare the existing bytes with the source block by block (every block read on both sides) and
+    /// continue after the last block of the common prefix.</summary>
+    private static Plan DecideStrict(SafeFileHandle srcHandle, string src, long size, string path, long onDisk, bool fromFinal,
+        string? note, CancellationToken ct)
+    {
+        if (onDisk > size)
+            return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, 0,
+                Join(note, $"destination is longer than the source ({onDisk} > {size} bytes); copying again"));
+        long compare = onDisk == size ? size : onDisk / BlockSize * BlockSize;
+        var srcPrefix = HashPrefix(srcHandle, src, size, compare, chainingValues: true, ct);
+        BlockLedger dstPrefix;
+        using (var h = Fs.OpenRead(path)) dstPrefix = HashPrefix(h, path, onDisk, compare, chainingValues: false, ct);
+        int same = 0;
+        while (same < srcPrefix.Count && same < dstPrefix.Count && srcPrefix.Root(same).AsSpan().SequenceEqual(dstPrefix.Root(same))) same++;
+        long checkBytes = compare;
+        if (onDisk == size && same == srcPrefix.Count)
+            return new Plan(ResumeDecision.AlreadyComplete, size, srcPrefix, fromFinal, checkBytes, Join(note, "destination is identical to the source (BLAKE3)"));
+        long at = Math.Min((long)same * BlockSize, compare / BlockSize * BlockSize);
+        srcPrefix.Truncate((int)(at / BlockSize));
+        if (at == 0)
+            return new Plan(onDisk == 0 ? ResumeDecision.Fresh : ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes,
+                onDisk == 0 ? note : Join(note, "destination differs from the source from its first block; copying again"));
+        var differs = at < compare ? $"destination differs from the source after {at} bytes; continuing there" : null;
+        return new Plan(ResumeDecision.Resumed, at, srcPrefix, fromFinal, checkBytes, Join(note, differs));
+    }
+
+    /// <summary>Block hashes of the first <paramref name="length"/> bytes of a file of <paramref name="fileSize"/>.</summary>
+    private static BlockLedger HashPrefix(SafeFileHandle h, string path, long fileSize, long length, bool chainingValues, CancellationToken ct)
+    {
+        var ledger = new BlockLedger();
+        if (length == 0) return ledger;
+        using var pipeline = new BlockHashPipeline(ledger, fileSize, chainingValues, threaded: length > BlockSize);
+        long pos = 0, index = 0;
+        while (pos < length)
+        {
+            var buf = pipeline.Rent(ct);
+            int want = (int)Math.Min(BlockSize, length - pos);
+            int n = Fs.ReadFull(h, buf.AsSpan(0, want), pos, path);
+            if (n < want) throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: shorter than expected ({pos + n} < {length} bytes)");
+            pipeline.Submit(index++, buf, n);
+            pos += n;
+        }
+        pipeline.WaitFor(index, ct);
+        return ledger;
+    }
+
+    private static string? Join(string? a, string? b) => a is null ? b : b is null ? a : a + "; " + b;
+
+    // ---- the copy ------------------------------------------------------------------------------------------------
+
+    private static (byte[]? Hash, CopyMethod Method) Stream(SafeFileHandle srcHandle, string src, in FileMeta meta,
+        SafeFileHandle handle, string partial, string dst, Plan plan, FileCopyOptions o, ResumeSession session,
+        SessionStore store, Action<long>? onBytes, Action onSaved, CancellationToken ct)
+    {
+        long size = meta.Size;
+        if (plan.Offset == size)
+        {
+            bool known = size % BlockSize == 0 && plan.Prefix.Count == size / BlockSize && plan.Prefix.HasAllChainingValues;
+            return (known ? plan.Prefix.FileHash(size, ReadOnlySpan<byte>.Empty) : null, CopyMethod.None);
+        }
+        if (plan.Offset == 0 && size > 0 && Fs.Linux && o.Reflink != ReflinkMode.Disable &&
+            ioctl(Fs.Fd(handle), FICLONE, Fs.Fd(srcHandle)) == 0)
+        {
+            onBytes?.Invoke(size);
+            return (null, CopyMethod.Reflink);
+        }
+        if (plan.Offset == 0 && o.Reflink == ReflinkMode.Force)
+            throw new BcmrException(BcmrErrorCode.Unsupported, dst, $"{dst}: reflink not supported here; use --reflink auto");
+
+        bool skipZeroPages = o.Sparse == SparseMode.Force || (o.Sparse == SparseMode.Auto && meta.LooksSparse);
+        var ledger = plan.Prefix;
+        bool cvs = ledger.HasAllChainingValues;
+        long remainingBlocks = (size - plan.Offset + BlockSize - 1) / BlockSize;
+        using var pipeline = new BlockHashPipeline(ledger, size, cvs, threaded: remainingBlocks >= 2);
+        long pos = plan.Offset, lastCheckpoint = plan.Offset, index = plan.Offset / BlockSize;
+        try
+        {
+            while (pos < size)
+            {
+                ct.ThrowIfCancellationRequested();
+                var buf = pipeline.Rent(ct);
+                int want = (int)Math.Min(BlockSize, size - pos);
+                int n = Fs.ReadFull(srcHandle, buf.AsSpan(0, want), pos, src);
+                if (n < want)
+                    throw new BcmrException(BcmrErrorCode.SourceChanged, src, $"{src}: changed while being copied (ended at {pos + n} of {size} bytes); not committed");
+                var block = buf.AsSpan(0, n);
+                if (skipZeroPages) DataCopier.WriteSkippingZeroPages(handle, partial, block, pos);
+                else Fs.Write(handle, block, pos, partial);
+                Fs.StartWriteback(handle, pos, n);
+                pipeline.Submit(index++, buf, n);
+                pos += n;
+                onBytes?.Invoke(n);
+                if (pos - lastCheckpoint >= CheckpointBytes && pos < size)
+                {
+                    Checkpoint(pipeline, handle, partial, session, store, pos, ct);
+                    onSaved();
+                    lastCheckpoint = pos;
+                }
+            }
+            pipeline.WaitFor(index, ct);
+        }
+        catch (OperationCanceledException) when (pos > lastCheckpoint && pos / BlockSize * BlockSize > lastCheckpoint)
+        {
+            // Interrupted (Ctrl-C, SIGTERM): keep what is already written by recording it before we go.
+            try
+            {
+                Checkpoint(pipeline, handle, partial, session, store, pos / BlockSize * BlockSize, CancellationToken.None);
+                onSaved();
+            }
+            catch (BcmrException) { }
+            throw;
+        }
+        if (skipZeroPages) Fs.SetLength(handle, size, partial);
+        return (size == 0 ? Blake3.Hash(ReadOnlySpan<byte>.Empty) : pipeline.FileHash, CopyMethod.ReadWrite);
+    }
+
+    /// <summary>Data first, then the session that describes it: the session never claims a byte a crash could lose.</summary>
+    private static void Checkpoint(BlockHashPipeline pipeline, SafeFileHandle handle, string partial, ResumeSession session,
+        SessionStore store, long upTo, CancellationToken ct)
+    {
+        int blocks = (int)(upTo / BlockSize);
+        pipeline.WaitFor(blocks, ct);
+        // Zero pages skipped for sparseness are holes only once the length covers them.
+        if (Fs.Fstat(handle, partial).Size < upTo) Fs.SetLength(handle, upTo, partial);
+        Fs.FlushData(handle, partial);
+        session.Blocks = pipeline.Snapshot(blocks);
+        session.BytesWritten = (ulong)upTo;
+        store.Save(session);
+    }
+
+    private static byte[] VerifyPartial(SafeFileHandle handle, string partial, string dst, SafeFileHandle srcHandle, string src,
+        byte[]? expected, CancellationToken ct)
+    {
+        // Without chaining values for the prefix (a session from another tool, a reflink) the source is hashed too.
+        expected ??= DataCopier.HashFile(srcHandle, src, Blake3Hasher.Create(), ct);
+        FaultInjection.MaybeCorruptStaged(handle, dst, Fs.Fstat(handle, partial).Size);
+        var written = DataCopier.HashFile(handle, partial, Blake3Hasher.Create(), ct);
+        if (!written.AsSpan().SequenceEqual(expected))
+            throw new BcmrException(BcmrErrorCode.VerifyMismatch, dst,
+                $"{dst}: verification failed: BLAKE3 of the copy ({Blake3.ToHex(written)}) differs from the source ({Blake3.ToHex(expected)}); partial copy removed");
+        return written;
+    }
+}

@@ -1,0 +1,517 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Bcmr.Engine.Local;
+using Bcmr.Tests.Infrastructure;
+
+namespace Bcmr.Tests.Cli;
+
+/// <summary>
+/// Resumable copies (-C/-s/-a) through the real `bcmr` process: copies killed with SIGKILL and resumed, damaged and
+/// truncated partial files, changed sources, corrupt sessions, and the session commands. Each test has its own data
+/// directory, so sessions never touch the real home or each other.
+/// </summary>
+public class ResumeTests
+{
+    private const int Block = 4 * 1024 * 1024;
+
+    /// <summary>One test's files: a source, a destination, and a private XDG_DATA_HOME for sessions.</summary>
+    private sealed class Scene : IDisposable
+    {
+        public readonly TempDir Dir = new();
+        public readonly string Src, Dst, Partial, Data;
+        public readonly Dictionary<string, string> Env;
+
+        public Scene(long size, int seed = 1, string name = "big.bin")
+        {
+            Src = Dir["src/" + name];
+            Dst = Dir["dst/" + name];
+            Partial = Dir["dst/." + name + ".bcmr-part"];
+            Data = Dir["data"];
+            Directory.CreateDirectory(Dir["dst"]);
+            if (size >= 0) WriteRandom(Src, size, seed);
+            Env = new Dictionary<string, string> { ["XDG_DATA_HOME"] = Data };
+        }
+
+        public string SessionDir => Path.Combine(Data, "bcmr", "sessions");
+        public string SessionFile => Path.Combine(SessionDir, SessionStore.IdFor(Src, Dst) + ".session");
+        public ResumeSession Session => ResumeSession.Parse(File.ReadAllBytes(SessionFile));
+
+        public RunResult Copy(params string[] flags) =>
+            BcmrRunner.Run(["--json", "copy", .. flags, Src, Dst], Env);
+
+        /// <summary>Starts a copy and SIGKILLs it once its partial file holds at least <paramref name="bytes"/>.</summary>
+        public void CopyAndKillAt(long bytes, params string[] flags)
+        {
+            using var p = Process.Start(BcmrRunner.StartInfo(["copy", "-q", .. flags, Src, Dst], Env))!;
+            p.StandardInput.Close();
+            _ = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            var clock = Stopwatch.StartNew();
+            while (!p.HasExited)
+            {
+                long len = File.Exists(Partial) ? new FileInfo(Partial).Length : 0;
+                if (len >= bytes)
+                {
+                    p.Kill(); // SIGKILL on Linux: no handler, no cleanup, as in a crash
+                    break;
+                }
+                if (clock.Elapsed > TimeSpan.FromMinutes(2)) { p.Kill(); throw new TimeoutException("copy did not reach " + bytes); }
+                Thread.Sleep(0);
+            }
+            p.WaitForExit();
+            Assert.False(p.ExitCode == 0 && File.Exists(Dst), $"the copy finished before it could be killed at {bytes}: {stderr.Result}");
+        }
+
+        public void Dispose() => Dir.Dispose();
+    }
+
+    internal static void WriteRandom(string path, long size, int seed)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var rnd = new Random(seed);
+        var buf = new byte[1 << 20];
+        using var f = File.Create(path);
+        for (long done = 0; done < size; done += buf.Length)
+        {
+            rnd.NextBytes(buf);
+            f.Write(buf, 0, (int)Math.Min(buf.Length, size - done));
+        }
+    }
+
+    private static string B3(string path) => Tool.Output("b3sum", "--no-names", path).Trim();
+
+    private static JsonElement FileLine(RunResult r) => r.JsonFiles.Single();
+
+    private static void AssertCopied(Scene s, RunResult r)
+    {
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(Trees.Sha256(s.Src), Trees.Sha256(s.Dst));
+        Assert.False(File.Exists(s.Partial), "partial file left behind");
+        Assert.False(File.Exists(s.SessionFile), "session left behind after a completed copy");
+    }
+
+    // ---- the crash test ---------------------------------------------------------------------------------------
+
+    [Fact]
+    public void Copy_killed_at_20_random_points_and_resumed_each_time_ends_byte_identical()
+    {
+        const long size = 200L * 1024 * 1024 + 12345; // several 64 MiB checkpoints and a partial last block
+        using var s = new Scene(size, seed: 42);
+        var rnd = new Random(2026);
+        var points = Enumerable.Range(0, 22).Select(_ => (long)(rnd.NextDouble() * (size - 24L * 1024 * 1024)) + 1).Order().ToList();
+
+        long lastRecorded = 0;
+        int resumedKills = 0;
+        foreach (var point in points)
+        {
+            s.CopyAndKillAt(point, "-C");
+            Assert.False(File.Exists(s.Dst), "a killed copy must not leave anything under the final name");
+            if (File.Exists(s.SessionFile))
+            {
+                var recorded = (long)s.Session.BytesWritten;
+                // A resumed run continues; one that started over would record less than before.
+                Assert.True(recorded >= lastRecorded, $"session went back from {lastRecorded} to {recorded}: the run did not resume");
+                Assert.Equal(0, recorded % (64L * 1024 * 1024));
+                Assert.True(new FileInfo(s.Partial).Length >= recorded, "the session claims bytes the partial file does not have");
+                if (lastRecorded > 0) resumedKills++;
+                lastRecorded = recorded;
+            }
+        }
+        Assert.True(resumedKills >= 5, $"only {resumedKills} kills happened after a checkpoint");
+
+        var final = s.Copy("-C");
+        AssertCopied(s, final);
+        var f = FileLine(final);
+        Assert.Equal("resumed", f.GetProperty("resume").GetString());
+        Assert.Equal(lastRecorded, f.GetProperty("resumed_from").GetInt64());
+        Assert.True(f.GetProperty("resume_check_bytes").GetInt64() <= 3L * Block, f.ToString());
+        Assert.Equal(size - lastRecorded, f.GetProperty("bytes").GetInt64());
+        // The whole-file hash comes from the carried-forward block hashes plus the new blocks: it must be b3sum's.
+        Assert.Equal(B3(s.Src), f.GetProperty("blake3").GetString());
+    }
+
+    /// <summary>Interrupts a copy after its second checkpoint (128 MiB recorded) and returns the recorded length.</summary>
+    private static long Interrupt(Scene s, long at = 132L * 1024 * 1024, params string[] flags)
+    {
+        s.CopyAndKillAt(at, ["-C", .. flags]);
+        Assert.True(File.Exists(s.SessionFile), $"no session after {at} bytes");
+        return (long)s.Session.BytesWritten;
+    }
+
+    [Fact]
+    public void Resume_reads_back_one_block_and_is_independent_of_how_much_was_written()
+    {
+        using var s = new Scene(200L * 1024 * 1024);
+        long recorded = Interrupt(s, at: 70L * 1024 * 1024);
+        Assert.Equal(64L * 1024 * 1024, recorded);
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        Assert.Equal(Block, FileLine(r).GetProperty("resume_check_bytes").GetInt64());
+
+        using var s2 = new Scene(200L * 1024 * 1024, seed: 2);
+        recorded = Interrupt(s2, at: 195L * 1024 * 1024);
+        Assert.Equal(192L * 1024 * 1024, recorded);
+        r = s2.Copy("-C");
+        AssertCopied(s2, r);
+        Assert.Equal(Block, FileLine(r).GetProperty("resume_check_bytes").GetInt64());
+        Assert.Equal(192L * 1024 * 1024, FileLine(r).GetProperty("resumed_from").GetInt64());
+    }
+
+    // ---- damaged partial files ----------------------------------------------------------------------------------
+
+    private static void FlipByte(string path, long at)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+        f.Position = at;
+        int b = f.ReadByte();
+        f.Position = at;
+        f.WriteByte((byte)~b);
+    }
+
+    [Fact]
+    public void Corrupted_tail_block_is_detected_and_copied_again()
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        long recorded = Interrupt(s);
+        FlipByte(s.Partial, recorded - 1000);
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        var f = FileLine(r);
+        Assert.Equal(recorded - Block, f.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(2L * Block, f.GetProperty("resume_check_bytes").GetInt64());
+        Assert.Contains("1 recorded block(s) missing or damaged", f.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void Several_damaged_blocks_walk_back_past_each_of_them()
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        long recorded = Interrupt(s);
+        for (int i = 1; i <= 3; i++) FlipByte(s.Partial, recorded - i * Block + 17);
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        var f = FileLine(r);
+        Assert.Equal(recorded - 3L * Block, f.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(4L * Block, f.GetProperty("resume_check_bytes").GetInt64());
+        Assert.Contains("3 recorded block(s) missing or damaged", f.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void Truncated_partial_file_resumes_from_the_last_whole_recorded_block()
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        long recorded = Interrupt(s);
+        using (var f = new FileStream(s.Partial, FileMode.Open)) f.SetLength(recorded - Block - 5);
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        var line = FileLine(r);
+        Assert.Equal(recorded - 2L * Block, line.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(Block, line.GetProperty("resume_check_bytes").GetInt64());
+        Assert.Contains("2 recorded block(s) missing or damaged", line.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void Empty_partial_file_starts_over_with_a_message()
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        Interrupt(s);
+        using (var f = new FileStream(s.Partial, FileMode.Open)) f.SetLength(0);
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        var line = FileLine(r);
+        Assert.Equal("started_over", line.GetProperty("resume").GetString());
+        Assert.Equal(0, line.GetProperty("resumed_from").GetInt64());
+        Assert.Contains("none of the 32 recorded block(s) matches", line.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void Source_changed_between_runs_starts_over_and_says_so()
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        Interrupt(s);
+        FlipByte(s.Src, 5); // same size, new content and modification time
+        File.SetLastWriteTimeUtc(s.Src, DateTime.UtcNow.AddMinutes(1));
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        var line = FileLine(r);
+        Assert.Equal("started_over", line.GetProperty("resume").GetString());
+        Assert.Contains("source changed since the interrupted copy (modification time changed); starting over", line.GetProperty("message").GetString());
+    }
+
+    [Theory]
+    [InlineData("flip")]
+    [InlineData("truncate")]
+    [InlineData("empty")]
+    public void Corrupt_or_truncated_session_is_never_trusted(string damage)
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        Interrupt(s);
+        // Make the partial file lie too: if the session were trusted anyway, the copy would keep these bytes.
+        FlipByte(s.Partial, 10);
+        var bytes = File.ReadAllBytes(s.SessionFile);
+        if (damage == "flip") bytes[bytes.Length / 2] ^= 1;
+        File.WriteAllBytes(s.SessionFile, damage switch { "truncate" => bytes[..(bytes.Length - 40)], "empty" => [], _ => bytes });
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        var line = FileLine(r);
+        Assert.Equal("started_over", line.GetProperty("resume").GetString());
+        Assert.Contains($"session {s.SessionFile} is not usable: ", line.GetProperty("message").GetString());
+        Assert.Contains(damage == "empty" ? "truncated" : "checksum mismatch", line.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void Stale_session_is_refused()
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        Interrupt(s);
+        var old = s.Session;
+        old.UpdatedAt = ResumeSession.NowSeconds() - 8 * 24 * 3600;
+        File.WriteAllBytes(s.SessionFile, old.Serialize());
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        Assert.Contains("days old (older than 7 days)", FileLine(r).GetProperty("message").GetString());
+        Assert.Equal("started_over", FileLine(r).GetProperty("resume").GetString());
+    }
+
+    [Fact]
+    public void Session_written_by_bcmr_06_in_place_is_resumed()
+    {
+        // bcmr 0.6 writes into the final name and records only standalone block hashes (no extension).
+        using var s = new Scene(100L * 1024 * 1024 + 99);
+        var src = File.ReadAllBytes(s.Src);
+        File.WriteAllBytes(s.Dst, src[..(20 * Block)]);
+        var meta = Fs.Lstat(s.Src);
+        var roots = Enumerable.Range(0, 20).Select(i => Bcmr.Engine.Hashing.Blake3.Hash(src.AsSpan(i * Block, Block))).ToList();
+        var session = new ResumeSession
+        {
+            Source = s.Src, Destination = s.Dst, SourceSize = (ulong)meta.Size, SourceMtime = (ulong)meta.MtimeSec,
+            SourceInode = meta.Inode, BytesWritten = 20UL * Block, Blocks = new Bcmr.Engine.Hashing.BlockLedger(roots, null),
+            CreatedAt = ResumeSession.NowSeconds(), UpdatedAt = ResumeSession.NowSeconds(),
+        };
+        var bytes = BcmrLayout(session);
+        Assert.Equal(session.Source, ResumeSession.Parse(bytes).Source);
+        Directory.CreateDirectory(s.SessionDir);
+        File.WriteAllBytes(s.SessionFile, bytes);
+
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        Assert.Equal(20L * Block, FileLine(r).GetProperty("resumed_from").GetInt64());
+        // Without chaining values for the prefix we cannot finish the whole-file hash: we say nothing rather than guess.
+        Assert.Equal(JsonValueKind.Null, FileLine(r).GetProperty("blake3").ValueKind);
+
+        // With -V the same resume is verified end to end and reports b3sum's hash.
+        File.WriteAllBytes(s.Dst, src[..(20 * Block)]);
+        File.WriteAllBytes(s.SessionFile, bytes);
+        r = s.Copy("-C", "-V");
+        AssertCopied(s, r);
+        Assert.Equal(B3(s.Src), FileLine(r).GetProperty("blake3").GetString());
+    }
+
+    /// <summary>A session exactly as bcmr 0.6 serialises it: our layout minus the extension.</summary>
+    private static byte[] BcmrLayout(ResumeSession s)
+    {
+        var ours = s.Serialize();
+        // Ours = bcmr fields | "BCX1" | u32 nsec | u32 m | m×32 | trailer. Cut the extension and recompute the trailer.
+        int ext = ours.AsSpan().LastIndexOf("BCX1"u8);
+        var payload = ours[..ext];
+        return [.. payload, .. Bcmr.Engine.Hashing.Blake3.Hash(payload)[..8]];
+    }
+
+    // ---- flags and modes ------------------------------------------------------------------------------------
+
+    [Fact]
+    public void Completed_copy_leaves_no_session_and_a_plain_copy_creates_none()
+    {
+        using var s = new Scene(80L * 1024 * 1024);
+        var r = s.Copy();
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.False(Directory.Exists(s.SessionDir), "a copy without resume flags created a session directory");
+        Assert.False(File.Exists(s.Partial));
+        var line = FileLine(r);
+        Assert.False(line.TryGetProperty("resume", out _));
+
+        File.Delete(s.Dst);
+        r = s.Copy("-C");
+        AssertCopied(s, r);
+        Assert.Empty(Directory.Exists(s.SessionDir) ? Directory.GetFiles(s.SessionDir) : []);
+        Assert.Equal(B3(s.Src), FileLine(r).GetProperty("blake3").GetString());
+        Assert.Equal("fresh", FileLine(r).GetProperty("resume").GetString());
+    }
+
+    [Fact]
+    public void Rerun_after_completion_with_preserve_skips_as_already_complete()
+    {
+        using var s = new Scene(10L * 1024 * 1024);
+        AssertCopied(s, s.Copy("-C", "-p"));
+        var r = s.Copy("-C", "-p");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("skipped", FileLine(r).GetProperty("status").GetString());
+        Assert.Equal("already_complete", FileLine(r).GetProperty("resume").GetString());
+        Assert.Equal(0, r.JsonResult.GetProperty("bytes_total").GetInt64());
+    }
+
+    [Fact]
+    public void Verify_after_resume_passes_and_a_corrupted_resumed_copy_is_removed()
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        Interrupt(s);
+        var r = s.Copy("-C", "-V");
+        AssertCopied(s, r);
+        Assert.Equal(B3(s.Src), FileLine(r).GetProperty("blake3").GetString());
+
+        using var t = new Scene(150L * 1024 * 1024, seed: 9);
+        Interrupt(t);
+        var env = new Dictionary<string, string>(t.Env) { ["BCMR_FAULT_CORRUPT_STAGED"] = "big.bin" };
+        var bad = BcmrRunner.Run(["--json", "copy", "-C", "-V", t.Src, t.Dst], env);
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("verification failed", bad.JsonResult.GetProperty("error").GetString());
+        Assert.False(File.Exists(t.Dst));
+        Assert.False(File.Exists(t.Partial), "a partial file that failed verification must not be resumed later");
+        Assert.False(File.Exists(t.SessionFile));
+    }
+
+    [Fact]
+    public void Several_files_resume_at_once_with_jobs()
+    {
+        using var dir = new TempDir();
+        var data = dir["data"];
+        var env = new Dictionary<string, string> { ["XDG_DATA_HOME"] = data };
+        for (int i = 0; i < 3; i++) WriteRandom(dir[$"src/f{i}.bin"], 120L * 1024 * 1024 + i, seed: 10 + i);
+        Directory.CreateDirectory(dir["dst"]);
+        // Kill once every file has passed its first checkpoint.
+        using (var p = Process.Start(BcmrRunner.StartInfo(["copy", "-q", "-C", "-r", "-j", "3", dir["src"], dir["dst"]], env))!)
+        {
+            p.StandardInput.Close();
+            var clock = Stopwatch.StartNew();
+            while (!p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(1))
+            {
+                var sessions = Path.Combine(data, "bcmr", "sessions");
+                if (Directory.Exists(sessions) && Directory.GetFiles(sessions, "*.session").Length == 3) { p.Kill(); break; }
+                Thread.Sleep(1);
+            }
+            p.WaitForExit();
+        }
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(data, "bcmr", "sessions"), "*.session").Length);
+        var r = BcmrRunner.Run(["--json", "copy", "-C", "-r", "-j", "3", dir["src"], dir["dst"]], env);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Trees.AssertIdentical(dir["src"], dir["dst/src"]);
+        Trees.AssertNoStagingFiles(dir["dst"]);
+        Assert.All(r.JsonFiles, f => Assert.True(f.GetProperty("resumed_from").GetInt64() >= 64L * 1024 * 1024, f.ToString()));
+        Assert.Empty(Directory.GetFiles(Path.Combine(data, "bcmr", "sessions")));
+    }
+
+    [Fact]
+    public void Append_trusts_length_and_replaces_a_longer_destination()
+    {
+        using var s = new Scene(30L * 1024 * 1024 + 7);
+        var src = File.ReadAllBytes(s.Src);
+        File.WriteAllBytes(s.Dst, src[..(10 * 1024 * 1024 + 3)]); // e.g. left by an interrupted cp
+        var r = s.Copy("-a");
+        AssertCopied(s, r);
+        Assert.Equal("resumed", FileLine(r).GetProperty("resume").GetString());
+        Assert.Equal(8L * 1024 * 1024, FileLine(r).GetProperty("resumed_from").GetInt64()); // rounded down to a block
+        Assert.Equal(0, FileLine(r).GetProperty("resume_check_bytes").GetInt64());
+        Assert.Equal(B3(s.Src), FileLine(r).GetProperty("blake3").GetString());
+
+        r = s.Copy("-a");
+        Assert.Equal("already_complete", FileLine(r).GetProperty("resume").GetString());
+
+        File.WriteAllBytes(s.Dst, [.. src, 1, 2, 3]);
+        r = s.Copy("-a");
+        AssertCopied(s, r);
+        Assert.Contains("longer than the source", FileLine(r).GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void Strict_proves_by_hash()
+    {
+        using var s = new Scene(30L * 1024 * 1024 + 7);
+        var src = File.ReadAllBytes(s.Src);
+        File.WriteAllBytes(s.Dst, src);
+        var r = s.Copy("-s");
+        Assert.Equal("already_complete", FileLine(r).GetProperty("resume").GetString());
+        Assert.Contains("identical to the source", FileLine(r).GetProperty("message").GetString());
+
+        // Same size, one byte different in block 5: -a would call this complete; -s continues from block 5.
+        var wrong = (byte[])src.Clone();
+        wrong[5 * Block + 100] ^= 0xFF;
+        File.WriteAllBytes(s.Dst, wrong);
+        r = s.Copy("-s");
+        AssertCopied(s, r);
+        Assert.Equal(5L * Block, FileLine(r).GetProperty("resumed_from").GetInt64());
+
+        File.WriteAllBytes(s.Dst, src[..(12 * 1024 * 1024 + 5)]);
+        r = s.Copy("-s");
+        AssertCopied(s, r);
+        Assert.Equal(12L * 1024 * 1024, FileLine(r).GetProperty("resumed_from").GetInt64());
+        Assert.Equal(B3(s.Src), FileLine(r).GetProperty("blake3").GetString());
+    }
+
+    [Fact]
+    public void Checkpoint_syncs_the_data_before_it_replaces_the_session()
+    {
+        if (!Tool.TryRun("strace", "-V")) { Console.WriteLine("SKIP: strace not installed"); return; }
+        using var s = new Scene(140L * 1024 * 1024);
+        var log = s.Dir["strace.log"];
+        var args = new List<string> { "-f", "-o", log, "-e", "trace=openat,pwrite64,fdatasync,fsync,rename,renameat,renameat2", BcmrRunner.Executable, "copy", "-q", "-C", s.Src, s.Dst };
+        var psi = BcmrRunner.StartInfo([]);
+        psi.FileName = "strace";
+        psi.ArgumentList.Clear();
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in s.Env) psi.Environment[k] = v;
+        using (var p = Process.Start(psi)!) { p.StandardInput.Close(); p.StandardOutput.ReadToEnd(); p.WaitForExit(); Assert.Equal(0, p.ExitCode); }
+        Assert.Equal(Trees.Sha256(s.Src), Trees.Sha256(s.Dst));
+
+        // Find the partial file's descriptor, then check: every session rename comes after a data sync of that
+        // descriptor with no write to it in between.
+        var lines = File.ReadAllLines(log);
+        var fd = lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"openat\(.*\.big\.bin\.bcmr-part.*\) = (\d+)"))
+            .First(m => m.Success).Groups[1].Value;
+        bool dirtySinceSync = false;
+        int checkpoints = 0;
+        foreach (var l in lines)
+        {
+            if (l.Contains($"pwrite64({fd},")) dirtySinceSync = true;
+            else if (l.Contains($"fdatasync({fd})") || l.Contains($"fsync({fd})")) dirtySinceSync = false;
+            else if (l.Contains(".session.tmp") && l.Contains("rename"))
+            {
+                Assert.False(dirtySinceSync, "a session was saved while the data it describes was not yet synced:\n" + l);
+                checkpoints++;
+            }
+        }
+        Assert.Equal(2, checkpoints); // at 64 and 128 MiB
+    }
+
+    // ---- bcmr session ----------------------------------------------------------------------------------------
+
+    [Fact]
+    public void Session_list_show_and_clear()
+    {
+        using var s = new Scene(150L * 1024 * 1024);
+        long recorded = Interrupt(s);
+        var list = BcmrRunner.Run(["--json", "session", "list"], s.Env);
+        Assert.Equal(0, list.ExitCode);
+        var entry = list.JsonLines.Single();
+        Assert.Equal(s.Src, entry.GetProperty("source").GetString());
+        Assert.Equal(s.Dst, entry.GetProperty("destination").GetString());
+        Assert.Equal(recorded, entry.GetProperty("bytes_done").GetInt64());
+        Assert.Equal(150L * 1024 * 1024, entry.GetProperty("bytes_total").GetInt64());
+        Assert.True(entry.GetProperty("age_secs").GetDouble() < 600);
+        var id = entry.GetProperty("id").GetString()!;
+
+        var text = BcmrRunner.Run(["session", "list"], s.Env);
+        Assert.Contains(id, text.Stdout);
+        Assert.Contains(s.Dst, text.Stdout);
+        var show = BcmrRunner.Run(["session", "show", id[..6]], s.Env);
+        Assert.Contains($"done:        {recorded} of {150L * 1024 * 1024} bytes", show.Stdout);
+        Assert.Equal(1, BcmrRunner.Run(["session", "show", "ffffffffffff0000"], s.Env).ExitCode);
+
+        var clear = BcmrRunner.Run(["session", "clear", s.Dst], s.Env);
+        Assert.Equal(0, clear.ExitCode);
+        Assert.Contains("removed 1 session", clear.Stdout);
+        Assert.False(File.Exists(s.SessionFile));
+        Assert.False(File.Exists(s.Partial), "clearing a session must remove the partial file it vouched for");
+        Assert.Contains("no sessions", BcmrRunner.Run(["session", "list"], s.Env).Stdout);
+        Assert.Equal("700", Convert.ToString((int)File.GetUnixFileMode(s.SessionDir) & 0x1FF, 8));
+    }
+}
