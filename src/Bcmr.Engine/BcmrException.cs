@@ -25,6 +25,12 @@ public enum BcmrErrorCode
     Cancelled,
     /// <summary>A path a client named resolves outside the root a server was given (see Server.RootJail).</summary>
     OutsideRoot,
+    /// <summary>Could not reach or keep the remote end (ssh failed, the connection dropped, the peer broke the protocol).</summary>
+    ConnectionFailed,
+    /// <summary>The remote host has no usable bcmr (and the scp fallback was refused or failed).</summary>
+    RemoteUnavailable,
+    /// <summary>Data that failed an integrity check on the way (a hash mismatch over the wire, a corrupt compressed block).</summary>
+    CorruptData,
 }
 
 /// <summary>The one exception type the engine throws for expected failures: a code, the path it concerns, and a

@@ -31,6 +31,23 @@ public sealed class CopyRequest
     public ResumeMode Resume { get; init; } = ResumeMode.None;
     /// <summary>Where resume sessions live; null means the user's data directory (<see cref="SessionStore.Default"/>).</summary>
     public SessionStore? Sessions { get; init; }
+    // ---- remote copies (host:path on either side) ----------------------------------------------------------------
+
+    /// <summary>The ssh program and its options, split like a shell would (rsync's -e): e.g. <c>ssh -p 2222 -F cfg</c>.
+    /// Null: <c>BCMR_SSH</c>, else <c>ssh</c>. BatchMode is always added.</summary>
+    public string? SshCommand { get; init; }
+    /// <summary>The remote program started over ssh (its <c>serve</c> subcommand). Null: <c>BCMR_REMOTE</c>, else <c>bcmr</c>.</summary>
+    public string? RemoteCommand { get; init; }
+    /// <summary>--fast: the server skips its BLAKE3 on downloads and sends with sendfile/splice; integrity then rests on
+    /// the client's own hash and on ssh.</summary>
+    public bool Fast { get; init; }
+    /// <summary>When the remote has no bcmr, fail instead of falling back to scp.</summary>
+    public bool NoFallback { get; init; }
+    /// <summary>Wire compression: auto (best codec both sides have), zstd, lz4, none. Null: <c>BCMR_COMPRESS</c>, else auto.</summary>
+    public string? Compress { get; init; }
+    /// <summary>Bytes per second for file data (rsync's --bwlimit); 0 = unlimited.</summary>
+    public long BandwidthLimit { get; init; }
+
     /// <summary>Minimum time between progress reports.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
