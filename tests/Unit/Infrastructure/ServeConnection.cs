@@ -125,20 +125,37 @@ public sealed class ServeConnection : IDisposable
         catch (ProtocolException e) when (e.IsTruncation) { return null; }
     }
 
-    /// <summary>Reads the reply to a Get: the bytes of its Data frames and the final Ok or Error.</summary>
-    public (byte[] Bytes, Message End) ReceiveGet()
+    /// <summary>Reads the reply to a Get: the bytes of its Data and DataCompressed frames (decoded) and the final Ok
+    /// or Error.</summary>
+    public (byte[] Bytes, Message End) ReceiveGet() => ReceiveGet(out _);
+
+    /// <summary><see cref="ReceiveGet()"/>, also counting the frames: how many were compressed, and the bytes they
+    /// took on the wire (length fields included).</summary>
+    public (byte[] Bytes, Message End) ReceiveGet(out GetStats stats)
     {
         var bytes = new MemoryStream();
+        var buffer = new byte[Wire.MaxBlock];
+        stats = new GetStats();
         while (true)
         {
             if (!Reader.TryReadFrame(out var frame)) throw new EndOfStreamException("the server closed the connection during a Get");
-            if (frame.Type == MessageType.Data)
+            if (frame.IsBlock)
             {
-                bytes.Write(frame.DataBytes);
+                stats.WireBytes += 4 + frame.Length;
+                if (frame.Type == MessageType.DataCompressed) stats.Compressed++;
+                else stats.Raw++;
+                bytes.Write(frame.DecodeBlock(buffer));
                 continue;
             }
             return (bytes.ToArray(), frame.Decode());
         }
+    }
+
+    public sealed class GetStats
+    {
+        public int Raw;
+        public int Compressed;
+        public long WireBytes;
     }
 
     public void CloseInput() => _toServer.Dispose();
