@@ -193,18 +193,23 @@ public sealed class ContentStore
         return true;
     }
 
+    /// <summary>Stores <paramref name="data"/> under its BLAKE3 (computed here) and returns that hash.</summary>
+    public byte[] Store(ReadOnlySpan<byte> data)
+    {
+        var hash = Blake3.Hash(data);
+        Store(hash, data);
+        return hash;
+    }
+
     /// <summary>
-    /// Stores <paramref name="data"/> as the blob of <paramref name="hash"/> (the caller's BLAKE3 of it; checked here,
-    /// a mismatch is a bug and throws). An existing blob is only touched. Written to a unique temporary file and
-    /// renamed into place. Throws <see cref="BcmrException"/> when the store cannot be written.
+    /// Stores <paramref name="data"/> as the blob of <paramref name="hash"/>, which the caller computed as the BLAKE3
+    /// of it (not checked again here: a wrong one only makes a blob that fails verification when read, and is then
+    /// deleted). An existing blob is only touched. Written to a unique temporary file and renamed into place.
+    /// Throws <see cref="BcmrException"/> when the store cannot be written.
     /// </summary>
     public void Store(ReadOnlySpan<byte> hash, ReadOnlySpan<byte> data)
     {
         if (hash.Length != Blake3.OutLen) throw new ArgumentException("a block hash is 32 bytes", nameof(hash));
-        Span<byte> actual = stackalloc byte[Blake3.OutLen];
-        Blake3.Hash(data, actual);
-        if (!actual.SequenceEqual(hash)) throw new ArgumentException("hash is not the BLAKE3 of data", nameof(hash));
-
         var path = BlobPath(hash);
         if (File.Exists(path))
         {
@@ -213,19 +218,36 @@ public sealed class ContentStore
         }
         var dir = Path.GetDirectoryName(path)!;
         var temp = path[..^BlobExtension.Length] + TempMarker + Environment.ProcessId + "." + Interlocked.Increment(ref _tempCounter);
-        try
+        for (int attempt = 1; ; attempt++)
         {
-            System.IO.Directory.CreateDirectory(dir);
-            using (var h = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-                RandomAccess.Write(h, data, 0);
-            File.Move(temp, path, overwrite: true);
+            try
+            {
+                WriteBlob(dir, temp, path, data);
+                return;
+            }
+            catch (DirectoryNotFoundException) when (attempt < 3)
+            {
+                // A concurrent Clear removed the (empty) directory between its creation and our open: again.
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                TryDelete(temp);
+                if (File.Exists(path)) return; // another writer stored it meanwhile
+                throw BcmrException.FromIo(e, path);
+            }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+    }
+
+    private static void WriteBlob(string dir, string temp, string path, ReadOnlySpan<byte> data)
+    {
+        System.IO.Directory.CreateDirectory(dir);
+        using (var h = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
         {
-            TryDelete(temp);
-            if (File.Exists(path)) return; // another writer stored it meanwhile
-            throw BcmrException.FromIo(e, path);
+            RandomAccess.Write(h, data, 0);
+            // An explicit, precise time: the kernel's own stamp is coarse (a jiffy), and ties would blur the LRU.
+            File.SetLastWriteTimeUtc(h, DateTime.UtcNow);
         }
+        File.Move(temp, path, overwrite: true);
     }
 
     /// <summary>Where the blob of <paramref name="hash"/> lives: <c>ab/cd/&lt;rest&gt;.blk</c> under the store.</summary>

@@ -1,4 +1,3 @@
-using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
 
@@ -139,9 +138,7 @@ public sealed partial class ServeSession
     /// costs the next upload a transfer, never this one.</summary>
     private void StoreBlock(ContentStore store, ReadOnlySpan<byte> data)
     {
-        Span<byte> hash = stackalloc byte[Blake3.OutLen];
-        Blake3.Hash(data, hash);
-        try { store.Store(hash, data); }
+        try { store.Store(data); }
         catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException)
         {
             Log($"content store {store.Directory}: could not keep a block: {e.Message}");
