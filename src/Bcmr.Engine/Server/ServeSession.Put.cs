@@ -83,11 +83,7 @@ public sealed partial class ServeSession
                 }
                 _activePut = put;
             }
-            if (ReceivePut(put))
-            {
-                CommitPut(put);
-                if (put.Deduped) PruneAfterDedup();
-            }
+            if (ReceivePut(put)) CommitPut(put);
         }
         catch (BcmrException e)
         {
@@ -255,6 +251,7 @@ public sealed partial class ServeSession
         }
         if (Sync) Fs.FlushDirectory(FileCopier.ParentOf(put.Path));
         if (Fs.TryLstat(put.Partial) is { Kind: EntryKind.File }) Fs.TryDeleteFile(put.Partial);
+        if (put.Deduped) PruneAfterDedup(); // before Ok, so a client that sees Ok sees the store within its cap
         Send(new OkResponse(Hex(hash)));
         _afterPut = true;
     }
