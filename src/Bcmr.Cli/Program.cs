@@ -22,6 +22,7 @@ namespace Bcmr.Cli
             root.Add(CopyCommand.Create(move: true));
             root.Add(HashCommand.Create());
             root.Add(SessionCommand.Create());
+            root.Add(CasCommand.Create());
             root.Add(ServeCommand.Create());
 
             var parse = root.Parse(CopyCommand.ExpandBareModeFlags(args));
