@@ -201,6 +201,41 @@ public sealed class ServeCodecProcessTests : IDisposable
         Assert.Empty(Directory.EnumerateFiles(_cas, "*.tmp.*", SearchOption.AllDirectories));
     }
 
+    [Fact]
+    public void Compression_bombs_and_lying_sizes_keep_the_real_server_memory_bounded()
+    {
+        // 48 frames of a few hundred bytes that each expand to 4 MiB of zeros (legitimately declared), then frames
+        // that lie about expanding further: the server decodes each into its one 4 MiB buffer and nothing more.
+        var zeros = new byte[4 * MiB];
+        var bomb = new ZstdSharp.Compressor(3).Wrap(zeros).ToArray();
+        var huge = new ZstdSharp.Compressor(3).Wrap(new byte[64 * MiB]).ToArray();
+        Assert.True(bomb.Length < 1024 && huge.Length < 8192);
+        using var c = Serve(Caps.Zstd, Env());
+        c.Send(new StatRequest("."));
+        Assert.IsType<StatResponse>(c.Receive());
+        Thread.Sleep(300);
+        long baseline = c.ResidentKiB();
+
+        c.Send(new PutRequest("zeros.bin", 48UL * 4 * MiB, 0));
+        for (int i = 0; i < 48; i++) c.Send(new DataCompressed(2, 4 * MiB, bomb));
+        c.Send(Done.Instance);
+        var ok = Assert.IsType<OkResponse>(c.Receive());
+        Assert.Equal(B3Sum(R("zeros.bin")), ok.Hash);
+        Assert.Equal(48L * 4 * MiB, new FileInfo(R("zeros.bin")).Length);
+
+        c.Send(new PutRequest("liar.bin", 64 * MiB, 0));
+        c.Send(new DataCompressed(2, 4 * MiB, huge)); // decodes to 64 MiB, declares 4
+        for (int i = 0; i < 15; i++) c.Send(new DataCompressed(2, 4 * MiB, huge)); // skipped by their declared sizes
+        c.Send(Done.Instance);
+        Assert.Contains("zstd block decodes to more than its declared 4194304 bytes", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.False(File.Exists(R("liar.bin")));
+
+        long after = c.ResidentKiB();
+        // The decode buffer, the block buffer and the compressor's tables: well under 64 MiB.
+        Assert.True(after - baseline < 40 * 1024, $"RSS grew from {baseline} KiB to {after} KiB");
+        End(c);
+    }
+
     // ---- bcmr cas ------------------------------------------------------------------------------------------------
 
     private void Seed(string dir, int blobs, int size)
