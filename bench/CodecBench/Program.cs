@@ -8,14 +8,15 @@ using Bcmr.Engine.Server;
 
 // CodecBench gen DIR MIB      text.txt (source-like) and random.bin of MIB MiB each
 // CodecBench blocks DIR       encode/decode MB/s and ratio per 4 MiB block, per codec, on both files
-// CodecBench serve-get DIR    a Get through an in-process ServeSession over OS pipes, overlap on/off
+// CodecBench serve-get DIR [MB/s]   a Get through an in-process ServeSession over OS pipes (median of 3); with a
+//                             rate, the client reads the wire at that many MB/s (a slow link)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 const int Block = 4 * 1024 * 1024;
 switch (args.ElementAtOrDefault(0))
 {
     case "gen": Gen(args[1], int.Parse(args[2])); break;
     case "blocks": Blocks(args[1]); break;
-    case "serve-get": ServeGet(args[1]); break;
+    case "serve-get": ServeGet(args[1], args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 0); break;
     default: Console.Error.WriteLine("usage: CodecBench gen DIR MIB | blocks DIR | serve-get DIR"); return 2;
 }
 return 0;
@@ -115,40 +116,29 @@ static double Rate(Action run, long bytes)
     return bytes / best / 1e6;
 }
 
-static void ServeGet(string dir)
+static void ServeGet(string dir, double wireMBps)
 {
-    Console.WriteLine("| file | codec | overlap off MB/s | overlap on MB/s | on/off |");
-    Console.WriteLine("|---|---|---|---|---|");
+    Console.WriteLine($"| file | codec | source MB/s | wire MB/s |{(wireMBps > 0 ? $" (client reads the wire at {wireMBps} MB/s)" : "")}");
+    Console.WriteLine("|---|---|---|---|");
     foreach (var name in new[] { "text.txt", "random.bin" })
     {
         long size = new FileInfo(Path.Combine(dir, name)).Length;
         foreach (var caps in new[] { Caps.Zstd, Caps.Lz4, (byte)0 })
         {
-            var off = new List<double>();
-            var on = new List<double>();
-            for (int r = 0; r < 5; r++)
-            {
-                off.Add(GetOnce(dir, name, caps, overlap: false) is var a ? size / a / 1e6 : 0);
-                on.Add(GetOnce(dir, name, caps, overlap: true) is var b ? size / b / 1e6 : 0);
-            }
-            double mOff = Median(off), mOn = Median(on);
+            var runs = new List<(double Seconds, long Wire)>();
+            for (int r = 0; r < 3; r++) runs.Add(GetOnce(dir, name, caps, wireMBps));
+            var (s, wire) = runs.OrderBy(x => x.Seconds).ElementAt(1);
             string codec = caps == Caps.Zstd ? "zstd" : caps == Caps.Lz4 ? "lz4" : "none";
-            Console.WriteLine($"| {name} | {codec} | {mOff:0} | {mOn:0} | {mOn / mOff:0.00} |");
+            Console.WriteLine($"| {name} | {codec} | {size / s / 1e6:0} | {wire / s / 1e6:0} |");
         }
     }
 }
 
-static double Median(List<double> xs)
-{
-    xs.Sort();
-    return xs[xs.Count / 2];
-}
-
 /// <summary>Seconds for one Get of the whole file; the client reads frames without decoding them (the server's side
 /// of the cost).</summary>
-static double GetOnce(string dir, string name, byte caps, bool overlap)
+static (double Seconds, long Wire) GetOnce(string dir, string name, byte caps, double wireMBps)
 {
-    ServeSession.OverlapEncoding = overlap;
+    var limiter = wireMBps > 0 ? new Bcmr.Engine.Transfers.BandwidthLimiter((long)(wireMBps * 1e6)) : null;
     using var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
     using var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
     using var fromServer = new AnonymousPipeServerStream(PipeDirection.In);
@@ -164,11 +154,16 @@ static double GetOnce(string dir, string name, byte caps, bool overlap)
     var sw = Stopwatch.StartNew();
     writer.Write(new GetRequest(name, 0));
     writer.Flush();
-    while (reader.TryReadFrame(out var frame) && frame.IsBlock) { }
+    long wire = 0;
+    while (reader.TryReadFrame(out var frame) && frame.IsBlock)
+    {
+        wire += 4 + frame.Length;
+        limiter?.Wait(4 + frame.Length);
+    }
     double s = sw.Elapsed.TotalSeconds;
     writer.Write(Done.Instance);
     writer.Flush();
     toServer.Dispose();
     thread.Join();
-    return s;
+    return (s, wire);
 }
