@@ -76,6 +76,9 @@ internal sealed partial class RemoteTransfer
                 SendFile(c, dst, f, buffer);
             }
             Complete(c, block: true);
+            // A move removes the source directories it emptied, deepest first; any that still hold something stay.
+            if (_req.Move)
+                for (int i = dirs.Count - 1; i >= 0; i--) Fs.TryRemoveEmptyDirectory(dirs[i].Local);
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
@@ -86,7 +89,7 @@ internal sealed partial class RemoteTransfer
         // The protocol carries no links: a source named on the command line is always followed.
         var meta = Fs.TryStat(src) ?? throw new BcmrException(BcmrErrorCode.NotFound, src,
             Fs.TryLstat(src) is null ? $"{src}: No such file or directory" : $"{src}: dangling symbolic link");
-        if (meta.Kind == EntryKind.Directory && !_req.Recursive)
+        if (meta.Kind == EntryKind.Directory && !_req.Recursive && !_req.Move)
             throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
         if (meta.Kind is not (EntryKind.File or EntryKind.Directory))
             throw new BcmrException(BcmrErrorCode.SpecialFile, src, $"{src}: not a regular file or directory; not copied");
@@ -198,7 +201,7 @@ internal sealed partial class RemoteTransfer
                         lost => throw lost);
                     continue;
                 }
-                if (f.New) continue;
+                // Even under a directory that did not exist, a partial upload may (a first run cut before its rename).
                 StatResponse? final = null;
                 Request(c, new StatRequest(f.Remote), m => final = m as StatResponse, lost => throw lost);
                 Request(c, new ResumeRequest(f.Remote), m =>
