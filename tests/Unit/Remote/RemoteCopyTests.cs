@@ -208,6 +208,29 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [SshFact]
+    public void Fast_downloads_are_sent_with_sendfile_and_default_ones_are_hashed_by_the_server()
+    {
+        if (!File.Exists("/usr/bin/strace")) return; // CI installs strace; the byte checks above still run without it
+        using var s = new Scene(fx);
+        ResumeTests.WriteRandom(s.R("f.bin"), 9 * MiB + 5, 21);
+        var trace = s.Local["trace"];
+        var wrapper = s.Local["remote-strace"];
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec strace -f -e trace=sendfile -o '{trace}' '{fx.RemoteBcmr}' \"$@\"\n");
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0x1ED);
+        foreach (var (fast, name) in new[] { (true, "fast.bin"), (false, "slow.bin") })
+        {
+            File.Delete(trace);
+            var r = BcmrRunner.Run(["--json", "copy", .. fast ? new[] { "--fast" } : [], fx.Remote(s.R("f.bin")), s.Local[name]],
+                fx.Env(new() { ["BCMR_REMOTE"] = wrapper }));
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Equal(Trees.Sha256(s.R("f.bin")), Trees.Sha256(s.Local[name]));
+            int calls = File.ReadAllLines(trace).Count(l => l.Contains("sendfile(1,"));
+            if (fast) Assert.True(calls > 0, "--fast used sendfile");
+            else Assert.Equal(0, calls);
+        }
+    }
+
+    [SshFact]
     public void Move_up_removes_the_sources_only_after_the_copy_is_confirmed()
     {
         using var s = new Scene(fx);
