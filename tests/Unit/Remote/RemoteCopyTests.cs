@@ -231,6 +231,26 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [SshFact]
+    public void A_file_the_server_refuses_in_the_middle_of_a_pipelined_batch_fails_alone()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["many"];
+        Directory.CreateDirectory(src);
+        for (int i = 0; i < 200; i++) File.WriteAllText(Path.Combine(src, $"f{i:000}"), $"file {i}\n");
+        // File 100 cannot be written on the server: a directory holds its name (with -f nothing is checked first).
+        Directory.CreateDirectory(s.R("many/f100/blocker"));
+        var r = Bcmr("--json", "copy", "-r", "-f", src, fx.Remote(s.RemoteDir));
+        Assert.Equal(3, r.ExitCode);
+        var failed = r.JsonFiles.Where(f => f.GetProperty("status").GetString() == "failed").ToList();
+        Assert.Single(failed);
+        Assert.EndsWith("f100", failed[0].GetProperty("source").GetString());
+        Assert.Contains("f100", failed[0].GetProperty("error").GetString());
+        for (int i = 0; i < 200; i++)
+            if (i != 100) Assert.Equal($"file {i}\n", File.ReadAllText(s.R($"many/f{i:000}")));
+        Trees.AssertNoStagingFiles(s.RemoteDir);
+    }
+
+    [SshFact]
     public void Move_up_removes_the_sources_only_after_the_copy_is_confirmed()
     {
         using var s = new Scene(fx);
