@@ -461,6 +461,51 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Trees.AssertNoStagingFiles(s.Local["down"]);
     }
 
+    [SshFact]
+    public void Strict_and_append_resume_over_the_wire_in_both_directions()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["f.bin"];
+        ResumeTests.WriteRandom(src, 10 * MiB + 3, 31);
+        var bytes = File.ReadAllBytes(src);
+        JsonElement Run(params string[] args)
+        {
+            var r = Bcmr(["--json", "copy", .. args]);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            return r.JsonFiles.Single();
+        }
+
+        // -a trusts the length the other side holds.
+        File.WriteAllBytes(s.R(".f.bin.bcmr-part"), bytes[..(6 * MiB)]);
+        var a = Run("-a", src, fx.Remote(s.R("f.bin")));
+        Assert.Equal(6 * MiB, a.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.R("f.bin")));
+
+        // -s proves the prefix: a partial with one flipped byte early on starts over.
+        var bad = bytes[..(7 * MiB)];
+        bad[10] ^= 0xff;
+        File.WriteAllBytes(s.Local[".down.bin.bcmr-part"], bad);
+        var strict = Run("-s", fx.Remote(s.R("f.bin")), s.Local["down.bin"]);
+        Assert.Equal("started_over", strict.GetProperty("resume").GetString());
+        Assert.Equal(10 * MiB + 3, strict.GetProperty("wire_bytes").GetInt64());
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.Local["down.bin"]));
+
+        // ... and a good one continues; an identical complete file is skipped without data.
+        File.Delete(s.Local["down.bin"]);
+        File.WriteAllBytes(s.Local[".down.bin.bcmr-part"], bytes[..(7 * MiB)]);
+        var good = Run("-s", fx.Remote(s.R("f.bin")), s.Local["down.bin"]);
+        Assert.Equal(7 * MiB, good.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(3 * MiB + 3, good.GetProperty("wire_bytes").GetInt64());
+        var again = Run("-s", fx.Remote(s.R("f.bin")), s.Local["down.bin"]);
+        Assert.Equal("already_complete", again.GetProperty("resume").GetString());
+        Assert.Equal(0, again.GetProperty("wire_bytes").GetInt64());
+        var upAgain = Run("-s", src, fx.Remote(s.R("f.bin")));
+        Assert.Equal("already_complete", upAgain.GetProperty("resume").GetString());
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.Local["down.bin"]));
+        Trees.AssertNoStagingFiles(s.Local.Path);
+        Trees.AssertNoStagingFiles(s.RemoteDir);
+    }
+
     private static bool SpinUntil(Func<bool> condition)
     {
         var clock = Stopwatch.StartNew();
