@@ -156,6 +156,7 @@ public sealed partial class ServeSession
                 long pos = (long)r.Offset;
                 var hasher = Fast ? null : Blake3Hasher.Create();
                 if (hasher is not null && pos > 0) HashRange(h, path, 0, pos, hasher);
+                if (hasher is null) TrySendWithSendfile(h, path, ref pos, before.Size);
                 pos = SendFile(h, path, pos, before.Size, hasher);
                 var after = Fs.Fstat(h, path);
                 if (pos != before.Size || after.Size != before.Size || after.MtimeSec != before.MtimeSec || after.MtimeNsec != before.MtimeNsec)
