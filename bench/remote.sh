@@ -14,7 +14,8 @@ BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
 [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
 mkdir -p "$DIR/home"
 SSHD=$DIR/sshd
-SSH=$(PORT=$PORT DIR=$SSHD bash ../shared/tools/sshd-loopback.sh 2>/dev/null || PORT=$PORT DIR=$SSHD bash "$(dirname "$0")/../../shared/tools/sshd-loopback.sh")
+SHARED=$(cd .. && pwd)/shared
+PORT=$PORT DIR=$SSHD bash "$SHARED/tools/sshd-loopback.sh" >/dev/null
 HOST=bench
 # The remote bcmr serves $DIR/home (its HOME), so the benchmark never touches the real home.
 printf '#!/bin/sh\nexport HOME=%s/home XDG_DATA_HOME=%s/home/.xdg\nexec %s "$@"\n' "$DIR" "$DIR" "$BCMR" > "$DIR/remote-bcmr"

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
@@ -325,6 +326,7 @@ internal sealed partial class RemoteTransfer
                 return;
             }
             var reply = new SingleReply();
+            var probe = new CompressionProbe(_codec);
             c.Send(new PutRequest(f.Remote, (ulong)size, (ulong)offset), reply, _ct);
             while (pos < size)
             {
@@ -344,7 +346,9 @@ internal sealed partial class RemoteTransfer
                     break;
                 }
                 hasher.Update(buffer.AsSpan(0, want));
-                int sent = c.SendBlock(buffer.AsSpan(0, want), _codec, _scratch);
+                var codec = probe.Next();
+                int sent = c.SendBlock(buffer.AsSpan(0, want), codec, _scratch);
+                probe.Report(codec, sent < want);
                 _limiter?.Wait(sent, _ct);
                 pos += want;
                 wire += sent;
@@ -408,6 +412,7 @@ internal sealed partial class RemoteTransfer
         reply.WaitMissing(_ct);
         long wire = 0;
         int deduplicated = 0;
+        var probe = new CompressionProbe(_codec);
         BcmrException? local = null;
         if (reply.Missing is { } missing)
         {
@@ -431,7 +436,9 @@ internal sealed partial class RemoteTransfer
                     local = e;
                     break;
                 }
-                int sent = c.SendBlock(buffer.AsSpan(0, want), _codec, _scratch);
+                var codec = probe.Next();
+                int sent = c.SendBlock(buffer.AsSpan(0, want), codec, _scratch);
+                probe.Report(codec, sent < want);
                 _limiter?.Wait(sent, _ct);
                 wire += sent;
                 _tracker.AddBytes(cur, want);

@@ -20,13 +20,16 @@ public sealed partial class ServeSession
     private long SendFile(SafeFileHandle h, string path, long pos, long end, Blake3Hasher? hasher)
     {
         var block = Block;
+        var probe = new Codecs.CompressionProbe(Codec);
         while (pos < end)
         {
             int want = (int)Math.Min(Wire.MaxBlock, end - pos);
             int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path);
             if (n == 0) break;
             hasher?.Update(block.AsSpan(0, n));
-            SendBlock(block.AsSpan(0, n));
+            var codec = probe.Next();
+            int written = _writer.WriteBlock(block.AsSpan(0, n), codec, Scratch);
+            probe.Report(codec, written != Wire.HeaderSize + 4 + n);
             pos += n;
         }
         return pos;

@@ -67,7 +67,7 @@ public sealed class ServeOptions
 /// size (then raw Data); <see cref="Caps.Dedup"/>: a Put may start with HaveBlocks (see <see cref="ReceiveDedup"/>).
 /// Incoming DataCompressed is accepted with either known algo, negotiated or not (as bcmr 0.6 does); an unknown algo,
 /// a lying size or a corrupt payload refuses the Put (see <see cref="HandlePut"/>). Block reads and writes go through
-/// <c>ReadBlock</c> and <c>SendBlock</c>.</para>
+/// <c>ReadBlock</c> and <c>SendFile</c>.</para>
 /// <para>Put and resume rules: see <see cref="HandlePut"/>. Listing rules: see <see cref="HandleList"/>.</para>
 /// </summary>
 public sealed partial class ServeSession : IDisposable
@@ -297,10 +297,6 @@ public sealed partial class ServeSession : IDisposable
         try { Send(message); }
         catch (Exception) { /* the peer is gone or the stream is broken: nothing more to say */ }
     }
-
-    /// <summary>Sends one block of file content: DataCompressed with the negotiated codec when that saves more than
-    /// 5 %, else Data.</summary>
-    private void SendBlock(ReadOnlySpan<byte> block) => _writer.WriteBlock(block, Codec, Scratch);
 
     /// <summary>The content of an incoming block frame (Data, or DataCompressed decoded into the session's decode
     /// buffer), valid until the next read. A malformed frame throws <see cref="ProtocolException"/>; an unknown algo,
