@@ -326,7 +326,7 @@ internal sealed partial class RemoteTransfer
                 return;
             }
             var reply = new SingleReply();
-            var probe = new CompressionProbe(_codec);
+            var probe = _probe!;
             c.Send(new PutRequest(f.Remote, (ulong)size, (ulong)offset), reply, _ct);
             while (pos < size)
             {
@@ -412,7 +412,7 @@ internal sealed partial class RemoteTransfer
         reply.WaitMissing(_ct);
         long wire = 0;
         int deduplicated = 0;
-        var probe = new CompressionProbe(_codec);
+        var probe = _probe!;
         BcmrException? local = null;
         if (reply.Missing is { } missing)
         {

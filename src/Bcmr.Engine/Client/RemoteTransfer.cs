@@ -32,6 +32,9 @@ internal sealed partial class RemoteTransfer
     private readonly BandwidthLimiter? _limiter;
     /// <summary>The codec for data we send (chosen from the negotiated caps).</summary>
     private WireCodec _codec;
+    /// <summary>Whether sent data has been compressing lately: one for the whole transfer, so a tree of small
+    /// incompressible files stops paying for attempts too.</summary>
+    private CompressionProbe? _probe;
     /// <summary>Compression scratch for the sending thread.</summary>
     private readonly byte[] _scratch = new byte[Wire.MaxBlock];
     /// <summary>Decoding buffer for the reader thread (downloads).</summary>
@@ -84,6 +87,7 @@ internal sealed partial class RemoteTransfer
             {
                 client = ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload));
                 _codec = Compression.Choose(client.Caps, _compression);
+                _probe = new CompressionProbe(_codec);
             }
             catch (BcmrException e) when (e.Code == BcmrErrorCode.RemoteUnavailable)
             {

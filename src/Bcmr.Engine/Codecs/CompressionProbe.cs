@@ -1,7 +1,7 @@
 namespace Bcmr.Engine.Codecs;
 
 /// <summary>
-/// Which codec to try for the next block of one file. Data that did not compress twice in a row (media, archives,
+/// Which codec to try for the next block sent on a connection. Data that did not compress twice in a row (media, archives,
 /// encrypted or random bytes) is sent raw without trying, except every 8th block, which probes again so a file that
 /// changes character (a tar of mixed content) still gets compressed. A failed zstd attempt costs about a third of a
 /// millisecond per 4 MiB block... times every block of a large file, on the thread that also reads and hashes.

@@ -8,6 +8,10 @@ namespace Bcmr.Engine.Server;
 // Get's data path: blocks read, hashed, encoded and written.
 public sealed partial class ServeSession
 {
+    /// <summary>Whether the data sent on this session has been compressing lately (across files, so a tree of small
+    /// incompressible files stops paying for attempts too).</summary>
+    private Codecs.CompressionProbe? _probe;
+
     /// <summary>
     /// Sends bytes [pos, end) of the file as block frames, one 4 MiB block at a time on this thread (read, hash,
     /// compress, write); returns where it stopped (end, or earlier if the file shrank).
@@ -20,7 +24,7 @@ public sealed partial class ServeSession
     private long SendFile(SafeFileHandle h, string path, long pos, long end, Blake3Hasher? hasher)
     {
         var block = Block;
-        var probe = new Codecs.CompressionProbe(Codec);
+        var probe = _probe ??= new Codecs.CompressionProbe(Codec);
         while (pos < end)
         {
             int want = (int)Math.Min(Wire.MaxBlock, end - pos);
