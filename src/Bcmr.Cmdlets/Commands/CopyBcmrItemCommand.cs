@@ -158,7 +158,7 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
     {
         if (_sources.Count == 0) return;
         var request = Options().ToRequest(_sources, _destination);
-        var view = ProgressWanted() ? new ProgressView($"Copy-BcmrItem to {Destination}", CopyOptions.ProgressInterval) : null;
+        var view = ProgressWanted() ? new TransferProgressView($"Copy-BcmrItem to {Destination}", CopyOptions.ProgressInterval) : null;
         long sourceId = Interlocked.Increment(ref s_sourceIds);
         var clock = Stopwatch.StartNew();
         using var pump = new EnginePump<EngineEvent>();
@@ -195,7 +195,7 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         public void Report(TransferProgress value) => pump.Post(new EngineEvent(value, null));
     }
 
-    private void Handle(EngineEvent e, ProgressView? view, long sourceId, Stopwatch clock)
+    private void Handle(EngineEvent e, TransferProgressView? view, long sourceId, Stopwatch clock)
     {
         if (e.Progress is { } p)
         {
@@ -220,7 +220,7 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
 
     /// <summary>Closes the progress bars. Through ICommandRuntime with our own source id, because Cmdlet.WriteProgress
     /// refuses to write once the pipeline is stopping, and a stopped copy must not leave a bar behind.</summary>
-    private void WriteCompleted(ProgressView? view, long sourceId)
+    private void WriteCompleted(TransferProgressView? view, long sourceId)
     {
         if (view is null) return;
         foreach (var record in view.Complete())
@@ -269,6 +269,6 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
     }
 
     private static ErrorRecord NotFileSystem(string input, ProviderInfo provider) => new(
-        new ArgumentException($"'{input}' is a {provider.Name} provider path; Copy-BcmrItem copies files and directories of the FileSystem provider only."),
+        new ArgumentException($"'{input}' is not a FileSystem path (its provider is {provider.Name}); Copy-BcmrItem copies files and directories only."),
         "NotFileSystemPath", ErrorCategory.InvalidArgument, input);
 }

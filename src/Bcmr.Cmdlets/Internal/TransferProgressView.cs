@@ -10,7 +10,7 @@ namespace Bcmr.Cmdlets.Internal;
 /// <see cref="MinInterval"/> whatever the source sends, and <see cref="Complete"/> always closes every record that was
 /// shown (child first), so a host never keeps a stale bar after an error or a stop.
 /// </summary>
-internal sealed class ProgressView
+internal sealed class TransferProgressView
 {
     public const int ParentId = 1;
     public const int ChildId = 2;
@@ -19,7 +19,7 @@ internal sealed class ProgressView
     private TimeSpan? _lastAt;
     private bool _parentShown, _childShown;
 
-    public ProgressView(string activity, TimeSpan minInterval)
+    public TransferProgressView(string activity, TimeSpan minInterval)
     {
         _activity = activity;
         MinInterval = minInterval;
