@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.Loader;
 
 namespace Bcmr.Tests.Module;
 
@@ -21,6 +23,18 @@ public static class PublishedModule
 
     /// <summary>The cmdlets the manifest must export, no more, no less.</summary>
     public static readonly string[] Cmdlets = ["Copy-BcmrItem", "Get-BcmrSession", "Remove-BcmrSession", "Start-BcmrServe"];
+
+    /// <summary>
+    /// The test project references Bcmr.Cmdlets without copying it (Private=false), so that one copy only is ever
+    /// loaded: the published one, which Import-Module also loads. The plain unit tests of the cmdlets' logic reach it
+    /// through this resolver (publishing first if needed).
+    /// </summary>
+    [ModuleInitializer]
+    internal static void ResolveCmdletsFromThePublishedModule()
+    {
+        AssemblyLoadContext.Default.Resolving += (context, name) =>
+            name.Name == "Bcmr.Cmdlets" ? context.LoadFromAssemblyPath(Path.Combine(Directory, "Bcmr.Cmdlets.dll")) : null;
+    }
 
     private static string FindRepoRoot()
     {
