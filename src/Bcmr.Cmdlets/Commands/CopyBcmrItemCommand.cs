@@ -218,15 +218,24 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         if (PassThru) WriteObject(CopyResult.From(r));
     }
 
-    /// <summary>Closes the progress bars. Through ICommandRuntime with our own source id, because Cmdlet.WriteProgress
-    /// refuses to write once the pipeline is stopping, and a stopped copy must not leave a bar behind.</summary>
+    /// <summary>Closes the progress bars, also when the pipeline is stopping: the command runtime refuses every write
+    /// then, so the Completed records go straight to the host (which records them in the Progress stream as usual),
+    /// and a stopped copy does not leave a bar behind.</summary>
     private void WriteCompleted(TransferProgressView? view, long sourceId)
     {
         if (view is null) return;
         foreach (var record in view.Complete())
         {
-            try { CommandRuntime.WriteProgress(sourceId, record); }
-            catch (PipelineStoppedException) { }
+            if (!Stopping)
+            {
+                try
+                {
+                    CommandRuntime.WriteProgress(sourceId, record);
+                    continue;
+                }
+                catch (PipelineStoppedException) { }
+            }
+            Host?.UI?.WriteProgress(sourceId, record);
         }
     }
 
