@@ -85,6 +85,15 @@ public sealed class PowerShellSession : IDisposable
 
     public void Dispose() => _runspace.Dispose();
 
+    /// <summary>What a stream holds now. Enumerating a PSDataCollection of a running pipeline blocks until the
+    /// pipeline ends, so running pipelines are read by index.</summary>
+    public static List<T> Snapshot<T>(PSDataCollection<T> stream)
+    {
+        var items = new List<T>();
+        for (int i = 0; i < stream.Count; i++) items.Add(stream[i]);
+        return items;
+    }
+
     private sealed class RecordingHost : PSHost
     {
         private readonly RecordingUI _ui = new();

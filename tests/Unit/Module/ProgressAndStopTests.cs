@@ -86,7 +86,7 @@ public sealed class ProgressAndStopTests(BigFileFixture big) : IClassFixture<Big
         var run = ps.BeginInvoke();
         var wait = Stopwatch.StartNew();
         // Under way: the child bar shows bytes of the file moving.
-        while (!ps.Streams.Progress.Any(p => p.ActivityId == 2 && p.PercentComplete > 0))
+        while (!PowerShellSession.Snapshot(ps.Streams.Progress).Any(p => p.ActivityId == 2 && p.PercentComplete > 0))
         {
             Assert.True(wait.Elapsed < TimeSpan.FromSeconds(60) && !run.IsCompleted, "the copy never showed progress");
             Thread.Sleep(20);
@@ -100,7 +100,7 @@ public sealed class ProgressAndStopTests(BigFileFixture big) : IClassFixture<Big
         Assert.Equal(PSInvocationState.Stopped, ps.InvocationStateInfo.State);
         // Neither the final name nor a temporary file beside it.
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dst.Path));
-        var progress = ps.Streams.Progress.ToList();
+        var progress = PowerShellSession.Snapshot(ps.Streams.Progress);
         Assert.Equal((2, ProgressRecordType.Completed), (progress[^2].ActivityId, progress[^2].RecordType));
         Assert.Equal((1, ProgressRecordType.Completed), (progress[^1].ActivityId, progress[^1].RecordType));
         Assert.Empty(ps.Streams.Error);
