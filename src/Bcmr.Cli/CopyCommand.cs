@@ -62,8 +62,27 @@ internal static class CopyCommand
             if (r.Tokens.Count == 1 && int.TryParse(r.Tokens[0].Value, out var n) && n < 1) r.AddError("--jobs must be at least 1");
         });
 
+        var ssh = new Option<string?>("--ssh")
+        {
+            Description = "Remote copies (host:path): the ssh program and its options, like rsync's -e (e.g. \"ssh -p 2222 -i key\"). Default: $BCMR_SSH, else ssh. BatchMode=yes is always added.",
+            HelpName = "CMD",
+        };
+        var remoteBcmr = new Option<string?>("--remote-bcmr")
+        {
+            Description = "The bcmr program on the remote host (\"serve\" is appended), or a whole server command of several words. Default: $BCMR_REMOTE, else bcmr.",
+            HelpName = "PATH",
+        };
+        var fast = new Option<bool>("--fast") { Description = "Remote downloads: the server skips its BLAKE3 and sends with sendfile/splice; integrity then rests on ssh and the local hash." };
+        var noFallback = new Option<bool>("--no-fallback") { Description = "When the remote host has no bcmr, fail instead of falling back to scp." };
+        var compress = new Option<string?>("--compress")
+        {
+            Description = "Remote copies: wire compression auto|zstd|lz4|none (default: $BCMR_COMPRESS, else auto: the best codec both ends have).",
+            HelpName = "auto|zstd|lz4|none",
+        };
+        compress.AcceptOnlyFromAmong("auto", "zstd", "lz4", "none");
+
         cmd.Add(paths);
-        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs })
+        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, ssh, remoteBcmr, fast, noFallback, compress })
             cmd.Add(o);
 
         Option<ReflinkMode>? reflink = null;
@@ -108,6 +127,12 @@ internal static class CopyCommand
                     : parse.GetValue(append) ? ResumeMode.Append
                     : parse.GetValue(resume) ? ResumeMode.Resume
                     : ResumeMode.None,
+                SshCommand = parse.GetValue(ssh),
+                RemoteCommand = parse.GetValue(remoteBcmr),
+                Fast = parse.GetValue(fast),
+                NoFallback = parse.GetValue(noFallback),
+                Compress = parse.GetValue(compress),
+                Warn = line => Console.Error.WriteLine(line),
             };
             return Task.FromResult(Run(request, parse.GetValue(Program.Json), parse.GetValue(quiet), parse.GetValue(verbose), ct));
         });

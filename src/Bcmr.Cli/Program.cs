@@ -20,6 +20,8 @@ namespace Bcmr.Cli
             root.Add(Json);
             root.Add(CopyCommand.Create(move: false));
             root.Add(CopyCommand.Create(move: true));
+            root.Add(RemoveCommand.Create());
+            root.Add(CheckCommand.Create());
             root.Add(HashCommand.Create());
             root.Add(SessionCommand.Create());
             root.Add(ServeCommand.Create());

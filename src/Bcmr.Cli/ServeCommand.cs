@@ -89,7 +89,7 @@ internal static class ServeCommand
         {
             Directory.CreateDirectory(root);
             session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
-                new ServeOptions { Root = root, Log = Console.Error });
+                new ServeOptions { Root = root, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null });
         }
         catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException or ArgumentException)
         {

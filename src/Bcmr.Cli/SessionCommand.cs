@@ -135,7 +135,7 @@ internal static class SessionCommand
         w.WriteBoolean("stale", s.IsStale);
     }
 
-    private static void WriteJson(Action<Utf8JsonWriter> body)
+    internal static void WriteJson(Action<Utf8JsonWriter> body)
     {
         using var stdout = Console.OpenStandardOutput();
         using var w = new Utf8JsonWriter(stdout);

@@ -56,6 +56,8 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
         if (r.Blake3 is null) w.WriteNull("blake3"); else w.WriteString("blake3", r.Blake3);
         w.WriteString("method", r.Method.ToString().ToLowerInvariant());
         w.WriteNumber("duration_secs", Math.Round(r.Duration.TotalSeconds, 6));
+        w.WriteString("transport", r.Transport);
+        w.WriteNumber("wire_bytes", r.WireBytes);
         if (r.Resume is { } decision)
         {
             w.WriteString("resume", decision switch
@@ -84,6 +86,8 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
         w.WriteNumber("skipped", s?.Skipped ?? 0);
         w.WriteNumber("failed", s?.Failed ?? 0);
         w.WriteNumber("directories", s?.Directories ?? 0);
+        w.WriteString("transport", s?.Transport ?? "local");
+        w.WriteNumber("wire_bytes", s?.WireBytes ?? 0);
         w.WriteNumber("exit_code", exitCode);
     });
 

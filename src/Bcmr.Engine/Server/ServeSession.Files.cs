@@ -157,6 +157,7 @@ public sealed partial class ServeSession
                 var hasher = Fast ? null : Blake3Hasher.Create();
                 if (hasher is not null && pos > 0) HashRange(h, path, 0, pos, hasher);
                 var block = Block;
+                if (hasher is null) TrySendWithSendfile(h, path, ref pos, before.Size);
                 while (pos < before.Size)
                 {
                     int want = (int)Math.Min(Wire.MaxBlock, before.Size - pos);

@@ -33,6 +33,10 @@ public sealed class ServeOptions
     /// <summary>Capabilities offered in Welcome (intersected with the client's and with <see cref="ServeSession.SupportedCaps"/>).</summary>
     public byte Capabilities { get; init; } = ServeSession.SupportedCaps;
 
+    /// <summary>The file descriptor behind the output stream (1 for <c>bcmr serve</c>), so that FAST downloads can be
+    /// sent with sendfile(2) straight from the file; null: always the buffered path.</summary>
+    public int? OutputFd { get; init; }
+
     /// <summary>Where diagnostics go, one line each (stderr for <c>bcmr serve</c>); null for none. Never the protocol stream.</summary>
     public TextWriter? Log { get; init; }
 }

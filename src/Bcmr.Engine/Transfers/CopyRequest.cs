@@ -48,6 +48,10 @@ public sealed class CopyRequest
     /// <summary>Bytes per second for file data (rsync's --bwlimit); 0 = unlimited.</summary>
     public long BandwidthLimit { get; init; }
 
+    /// <summary>Where one-line warnings about the whole operation go (e.g. "falling back to scp"); the CLI prints
+    /// them on stderr, the cmdlets write them as warnings. Per-file warnings travel in <see cref="CopyResult.Warnings"/>.</summary>
+    public Action<string>? Warn { get; init; }
+
     /// <summary>Minimum time between progress reports.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 

@@ -17,6 +17,9 @@ public sealed class CopyResult
     public TimeSpan Duration { get; init; }
     public string Transport { get; init; } = "local";
     public CopyMethod Method { get; init; }
+    /// <summary>File bytes that crossed the network for this entry (Data payloads, after compression and dedup);
+    /// 0 for local copies.</summary>
+    public long WireBytes { get; init; }
     /// <summary>Offset the copy continued from (bytes already at the destination that were kept).</summary>
     public long ResumedFrom { get; init; }
     /// <summary>With a resume flag: what was decided for this file; null for an ordinary copy.</summary>
@@ -45,6 +48,10 @@ public sealed class TransferSummary
     public int Failed { get; init; }
     public int Directories { get; init; }
     public TimeSpan Duration { get; init; }
+    /// <summary>File bytes that crossed the network (see <see cref="CopyResult.WireBytes"/>).</summary>
+    public long WireBytes { get; init; }
+    /// <summary>How a remote transfer travelled: "ssh" (bcmr serve), "scp" (fallback); "local" otherwise.</summary>
+    public string Transport { get; init; } = "local";
     public double BytesPerSecond => Duration.TotalSeconds > 0 ? Bytes / Duration.TotalSeconds : 0;
     public bool Cancelled { get; init; }
     /// <summary>A failure that stopped the whole operation before any item (e.g. several sources into a file).</summary>

@@ -194,9 +194,9 @@ internal sealed class LocalTransfer
         }
     }
 
-    private readonly record struct DirEntry(string Name, EntryKind Kind, long Size);
+    internal readonly record struct DirEntry(string Name, EntryKind Kind, long Size);
 
-    private static List<DirEntry> ListDirectory(string dir)
+    internal static List<DirEntry> ListDirectory(string dir)
     {
         try
         {

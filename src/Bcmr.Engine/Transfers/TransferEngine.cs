@@ -10,7 +10,9 @@ public static class TransferEngine
         Action<CopyResult>? onResult = null, CancellationToken cancellationToken = default)
     {
         var excludes = Validate(request);
-        return new LocalTransfer(request, progress, onResult, excludes, cancellationToken).Run();
+        return Client.RemoteTransfer.Applies(request)
+            ? new Client.RemoteTransfer(request, progress, onResult, excludes, cancellationToken).Run()
+            : new LocalTransfer(request, progress, onResult, excludes, cancellationToken).Run();
     }
 
     public static Task<TransferSummary> RunAsync(CopyRequest request, IProgress<TransferProgress>? progress = null,

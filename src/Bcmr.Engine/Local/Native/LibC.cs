@@ -148,6 +148,14 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial byte* realpath(string path, byte* resolved);
 
+    [LibraryImport(Lib, EntryPoint = "sendfile", SetLastError = true)]
+    public static partial nint sendfile(int outFd, int inFd, long* offset, nuint count);
+
+    public const int F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, int arg);
+
     [LibraryImport(Lib, EntryPoint = "free")]
     public static partial void free(void* p);
 }

@@ -1,0 +1,435 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Local;
+using Bcmr.Engine.Protocol;
+using Bcmr.Engine.Transfers;
+using Microsoft.Win32.SafeHandles;
+
+namespace Bcmr.Engine.Client;
+
+// Downloads: remote sources, local destination.
+internal sealed partial class RemoteTransfer
+{
+    private sealed class DownloadFile(string remote, string shown, string local, long size, long mtime)
+    {
+        public string Remote { get; } = remote;
+        public string Shown { get; } = shown;
+        public string Local { get; } = local;
+        public long Size { get; } = size;
+        public long Mtime { get; } = mtime;
+        public long Offset;
+        public string? Note;
+        public bool AlreadyComplete;
+        public BcmrException? Refused;
+    }
+
+    /// <summary>
+    /// Receives one file: the reader thread writes each Data frame at its place in the partial file
+    /// (".name.bcmr-part" beside the destination) and hashes it. Local write failures are recorded and the rest of
+    /// the reply is consumed, so the stream stays in step. The calling thread then commits or discards it.
+    /// </summary>
+    private sealed class GetReply(SafeFileHandle handle, DownloadFile file, string partial, Blake3Hasher hasher, long offset,
+        ProgressTracker tracker) : PendingReply
+    {
+        public SafeFileHandle Handle { get; } = handle;
+        public string Partial { get; } = partial;
+        public Blake3Hasher Hasher { get; } = hasher;
+        public long Position = offset;
+        public long Wire;
+        public BcmrException? LocalError;
+        public Message? Final;
+        public BcmrException? Lost;
+        private ProgressTracker.CurrentFile? _cur;
+
+        public override bool OnFrame(in Frame frame)
+        {
+            switch (frame.Type)
+            {
+                case MessageType.Data:
+                    var data = frame.DataBytes;
+                    _cur ??= StartProgress();
+                    Wire += data.Length;
+                    if (LocalError is not null) return false;
+                    if (Position + data.Length > file.Size)
+                    {
+                        LocalError = new BcmrException(BcmrErrorCode.SourceChanged, file.Shown, $"{file.Shown}: the server sent more than the {file.Size} bytes it announced (it changed while listed)");
+                        return false;
+                    }
+                    try { Fs.Write(Handle, data, Position, file.Local); }
+                    catch (BcmrException e)
+                    {
+                        LocalError = e;
+                        return false;
+                    }
+                    Hasher.Update(data);
+                    Position += data.Length;
+                    tracker.AddBytes(_cur, data.Length);
+                    return false;
+                default:
+                    try { Final = frame.Decode(); }
+                    catch (ProtocolException e) { Final = new ErrorResponse($"malformed {frame.Type} reply: {e.Message}"); }
+                    if (_cur is not null) tracker.FinishFile(_cur, 0);
+                    SetDone();
+                    return true;
+            }
+        }
+
+        private ProgressTracker.CurrentFile StartProgress()
+        {
+            var cur = tracker.StartFile(file.Shown, file.Size);
+            tracker.AddKeptBytes(cur, Position);
+            return cur;
+        }
+
+        public override void OnConnectionLost(BcmrException error)
+        {
+            Lost = error;
+            SetDone();
+        }
+    }
+
+    private void Download(ServeClient c, List<RemoteSpec> sources, string dst)
+    {
+        sources = ExpandWildcards(c, sources);
+        var dstMeta = Fs.TryStat(dst);
+        bool dstIsDir = dstMeta?.Kind == EntryKind.Directory;
+        if (sources.Count > 1 && !dstIsDir)
+            throw dstMeta is null
+                ? new BcmrException(BcmrErrorCode.NotFound, dst, $"{dst}: target directory does not exist (several sources need an existing directory)")
+                : new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: target is not a directory (several sources need an existing directory)");
+
+        var files = new List<DownloadFile>();
+        foreach (var src in sources)
+        {
+            _ct.ThrowIfCancellationRequested();
+            try { PlanDownload(c, src, dst, dstIsDir, files); }
+            catch (BcmrException e) when (e.Code != BcmrErrorCode.ConnectionFailed) { _log.Fail(src.ToString(), dst, EntryKind.File, e, _transport); }
+        }
+        if (_req.DryRun)
+        {
+            foreach (var f in files)
+                _log.Succeed(new CopyResult { Source = f.Shown, Destination = f.Local, Status = CopyStatus.DryRun, Bytes = f.Size, Transport = _transport });
+            return;
+        }
+        CheckDownloadTargets(c, files);
+        foreach (var f in files)
+        {
+            _ct.ThrowIfCancellationRequested();
+            if (f.Refused is not null) { _log.Fail(f.Shown, f.Local, EntryKind.File, f.Refused, _transport); continue; }
+            if (f.AlreadyComplete)
+            {
+                _log.Skip(new CopyResult
+                {
+                    Source = f.Shown, Destination = f.Local, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete,
+                    Message = $"{f.Local}: {f.Note ?? "already complete"}", Transport = _transport,
+                });
+                continue;
+            }
+            RequestFile(c, f);
+        }
+        Complete(c, block: true);
+    }
+
+    /// <summary>host:dir/*.log: the server has no wildcards, so the parent is listed and the last component matched
+    /// here (*, ?, [...] as in a shell; names starting with '.' only by a pattern starting with '.').</summary>
+    private List<RemoteSpec> ExpandWildcards(ServeClient c, List<RemoteSpec> sources)
+    {
+        var result = new List<RemoteSpec>();
+        foreach (var src in sources)
+        {
+            var path = src.Path.TrimEnd('/');
+            int slash = path.LastIndexOf('/');
+            var last = path[(slash + 1)..];
+            if (last.IndexOfAny(['*', '?', '[']) < 0) { result.Add(src); continue; }
+            var parent = slash < 0 ? "." : slash == 0 ? "/" : path[..slash];
+            var listing = c.Call(new ListRequest(parent), _ct);
+            if (listing is ErrorResponse e) throw ServerError(c, parent, e);
+            var rx = new Regex("^" + GlobToRegex(last) + "$", RegexOptions.CultureInvariant);
+            var matches = ((ListResponse)listing).Entries
+                .Where(en => !en.Path.Contains('/') && rx.IsMatch(en.Path) && (!en.Path.StartsWith('.') || last.StartsWith('.')))
+                .Select(en => src.WithPath(slash < 0 ? en.Path : JoinRemote(parent, en.Path)))
+                .ToList();
+            if (matches.Count == 0)
+                _log.Fail(src.ToString(), _req.Destination, EntryKind.File, new BcmrException(BcmrErrorCode.NotFound, src.ToString(), $"{src}: no match"), _transport);
+            result.AddRange(matches);
+        }
+        return result;
+    }
+
+    internal static string GlobToRegex(string glob)
+    {
+        var sb = new System.Text.StringBuilder();
+        for (int i = 0; i < glob.Length; i++)
+        {
+            char ch = glob[i];
+            switch (ch)
+            {
+                case '*': sb.Append("[^/]*"); break;
+                case '?': sb.Append("[^/]"); break;
+                case '[':
+                    int end = glob.IndexOf(']', i + 1);
+                    if (end < 0) { sb.Append(@"\["); break; }
+                    var set = glob[(i + 1)..end];
+                    if (set.StartsWith('!')) set = "^" + set[1..];
+                    sb.Append('[').Append(set.Replace(@"\", @"\\")).Append(']');
+                    i = end;
+                    break;
+                default: sb.Append(Regex.Escape(ch.ToString())); break;
+            }
+        }
+        return sb.ToString();
+    }
+
+    private void PlanDownload(ServeClient c, RemoteSpec src, string dst, bool dstIsDir, List<DownloadFile> files)
+    {
+        var stat = c.Call(new StatRequest(src.ServerPath), _ct) switch
+        {
+            StatResponse s => s,
+            ErrorResponse e => throw ServerError(c, src.ServerPath, e),
+            var m => throw Unexpected(c, m),
+        };
+        var name = RemoteBaseName(src);
+        if (IsExcluded(name)) return;
+        var target = dstIsDir ? Path.Join(dst, name) : dst;
+        var targetMeta = Fs.TryStat(target);
+        if (!stat.IsDir)
+        {
+            if (targetMeta is { Kind: EntryKind.Directory })
+                throw new BcmrException(BcmrErrorCode.IsADirectory, target, $"{target}: cannot overwrite directory with non-directory '{src}'");
+            if (Fs.TryStat(FileCopier.ParentOf(target)) is not { Kind: EntryKind.Directory })
+                throw new BcmrException(BcmrErrorCode.NotFound, target, $"{target}: destination directory {FileCopier.ParentOf(target)} does not exist");
+            files.Add(new DownloadFile(src.ServerPath, src.ToString(), target, (long)stat.Size, stat.Mtime));
+            _tracker.AddPlanned((long)stat.Size);
+            return;
+        }
+        if (!_req.Recursive)
+            throw new BcmrException(BcmrErrorCode.IsADirectory, src.ToString(), $"{src}: is a directory (use -r to copy directories)");
+        if (targetMeta is { Kind: not EntryKind.Directory })
+            throw new BcmrException(BcmrErrorCode.NotADirectory, target, $"{target}: cannot overwrite non-directory with directory '{src}'");
+        var listing = c.Call(new ListRequest(src.ServerPath), _ct);
+        if (listing is ErrorResponse le) throw ServerError(c, src.ServerPath, le);
+        MakeLocalDirectory(target);
+        var skipped = new List<string>();
+        foreach (var entry in ((ListResponse)listing).Entries)
+        {
+            // The listing is depth first with directories before their contents, so a skipped directory's entries follow it.
+            if (skipped.Any(s => entry.Path.StartsWith(s + "/", StringComparison.Ordinal))) continue;
+            if (entry.Path.Split('/').Any(part => part is "" or "." or ".."))
+                throw new BcmrException(BcmrErrorCode.InvalidArgument, src.ToString(), $"{src}: the server listed an unsafe name '{entry.Path}'");
+            if (IsExcluded(name + "/" + entry.Path))
+            {
+                if (entry.IsDir) skipped.Add(entry.Path);
+                continue;
+            }
+            var local = Path.Join(target, entry.Path);
+            var remote = JoinRemote(src.ServerPath, entry.Path);
+            if (entry.IsDir)
+            {
+                try { MakeLocalDirectory(local); }
+                catch (BcmrException e)
+                {
+                    _log.Fail(src.WithPath(remote).ToString(), local, EntryKind.Directory, e, _transport);
+                    skipped.Add(entry.Path);
+                }
+                continue;
+            }
+            files.Add(new DownloadFile(remote, src.WithPath(remote).ToString(), local, (long)entry.Size, entry.Mtime));
+            _tracker.AddPlanned((long)entry.Size);
+        }
+    }
+
+    private static string RemoteBaseName(RemoteSpec src)
+    {
+        var trimmed = src.Path.TrimEnd('/');
+        var name = trimmed[(trimmed.LastIndexOf('/') + 1)..];
+        if (name is "" or "." or "..")
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, src.ToString(), $"{src}: name the remote file or directory (it has no name of its own to copy under)");
+        return name;
+    }
+
+    private void MakeLocalDirectory(string dir)
+    {
+        try
+        {
+            Fs.MakeDirectory(dir, 0x1FF);
+            _log.DirectoryCreated();
+        }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.AlreadyExists)
+        {
+            if (Fs.TryStat(dir) is not { Kind: EntryKind.Directory })
+                throw new BcmrException(BcmrErrorCode.NotADirectory, dir, $"{dir}: exists and is not a directory");
+        }
+    }
+
+    /// <summary>
+    /// Without -f an existing destination is refused. With -C/-s/-a a partial file left by an interrupted download
+    /// (".name.bcmr-part") is continued, or a destination that already holds the whole file is skipped:
+    /// -a by length alone; -C after the BLAKE3 of its last up-to-4 MiB matches the server's (one Hash request,
+    /// one block read on each side); -s after the BLAKE3 of all of it matches. The server's whole-file BLAKE3 at the
+    /// end still checks the assembled file, prefix included.
+    /// </summary>
+    private void CheckDownloadTargets(ServeClient c, List<DownloadFile> files)
+    {
+        var buffer = _req.Resume == ResumeMode.None ? null : ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+        try
+        {
+            foreach (var f in files)
+            {
+                var existing = Fs.TryLstat(f.Local);
+                if (existing is { Kind: EntryKind.Directory })
+                {
+                    f.Refused = new BcmrException(BcmrErrorCode.IsADirectory, f.Local, $"{f.Local}: cannot overwrite directory with non-directory '{f.Shown}'");
+                    continue;
+                }
+                if (_req.Resume == ResumeMode.None)
+                {
+                    if (existing is not null && !_req.Force) f.Refused = FileCopier.ExistsError(f.Local);
+                    continue;
+                }
+                var partial = FileCopier.PartialPath(f.Local);
+                var held = Fs.TryLstat(partial) is { Kind: EntryKind.File } p && p.Size > 0 ? (Path: partial, Size: p.Size)
+                    : existing is { Kind: EntryKind.File } e && e.Size > 0 ? (Path: f.Local, Size: e.Size)
+                    : (Path: (string?)null, Size: 0L);
+                if (held.Path is null) continue;
+                bool whole = held.Path == f.Local;
+                if (held.Size > f.Size)
+                {
+                    f.Note = $"the local {(whole ? "file" : "partial file")} holds {held.Size} bytes, more than the source's {f.Size}; copied again";
+                    continue;
+                }
+                void Accept()
+                {
+                    if (whole && held.Size == f.Size) f.AlreadyComplete = true;
+                    else if (whole) f.Note = "the destination is shorter than the source; copied again";
+                    else f.Offset = held.Size;
+                }
+                if (_req.Resume == ResumeMode.Append)
+                {
+                    if (whole && held.Size < f.Size) { f.Note = "the destination is shorter than the source; copied again"; continue; }
+                    Accept();
+                    continue;
+                }
+                long start = _req.Resume == ResumeMode.Strict ? 0 : Math.Max(0, held.Size - Wire.MaxBlock);
+                byte[] localHash;
+                try { localHash = HashLocal(held.Path, start, held.Size - start, buffer!); }
+                catch (BcmrException) { continue; }
+                var expected = Blake3.ToHex(localHash);
+                var heldPath = held.Path;
+                Request(c, new HashRequest(f.Remote, (ulong)start, (ulong)(held.Size - start)), m =>
+                {
+                    if (m is HashResponse h && h.Hash == expected) Accept();
+                    else if (m is ErrorResponse e) f.Refused = ServerError(c, f.Remote, e);
+                    else f.Note = $"the bytes held in {heldPath} do not match the source; copied again";
+                }, lost => throw lost);
+            }
+            Complete(c, block: true);
+        }
+        finally { if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    private void RequestFile(ServeClient c, DownloadFile f)
+    {
+        var clock = Stopwatch.StartNew();
+        var partial = FileCopier.PartialPath(f.Local);
+        SafeFileHandle h;
+        var hasher = Blake3Hasher.Create();
+        try
+        {
+            h = Fs.OpenExclusive(partial, 0x1B6, f.Local);
+            if (f.Offset > 0)
+            {
+                var buffer = ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+                try
+                {
+                    long pos = 0;
+                    while (pos < f.Offset)
+                    {
+                        int n = Fs.ReadFull(h, buffer.AsSpan(0, (int)Math.Min(buffer.Length, f.Offset - pos)), pos, partial);
+                        if (n == 0) break;
+                        hasher.Update(buffer.AsSpan(0, n));
+                        pos += n;
+                    }
+                    if (pos != f.Offset) { f.Offset = 0; hasher = Blake3Hasher.Create(); }
+                }
+                finally { ArrayPool<byte>.Shared.Return(buffer); }
+            }
+            Fs.SetLength(h, f.Offset, partial);
+        }
+        catch (BcmrException e)
+        {
+            _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport);
+            return;
+        }
+        var reply = new GetReply(h, f, partial, hasher, f.Offset, _tracker);
+        try { c.Send(new GetRequest(f.Remote, (ulong)f.Offset), reply, _ct); }
+        catch
+        {
+            h.Dispose();
+            throw;
+        }
+        Track(reply, () => CompleteDownload(c, f, reply, clock));
+    }
+
+    private void CompleteDownload(ServeClient c, DownloadFile f, GetReply r, Stopwatch clock)
+    {
+        using var h = r.Handle;
+        BcmrException? error = r.Lost;
+        if (error is not null)
+        {
+            // Keep what arrived for -C: the partial holds exactly the bytes written, in order.
+            try { Fs.SetLength(h, r.Position, r.Partial); } catch (BcmrException) { }
+            _log.Fail(f.Shown, f.Local, EntryKind.File, new BcmrException(error.Code, f.Local,
+                $"{error.Message}; {r.Position} bytes of {f.Local} kept in {r.Partial} (rerun with -C to continue)", error), _transport, r.Wire);
+            return;
+        }
+        error = r.LocalError;
+        if (error is null && r.Final is ErrorResponse e) error = ServeClient.ServerError(c.Remote, f.Remote, e.Text);
+        if (error is null && r.Final is not OkResponse) error = new BcmrException(BcmrErrorCode.ConnectionFailed, f.Shown, $"{f.Shown}: unexpected {r.Final?.Type} reply");
+        if (error is null && r.Position != f.Size)
+            error = new BcmrException(BcmrErrorCode.SourceChanged, f.Shown, $"{f.Shown}: received {r.Position} bytes, the listing said {f.Size} (it changed meanwhile); not committed");
+        var hash = r.Hasher.Finalize();
+        var hex = Blake3.ToHex(hash);
+        if (error is null && r.Final is OkResponse { Hash: { } remoteHash } && remoteHash != hex)
+            error = new BcmrException(BcmrErrorCode.CorruptData, f.Shown,
+                $"{f.Local}: BLAKE3 mismatch after download (received {hex}, the server read {remoteHash}); removed" +
+                (f.Offset > 0 ? $" (resumed at {f.Offset}: rerun without -C to copy it whole)" : ""));
+        try
+        {
+            if (error is null && _req.Verify)
+            {
+                var buffer = ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+                try
+                {
+                    var reread = Blake3.ToHex(HashLocal(r.Partial, 0, long.MaxValue, buffer));
+                    if (reread != hex)
+                        error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{f.Local}: verification failed: read back {reread}, received {hex}; removed");
+                }
+                finally { ArrayPool<byte>.Shared.Return(buffer); }
+            }
+            if (error is null)
+            {
+                if (_req.Preserve)
+                    Fs.SetTimes(h, r.Partial, new FileMeta(EntryKind.File, f.Size, 0, f.Mtime, 0, f.Mtime, 0, 0, 0, 0, 0, 0), noFollow: false);
+                if (_req.Sync) Fs.FlushToDisk(h, r.Partial);
+                Fs.Rename(r.Partial, f.Local, replace: _req.Force || _req.Resume != ResumeMode.None);
+                if (_req.Sync) Fs.FlushDirectory(FileCopier.ParentOf(f.Local));
+            }
+        }
+        catch (BcmrException e2) { error = e2; }
+        if (error is not null)
+        {
+            Fs.TryDeleteFile(r.Partial);
+            _log.Fail(f.Shown, f.Local, EntryKind.File, error, _transport, r.Wire);
+            return;
+        }
+        _log.Succeed(new CopyResult
+        {
+            Source = f.Shown, Destination = f.Local, Kind = EntryKind.File, Status = CopyStatus.Copied, Bytes = f.Size,
+            Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = r.Wire, ResumedFrom = f.Offset,
+            Resume = _req.Resume == ResumeMode.None ? null : f.Offset > 0 ? ResumeDecision.Resumed : f.Note is null ? ResumeDecision.Fresh : ResumeDecision.StartedOver,
+            Message = f.Note is null ? null : $"{f.Local}: {f.Note}",
+        });
+    }
+}

@@ -1,0 +1,412 @@
+using System.Buffers;
+using System.Diagnostics;
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Local;
+using Bcmr.Engine.Protocol;
+using Bcmr.Engine.Transfers;
+
+namespace Bcmr.Engine.Client;
+
+// Uploads: local sources, remote destination.
+internal sealed partial class RemoteTransfer
+{
+    private sealed class UploadFile(string local, string remote, long size)
+    {
+        public string Local { get; } = local;
+        public string Remote { get; } = remote;
+        public long Size { get; } = size;
+        /// <summary>The remote name is known not to exist (inside a directory this copy creates): no checks needed.</summary>
+        public bool New;
+        public long Offset;
+        public string? Note;
+        public bool AlreadyComplete;
+        public BcmrException? Refused;
+    }
+
+    private void Upload(ServeClient c, RemoteSpec dst)
+    {
+        var dstStat = StatOrNull(c, dst.ServerPath, _ct);
+        bool dstIsDir = dstStat?.IsDir == true;
+        if (_req.Sources.Count > 1 && !dstIsDir)
+            throw dstStat is null
+                ? new BcmrException(BcmrErrorCode.NotFound, dst.ToString(), $"{dst}: target directory does not exist (several sources need an existing directory)")
+                : new BcmrException(BcmrErrorCode.NotADirectory, dst.ToString(), $"{dst}: target is not a directory (several sources need an existing directory)");
+
+        var dirs = new List<(string Local, string Remote)>();
+        var files = new List<UploadFile>();
+        foreach (var src in _req.Sources)
+        {
+            _ct.ThrowIfCancellationRequested();
+            try { PlanUpload(c, src, dst, dstIsDir, dstStat, dirs, files); }
+            catch (BcmrException e) { _log.Fail(src, dst.ToString(), EntryKind.File, e, _transport); }
+        }
+        if (_req.DryRun)
+        {
+            foreach (var f in files)
+                _log.Succeed(new CopyResult { Source = f.Local, Destination = dst.WithPath(f.Remote).ToString(), Status = CopyStatus.DryRun, Bytes = f.Size, Transport = _transport });
+            return;
+        }
+        CheckUploadTargets(c, dst, files);
+
+        foreach (var (local, remote) in dirs)
+        {
+            var shown = dst.WithPath(remote).ToString();
+            Request(c, new MkdirRequest(remote),
+                m => { if (m is ErrorResponse e) _log.Fail(local, shown, EntryKind.Directory, ServerError(c, remote, e), _transport); else _log.DirectoryCreated(); },
+                lost => _log.Fail(local, shown, EntryKind.Directory, lost, _transport));
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+        try
+        {
+            foreach (var f in files)
+            {
+                _ct.ThrowIfCancellationRequested();
+                var shown = dst.WithPath(f.Remote).ToString();
+                if (f.Refused is not null) { _log.Fail(f.Local, shown, EntryKind.File, f.Refused, _transport); continue; }
+                if (f.AlreadyComplete)
+                {
+                    _log.Skip(new CopyResult
+                    {
+                        Source = f.Local, Destination = shown, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete,
+                        Message = $"{shown}: {f.Note ?? "already complete"}", Transport = _transport,
+                    });
+                    if (_req.Move) Fs.DeleteFile(f.Local);
+                    continue;
+                }
+                SendFile(c, dst, f, buffer);
+            }
+            Complete(c, block: true);
+            // A move removes the source directories it emptied, deepest first; any that still hold something stay.
+            if (_req.Move)
+                for (int i = dirs.Count - 1; i >= 0; i--) Fs.TryRemoveEmptyDirectory(dirs[i].Local);
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    private void PlanUpload(ServeClient c, string src, RemoteSpec dst, bool dstIsDir, StatResponse? dstStat,
+        List<(string, string)> dirs, List<UploadFile> files)
+    {
+        // The protocol carries no links: a source named on the command line is always followed.
+        var meta = Fs.TryStat(src) ?? throw new BcmrException(BcmrErrorCode.NotFound, src,
+            Fs.TryLstat(src) is null ? $"{src}: No such file or directory" : $"{src}: dangling symbolic link");
+        if (meta.Kind == EntryKind.Directory && !_req.Recursive && !_req.Move)
+            throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
+        if (meta.Kind is not (EntryKind.File or EntryKind.Directory))
+            throw new BcmrException(BcmrErrorCode.SpecialFile, src, $"{src}: not a regular file or directory; not copied");
+        var name = LocalTransfer.BaseName(src);
+        if (IsExcluded(name)) return;
+        var target = dstIsDir ? JoinRemote(dst.Path, name) : dst.ServerPath;
+        var targetStat = dstIsDir ? StatOrNull(c, target, _ct) : dstStat;
+        if (meta.Kind == EntryKind.File)
+        {
+            if (targetStat is { IsDir: true })
+                throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{dst.WithPath(target)}: cannot overwrite directory with non-directory '{src}'");
+            if (!dstIsDir && dst.Path.EndsWith('/'))
+                throw new BcmrException(BcmrErrorCode.NotADirectory, src, $"{dst}: Not a directory");
+            files.Add(new UploadFile(src, target, meta.Size) { New = targetStat is null });
+            _tracker.AddPlanned(meta.Size);
+            return;
+        }
+        if (targetStat is { IsDir: false })
+            throw new BcmrException(BcmrErrorCode.NotADirectory, src, $"{dst.WithPath(target)}: cannot overwrite non-directory with directory '{src}'");
+        bool fresh = targetStat is null;
+        var ancestors = new HashSet<(ulong, ulong)>();
+        WalkUpload(src, target, name, meta, fresh, ancestors, dirs, files);
+    }
+
+    /// <summary>Depth first, parents before children; symlinks followed, a link back to a directory above is not
+    /// entered again (it would never end), a dangling link or special file is reported as skipped.</summary>
+    private void WalkUpload(string local, string remote, string rel, FileMeta meta, bool fresh, HashSet<(ulong, ulong)> ancestors,
+        List<(string, string)> dirs, List<UploadFile> files)
+    {
+        _ct.ThrowIfCancellationRequested();
+        if (!ancestors.Add((meta.Device, meta.Inode)))
+        {
+            SkipLocal(local, remote, $"{local}: not entered: it links back to a directory above it");
+            return;
+        }
+        dirs.Add((local, remote));
+        List<LocalTransfer.DirEntry> entries;
+        try { entries = LocalTransfer.ListDirectory(local); }
+        catch (BcmrException e)
+        {
+            _log.Fail(local, remote, EntryKind.Directory, e, _transport);
+            ancestors.Remove((meta.Device, meta.Inode));
+            return;
+        }
+        entries.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        foreach (var entry in entries)
+        {
+            var childRel = rel + "/" + entry.Name;
+            if (IsExcluded(childRel)) continue;
+            var childLocal = Path.Join(local, entry.Name);
+            var childRemote = JoinRemote(remote, entry.Name);
+            var child = Fs.TryStat(childLocal);
+            if (child is null)
+            {
+                SkipLocal(childLocal, childRemote, $"{childLocal}: dangling symbolic link; not copied");
+                continue;
+            }
+            switch (child.Value.Kind)
+            {
+                case EntryKind.Directory:
+                    WalkUpload(childLocal, childRemote, childRel, child.Value, fresh, ancestors, dirs, files);
+                    break;
+                case EntryKind.File:
+                    files.Add(new UploadFile(childLocal, childRemote, child.Value.Size) { New = fresh });
+                    _tracker.AddPlanned(child.Value.Size);
+                    break;
+                default:
+                    SkipLocal(childLocal, childRemote, $"{childLocal}: not a regular file or directory; not copied");
+                    break;
+            }
+        }
+        ancestors.Remove((meta.Device, meta.Inode));
+    }
+
+    private void SkipLocal(string local, string remote, string message) =>
+        _log.Skip(new CopyResult { Source = local, Destination = remote, Status = CopyStatus.Skipped, Message = message, Transport = _transport });
+
+    /// <summary>
+    /// Before any data: without -f, a destination that exists is refused (one pipelined Stat per file not known to be
+    /// new); with -C/-s/-a, where each upload can continue (one Resume per file: the size the server holds for it,
+    /// partial or complete, and the BLAKE3 of its last full block).
+    /// <list type="bullet">
+    /// <item>-a: the server's size is trusted: equal to ours and complete is skipped, shorter continues there.</item>
+    /// <item>-C: as -a, but the last full block must match ours (one block read here, one there).</item>
+    /// <item>-s: as -C, and a complete-looking file is only skipped when the BLAKE3 of the whole file matches.</item>
+    /// </list>
+    /// Every continued upload still ends with the server's BLAKE3 of the whole file compared with ours, so a wrong
+    /// guess about an unverified tail costs a second upload, never a wrong file.
+    /// </summary>
+    private void CheckUploadTargets(ServeClient c, RemoteSpec dst, List<UploadFile> files)
+    {
+        var resume = _req.Resume;
+        var hashBuffer = resume == ResumeMode.None ? null : ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+        try
+        {
+            foreach (var f in files)
+            {
+                if (resume == ResumeMode.None)
+                {
+                    if (_req.Force || f.New) continue;
+                    Request(c, new StatRequest(f.Remote),
+                        m => f.Refused = m switch
+                        {
+                            StatResponse { IsDir: true } => new BcmrException(BcmrErrorCode.IsADirectory, f.Local, $"{dst.WithPath(f.Remote)}: cannot overwrite directory with non-directory '{f.Local}'"),
+                            StatResponse => FileCopier.ExistsError(dst.WithPath(f.Remote).ToString()),
+                            ErrorResponse e when ServerError(c, f.Remote, e) is { Code: not BcmrErrorCode.NotFound } err => err,
+                            _ => null,
+                        },
+                        lost => throw lost);
+                    continue;
+                }
+                // Even under a directory that did not exist, a partial upload may (a first run cut before its rename).
+                StatResponse? final = null;
+                Request(c, new StatRequest(f.Remote), m => final = m as StatResponse, lost => throw lost);
+                Request(c, new ResumeRequest(f.Remote), m =>
+                {
+                    if (m is ErrorResponse e) { f.Refused = ServerError(c, f.Remote, e); return; }
+                    var r = (ResumeResponse)m;
+                    DecideUploadResume(c, f, r, final, hashBuffer!);
+                }, lost => throw lost);
+            }
+            Complete(c, block: true);
+            if (resume == ResumeMode.Strict)
+            {
+                // Complete-looking files under -s: proven by the whole file's BLAKE3 on both sides.
+                foreach (var f in files.Where(f => f.AlreadyComplete))
+                {
+                    var local = HashLocal(f.Local, 0, f.Size, hashBuffer!);
+                    Request(c, new HashRequest(f.Remote, 0, null), m =>
+                    {
+                        if (m is HashResponse h && h.Hash == Blake3.ToHex(local)) return;
+                        f.AlreadyComplete = false;
+                        f.Offset = 0;
+                        f.Note = "the remote file differs from the source; copied again";
+                    }, lost => throw lost);
+                }
+                Complete(c, block: true);
+            }
+        }
+        finally { if (hashBuffer is not null) ArrayPool<byte>.Shared.Return(hashBuffer); }
+    }
+
+    private void DecideUploadResume(ServeClient c, UploadFile f, ResumeResponse r, StatResponse? final, byte[] buffer)
+    {
+        long held = (long)Math.Min(r.Size, long.MaxValue);
+        if (held == 0) return;
+        if (held > f.Size)
+        {
+            f.Note = $"the remote holds {held} bytes, more than the source's {f.Size}; copied again";
+            return;
+        }
+        if (_req.Resume != ResumeMode.Append && r.BlockHash is { } remoteBlock)
+        {
+            long blockStart = (held / Wire.MaxBlock - 1) * Wire.MaxBlock;
+            var local = HashLocal(f.Local, blockStart, Wire.MaxBlock, buffer);
+            if (Blake3.ToHex(local) != remoteBlock)
+            {
+                f.Note = $"the remote's block at {blockStart} does not match the source; copied again";
+                return;
+            }
+        }
+        bool complete = held == f.Size && final is { IsDir: false } && (long)final.Size == f.Size;
+        if (complete)
+        {
+            f.AlreadyComplete = true;
+            return;
+        }
+        f.Offset = held;
+    }
+
+    private static byte[] HashLocal(string path, long offset, long count, byte[] buffer)
+    {
+        using var h = Fs.OpenRead(path);
+        var hasher = Blake3Hasher.Create();
+        while (count > 0)
+        {
+            int n = Fs.ReadFull(h, buffer.AsSpan(0, (int)Math.Min(buffer.Length, count)), offset, path);
+            if (n == 0) break;
+            hasher.Update(buffer.AsSpan(0, n));
+            offset += n;
+            count -= n;
+        }
+        return hasher.Finalize();
+    }
+
+    /// <summary>Put, the file's bytes from its offset in Data frames of up to 4 MiB, Done; the reply (and with -V the
+    /// server's re-read hash) is turned into a result later, in order.</summary>
+    private void SendFile(ServeClient c, RemoteSpec dst, UploadFile f, byte[] buffer)
+    {
+        var shown = dst.WithPath(f.Remote).ToString();
+        var clock = Stopwatch.StartNew();
+        Microsoft.Win32.SafeHandles.SafeFileHandle h;
+        FileMeta before;
+        try
+        {
+            h = Fs.OpenRead(f.Local);
+            before = Fs.Fstat(h, f.Local);
+        }
+        catch (BcmrException e)
+        {
+            _log.Fail(f.Local, shown, EntryKind.File, e, _transport);
+            return;
+        }
+        using (h)
+        {
+            long size = before.Size;
+            long offset = f.Offset <= size ? f.Offset : 0;
+            var hasher = Blake3Hasher.Create();
+            var cur = _tracker.StartFile(f.Local, size);
+            BcmrException? local = null;
+            long pos = 0, wire = 0;
+            try
+            {
+                while (pos < offset)
+                {
+                    int n = Fs.ReadFull(h, buffer.AsSpan(0, (int)Math.Min(buffer.Length, offset - pos)), pos, f.Local);
+                    if (n == 0) throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: shrank while being read");
+                    hasher.Update(buffer.AsSpan(0, n));
+                    pos += n;
+                }
+                _tracker.AddKeptBytes(cur, offset);
+            }
+            catch (BcmrException e)
+            {
+                _log.Fail(f.Local, shown, EntryKind.File, e, _transport);
+                _tracker.FinishFile(cur, size);
+                return;
+            }
+
+            var reply = new SingleReply();
+            c.Send(new PutRequest(f.Remote, (ulong)size, (ulong)offset), reply, _ct);
+            while (pos < size)
+            {
+                int want = (int)Math.Min(Wire.MaxBlock, size - pos);
+                try
+                {
+                    int n = Fs.ReadFull(h, buffer.AsSpan(0, want), pos, f.Local);
+                    if (n < want)
+                        throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied (ended at {pos + n}, expected {size}); not committed");
+                    // The last block goes out only if the file did not change meanwhile: once the server has every
+                    // byte it commits, and a copy of a moving file must not be committed.
+                    if (pos + n == size) FileCopier.EnsureUnchanged(h, f.Local, before, size);
+                }
+                catch (BcmrException e)
+                {
+                    local = e;
+                    break;
+                }
+                hasher.Update(buffer.AsSpan(0, want));
+                c.SendData(buffer.AsSpan(0, want));
+                pos += want;
+                wire += want;
+                _tracker.AddBytes(cur, want);
+            }
+            // bcmr 0.6's terminator; a Done before all bytes ends this Put with an Error and keeps the rest as partial.
+            c.SendNoReply(Done.Instance);
+            _tracker.FinishFile(cur, Math.Max(0, size - cur.Done));
+            var hash = local is null ? hasher.Finalize() : null;
+
+            SingleReply? verify = null;
+            if (_req.Verify && local is null)
+            {
+                verify = new SingleReply();
+                c.Send(new HashRequest(f.Remote, 0, null), verify, _ct);
+            }
+            Track(reply, () => CompleteUpload(c, f, shown, reply, verify, local, hash, offset, wire, clock));
+        }
+    }
+
+    private void CompleteUpload(ServeClient c, UploadFile f, string shown, SingleReply reply, SingleReply? verify,
+        BcmrException? local, byte[]? hash, long offset, long wire, Stopwatch clock)
+    {
+        if (verify is not null && !verify.IsDone)
+        {
+            c.Flush();
+            verify.WaitDone(_ct);
+        }
+        BcmrException? error = local ?? reply.Lost;
+        if (error is null && reply.Message is ErrorResponse e) error = ServerError(c, f.Remote, e);
+        if (error is null && reply.Message is not OkResponse) error = Unexpected(c, reply.Message!);
+        var hex = hash is null ? null : Blake3.ToHex(hash);
+        if (error is null && reply.Message is OkResponse { Hash: { } remoteHash } && remoteHash != hex)
+        {
+            // Not committed as good: empty the remote copy (the protocol has no remove) and fail the file.
+            c.Send(new TruncateRequest(f.Remote, 0), new SingleReply(), _ct);
+            error = new BcmrException(BcmrErrorCode.CorruptData, f.Local,
+                $"{shown}: BLAKE3 mismatch after upload (sent {hex}, the server wrote {remoteHash}); the remote file was emptied" +
+                (offset > 0 ? $" (resumed at {offset}: rerun without -C to copy it whole)" : ""));
+        }
+        if (error is null && verify is not null)
+        {
+            var v = verify.Lost is not null ? null : verify.Message as HashResponse;
+            if (verify.Lost is { } lost) error = lost;
+            else if (v is null) error = verify.Message is ErrorResponse ve ? ServerError(c, f.Remote, ve) : Unexpected(c, verify.Message!);
+            else if (v.Hash != hex)
+                error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{shown}: verification failed: the remote file's BLAKE3 is {v.Hash}, the source's {hex}");
+        }
+        if (error is not null)
+        {
+            _log.Fail(f.Local, shown, EntryKind.File, error, _transport, wire);
+            return;
+        }
+        if (_req.Move)
+        {
+            try { Fs.DeleteFile(f.Local); }
+            catch (BcmrException de)
+            {
+                _log.Fail(f.Local, shown, EntryKind.File, de, _transport, wire);
+                return;
+            }
+        }
+        _log.Succeed(new CopyResult
+        {
+            Source = f.Local, Destination = shown, Kind = EntryKind.File, Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied,
+            Bytes = f.Size, Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = wire, ResumedFrom = offset,
+            Resume = _req.Resume == ResumeMode.None ? null : offset > 0 ? ResumeDecision.Resumed : f.Note is null ? ResumeDecision.Fresh : ResumeDecision.StartedOver,
+            Message = f.Note is null ? null : $"{shown}: {f.Note}",
+        });
+    }
+}

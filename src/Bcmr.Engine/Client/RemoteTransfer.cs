@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Bcmr.Engine.Local;
+using Bcmr.Engine.Protocol;
+using Bcmr.Engine.Transfers;
+
+namespace Bcmr.Engine.Client;
+
+/// <summary>
+/// A copy or move where one side is <c>host:path</c>: one ssh connection to one <c>bcmr serve</c>, requests pipelined
+/// (see <see cref="ServeClient"/>). The calling thread plans, sends, and turns replies into results in order; the
+/// client's reader thread consumes replies (and, for downloads, writes the received data).
+/// <para>Integrity: every file's BLAKE3 is computed here from the bytes sent or received and compared with the one the
+/// server computed from the bytes it wrote or read (Ok{hash}); a mismatch fails the file. Under --fast the server
+/// sends no hash and only ssh's own integrity protects the data. -V also re-reads the destination.</para>
+/// <para>The protocol has no symlinks: uploads follow them (like scp -r), and the server lists links as what they
+/// point to. If the remote host has no bcmr, the copy falls back to scp (<see cref="ScpFallback"/>) with a warning,
+/// unless <see cref="CopyRequest.NoFallback"/>.</para>
+/// </summary>
+internal sealed partial class RemoteTransfer
+{
+    private readonly CopyRequest _req;
+    private readonly Action<CopyResult>? _onResult;
+    private readonly Regex[] _excludes;
+    private readonly CancellationToken _ct;
+    private readonly ProgressTracker _tracker;
+    private readonly ResultLog _log;
+    private readonly Queue<Inflight> _inflight = new();
+    private string _transport = "ssh";
+
+    /// <summary>A request whose reply the calling thread will turn into a result, in order.</summary>
+    private readonly record struct Inflight(PendingReply Reply, Action Complete);
+
+    public RemoteTransfer(CopyRequest req, IProgress<TransferProgress>? progress, Action<CopyResult>? onResult, Regex[] excludes, CancellationToken ct)
+    {
+        _req = req;
+        _onResult = onResult;
+        _excludes = excludes;
+        _ct = ct;
+        _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
+        _log = new ResultLog(onResult);
+    }
+
+    /// <summary>True when any path of the request is remote (then this class handles it).</summary>
+    public static bool Applies(CopyRequest r) =>
+        RemoteSpec.ParseOrLocal(r.Destination) is not null || r.Sources.Any(s => RemoteSpec.ParseOrLocal(s) is not null);
+
+    public TransferSummary Run()
+    {
+        var clock = Stopwatch.StartNew();
+        BcmrException? fatal = null;
+        bool cancelled = false;
+        ServeClient? client = null;
+        try
+        {
+            var dstSpec = RemoteSpec.ParseOrLocal(_req.Destination);
+            var srcSpecs = _req.Sources.Select(RemoteSpec.ParseOrLocal).ToList();
+            bool upload = dstSpec is not null;
+            if (upload && srcSpecs.Any(s => s is not null))
+                throw new BcmrException(BcmrErrorCode.Unsupported, _req.Destination, "copying from one remote host to another is not supported; copy through a local directory");
+            if (!upload && srcSpecs.Any(s => s is null))
+                throw new BcmrException(BcmrErrorCode.InvalidArgument, _req.Sources[srcSpecs.FindIndex(s => s is null)],
+                    "local and remote sources cannot be mixed in one copy to a local destination");
+            var remote = upload ? dstSpec! : srcSpecs[0]!;
+            if (!upload && srcSpecs.Any(s => s!.ConnectionKey != remote.ConnectionKey))
+                throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0], "remote sources must all be on the same host (one connection)");
+            if (!upload && _req.Move)
+                throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0], "move from a remote host is not supported: the serve protocol has no remove; copy, then remove the remote files");
+
+            try
+            {
+                client = ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps());
+            }
+            catch (BcmrException e) when (e.Code == BcmrErrorCode.RemoteUnavailable)
+            {
+                if (_req.NoFallback)
+                    throw new BcmrException(BcmrErrorCode.RemoteUnavailable, e.Path, e.Message + " (--no-fallback: not falling back to scp)", e);
+                _req.Warn?.Invoke($"bcmr: {e.Message}; falling back to scp (no resume, no end-to-end BLAKE3 check)");
+                _transport = "scp";
+                new ScpFallback(_req, _log, _tracker, _ct).Run(upload, srcSpecs, dstSpec);
+                return Summary(clock, null, false);
+            }
+            using var abort = _ct.Register(() => client.Abort());
+            if (upload) Upload(client, dstSpec!);
+            else Download(client, srcSpecs.Select(s => s!).ToList(), _req.Destination);
+            client.Close();
+        }
+        catch (OperationCanceledException) { cancelled = true; }
+        catch (BcmrException e) when (_ct.IsCancellationRequested && e.Code == BcmrErrorCode.ConnectionFailed) { cancelled = true; }
+        catch (BcmrException e) { fatal = e; }
+        finally
+        {
+            if (cancelled || fatal is not null) client?.Abort();
+            try { client?.Dispose(); } catch (Exception) { }
+            _tracker.Complete();
+            _tracker.Dispose();
+        }
+        return Summary(clock, fatal, cancelled);
+    }
+
+    private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
+        _log.Summary(_req.Operation, clock.Elapsed, fatal, cancelled || _ct.IsCancellationRequested, _transport);
+
+    private byte RequestedCaps()
+    {
+        byte caps = 0;
+        if (_req.Sync) caps |= Caps.Sync;
+        if (_req.Fast) caps |= Caps.Fast;
+        return caps;
+    }
+
+    // ---- replies, in order --------------------------------------------------------------------------------------
+
+    private void Track(PendingReply reply, Action complete)
+    {
+        _inflight.Enqueue(new Inflight(reply, complete));
+        Complete(client: null, block: false);
+    }
+
+    /// <summary>Turns finished replies at the head into results; with <paramref name="block"/>, waits for all
+    /// (flushing first, so the server has every request we are waiting on).</summary>
+    private void Complete(ServeClient? client, bool block)
+    {
+        if (block && _inflight.Count > 0) client?.Flush();
+        while (_inflight.Count > 0)
+        {
+            var head = _inflight.Peek();
+            if (!head.Reply.IsDone)
+            {
+                if (!block) return;
+                head.Reply.WaitDone(_ct);
+            }
+            _inflight.Dequeue();
+            head.Complete();
+        }
+    }
+
+    /// <summary>A one-message request answered in order; <paramref name="onReply"/> runs on this thread later.</summary>
+    private void Request(ServeClient c, Message request, Action<Message> onReply, Action<BcmrException> onLost)
+    {
+        var reply = new SingleReply();
+        c.Send(request, reply, _ct);
+        Track(reply, () =>
+        {
+            if (reply.Lost is { } lost) onLost(lost);
+            else onReply(reply.Message!);
+        });
+    }
+
+    /// <summary>Stat that answers null for a path that does not exist and throws for every other error.</summary>
+    private static StatResponse? StatOrNull(ServeClient c, string path, CancellationToken ct) =>
+        c.Call(new StatRequest(path), ct) switch
+        {
+            StatResponse s => s,
+            ErrorResponse e when ServerError(c, path, e) is { Code: BcmrErrorCode.NotFound } => null,
+            ErrorResponse e => throw ServerError(c, path, e),
+            var m => throw Unexpected(c, m),
+        };
+
+    private static BcmrException ServerError(ServeClient c, string path, ErrorResponse e) => ServeClient.ServerError(c.Remote, path, e.Text);
+
+    private static BcmrException Unexpected(ServeClient c, Message m) =>
+        new(BcmrErrorCode.ConnectionFailed, c.Remote, $"{c.Remote}: unexpected {m.Type} reply");
+
+    private bool IsExcluded(string relativePath)
+    {
+        foreach (var rx in _excludes)
+            if (rx.IsMatch(relativePath)) return true;
+        return false;
+    }
+
+    private static string JoinRemote(string dir, string name) =>
+        dir.Length == 0 || dir == "." ? name : dir.EndsWith('/') ? dir + name : dir + "/" + name;
+}

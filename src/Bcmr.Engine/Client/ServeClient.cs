@@ -1,0 +1,371 @@
+using Bcmr.Engine.Protocol;
+using Bcmr.Engine.Server;
+
+namespace Bcmr.Engine.Client;
+
+/// <summary>
+/// One reply the client is waiting for. Replies arrive strictly in the order requests were sent (the server is FIFO),
+/// so the reader thread hands every frame to the oldest pending reply until that reply says it is complete.
+/// Handlers run on the reader thread; they must not throw for local failures (a download whose disk is full keeps
+/// consuming its Data frames so the stream stays in step) and must not block on the writer.
+/// </summary>
+internal abstract class PendingReply
+{
+    private readonly ManualResetEventSlim _done = new();
+
+    /// <summary>One frame of this reply; true when the reply is complete.</summary>
+    public abstract bool OnFrame(in Frame frame);
+
+    /// <summary>The connection ended before the reply was complete.</summary>
+    public abstract void OnConnectionLost(BcmrException error);
+
+    public bool IsDone => _done.IsSet;
+
+    public void WaitDone(CancellationToken ct) => _done.Wait(ct);
+
+    /// <summary>Called by the handlers once the reply is complete (or lost); publishes everything they recorded.</summary>
+    protected void SetDone() => _done.Set();
+}
+
+/// <summary>A reply of exactly one message (Stat, List, Hash, Resume, Mkdir...).</summary>
+internal sealed class SingleReply : PendingReply
+{
+    public Message? Message { get; private set; }
+    public BcmrException? Lost { get; private set; }
+
+    public override bool OnFrame(in Frame frame)
+    {
+        try { Message = frame.Decode(); }
+        catch (ProtocolException e) { Message = new ErrorResponse($"malformed {frame.Type} reply: {e.Message}"); }
+        SetDone();
+        return true;
+    }
+
+    public override void OnConnectionLost(BcmrException error)
+    {
+        Lost = error;
+        SetDone();
+    }
+
+    /// <summary>Waits for the reply: the message (an ErrorResponse too), or throws when the connection was lost.</summary>
+    public Message Wait(CancellationToken ct)
+    {
+        WaitDone(ct);
+        if (Lost is not null) throw Lost;
+        return Message!;
+    }
+}
+
+/// <summary>
+/// The client end of one serve session: the handshake, then requests written by one caller thread (pipelined, with at
+/// most <see cref="Window"/> replies outstanding) and replies consumed by a reader thread in FIFO order.
+/// A broken connection fails every pending reply and every later request with <see cref="BcmrErrorCode.ConnectionFailed"/>.
+/// </summary>
+public sealed class ServeClient : IDisposable
+{
+    /// <summary>Replies outstanding before the writer waits: enough to hide the round trip for thousands of small
+    /// files, small enough that the server never holds much for us.</summary>
+    internal const int Window = 256;
+
+    private readonly SshTransport? _transport;
+    private readonly string _remote;
+    private readonly Stream _toServer;
+    private readonly FrameWriter _writer;
+    private readonly FrameReader _reader;
+    private readonly Queue<PendingReply> _pending = new();
+    private readonly object _lock = new();
+    private readonly SemaphoreSlim _window = new(Window, Window);
+    private Thread? _readerThread;
+    private BcmrException? _broken;
+    private bool _closed;
+    private long _sent, _received;
+
+    private ServeClient(SshTransport? transport, Stream toServer, Stream fromServer, string remote)
+    {
+        _transport = transport;
+        _remote = remote;
+        _toServer = new BufferedStream(toServer, 256 * 1024);
+        _writer = new FrameWriter(_toServer);
+        _reader = new FrameReader(new BufferedStream(fromServer, 256 * 1024));
+    }
+
+    /// <summary>Capabilities in effect (the server's answer).</summary>
+    public byte Caps { get; private set; }
+
+    /// <summary>Frame bytes written to the server (headers included).</summary>
+    public long BytesSent => Interlocked.Read(ref _sent);
+
+    /// <summary>Frame bytes read from the server (headers included).</summary>
+    public long BytesReceived => Interlocked.Read(ref _received);
+
+    /// <summary>"user@host" for messages.</summary>
+    public string Remote => _remote;
+
+    /// <summary>Starts ssh and opens a session; throws <see cref="BcmrException"/> with
+    /// <see cref="BcmrErrorCode.RemoteUnavailable"/> when the remote has no bcmr to run (the caller may fall back to
+    /// scp) and <see cref="BcmrErrorCode.ConnectionFailed"/> for everything else.</summary>
+    public static ServeClient Connect(RemoteSpec spec, string? sshCommand, string? remoteCommand, byte caps)
+    {
+        var transport = SshTransport.Start(spec, sshCommand, remoteCommand);
+        var client = new ServeClient(transport, transport.ToServer, transport.FromServer, spec.Target);
+        try
+        {
+            client.Handshake(caps);
+            return client;
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A session over given streams (a local child process, tests).</summary>
+    public static ServeClient Open(Stream toServer, Stream fromServer, string remote, byte caps)
+    {
+        var client = new ServeClient(null, toServer, fromServer, remote);
+        client.Handshake(caps);
+        return client;
+    }
+
+    private void Handshake(byte caps)
+    {
+        Message? first;
+        try
+        {
+            _writer.Write(new Hello(Wire.Version, caps));
+            _writer.Flush();
+            first = _reader.ReadMessage();
+        }
+        catch (Exception e) when (e is IOException or ProtocolException)
+        {
+            throw HandshakeFailure(e is ProtocolException p && !p.IsTruncation ? p : null);
+        }
+        switch (first)
+        {
+            case Welcome w when w.Version == Wire.Version:
+                Caps = (byte)(w.Caps & caps);
+                break;
+            case Welcome w:
+                throw new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote,
+                    $"{_remote}: the remote bcmr speaks protocol version {w.Version}, this one {Wire.Version}");
+            case ErrorResponse e:
+                throw new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote, $"{_remote}: the remote bcmr refused the session: {e.Text}");
+            case null:
+                throw HandshakeFailure(null);
+            default:
+                throw new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: expected Welcome from the remote bcmr, got {first.Type}");
+        }
+        _readerThread = new Thread(ReadLoop) { IsBackground = true, Name = "bcmr-client-reader" };
+        _readerThread.Start();
+    }
+
+    /// <summary>Why the session did not start: the remote shell could not run bcmr (exit 126/127: no bcmr there, the
+    /// caller may fall back to scp), ssh itself failed (255: cannot connect or authenticate), or something wrote
+    /// non-protocol bytes to stdout (a chatty login script).</summary>
+    private BcmrException HandshakeFailure(ProtocolException? garbage)
+    {
+        int? exit = _transport?.WaitForExit(TimeSpan.FromSeconds(15));
+        var stderr = _transport?.StderrTail ?? "";
+        var detail = stderr.Length > 0 ? $": {stderr}" : "";
+        if (garbage is not null && exit is null or 0)
+            return new BcmrException(BcmrErrorCode.ConnectionFailed, _remote,
+                $"{_remote}: the remote end did not answer with the bcmr protocol ({garbage.Message}); is something in the remote shell's startup files printing to stdout?");
+        return exit switch
+        {
+            126 or 127 => new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote,
+                $"{_remote}: no bcmr to run on the remote host (exit {exit}{detail})"),
+            255 => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: ssh failed{detail}"),
+            null => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: the connection closed during the handshake{detail}"),
+            _ => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: the remote command exited with {exit} before the session started{detail}"),
+        };
+    }
+
+    // ---- writing (one caller thread) ----------------------------------------------------------------------------
+
+    /// <summary>Sends a request whose reply <paramref name="reply"/> will consume; waits (after flushing) while
+    /// <see cref="Window"/> replies are outstanding.</summary>
+    internal void Send(Message request, PendingReply reply, CancellationToken ct)
+    {
+        if (!_window.Wait(0))
+        {
+            Flush();
+            try { _window.Wait(ct); }
+            catch (OperationCanceledException) { throw; }
+        }
+        lock (_lock)
+        {
+            if (_broken is not null)
+            {
+                _window.Release();
+                throw _broken;
+            }
+            _pending.Enqueue(reply);
+        }
+        Write(() => _writer.Write(request), MessageCodec.FrameSize(request));
+    }
+
+    /// <summary>Sends a message that has no reply of its own (Done after a Put, Data).</summary>
+    internal void SendNoReply(Message message) => Write(() => _writer.Write(message), MessageCodec.FrameSize(message));
+
+    internal void SendData(ReadOnlySpan<byte> block)
+    {
+        ThrowIfBroken();
+        try { _writer.WriteData(block); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
+        Interlocked.Add(ref _sent, Wire.HeaderSize + 4 + block.Length);
+    }
+
+    public void Flush()
+    {
+        ThrowIfBroken();
+        try { _writer.Flush(); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
+    }
+
+    private void Write(Action write, int size)
+    {
+        ThrowIfBroken();
+        try { write(); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
+        Interlocked.Add(ref _sent, size);
+    }
+
+    /// <summary>One request, one reply, waited for (not pipelined with anything after it).</summary>
+    internal Message Call(Message request, CancellationToken ct)
+    {
+        var reply = new SingleReply();
+        Send(request, reply, ct);
+        Flush();
+        return reply.Wait(ct);
+    }
+
+    private void ThrowIfBroken()
+    {
+        lock (_lock) if (_broken is not null) throw _broken;
+    }
+
+    // ---- reading (the reader thread) ----------------------------------------------------------------------------
+
+    private void ReadLoop()
+    {
+        BcmrException? end = null;
+        try
+        {
+            while (true)
+            {
+                if (!_reader.TryReadFrame(out var frame))
+                {
+                    lock (_lock) if (_closed && _pending.Count == 0) return;
+                    end = Lost(null);
+                    break;
+                }
+                Interlocked.Add(ref _received, Wire.HeaderSize + frame.Payload.Length);
+                PendingReply head;
+                lock (_lock)
+                {
+                    if (_pending.Count == 0)
+                    {
+                        end = new BcmrException(BcmrErrorCode.ConnectionFailed, _remote,
+                            $"{_remote}: the server sent {frame.Type} when no reply was expected{TryErrorText(frame)}");
+                        break;
+                    }
+                    head = _pending.Peek();
+                }
+                if (head.OnFrame(frame))
+                {
+                    lock (_lock) _pending.Dequeue();
+                    _window.Release();
+                }
+            }
+        }
+        catch (ProtocolException e)
+        {
+            end = e.IsTruncation ? Lost(e)
+                : new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: the server broke the protocol: {e.Message}");
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            end = Lost(e);
+        }
+        FailPending(end!);
+    }
+
+    private static string TryErrorText(in Frame frame)
+    {
+        try { return frame.Type == MessageType.Error ? ": " + ((ErrorResponse)frame.Decode()).Text : ""; }
+        catch (ProtocolException) { return ""; }
+    }
+
+    private void FailPending(BcmrException error)
+    {
+        List<PendingReply> failed;
+        lock (_lock)
+        {
+            _broken ??= error;
+            failed = _pending.ToList();
+            _pending.Clear();
+        }
+        foreach (var p in failed) p.OnConnectionLost(_broken);
+    }
+
+    /// <summary>The connection-lost error, with what ssh said and how it ended when that is known.</summary>
+    private BcmrException Lost(Exception? cause)
+    {
+        lock (_lock) if (_broken is not null) return _broken;
+        var stderr = _transport?.StderrTail ?? "";
+        var why = cause is null ? "the connection closed" : $"the connection broke ({cause.Message})";
+        return new BcmrException(BcmrErrorCode.ConnectionFailed, _remote,
+            $"{_remote}: {why}{(stderr.Length > 0 ? ": " + stderr : "")}", cause);
+    }
+
+    /// <summary>Maps a server's Error text to our error code: the root-jail refusal is recognised by its stable
+    /// wording; other texts carry the server's own errno wording.</summary>
+    public static BcmrException ServerError(string remote, string path, string text)
+    {
+        var code = RootJail.IsOutsideRootMessage(text) ? BcmrErrorCode.OutsideRoot
+            : text.Contains("No such file or directory", StringComparison.Ordinal) ? BcmrErrorCode.NotFound
+            : text.Contains("Permission denied", StringComparison.Ordinal) ? BcmrErrorCode.PermissionDenied
+            : text.Contains("Is a directory", StringComparison.Ordinal) ? BcmrErrorCode.IsADirectory
+            : text.Contains("Not a directory", StringComparison.Ordinal) || text.Contains("not a directory", StringComparison.Ordinal) ? BcmrErrorCode.NotADirectory
+            : text.Contains("No space left", StringComparison.Ordinal) ? BcmrErrorCode.DiskFull
+            : text.Contains("changed while", StringComparison.Ordinal) ? BcmrErrorCode.SourceChanged
+            : BcmrErrorCode.IoError;
+        return new BcmrException(code, path, $"{remote}: {text}");
+    }
+
+    /// <summary>Ends the session cleanly: Done, close our side, let the server exit.</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            if (_closed) return;
+            _closed = true;
+            if (_broken is not null) return;
+        }
+        try
+        {
+            _writer.Write(Done.Instance);
+            _writer.Flush();
+            _toServer.Dispose();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        _readerThread?.Join(TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Cuts the connection at once (cancellation): ssh is killed, pending replies fail.</summary>
+    public void Abort()
+    {
+        lock (_lock) _closed = true;
+        _transport?.Kill();
+    }
+
+    public void Dispose()
+    {
+        Close();
+        _transport?.Dispose();
+        _readerThread?.Join(TimeSpan.FromSeconds(5));
+        _writer.Dispose();
+        _reader.Dispose();
+    }
+}

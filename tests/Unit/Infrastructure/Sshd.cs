@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Bcmr.Tests.Infrastructure;
+
+/// <summary>
+/// A private OpenSSH server on 127.0.0.1 (random port, fresh host and user keys, its own config), the same approach
+/// as ../shared/tools/sshd-loopback.sh. The remote command is a wrapper around the bcmr under test that points HOME
+/// and XDG_DATA_HOME at <see cref="RemoteHome"/>, which is therefore the server root. One per test class; stopped
+/// (and its directory removed) when the class is done.
+/// </summary>
+public sealed class SshdFixture : IDisposable
+{
+    public const string Host = "bcmrtest";
+
+    /// <summary>Why remote tests cannot run here, or null. CI installs openssh-server, so there they always run.</summary>
+    public static readonly string? MissingReason =
+        !File.Exists("/usr/sbin/sshd") ? "/usr/sbin/sshd is not installed (apt-get install openssh-server)"
+        : !OperatingSystem.IsLinux() ? "the loopback sshd fixture runs on Linux only"
+        : null;
+
+    private readonly Process? _sshd;
+    private readonly TempDir _dir = new();
+
+    public SshdFixture()
+    {
+        if (MissingReason is not null) return;
+        Dir = _dir.Path;
+        RemoteHome = Path.Combine(Dir, "home");
+        Directory.CreateDirectory(RemoteHome);
+        Directory.CreateDirectory("/run/sshd");
+        Tool.Output("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", Path.Combine(Dir, "host_ed25519"));
+        Tool.Output("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", Path.Combine(Dir, "client_ed25519"));
+        File.Copy(Path.Combine(Dir, "client_ed25519.pub"), Path.Combine(Dir, "authorized_keys"));
+        Port = FreePort();
+        var sshdConfig = Path.Combine(Dir, "sshd_config");
+        File.WriteAllText(sshdConfig, $"""
+            Port {Port}
+            ListenAddress 127.0.0.1
+            HostKey {Dir}/host_ed25519
+            AuthorizedKeysFile {Dir}/authorized_keys
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PermitRootLogin prohibit-password
+            StrictModes no
+            PidFile {Dir}/sshd.pid
+            UsePAM no
+            MaxStartups 100
+            MaxSessions 100
+            Subsystem sftp /usr/lib/openssh/sftp-server
+
+            """);
+        SshConfig = Path.Combine(Dir, "ssh_config");
+        File.WriteAllText(SshConfig, $"""
+            Host {Host}
+              HostName 127.0.0.1
+              Port {Port}
+              User root
+              IdentityFile {Dir}/client_ed25519
+              IdentitiesOnly yes
+              StrictHostKeyChecking no
+              UserKnownHostsFile /dev/null
+              LogLevel ERROR
+
+            """);
+        RemoteBcmr = Path.Combine(Dir, "remote-bcmr");
+        var dotnetRoot = Environment.GetEnvironmentVariable("DOTNET_ROOT");
+        File.WriteAllText(RemoteBcmr, "#!/bin/sh\n" +
+            $"export HOME='{RemoteHome}' XDG_DATA_HOME='{RemoteHome}/.local/share'\n" +
+            (dotnetRoot is null ? "" : $"export DOTNET_ROOT='{dotnetRoot}'\n") +
+            $"exec '{BcmrRunner.Executable}' \"$@\"\n");
+        File.SetUnixFileMode(RemoteBcmr, (UnixFileMode)0x1ED);
+
+        var psi = new ProcessStartInfo("/usr/sbin/sshd") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "-D", "-e", "-f", sshdConfig }) psi.ArgumentList.Add(a);
+        _sshd = Process.Start(psi)!;
+        _sshd.ErrorDataReceived += (_, _) => { };
+        _sshd.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            try
+            {
+                using var probe = new TcpClient();
+                probe.Connect(IPAddress.Loopback, Port);
+                break;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !_sshd.HasExited) { Thread.Sleep(50); }
+        }
+    }
+
+    public string Dir { get; } = "";
+    public int Port { get; }
+    public string SshConfig { get; } = "";
+    /// <summary>The server root and the remote user's HOME.</summary>
+    public string RemoteHome { get; } = "";
+    /// <summary>The program given to --remote-bcmr / BCMR_REMOTE.</summary>
+    public string RemoteBcmr { get; } = "";
+
+    /// <summary>The ssh command (BCMR_SSH).</summary>
+    public string SshCommand => $"ssh -F {SshConfig}";
+
+    /// <summary>Environment for a bcmr client run against this server.</summary>
+    public Dictionary<string, string> Env(Dictionary<string, string>? more = null)
+    {
+        var env = new Dictionary<string, string> { ["BCMR_SSH"] = SshCommand, ["BCMR_REMOTE"] = RemoteBcmr };
+        if (more is not null) foreach (var (k, v) in more) env[k] = v;
+        return env;
+    }
+
+    /// <summary>host:path for a path under the server root (absolute paths are used as they are).</summary>
+    public string Remote(string path) => Host + ":" + path;
+
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    public void Dispose()
+    {
+        if (_sshd is not null)
+        {
+            try { _sshd.Kill(entireProcessTree: true); _sshd.WaitForExit(5000); } catch (InvalidOperationException) { }
+            _sshd.Dispose();
+        }
+        _dir.Dispose();
+    }
+}
+
+/// <summary>A test that needs the loopback sshd: skipped, with the reason, only when sshd is not installed.</summary>
+public sealed class SshFactAttribute : FactAttribute
+{
+    public SshFactAttribute()
+    {
+        if (SshdFixture.MissingReason is not null) Skip = SshdFixture.MissingReason;
+    }
+}
+
+/// <summary>Processes below a pid (for killing the ssh a bcmr started).</summary>
+public static class ProcessTree
+{
+    public static List<int> Descendants(int pid)
+    {
+        var result = new List<int>();
+        var queue = new Queue<int>([pid]);
+        while (queue.Count > 0)
+        {
+            int p = queue.Dequeue();
+            foreach (var task in SafeDirs($"/proc/{p}/task"))
+            {
+                string children;
+                try { children = File.ReadAllText(Path.Combine(task, "children")); }
+                catch (IOException) { continue; }
+                foreach (var c in children.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    int child = int.Parse(c);
+                    result.Add(child);
+                    queue.Enqueue(child);
+                }
+            }
+        }
+        return result;
+    }
+
+    public static string Command(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim(); }
+        catch (IOException) { return ""; }
+    }
+
+    private static IEnumerable<string> SafeDirs(string dir)
+    {
+        try { return Directory.GetDirectories(dir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
+    }
+}

@@ -1,0 +1,515 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Bcmr.Tests.Cli;
+using Bcmr.Tests.Infrastructure;
+
+namespace Bcmr.Tests.Remote;
+
+/// <summary>
+/// Remote copies through a real OpenSSH server on 127.0.0.1 and the real `bcmr serve` (the bcmr under test, run by
+/// sshd as the remote command). Every result is checked by content hash (SHA-256, independent of our BLAKE3).
+/// </summary>
+public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
+{
+    private const int MiB = 1024 * 1024;
+
+    /// <summary>A fresh directory under the server root (the remote side) and a local temp dir.</summary>
+    private sealed class Scene : IDisposable
+    {
+        public readonly TempDir Local = new();
+        public readonly string RemoteDir;
+
+        public Scene(SshdFixture fx)
+        {
+            RemoteDir = Path.Combine(fx.RemoteHome, "t-" + Guid.NewGuid().ToString("n")[..12]);
+            Directory.CreateDirectory(RemoteDir);
+        }
+
+        public string R(string rel) => Path.Combine(RemoteDir, rel);
+
+        public void Dispose()
+        {
+            Local.Dispose();
+            try { Directory.Delete(RemoteDir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private RunResult Bcmr(params string[] args) => BcmrRunner.Run(args, fx.Env(), timeout: TimeSpan.FromMinutes(4));
+
+    private static void MakeTree(string root)
+    {
+        Directory.CreateDirectory(Path.Combine(root, "sub", "deeper"));
+        Directory.CreateDirectory(Path.Combine(root, "empty"));
+        File.WriteAllText(Path.Combine(root, "a.txt"), "alpha\n");
+        File.WriteAllBytes(Path.Combine(root, "zero-length"), []);
+        ResumeTests.WriteRandom(Path.Combine(root, "sub", "block-and-a-bit.bin"), 4 * MiB + 17, 3);
+        File.WriteAllText(Path.Combine(root, "sub", "deeper", "odd name [1] $x 'q' ü.txt"), "odd\n");
+        File.WriteAllText(Path.Combine(root, "-starts-with-dash"), "dash\n");
+    }
+
+    [SshFact]
+    public void Upload_and_download_of_a_tree_are_byte_identical()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["tree"];
+        MakeTree(src);
+
+        var up = Bcmr("--json", "copy", "-r", src, fx.Remote(s.R("up")));
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Trees.AssertIdentical(src, s.R("up"));
+        Trees.AssertNoStagingFiles(s.RemoteDir);
+        Assert.All(up.JsonFiles, f => Assert.Equal("ssh", f.GetProperty("transport").GetString()));
+        var sent = up.JsonFiles.Single(f => f.GetProperty("source").GetString()!.EndsWith("block-and-a-bit.bin"));
+        Assert.Equal(4 * MiB + 17, sent.GetProperty("wire_bytes").GetInt64());
+        Assert.Equal(Tool.Output("b3sum", "--no-names", Path.Combine(src, "sub", "block-and-a-bit.bin")).Trim(), sent.GetProperty("blake3").GetString());
+
+        var down = Bcmr("copy", "-r", fx.Remote(s.R("up")), s.Local["back"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Trees.AssertIdentical(src, s.Local["back"]);
+        Trees.AssertNoStagingFiles(s.Local.Path);
+    }
+
+    [SshFact]
+    public void Symlinks_are_followed_on_upload_and_listed_as_their_targets_on_download()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["tree"];
+        Directory.CreateDirectory(Path.Combine(src, "dir"));
+        File.WriteAllText(Path.Combine(src, "dir", "real.txt"), "real\n");
+        File.CreateSymbolicLink(Path.Combine(src, "link.txt"), "dir/real.txt");
+        File.CreateSymbolicLink(Path.Combine(src, "dangling"), "nowhere");
+        File.CreateSymbolicLink(Path.Combine(src, "dir", "loop"), "..");
+
+        var up = Bcmr("--json", "copy", "-r", src, fx.Remote(s.R("up")));
+        Assert.Equal(0, up.ExitCode);
+        Assert.Equal("real\n", File.ReadAllText(s.R("up/link.txt")));
+        Assert.False(new FileInfo(s.R("up/link.txt")).LinkTarget is not null, "uploaded as a file, not a link");
+        Assert.False(File.Exists(s.R("up/dangling")));
+        Assert.Contains(up.JsonFiles, f => f.GetProperty("status").GetString() == "skipped" && f.GetProperty("message").GetString()!.Contains("dangling"));
+        Assert.Contains(up.JsonFiles, f => f.GetProperty("status").GetString() == "skipped" && f.GetProperty("message").GetString()!.Contains("links back"));
+
+        // On the server side, a link inside the root is served as what it points to.
+        File.CreateSymbolicLink(s.R("up/served-link"), "dir/real.txt");
+        var down = Bcmr("copy", "-r", fx.Remote(s.R("up")), s.Local["back"]);
+        Assert.Equal(0, down.ExitCode);
+        Assert.Equal("real\n", File.ReadAllText(s.Local["back/served-link"]));
+    }
+
+    [SshFact]
+    public void A_300_MiB_file_goes_up_and_down_intact()
+    {
+        using var s = new Scene(fx);
+        var big = s.Local["big.bin"];
+        ResumeTests.WriteRandom(big, 300L * MiB + 123, 7);
+        var up = Bcmr("--json", "copy", big, fx.Remote(s.R("big.bin")));
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Equal(Trees.Sha256(big), Trees.Sha256(s.R("big.bin")));
+        var down = Bcmr("--json", "copy", fx.Remote(s.R("big.bin")), s.Local["back.bin"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Equal(Trees.Sha256(big), Trees.Sha256(s.Local["back.bin"]));
+        var expected = Tool.Output("b3sum", "--no-names", big).Trim();
+        Assert.Equal(expected, up.JsonFiles.Single().GetProperty("blake3").GetString());
+        Assert.Equal(expected, down.JsonFiles.Single().GetProperty("blake3").GetString());
+    }
+
+    [SshFact]
+    public void Two_thousand_small_files_in_one_connection()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["many"];
+        var rnd = new Random(5);
+        for (int d = 0; d < 20; d++)
+        {
+            Directory.CreateDirectory(Path.Combine(src, $"d{d:00}"));
+            for (int i = 0; i < 100; i++)
+            {
+                var data = new byte[rnd.Next(0, 3000)];
+                rnd.NextBytes(data);
+                File.WriteAllBytes(Path.Combine(src, $"d{d:00}", $"f{i:000}"), data);
+            }
+        }
+        var up = Bcmr("--json", "copy", "-r", src, fx.Remote(s.R("many")));
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Equal(2000, up.JsonResult.GetProperty("files").GetInt32());
+        Trees.AssertIdentical(src, s.R("many"));
+        var down = Bcmr("--json", "copy", "-r", fx.Remote(s.R("many")), s.Local["back"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Equal(2000, down.JsonResult.GetProperty("files").GetInt32());
+        Trees.AssertIdentical(src, s.Local["back"]);
+    }
+
+    [SshFact]
+    public void Existing_destinations_are_kept_without_force_and_replaced_with_it()
+    {
+        using var s = new Scene(fx);
+        File.WriteAllText(s.Local["new.txt"], "new\n");
+        File.WriteAllText(s.R("old.txt"), "old\n");
+        var refused = Bcmr("copy", s.Local["new.txt"], fx.Remote(s.R("old.txt")));
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("destination exists (use -f to overwrite)", refused.Stderr);
+        Assert.Equal("old\n", File.ReadAllText(s.R("old.txt")));
+        var forced = Bcmr("copy", "-f", s.Local["new.txt"], fx.Remote(s.R("old.txt")));
+        Assert.Equal(0, forced.ExitCode);
+        Assert.Equal("new\n", File.ReadAllText(s.R("old.txt")));
+
+        File.WriteAllText(s.Local["here.txt"], "mine\n");
+        var refusedDown = Bcmr("copy", fx.Remote(s.R("old.txt")), s.Local["here.txt"]);
+        Assert.NotEqual(0, refusedDown.ExitCode);
+        Assert.Contains("destination exists", refusedDown.Stderr);
+        Assert.Equal("mine\n", File.ReadAllText(s.Local["here.txt"]));
+        Assert.Equal(0, Bcmr("copy", "-f", fx.Remote(s.R("old.txt")), s.Local["here.txt"]).ExitCode);
+        Assert.Equal("new\n", File.ReadAllText(s.Local["here.txt"]));
+        Trees.AssertNoStagingFiles(s.Local.Path);
+        Trees.AssertNoStagingFiles(s.RemoteDir);
+    }
+
+    [SshFact]
+    public void Into_an_existing_remote_directory_and_several_sources()
+    {
+        using var s = new Scene(fx);
+        File.WriteAllText(s.Local["one"], "1");
+        File.WriteAllText(s.Local["two"], "2");
+        var r = Bcmr("copy", s.Local["one"], s.Local["two"], fx.Remote(s.RemoteDir + "/"));
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("1", File.ReadAllText(s.R("one")));
+        Assert.Equal("2", File.ReadAllText(s.R("two")));
+        var notDir = Bcmr("copy", s.Local["one"], s.Local["two"], fx.Remote(s.R("missing")));
+        Assert.Equal(1, notDir.ExitCode);
+        Assert.Contains("target directory does not exist", notDir.Stderr);
+
+        // Relative remote paths are relative to the remote home (the server root); user@host: works too.
+        var rel = Path.GetRelativePath(fx.RemoteHome, s.R("rel.txt"));
+        Assert.Equal(0, Bcmr("copy", s.Local["one"], "root@" + SshdFixture.Host + ":" + rel).ExitCode);
+        Assert.Equal("1", File.ReadAllText(s.R("rel.txt")));
+
+        // Wildcards in a remote source are matched against the server's listing.
+        Directory.CreateDirectory(s.R("logs"));
+        File.WriteAllText(s.R("logs/a.gz"), "a");
+        File.WriteAllText(s.R("logs/b.gz"), "b");
+        File.WriteAllText(s.R("logs/c.txt"), "c");
+        Directory.CreateDirectory(s.Local["logs"]);
+        Assert.Equal(0, Bcmr("copy", fx.Remote(s.R("logs/*.gz")), s.Local["logs"]).ExitCode);
+        Assert.Equal(["a.gz", "b.gz"], Directory.GetFiles(s.Local["logs"]).Select(p => Path.GetFileName(p)!).Order().ToArray());
+    }
+
+    [SshFact]
+    public void Sync_fast_and_verify_still_give_identical_bytes()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["tree"];
+        MakeTree(src);
+        Assert.Equal(0, Bcmr("copy", "-r", "--sync", "-V", src, fx.Remote(s.R("synced"))).ExitCode);
+        Trees.AssertIdentical(src, s.R("synced"));
+        var fast = Bcmr("--json", "copy", "-r", "--fast", "--sync", "-V", fx.Remote(s.R("synced")), s.Local["fast"]);
+        Assert.True(fast.ExitCode == 0, fast.ToString());
+        Trees.AssertIdentical(src, s.Local["fast"]);
+        var big = fast.JsonFiles.Single(f => f.GetProperty("source").GetString()!.EndsWith("block-and-a-bit.bin"));
+        Assert.Equal(Tool.Output("b3sum", "--no-names", Path.Combine(src, "sub", "block-and-a-bit.bin")).Trim(), big.GetProperty("blake3").GetString());
+    }
+
+    [SshFact]
+    public void Fast_downloads_are_sent_with_sendfile_and_default_ones_are_hashed_by_the_server()
+    {
+        if (!File.Exists("/usr/bin/strace")) return; // CI installs strace; the byte checks above still run without it
+        using var s = new Scene(fx);
+        ResumeTests.WriteRandom(s.R("f.bin"), 9 * MiB + 5, 21);
+        var trace = s.Local["trace"];
+        var wrapper = s.Local["remote-strace"];
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec strace -f -e trace=sendfile -o '{trace}' '{fx.RemoteBcmr}' \"$@\"\n");
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0x1ED);
+        foreach (var (fast, name) in new[] { (true, "fast.bin"), (false, "slow.bin") })
+        {
+            File.Delete(trace);
+            var r = BcmrRunner.Run(["--json", "copy", .. fast ? new[] { "--fast" } : [], fx.Remote(s.R("f.bin")), s.Local[name]],
+                fx.Env(new() { ["BCMR_REMOTE"] = wrapper }));
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Equal(Trees.Sha256(s.R("f.bin")), Trees.Sha256(s.Local[name]));
+            int calls = File.ReadAllLines(trace).Count(l => l.Contains("sendfile(1,"));
+            if (fast) Assert.True(calls > 0, "--fast used sendfile");
+            else Assert.Equal(0, calls);
+        }
+    }
+
+    [SshFact]
+    public void A_file_the_server_refuses_in_the_middle_of_a_pipelined_batch_fails_alone()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["many"];
+        Directory.CreateDirectory(src);
+        for (int i = 0; i < 200; i++) File.WriteAllText(Path.Combine(src, $"f{i:000}"), $"file {i}\n");
+        // File 100 cannot be written on the server: a directory holds its name (with -f nothing is checked first).
+        Directory.CreateDirectory(s.R("many/f100/blocker"));
+        var r = Bcmr("--json", "copy", "-r", "-f", src, fx.Remote(s.RemoteDir));
+        Assert.Equal(3, r.ExitCode);
+        var failed = r.JsonFiles.Where(f => f.GetProperty("status").GetString() == "failed").ToList();
+        Assert.Single(failed);
+        Assert.EndsWith("f100", failed[0].GetProperty("source").GetString());
+        Assert.Contains("f100", failed[0].GetProperty("error").GetString());
+        for (int i = 0; i < 200; i++)
+            if (i != 100) Assert.Equal($"file {i}\n", File.ReadAllText(s.R($"many/f{i:000}")));
+        Trees.AssertNoStagingFiles(s.RemoteDir);
+    }
+
+    [SshFact]
+    public void Move_up_removes_the_sources_only_after_the_copy_is_confirmed()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["tree"];
+        MakeTree(src);
+        var expected = Trees.Describe(src);
+        var r = Bcmr("move", src, fx.Remote(s.R("moved")));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(expected, Trees.Describe(s.R("moved")));
+        Assert.False(Directory.Exists(src), "the moved source tree is gone");
+        var down = Bcmr("move", fx.Remote(s.R("moved/a.txt")), s.Local["a.txt"]);
+        Assert.Equal(1, down.ExitCode);
+        Assert.Contains("move from a remote host is not supported", down.Stderr);
+        Assert.True(File.Exists(s.R("moved/a.txt")));
+    }
+
+    [SshFact]
+    public void Paths_outside_the_server_root_are_refused_and_nothing_is_written_there()
+    {
+        using var s = new Scene(fx);
+        File.WriteAllText(s.Local["f"], "x");
+        var outside = Path.Combine(fx.Dir, "outside-" + Guid.NewGuid().ToString("n")[..8]);
+        Directory.CreateDirectory(outside);
+        var escape = Path.GetRelativePath(fx.RemoteHome, outside);  // ../outside-...
+        Assert.StartsWith("..", escape);
+        File.CreateSymbolicLink(s.R("out-link"), outside);
+
+        foreach (var target in new[] { escape + "/f", outside + "/f", s.R("out-link") + "/f" })
+        {
+            var r = Bcmr("copy", "--no-fallback", s.Local["f"], fx.Remote(target));
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("is outside the server root " + fx.RemoteHome, r.Stderr);
+            Assert.DoesNotContain("scp", r.Stderr);
+        }
+        File.WriteAllText(Path.Combine(outside, "secret"), "secret");
+        var down = Bcmr("copy", fx.Remote(s.R("out-link") + "/secret"), s.Local["stolen"]);
+        Assert.NotEqual(0, down.ExitCode);
+        Assert.Contains("outside the server root", down.Stderr);
+        Assert.False(File.Exists(s.Local["stolen"]));
+        Assert.Equal(["secret"], Directory.GetFileSystemEntries(outside).Select(p => Path.GetFileName(p)!).ToArray());
+    }
+
+    [SshFact]
+    public void A_remote_without_bcmr_falls_back_to_scp_with_a_warning_and_not_with_no_fallback()
+    {
+        using var s = new Scene(fx);
+        ResumeTests.WriteRandom(s.Local["f.bin"], 100_000, 9);
+        var env = fx.Env(new() { ["BCMR_REMOTE"] = "/nonexistent/bcmr" });
+        var r = BcmrRunner.Run(["--json", "copy", s.Local["f.bin"], fx.Remote(s.R("f.bin"))], env);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.Contains("falling back to scp") && l.Contains("no bcmr"));
+        Assert.Equal("scp", r.JsonResult.GetProperty("transport").GetString());
+        Assert.Equal(Trees.Sha256(s.Local["f.bin"]), Trees.Sha256(s.R("f.bin")));
+
+        var no = BcmrRunner.Run(["copy", "--no-fallback", s.Local["f.bin"], fx.Remote(s.R("g.bin"))], env);
+        Assert.Equal(1, no.ExitCode);
+        Assert.Contains("no bcmr to run on the remote host", no.Stderr);
+        Assert.Contains("--no-fallback", no.Stderr);
+        Assert.False(File.Exists(s.R("g.bin")));
+    }
+
+    [SshFact]
+    public void Connection_failures_name_the_host_and_the_cause()
+    {
+        using var s = new Scene(fx);
+        File.WriteAllText(s.Local["f"], "x");
+        var r = BcmrRunner.Run(["copy", s.Local["f"], fx.Remote(s.R("f"))], fx.Env(new() { ["BCMR_SSH"] = fx.SshCommand + " -p 1" }));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(SshdFixture.Host + ": ssh failed", r.Stderr);
+        Assert.Contains("Connection refused", r.Stderr);
+        var missing = Bcmr("copy", fx.Remote(s.R("nope")), s.Local["nope"]);
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("No such file or directory", missing.Stderr);
+        Assert.False(File.Exists(s.Local["nope"]));
+    }
+
+    // ---- cut connections and resume --------------------------------------------------------------------------
+
+    /// <summary>Starts a copy and kills its ssh child once <paramref name="progress"/> reports at least
+    /// <paramref name="bytes"/> transferred; returns the failed run.</summary>
+    private RunResult CopyAndCutAt(long bytes, Func<long> progress, params string[] args)
+    {
+        using var p = Process.Start(BcmrRunner.StartInfo(["--json", .. args], fx.Env()))!;
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        bool cut = false;
+        while (!p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2))
+        {
+            if (progress() >= bytes)
+            {
+                foreach (var pid in ProcessTree.Descendants(p.Id))
+                    if (ProcessTree.Command(pid).StartsWith("ssh ", StringComparison.Ordinal))
+                    {
+                        try { Process.GetProcessById(pid).Kill(); cut = true; } catch (ArgumentException) { }
+                    }
+                if (cut) break;
+            }
+            Thread.Sleep(1);
+        }
+        p.WaitForExit();
+        var result = new RunResult(p.ExitCode, stdout.Result, stderr.Result);
+        Assert.True(cut, "the transfer ended before the connection could be cut: " + result);
+        return result;
+    }
+
+    private static long SizeOf(string dir, string pattern) =>
+        Directory.Exists(dir) ? Directory.GetFiles(dir, pattern).Sum(f => { try { return new FileInfo(f).Length; } catch (IOException) { return 0; } }) : 0;
+
+    [SshFact]
+    public void An_upload_cut_mid_file_resumes_and_sends_only_the_rest()
+    {
+        using var s = new Scene(fx);
+        const long size = 256L * MiB;
+        var big = s.Local["big.bin"];
+        ResumeTests.WriteRandom(big, size, 11);
+        var first = CopyAndCutAt(96L * MiB, () => SizeOf(s.RemoteDir, ".big.bin.*"), "copy", big, fx.Remote(s.R("big.bin")));
+        Assert.NotEqual(0, first.ExitCode);
+        Assert.False(File.Exists(s.R("big.bin")), "no file under the final name after a cut upload");
+        // The server keeps what arrived as the partial file.
+        var partial = s.R(".big.bin.bcmr-part");
+        Assert.True(SpinUntil(() => File.Exists(partial)), "partial kept by the server");
+        long kept = new FileInfo(partial).Length;
+        Assert.True(kept >= 90L * MiB, $"kept {kept}");
+
+        var second = Bcmr("--json", "copy", "-C", big, fx.Remote(s.R("big.bin")));
+        Assert.True(second.ExitCode == 0, second.ToString());
+        var line = second.JsonFiles.Single();
+        long resumedFrom = line.GetProperty("resumed_from").GetInt64();
+        long wire = line.GetProperty("wire_bytes").GetInt64();
+        Assert.Equal("resumed", line.GetProperty("resume").GetString());
+        Assert.True(resumedFrom >= 90L * MiB, $"resumed from {resumedFrom}");
+        Assert.Equal(size - resumedFrom, wire);
+        Assert.Equal(Trees.Sha256(big), Trees.Sha256(s.R("big.bin")));
+        Assert.Equal(Tool.Output("b3sum", "--no-names", big).Trim(), line.GetProperty("blake3").GetString());
+        Trees.AssertNoStagingFiles(s.RemoteDir);
+    }
+
+    [SshFact]
+    public void A_download_cut_mid_file_resumes_and_receives_only_the_rest()
+    {
+        using var s = new Scene(fx);
+        const long size = 256L * MiB;
+        ResumeTests.WriteRandom(s.R("big.bin"), size, 12);
+        var partial = s.Local[".big.bin.bcmr-part"];
+        var first = CopyAndCutAt(96L * MiB, () => File.Exists(partial) ? new FileInfo(partial).Length : 0, "copy", fx.Remote(s.R("big.bin")), s.Local["big.bin"]);
+        Assert.NotEqual(0, first.ExitCode);
+        Assert.False(File.Exists(s.Local["big.bin"]), "no file under the final name after a cut download");
+        Assert.Contains("rerun with -C", first.Stdout + first.Stderr);
+        long kept = new FileInfo(partial).Length;
+        Assert.True(kept >= 96L * MiB, $"kept {kept}");
+
+        var second = Bcmr("--json", "copy", "-C", fx.Remote(s.R("big.bin")), s.Local["big.bin"]);
+        Assert.True(second.ExitCode == 0, second.ToString());
+        var line = second.JsonFiles.Single();
+        Assert.Equal("resumed", line.GetProperty("resume").GetString());
+        Assert.Equal(kept, line.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(size - kept, line.GetProperty("wire_bytes").GetInt64());
+        Assert.Equal(Trees.Sha256(s.R("big.bin")), Trees.Sha256(s.Local["big.bin"]));
+        Trees.AssertNoStagingFiles(s.Local.Path);
+    }
+
+    [SshFact]
+    public void Trees_resume_in_both_directions_and_a_damaged_partial_starts_over()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["tree"];
+        MakeTree(src);
+        ResumeTests.WriteRandom(Path.Combine(src, "sub", "twelve.bin"), 12 * MiB, 4);
+        // A complete earlier upload of part of the tree, a partial one, and a partial whose bytes are wrong.
+        Assert.Equal(0, Bcmr("copy", "-r", src, fx.Remote(s.RemoteDir)).ExitCode);
+        File.Delete(s.R("tree/a.txt"));
+        File.Delete(s.R("tree/sub/twelve.bin"));
+        var good = File.ReadAllBytes(Path.Combine(src, "sub", "twelve.bin"));
+        File.WriteAllBytes(s.R("tree/sub/.twelve.bin.bcmr-part"), good[..(9 * MiB)]);
+        var damaged = File.ReadAllBytes(Path.Combine(src, "sub", "block-and-a-bit.bin"))[..(4 * MiB + 5)];
+        damaged[100] ^= 1;
+        File.Delete(s.R("tree/sub/block-and-a-bit.bin"));
+        File.WriteAllBytes(s.R("tree/sub/.block-and-a-bit.bin.bcmr-part"), damaged);
+
+        var again = Bcmr("--json", "copy", "-r", "-C", src, fx.Remote(s.RemoteDir));
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Trees.AssertIdentical(src, s.R("tree"));
+        Trees.AssertNoStagingFiles(s.R("tree"));
+        JsonElement F(RunResult r, string end) => r.JsonFiles.Single(f => f.GetProperty("source").GetString()!.EndsWith(end));
+        Assert.Equal("resumed", F(again, "twelve.bin").GetProperty("resume").GetString());
+        Assert.Equal(9 * MiB, F(again, "twelve.bin").GetProperty("resumed_from").GetInt64());
+        Assert.Equal(3 * MiB, F(again, "twelve.bin").GetProperty("wire_bytes").GetInt64());
+        Assert.Equal("started_over", F(again, "block-and-a-bit.bin").GetProperty("resume").GetString());
+        Assert.Equal("fresh", F(again, "/a.txt").GetProperty("resume").GetString());
+        Assert.Equal(6, F(again, "/a.txt").GetProperty("wire_bytes").GetInt64());
+        var complete = F(again, "deeper/odd name [1] $x 'q' ü.txt");
+        Assert.Equal("skipped", complete.GetProperty("status").GetString());
+        Assert.Equal("already_complete", complete.GetProperty("resume").GetString());
+        Assert.Equal(0, complete.GetProperty("wire_bytes").GetInt64());
+
+        // Download side: a partial local copy of a tree continues.
+        Directory.CreateDirectory(s.Local["down"]);
+        Assert.Equal(0, Bcmr("copy", "-r", fx.Remote(s.R("tree")), s.Local["down"]).ExitCode);
+        File.Delete(s.Local["down/tree/sub/twelve.bin"]);
+        File.WriteAllBytes(s.Local["down/tree/sub/.twelve.bin.bcmr-part"], good[..(5 * MiB)]);
+        var down = Bcmr("--json", "copy", "-r", "-C", fx.Remote(s.R("tree")), s.Local["down"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Equal(5 * MiB, F(down, "twelve.bin").GetProperty("resumed_from").GetInt64());
+        Assert.Equal(7 * MiB, F(down, "twelve.bin").GetProperty("wire_bytes").GetInt64());
+        Trees.AssertIdentical(src, s.Local["down/tree"]);
+        Trees.AssertNoStagingFiles(s.Local["down"]);
+    }
+
+    [SshFact]
+    public void Strict_and_append_resume_over_the_wire_in_both_directions()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["f.bin"];
+        ResumeTests.WriteRandom(src, 10 * MiB + 3, 31);
+        var bytes = File.ReadAllBytes(src);
+        JsonElement Run(params string[] args)
+        {
+            var r = Bcmr(["--json", "copy", .. args]);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            return r.JsonFiles.Single();
+        }
+
+        // -a trusts the length the other side holds.
+        File.WriteAllBytes(s.R(".f.bin.bcmr-part"), bytes[..(6 * MiB)]);
+        var a = Run("-a", src, fx.Remote(s.R("f.bin")));
+        Assert.Equal(6 * MiB, a.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.R("f.bin")));
+
+        // -s proves the prefix: a partial with one flipped byte early on starts over.
+        var bad = bytes[..(7 * MiB)];
+        bad[10] ^= 0xff;
+        File.WriteAllBytes(s.Local[".down.bin.bcmr-part"], bad);
+        var strict = Run("-s", fx.Remote(s.R("f.bin")), s.Local["down.bin"]);
+        Assert.Equal("started_over", strict.GetProperty("resume").GetString());
+        Assert.Equal(10 * MiB + 3, strict.GetProperty("wire_bytes").GetInt64());
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.Local["down.bin"]));
+
+        // ... and a good one continues; an identical complete file is skipped without data.
+        File.Delete(s.Local["down.bin"]);
+        File.WriteAllBytes(s.Local[".down.bin.bcmr-part"], bytes[..(7 * MiB)]);
+        var good = Run("-s", fx.Remote(s.R("f.bin")), s.Local["down.bin"]);
+        Assert.Equal(7 * MiB, good.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(3 * MiB + 3, good.GetProperty("wire_bytes").GetInt64());
+        var again = Run("-s", fx.Remote(s.R("f.bin")), s.Local["down.bin"]);
+        Assert.Equal("already_complete", again.GetProperty("resume").GetString());
+        Assert.Equal(0, again.GetProperty("wire_bytes").GetInt64());
+        var upAgain = Run("-s", src, fx.Remote(s.R("f.bin")));
+        Assert.Equal("already_complete", upAgain.GetProperty("resume").GetString());
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.Local["down.bin"]));
+        Trees.AssertNoStagingFiles(s.Local.Path);
+        Trees.AssertNoStagingFiles(s.RemoteDir);
+    }
+
+    private static bool SpinUntil(Func<bool> condition)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10)) { if (condition()) return true; Thread.Sleep(20); }
+        return condition();
+    }
+}

@@ -1,0 +1,128 @@
+using Bcmr.Engine;
+using Bcmr.Engine.Client;
+using Bcmr.Engine.Transfers;
+using CsCheck;
+
+namespace Bcmr.Tests.Remote;
+
+/// <summary>The rules that decide what is remote, and how ssh and scp are called.</summary>
+public class RemoteSpecTests
+{
+    [Theory]
+    [InlineData("host:path", null, "host", "path")]
+    [InlineData("host:/abs/path", null, "host", "/abs/path")]
+    [InlineData("user@host:path", "user", "host", "path")]
+    [InlineData("user@host:", "user", "host", "")]
+    [InlineData("build01:", null, "build01", "")]
+    [InlineData("[::1]:/srv/x", null, "::1", "/srv/x")]
+    [InlineData("me@[fe80::1%eth0]:x", "me", "fe80::1%eth0", "x")]
+    [InlineData("host:a:b", null, "host", "a:b")]
+    [InlineData("u@v@host:p", "u@v", "host", "p")]
+    [InlineData("host.example.com:logs/*.gz", null, "host.example.com", "logs/*.gz")]
+    public void Remote_forms(string text, string? user, string host, string path)
+    {
+        Assert.True(RemoteSpec.TryParse(text, out var spec), text);
+        Assert.Equal(user, spec.User);
+        Assert.Equal(host, spec.Host);
+        Assert.Equal(path, spec.Path);
+    }
+
+    [Theory]
+    [InlineData("plain")]
+    [InlineData("/abs/path")]
+    [InlineData("./a:b")]          // a '/' before the first ':' makes it local
+    [InlineData("dir/file:with:colons")]
+    [InlineData(@"C:\Users\me")]   // Windows drives, both separators, and a bare letter
+    [InlineData("C:/Users/me")]
+    [InlineData("c:file")]
+    [InlineData(":leading-colon")]
+    [InlineData("[::1]")]
+    [InlineData("[::1]x:y")]
+    [InlineData("@host:p")]
+    [InlineData("user@:p")]
+    [InlineData("my host:p")]      // whitespace: not a host name ssh would take
+    [InlineData("")]
+    public void Local_forms(string text) => Assert.False(RemoteSpec.TryParse(text, out _), text);
+
+    [Theory]
+    [InlineData("-oProxyCommand=touch pwned:x")]
+    [InlineData("-F:x")]
+    public void A_host_that_ssh_would_read_as_an_option_is_an_error_not_a_local_path(string text)
+    {
+        Assert.False(RemoteSpec.TryParse(text, out _));
+        var e = Assert.Throws<BcmrException>(() => RemoteSpec.ParseOrLocal(text));
+        Assert.Equal(BcmrErrorCode.InvalidArgument, e.Code);
+        Assert.Contains("starts with '-'", e.Message);
+    }
+
+    [Fact]
+    public void A_user_name_with_shell_characters_is_not_remote() =>
+        Assert.False(RemoteSpec.TryParse("a;rm -rf@host:x", out _));
+
+    [Fact]
+    public void Parsing_never_throws_and_a_parsed_target_never_starts_with_a_dash() =>
+        Gen.String.Sample(text =>
+        {
+            if (RemoteSpec.TryParse(text, out var spec))
+            {
+                Assert.False(spec.Target.StartsWith('-'));
+                Assert.DoesNotContain(spec.Target, c => char.IsWhiteSpace(c) || char.IsControl(c));
+                // A path with '/' before the colon never parses as remote.
+                int slash = text.IndexOf('/');
+                Assert.True(slash < 0 || slash > text.IndexOf(':') || text.StartsWith('[') || text.Contains("@["), text);
+            }
+        }, iter: 20_000);
+
+    [Fact]
+    public void Ssh_gets_the_users_options_first_then_ours_then_the_target_after_a_double_dash()
+    {
+        RemoteSpec.TryParse("me@box:/x", out var spec);
+        var argv = SshTransport.BuildArguments(spec, "ssh -p 2222 -o 'User Known=1' -i \"my key\"", "/opt/bcmr/bin/bcmr");
+        Assert.Equal(["ssh", "-p", "2222", "-o", "User Known=1", "-i", "my key"], argv.Take(7));
+        int batch = argv.IndexOf("BatchMode=yes");
+        Assert.True(batch > 7);
+        Assert.Equal("--", argv[^3]);
+        Assert.Equal("me@box", argv[^2]);
+        Assert.Equal("/opt/bcmr/bin/bcmr serve", argv[^1]);
+    }
+
+    [Fact]
+    public void The_remote_command_is_one_program_plus_serve_or_a_whole_command_line_quoted_for_the_remote_shell()
+    {
+        Assert.Equal("bcmr serve", SshTransport.RemoteServeCommand("bcmr"));
+        Assert.Equal("'/path with space/bcmr' serve", SshTransport.RemoteServeCommand("'/path with space/bcmr'"));
+        Assert.Equal("pwsh -NoProfile -NonInteractive -Command Start-BcmrServe",
+            SshTransport.RemoteServeCommand("pwsh -NoProfile -NonInteractive -Command Start-BcmrServe"));
+        Assert.Equal("'x;rm' serve", SshTransport.RemoteServeCommand("'x;rm'"));
+    }
+
+    [Fact]
+    public void Shell_words_split_and_quote_round_trip() =>
+        Gen.String.Array[0, 6].Sample(words =>
+        {
+            var line = string.Join(' ', words.Select(ShellWords.Quote));
+            Assert.Equal(words, ShellWords.Split(line).ToArray());
+        }, iter: 5_000);
+
+    [Fact]
+    public void Scp_fallback_takes_the_same_ssh_options_and_refuses_what_it_cannot_map()
+    {
+        var req = new CopyRequest { Sources = ["a"], Destination = "h:b", SshCommand = "/usr/bin/ssh -p 2222 -F cfg -oBatchMode=yes -i key", Recursive = true, Preserve = true };
+        var argv = ScpFallback.BuildArguments(req, ["a"], "h:b");
+        Assert.Equal(["scp", "-B", "-S", "/usr/bin/ssh", "-P", "2222", "-F", "cfg", "-oBatchMode=yes", "-i", "key", "-r", "-p", "--", "a", "h:b"], argv);
+        var odd = new CopyRequest { Sources = ["a"], Destination = "h:b", SshCommand = "ssh -L 80:x:80" };
+        var e = Assert.Throws<BcmrException>(() => ScpFallback.BuildArguments(odd, ["a"], "h:b"));
+        Assert.Contains("'-L'", e.Message);
+    }
+
+    [Theory]
+    [InlineData("*.gz", "a.gz", true)]
+    [InlineData("*.gz", "a.gzip", false)]
+    [InlineData("f?.txt", "f1.txt", true)]
+    [InlineData("f[0-3].txt", "f2.txt", true)]
+    [InlineData("f[!0-3].txt", "f5.txt", true)]
+    [InlineData("f[!0-3].txt", "f2.txt", false)]
+    [InlineData("a+b(1).*", "a+b(1).c", true)]
+    public void Remote_wildcards(string glob, string name, bool matches) =>
+        Assert.Equal(matches, System.Text.RegularExpressions.Regex.IsMatch(name, "^" + RemoteTransfer.GlobToRegex(glob) + "$"));
+}
