@@ -35,6 +35,7 @@ public class LogicTests
     [InlineData("FileSystem::/tmp/x", false)] // provider-qualified
     [InlineData("Microsoft.PowerShell.Core\\FileSystem::/tmp/x", false)]
     [InlineData("user@:path", false)]
+    [InlineData("@host:path", false)]
     [InlineData("", false)]
     public void Remote_or_local(string text, bool remote) => Assert.Equal(remote, RemotePath.IsRemote(text, IsDrive));
 
