@@ -24,6 +24,7 @@ namespace Bcmr.Cli
             root.Add(CheckCommand.Create());
             root.Add(HashCommand.Create());
             root.Add(SessionCommand.Create());
+            root.Add(CasCommand.Create());
             root.Add(ServeCommand.Create());
 
             var parse = root.Parse(CopyCommand.ExpandBareModeFlags(args));

@@ -26,6 +26,8 @@ internal static class ServeCommand
         };
         var command = new Command("serve",
             "Serve the bcmr wire protocol on stdin/stdout: the remote end of a transfer, started by bcmr over ssh, not by hand. " +
+            "Offers lz4 and zstd block compression and dedup uploads; dedup keeps blocks in BCMR_CAS_DIR (default $XDG_DATA_HOME/bcmr/cas), " +
+            "capped at BCMR_CAS_CAP_MB MiB (default 1024, 0 = unbounded; see 'bcmr cas'). " +
             "Exit codes: 0 session ended by the client; 1 protocol error or broken connection; 130 interrupted (an upload in progress is kept for resume).");
         var listen = new Option<string?>("--listen")
         {

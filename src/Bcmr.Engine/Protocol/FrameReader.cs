@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using Bcmr.Engine.Codecs;
 
 namespace Bcmr.Engine.Protocol;
 
@@ -25,6 +26,38 @@ public readonly struct Frame
     public ReadOnlySpan<byte> DataBytes =>
         Type == MessageType.Data ? MessageCodec.DataBytes(Payload.Span)
         : throw new InvalidOperationException($"{Type} frame is not a Data frame");
+
+    /// <summary>True for Data and DataCompressed: frames that carry one block of file content.</summary>
+    public bool IsBlock => Type is MessageType.Data or MessageType.DataCompressed;
+
+    /// <summary>
+    /// For a Data or DataCompressed frame: the block it carries. Data: a view of the frame (no copy). DataCompressed:
+    /// decoded into <paramref name="buffer"/> (at least <see cref="Wire.MaxBlock"/> bytes, or the declared size),
+    /// which must decode to exactly its declared original size (see <see cref="BlockCodec.Decode"/>). The result is
+    /// valid until the next read or the next use of the buffer. A malformed frame throws <see cref="ProtocolException"/>;
+    /// an unknown algo, a lying size or a corrupt payload throws <see cref="BcmrException"/> with
+    /// <see cref="BcmrErrorCode.CorruptData"/>.
+    /// </summary>
+    public ReadOnlySpan<byte> DecodeBlock(Span<byte> buffer)
+    {
+        if (Type == MessageType.Data) return MessageCodec.DataBytes(Payload.Span);
+        if (Type != MessageType.DataCompressed) throw new InvalidOperationException($"{Type} frame carries no block");
+        var compressed = MessageCodec.DataCompressedView(Payload.Span, out byte algo, out uint original);
+        return BlockCodec.Decode(algo, original, compressed, buffer);
+    }
+
+    /// <summary>For a Data or DataCompressed frame: the block's length as the frame declares it (DataCompressed: the
+    /// original size), without decoding; for skipping a refused upload's data.</summary>
+    public int DeclaredBlockLength
+    {
+        get
+        {
+            if (Type == MessageType.Data) return MessageCodec.DataBytes(Payload.Span).Length;
+            if (Type != MessageType.DataCompressed) throw new InvalidOperationException($"{Type} frame carries no block");
+            MessageCodec.DataCompressedView(Payload.Span, out _, out uint original);
+            return (int)original;
+        }
+    }
 
     /// <summary>Decodes the payload into a message (allocates; for Data frames on the hot path use <see cref="DataBytes"/>).</summary>
     public Message Decode() => MessageCodec.DecodePayload(Type, Payload.Span);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using Bcmr.Engine.Codecs;
 
 namespace Bcmr.Engine.Protocol;
 
@@ -42,6 +43,71 @@ public sealed class FrameWriter : IDisposable
         DataHeader(block.Length);
         await _output.WriteAsync(_dataHeader, ct).ConfigureAwait(false);
         await _output.WriteAsync(block, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes one DataCompressed frame: algo, original size, and the compressed bytes (no copy).</summary>
+    public void WriteDataCompressed(WireCodec algo, int originalSize, ReadOnlySpan<byte> compressed)
+    {
+        int size = DataCompressedHeader(algo, originalSize, compressed.Length);
+        _output.Write(_compressedHeader, 0, size);
+        _output.Write(compressed);
+    }
+
+    public async ValueTask WriteDataCompressedAsync(WireCodec algo, int originalSize, ReadOnlyMemory<byte> compressed, CancellationToken ct = default)
+    {
+        int size = DataCompressedHeader(algo, originalSize, compressed.Length);
+        await _output.WriteAsync(_compressedHeader.AsMemory(0, size), ct).ConfigureAwait(false);
+        await _output.WriteAsync(compressed, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes one block of file content as the connection's codec wants it: DataCompressed when
+    /// <paramref name="codec"/> is not None and the block compresses to at most 95 % of its size (compressed into
+    /// <paramref name="scratch"/>, which needs <see cref="BlockCodec.MaxCompressedSize"/> bytes), else raw Data.
+    /// Returns the bytes the frame takes on the wire (length field included). Compression runs on the calling thread.
+    /// </summary>
+    public int WriteBlock(ReadOnlySpan<byte> block, WireCodec codec, Span<byte> scratch)
+    {
+        if (BlockCodec.TryEncode(codec, block, scratch, out int n))
+        {
+            WriteDataCompressed(codec, block.Length, scratch[..n]);
+            return Wire.HeaderSize + DataCompressedFields + n;
+        }
+        WriteData(block);
+        return Wire.HeaderSize + 4 + block.Length;
+    }
+
+    /// <summary>Asynchronous <see cref="WriteBlock"/> (the compression itself runs synchronously first).</summary>
+    public async ValueTask<int> WriteBlockAsync(ReadOnlyMemory<byte> block, WireCodec codec, Memory<byte> scratch, CancellationToken ct = default)
+    {
+        if (BlockCodec.TryEncode(codec, block.Span, scratch.Span, out int n))
+        {
+            await WriteDataCompressedAsync(codec, block.Length, scratch[..n], ct).ConfigureAwait(false);
+            return Wire.HeaderSize + DataCompressedFields + n;
+        }
+        await WriteDataAsync(block, ct).ConfigureAwait(false);
+        return Wire.HeaderSize + 4 + block.Length;
+    }
+
+    /// <summary>Bytes of a DataCompressed frame on the wire between the type byte and the compressed bytes: algo, original size, inner length.</summary>
+    public const int DataCompressedFields = 1 + 4 + 4;
+
+    private readonly byte[] _compressedHeader = new byte[Wire.HeaderSize + DataCompressedFields];
+
+    private int DataCompressedHeader(WireCodec algo, int originalSize, int compressedLength)
+    {
+        if (algo is not (WireCodec.Lz4 or WireCodec.Zstd))
+            throw new ArgumentOutOfRangeException(nameof(algo), algo, "DataCompressed carries lz4 or zstd");
+        if ((uint)originalSize > Wire.MaxBlock)
+            throw new ArgumentOutOfRangeException(nameof(originalSize), originalSize, $"a block is at most {Wire.MaxBlock} bytes");
+        if (compressedLength > Wire.MaxPayload - 1 - DataCompressedFields)
+            throw new ArgumentOutOfRangeException(nameof(compressedLength), compressedLength, "compressed block too large for a frame");
+        BinaryPrimitives.WriteUInt32LittleEndian(_compressedHeader, (uint)(1 + DataCompressedFields + compressedLength));
+        _compressedHeader[4] = (byte)MessageType.DataCompressed;
+        _compressedHeader[5] = (byte)algo;
+        BinaryPrimitives.WriteUInt32LittleEndian(_compressedHeader.AsSpan(6), (uint)originalSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(_compressedHeader.AsSpan(10), (uint)compressedLength);
+        return _compressedHeader.Length;
     }
 
     public void Flush() => _output.Flush();

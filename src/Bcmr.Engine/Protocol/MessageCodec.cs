@@ -96,6 +96,22 @@ public static class MessageCodec
         return bytes;
     }
 
+    /// <summary>The fields of a DataCompressed frame's payload without copying: algo, declared original size (checked:
+    /// at most <see cref="Wire.MaxBlock"/>) and the compressed bytes, whose inner length must account for the whole
+    /// payload. The algo byte is not checked here (decoding refuses an unknown one).</summary>
+    public static ReadOnlySpan<byte> DataCompressedView(ReadOnlySpan<byte> payload, out byte algo, out uint originalSize)
+    {
+        var r = new PayloadReader(MessageType.DataCompressed, payload);
+        algo = r.U8();
+        originalSize = r.U32();
+        if (originalSize > Wire.MaxBlock)
+            throw r.Malformed($"original size {originalSize} is above the {Wire.MaxBlock}-byte block limit");
+        var bytes = r.BytesView();
+        if (!r.AtEnd)
+            throw r.Malformed($"inner length {bytes.Length} does not match the frame ({r.Remaining} extra bytes)");
+        return bytes;
+    }
+
     /// <summary>Decodes a payload (the bytes after the type byte) of a frame of the given type.</summary>
     public static Message DecodePayload(MessageType type, ReadOnlySpan<byte> payload)
     {

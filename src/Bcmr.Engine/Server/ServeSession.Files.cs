@@ -156,17 +156,8 @@ public sealed partial class ServeSession
                 long pos = (long)r.Offset;
                 var hasher = Fast ? null : Blake3Hasher.Create();
                 if (hasher is not null && pos > 0) HashRange(h, path, 0, pos, hasher);
-                var block = Block;
                 if (hasher is null) TrySendWithSendfile(h, path, ref pos, before.Size);
-                while (pos < before.Size)
-                {
-                    int want = (int)Math.Min(Wire.MaxBlock, before.Size - pos);
-                    int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path);
-                    if (n == 0) break;
-                    hasher?.Update(block.AsSpan(0, n));
-                    SendBlock(block.AsSpan(0, n));
-                    pos += n;
-                }
+                pos = SendFile(h, path, pos, before.Size, hasher);
                 var after = Fs.Fstat(h, path);
                 if (pos != before.Size || after.Size != before.Size || after.MtimeSec != before.MtimeSec || after.MtimeNsec != before.MtimeNsec)
                     throw new BcmrException(BcmrErrorCode.SourceChanged, path,

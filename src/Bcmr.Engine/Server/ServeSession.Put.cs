@@ -25,6 +25,10 @@ public sealed partial class ServeSession
         public ulong Remaining;
         /// <summary>Committed or abandoned; nothing more may happen to the files.</summary>
         public bool Finished;
+        /// <summary>Dedup: bytes of the staging file fed to <see cref="Hasher"/> so far (blocks arrive out of order).</summary>
+        public long Hashed;
+        /// <summary>The upload went through HaveBlocks/MissingBlocks.</summary>
+        public bool Deduped;
     }
 
     private PutState? _activePut;
@@ -47,6 +51,11 @@ public sealed partial class ServeSession
     /// (a bcmr 0.6 client resuming in place): its first offset bytes are copied to a new staging file, and the final
     /// file stays untouched until the complete upload replaces it. Otherwise the Put is refused. Either way the server
     /// hashes the prefix [0, offset) itself, so Ok still carries the BLAKE3 of the whole file.</para>
+    /// <para>Compressed data: each DataCompressed frame must decode to exactly its declared size (at most 4 MiB) with
+    /// a known algo. One that does not (a lying size, a corrupt payload, an unknown algo) refuses the Put with an
+    /// Error naming the cause; the final name is never written, the bytes received before it are kept as the partial
+    /// file (as for any upload that cannot finish), the rest of the upload's data is skipped by its declared sizes,
+    /// and the session goes on. Dedup (HaveBlocks first): see <see cref="ReceiveDedup"/>.</para>
     /// <para>A Put refused before any data is read (path outside the root, a directory, nothing to resume from) gets
     /// its Error at once; its size − offset bytes of Data are then read and discarded so that pipelined requests that
     /// follow are still understood.</para>
@@ -183,9 +192,7 @@ public sealed partial class ServeSession
             switch (frame.Type)
             {
                 case MessageType.Data or MessageType.DataCompressed:
-                    var block = ReadBlock(frame);
-                    if ((ulong)block.Length > put.Remaining)
-                        throw Violation($"Put {put.ClientPath}: the client sent {(ulong)block.Length - put.Remaining} bytes past the declared size of {put.DeclaredSize}");
+                    var block = ReceiveBlock(put, frame);
                     Fs.Write(put.Handle, block, put.Position, put.Path);
                     put.Hasher.Update(block);
                     put.Position += block.Length;
@@ -196,13 +203,40 @@ public sealed partial class ServeSession
                     lock (_lock) AbandonPut(put, "ended short");
                     Fail($"{put.Path}: the upload ended after {have} of {put.DeclaredSize} bytes; the bytes received are kept for resume");
                     return false;
+                case MessageType.HaveBlocks when Dedup && put.Position == 0 && put.Remaining == put.DeclaredSize:
+                    return ReceiveDedup(put, frame);
                 case MessageType.HaveBlocks:
-                    throw Violation($"Put {put.ClientPath}: HaveBlocks but dedup was not negotiated");
+                    throw Violation(Dedup
+                        ? $"Put {put.ClientPath}: HaveBlocks must come first, before any data, in a Put at offset 0"
+                        : $"Put {put.ClientPath}: HaveBlocks but dedup was not negotiated");
                 default:
                     throw Violation($"Put {put.ClientPath}: expected Data, got {Describe(frame.Type)}");
             }
         }
         return true;
+    }
+
+    /// <summary>The block an incoming Data/DataCompressed frame of <paramref name="put"/> carries, decoded. More
+    /// than the declared size is a protocol error; a block that cannot be decoded refuses the Put
+    /// (<see cref="BcmrErrorCode.CorruptData"/>) after counting its declared size as received, so that the rest of
+    /// the upload's data can be skipped in step.</summary>
+    private ReadOnlySpan<byte> ReceiveBlock(PutState put, in Frame frame, int? exactLength = null)
+    {
+        int declared = frame.DeclaredBlockLength;
+        if ((ulong)declared > put.Remaining)
+            throw Violation($"Put {put.ClientPath}: the client sent {(ulong)declared - put.Remaining} bytes past the declared size of {put.DeclaredSize}");
+        if (exactLength is { } exact && declared != exact)
+            throw Violation($"Put {put.ClientPath}: a dedup block of {exact} bytes was expected, the frame carries {declared}");
+        try
+        {
+            return ReadBlock(frame);
+        }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.CorruptData)
+        {
+            put.Remaining -= (ulong)declared;
+            throw new BcmrException(BcmrErrorCode.CorruptData, put.Path,
+                $"{put.Path}: upload refused at byte {put.Position}: {e.Message}", e);
+        }
     }
 
     private void CommitPut(PutState put)
@@ -217,6 +251,7 @@ public sealed partial class ServeSession
         }
         if (Sync) Fs.FlushDirectory(FileCopier.ParentOf(put.Path));
         if (Fs.TryLstat(put.Partial) is { Kind: EntryKind.File }) Fs.TryDeleteFile(put.Partial);
+        if (put.Deduped) PruneAfterDedup(); // before Ok, so a client that sees Ok sees the store within its cap
         Send(new OkResponse(Hex(hash)));
         _afterPut = true;
     }
@@ -251,7 +286,7 @@ public sealed partial class ServeSession
             switch (frame.Type)
             {
                 case MessageType.Data or MessageType.DataCompressed:
-                    ulong n = (ulong)ReadBlock(frame).Length;
+                    ulong n = (ulong)frame.DeclaredBlockLength; // skipped, not decoded
                     if (n > remaining) throw Violation($"{what}: the client sent {n - remaining} bytes past the declared size");
                     remaining -= n;
                     break;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
@@ -39,6 +40,10 @@ public sealed class ServeOptions
 
     /// <summary>Where diagnostics go, one line each (stderr for <c>bcmr serve</c>); null for none. Never the protocol stream.</summary>
     public TextWriter? Log { get; init; }
+
+    /// <summary>The block store for dedup uploads; null: <see cref="ContentStore.Default"/> (<c>BCMR_CAS_DIR</c>,
+    /// <c>BCMR_CAS_CAP_MB</c>), opened when a client first uses dedup.</summary>
+    public ContentStore? Store { get; init; }
 }
 
 /// <summary>
@@ -57,15 +62,18 @@ public sealed class ServeOptions
 /// 0.6 clients send Put, Data..., Done) and is consumed silently; so a client that wants to end the session right after
 /// a Put must send Done and close its side, which ends the session either way.</para>
 /// <para>Capabilities: <see cref="Caps.Sync"/> fsyncs every written file and its directory; <see cref="Caps.Fast"/>
-/// skips the BLAKE3 on Get (Ok without hash). Compression and dedup are not offered yet; incoming DataCompressed or
-/// HaveBlocks frames are refused as not negotiated. Block reads and writes go through <c>ReadBlock</c> and
-/// <c>SendBlock</c>, the one place where codecs will plug in.</para>
+/// skips the BLAKE3 on Get (Ok without hash); <see cref="Caps.Zstd"/> / <see cref="Caps.Lz4"/>: Get sends each block
+/// as DataCompressed with the best codec both sides have (zstd, else lz4) unless it compresses to more than 95 % of its
+/// size (then raw Data); <see cref="Caps.Dedup"/>: a Put may start with HaveBlocks (see <see cref="ReceiveDedup"/>).
+/// Incoming DataCompressed is accepted with either known algo, negotiated or not (as bcmr 0.6 does); an unknown algo,
+/// a lying size or a corrupt payload refuses the Put (see <see cref="HandlePut"/>). Block reads and writes go through
+/// <c>ReadBlock</c> and <c>SendBlock</c>.</para>
 /// <para>Put and resume rules: see <see cref="HandlePut"/>. Listing rules: see <see cref="HandleList"/>.</para>
 /// </summary>
 public sealed partial class ServeSession : IDisposable
 {
-    /// <summary>What this server implements: fsync on request and hash-less Get.</summary>
-    public const byte SupportedCaps = Caps.Sync | Caps.Fast;
+    /// <summary>What this server implements: LZ4 and zstd blocks, dedup uploads, fsync on request and hash-less Get.</summary>
+    public const byte SupportedCaps = Caps.Lz4 | Caps.Zstd | Caps.Dedup | Caps.Sync | Caps.Fast;
 
     private const int IoBufferSize = 64 * 1024;
 
@@ -77,6 +85,9 @@ public sealed partial class ServeSession : IDisposable
     private readonly TextWriter? _log;
     private readonly object _lock = new();
     private byte[]? _block;
+    private byte[]? _decoded;
+    private byte[]? _scratch;
+    private ContentStore? _store;
     private bool _afterPut;
     private volatile bool _interrupted;
 
@@ -102,6 +113,12 @@ public sealed partial class ServeSession : IDisposable
 
     private bool Fast => (EffectiveCaps & Caps.Fast) != 0;
     private bool Sync => (EffectiveCaps & Caps.Sync) != 0;
+    private bool Dedup => (EffectiveCaps & Caps.Dedup) != 0;
+
+    /// <summary>The codec Get uses for its blocks: zstd, else lz4, else raw, of what was negotiated.</summary>
+    public WireCodec Codec { get; private set; }
+
+    private ContentStore Store => _store ??= _options.Store ?? ContentStore.Default;
 
     /// <summary>Runs the session to its end. Never throws for anything the peer does.</summary>
     public ServeEnd Run()
@@ -184,6 +201,7 @@ public sealed partial class ServeSession : IDisposable
             return ServeEnd.HandshakeRefused;
         }
         EffectiveCaps = (byte)(hello.Caps & _options.Capabilities & SupportedCaps);
+        Codec = Compression.Choose(EffectiveCaps);
         Send(new Welcome(Wire.Version, EffectiveCaps));
         return null;
     }
@@ -280,17 +298,21 @@ public sealed partial class ServeSession : IDisposable
         catch (Exception) { /* the peer is gone or the stream is broken: nothing more to say */ }
     }
 
-    /// <summary>Sends one block of file content. The one place where outgoing compression will be chosen.</summary>
-    private void SendBlock(ReadOnlySpan<byte> block) => _writer.WriteData(block);
+    /// <summary>Sends one block of file content: DataCompressed with the negotiated codec when that saves more than
+    /// 5 %, else Data.</summary>
+    private void SendBlock(ReadOnlySpan<byte> block) => _writer.WriteBlock(block, Codec, Scratch);
 
-    /// <summary>The content of an incoming block frame (Data; DataCompressed once a codec is negotiated), valid until
-    /// the next read. The one place where incoming compression will be decoded.</summary>
-    private static ReadOnlySpan<byte> ReadBlock(in Frame frame) => frame.Type switch
+    /// <summary>The content of an incoming block frame (Data, or DataCompressed decoded into the session's decode
+    /// buffer), valid until the next read. A malformed frame throws <see cref="ProtocolException"/>; an unknown algo,
+    /// a lying size or a corrupt payload throws <see cref="BcmrException"/> (<see cref="BcmrErrorCode.CorruptData"/>).</summary>
+    private ReadOnlySpan<byte> ReadBlock(in Frame frame) => frame.Type switch
     {
         MessageType.Data => frame.DataBytes,
-        MessageType.DataCompressed => throw Violation("DataCompressed frame but no compression was negotiated"),
+        MessageType.DataCompressed => frame.DecodeBlock(_decoded ??= ArrayPool<byte>.Shared.Rent(Wire.MaxBlock)),
         _ => throw new InvalidOperationException(frame.Type.ToString()),
     };
+
+    private byte[] Scratch => _scratch ??= ArrayPool<byte>.Shared.Rent(BlockCodec.MaxCompressedSize(Wire.MaxBlock));
 
     private static ProtocolException Violation(string message) => new(ProtocolErrorKind.Malformed, message);
 
@@ -314,6 +336,8 @@ public sealed partial class ServeSession : IDisposable
         _reader.Dispose();
         _writer.Dispose();
         if (_block is not null) ArrayPool<byte>.Shared.Return(_block);
-        _block = null;
+        if (_decoded is not null) ArrayPool<byte>.Shared.Return(_decoded);
+        if (_scratch is not null) ArrayPool<byte>.Shared.Return(_scratch);
+        _block = _decoded = _scratch = null;
     }
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.IO.Pipes;
+using Bcmr.Engine.Codecs;
+using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Server;
 
@@ -15,6 +17,7 @@ public sealed class ServeConnection : IDisposable
     private readonly Process? _process;
     private readonly Thread? _thread;
     private readonly Stream _toServer;
+    private readonly CountingStream _counter;
     private readonly Stream _fromServer;
     private readonly Task<string>? _stderr;
     private readonly StringWriter? _log;
@@ -25,14 +28,14 @@ public sealed class ServeConnection : IDisposable
 
     private ServeConnection(Stream toServer, Stream fromServer, Process? process, Task<string>? stderr, Thread? thread, StringWriter? log)
     {
-        _toServer = toServer;
+        _toServer = _counter = new CountingStream(toServer);
         _fromServer = fromServer;
         _process = process;
         _stderr = stderr;
         _thread = thread;
         _log = log;
         Reader = new FrameReader(fromServer);
-        Writer = new FrameWriter(toServer);
+        Writer = new FrameWriter(_toServer);
     }
 
     /// <summary>Starts the real <c>bcmr serve --root ROOT</c>.</summary>
@@ -55,14 +58,14 @@ public sealed class ServeConnection : IDisposable
     public static ServeConnection OverStream(Stream duplex) => new(duplex, duplex, null, null, null, new StringWriter());
 
     /// <summary>Runs a <see cref="ServeSession"/> in this process over a pair of OS pipes.</summary>
-    public static ServeConnection InProcess(string root, byte capabilities = ServeSession.SupportedCaps)
+    public static ServeConnection InProcess(string root, byte capabilities = ServeSession.SupportedCaps, ContentStore? store = null)
     {
         var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
         var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
         var fromServer = new AnonymousPipeServerStream(PipeDirection.In);
         var serverOut = new AnonymousPipeClientStream(PipeDirection.Out, fromServer.ClientSafePipeHandle);
         var log = new StringWriter();
-        var session = new ServeSession(serverIn, serverOut, new ServeOptions { Root = root, Capabilities = capabilities, Log = TextWriter.Synchronized(log) });
+        var session = new ServeSession(serverIn, serverOut, new ServeOptions { Root = root, Capabilities = capabilities, Log = TextWriter.Synchronized(log), Store = store });
         ServeConnection? connection = null;
         var thread = new Thread(() =>
         {
@@ -120,6 +123,44 @@ public sealed class ServeConnection : IDisposable
         return Receive();
     }
 
+    /// <summary>Bytes this client has written to the server so far (frames and raw bytes).</summary>
+    public long BytesSent => _counter.Written;
+
+    /// <summary>Put of a whole file at offset 0 with its blocks encoded for <paramref name="codec"/> (DataCompressed
+    /// where that saves more than 5 %), then Done; waits for the reply.</summary>
+    public Message PutEncoded(string path, byte[] content, WireCodec codec)
+    {
+        Send(new PutRequest(path, (ulong)content.Length, 0));
+        var scratch = new byte[BlockCodec.MaxCompressedSize(Wire.MaxBlock)];
+        for (int pos = 0; pos < content.Length; pos += Wire.MaxBlock)
+            Writer.WriteBlock(content.AsSpan(pos, Math.Min(Wire.MaxBlock, content.Length - pos)), codec, scratch);
+        Send(Done.Instance);
+        return Receive();
+    }
+
+    /// <summary>A dedup Put as bcmr 0.6's client makes it: Put, HaveBlocks (BLAKE3 of each 4 MiB block), read
+    /// MissingBlocks, send each missing block as one frame in ascending order, Done; returns the reply and the
+    /// MissingBlocks (null when the server answered HaveBlocks with something else, which is then the reply).</summary>
+    public (Message Reply, MissingBlocks? Missing) PutDedup(string path, byte[] content, WireCodec codec = WireCodec.None, int blockSize = Wire.MaxBlock)
+    {
+        Send(new PutRequest(path, (ulong)content.Length, 0));
+        int count = (content.Length + blockSize - 1) / blockSize;
+        var hashes = new byte[count * HaveBlocks.HashSize];
+        for (int i = 0; i < count; i++)
+            Blake3.Hash(Block(content, i, blockSize), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
+        Send(new HaveBlocks((uint)blockSize, hashes));
+        var answer = Receive();
+        if (answer is not MissingBlocks missing) return (answer, null);
+        var scratch = new byte[BlockCodec.MaxCompressedSize(Wire.MaxBlock)];
+        for (int i = 0; i < count; i++)
+            if (missing.IsMissing(i)) Writer.WriteBlock(Block(content, i, blockSize), codec, scratch);
+        Send(Done.Instance);
+        return (Receive(), missing);
+    }
+
+    private static ReadOnlySpan<byte> Block(byte[] content, int i, int blockSize) =>
+        content.AsSpan(i * blockSize, Math.Min(blockSize, content.Length - i * blockSize));
+
     /// <summary>Ends the session the unambiguous way: Done, then close our side (a Done straight after a Put's data
     /// would be read as that Put's terminator; end of input ends the session either way).</summary>
     public void EndSession()
@@ -136,20 +177,37 @@ public sealed class ServeConnection : IDisposable
         catch (ProtocolException e) when (e.IsTruncation) { return null; }
     }
 
-    /// <summary>Reads the reply to a Get: the bytes of its Data frames and the final Ok or Error.</summary>
-    public (byte[] Bytes, Message End) ReceiveGet()
+    /// <summary>Reads the reply to a Get: the bytes of its Data and DataCompressed frames (decoded) and the final Ok
+    /// or Error.</summary>
+    public (byte[] Bytes, Message End) ReceiveGet() => ReceiveGet(out _);
+
+    /// <summary><see cref="ReceiveGet()"/>, also counting the frames: how many were compressed, and the bytes they
+    /// took on the wire (length fields included).</summary>
+    public (byte[] Bytes, Message End) ReceiveGet(out GetStats stats)
     {
         var bytes = new MemoryStream();
+        var buffer = new byte[Wire.MaxBlock];
+        stats = new GetStats();
         while (true)
         {
             if (!Reader.TryReadFrame(out var frame)) throw new EndOfStreamException("the server closed the connection during a Get");
-            if (frame.Type == MessageType.Data)
+            if (frame.IsBlock)
             {
-                bytes.Write(frame.DataBytes);
+                stats.WireBytes += 4 + frame.Length;
+                if (frame.Type == MessageType.DataCompressed) stats.Compressed++;
+                else stats.Raw++;
+                bytes.Write(frame.DecodeBlock(buffer));
                 continue;
             }
             return (bytes.ToArray(), frame.Decode());
         }
+    }
+
+    public sealed class GetStats
+    {
+        public int Raw;
+        public int Compressed;
+        public long WireBytes;
     }
 
     public void CloseInput() => _toServer.Dispose();
@@ -203,5 +261,32 @@ public sealed class ServeConnection : IDisposable
         Reader.Dispose();
         Writer.Dispose();
         try { _fromServer.Dispose(); } catch (IOException) { }
+    }
+}
+
+/// <summary>A write-only pass-through that counts the bytes written.</summary>
+public sealed class CountingStream(Stream inner) : Stream
+{
+    private long _written;
+    public long Written => Interlocked.Read(ref _written);
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() => inner.Flush();
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        inner.Write(buffer);
+        Interlocked.Add(ref _written, buffer.Length);
+    }
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
     }
 }
