@@ -10,6 +10,7 @@
     PowerShellVersion    = '7.4'
     FormatsToProcess     = @('Bcmr.format.ps1xml')
     CmdletsToExport      = @(
+        'Clear-BcmrCas'
         'Copy-BcmrItem'
         'Get-BcmrSession'
         'Remove-BcmrSession'

@@ -123,3 +123,13 @@ public static class Units
         : t.TotalHours < 1 ? $"{(int)t.TotalMinutes}:{t.Seconds:00}"
         : $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}";
 }
+
+/// <summary>What Clear-BcmrCas removed from the content store, and what is left.</summary>
+public sealed class CasClearResult
+{
+    public string Directory { get; init; } = "";
+    public long BlobsFreed { get; init; }
+    public long BytesFreed { get; init; }
+    public long BlobsLeft { get; init; }
+    public long BytesLeft { get; init; }
+}

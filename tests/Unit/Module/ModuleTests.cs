@@ -66,8 +66,8 @@ public class ModuleTests
     public void Every_cmdlet_declares_its_output_type_and_Copy_BcmrItem_binds_as_documented()
     {
         using var ps = new PowerShellSession();
-        var r = ps.Run("(Get-Command Copy-BcmrItem).OutputType.Name; (Get-Command Get-BcmrSession).OutputType.Name; (Get-Command Start-BcmrServe).OutputType.Name");
-        Assert.Equal(["Bcmr.TransferSummary", "Bcmr.CopyResult", "Bcmr.SessionInfo", "Bcmr.ServeEndpoint"], r.Output.Select(o => o.ToString()));
+        var r = ps.Run("foreach ($c in 'Copy-BcmrItem', 'Get-BcmrSession', 'Remove-BcmrSession', 'Start-BcmrServe', 'Clear-BcmrCas') { (Get-Command $c).OutputType.Name }");
+        Assert.Equal(["Bcmr.TransferSummary", "Bcmr.CopyResult", "Bcmr.SessionInfo", "Bcmr.SessionInfo", "Bcmr.ServeEndpoint", "Bcmr.CasClearResult"], r.Output.Select(o => o.ToString()));
         var meta = (CommandInfo)ps.Run("Get-Command Copy-BcmrItem").Output.Single().BaseObject;
         var path = meta.Parameters["Path"];
         var pathAttr = path.Attributes.OfType<ParameterAttribute>().Single();
