@@ -120,6 +120,15 @@ public sealed class CopyBcmrItemTests : IDisposable
     }
 
     [Fact]
+    public void Objects_with_a_FullName_bind_to_LiteralPath()
+    {
+        var r = _ps.Run("[pscustomobject]@{ FullName = $args[0] }, [pscustomobject]@{ FullName = $args[1] } | Copy-BcmrItem -Destination $args[2]",
+            Path.Combine(_src, "[1].txt"), Path.Combine(_src, "a.txt"), _dst);
+        Assert.True(r.Errors.Count == 0 && r.Terminating is null, r.ToString());
+        Assert.Equal(["[1].txt", "a.txt"], Directory.GetFiles(_dst).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Path_wildcards_expand_through_the_provider()
     {
         var r = _ps.Run("Copy-BcmrItem ($args[0] + '/*.txt') $args[1] -PassThru", _src, _dst);

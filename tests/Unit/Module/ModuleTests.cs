@@ -75,6 +75,7 @@ public class ModuleTests
         var literal = meta.Parameters["LiteralPath"];
         Assert.Contains("PSPath", literal.Aliases);
         Assert.Contains("LP", literal.Aliases);
+        Assert.Contains("FullName", literal.Aliases);
         var literalAttr = literal.Attributes.OfType<ParameterAttribute>().Single();
         Assert.True(literalAttr.ValueFromPipelineByPropertyName && !literalAttr.ValueFromPipeline);
         Assert.Equal(1, meta.Parameters["Destination"].Attributes.OfType<ParameterAttribute>().Single().Position);
