@@ -78,6 +78,9 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         }
         if (!IsFileSystem(provider))
             ThrowTerminatingError(NotFileSystem(Destination, provider));
+        // "dst/" means "an existing directory" to the engine (cp's rule); the provider drops the separator.
+        if ((Destination.EndsWith('/') || Destination.EndsWith('\\')) && !System.IO.Path.EndsInDirectorySeparator(resolved))
+            resolved += System.IO.Path.DirectorySeparatorChar;
         _destination = resolved;
     }
 

@@ -205,6 +205,18 @@ public sealed class CopyBcmrItemTests : IDisposable
     }
 
     [Fact]
+    public void A_trailing_separator_means_an_existing_directory_as_with_cp()
+    {
+        var r = _ps.Run("Copy-BcmrItem $args[0] ($args[1] + '/newname/')", Path.Combine(_src, "a.txt"), _dst);
+        var e = Assert.Single(r.Errors);
+        Assert.Equal("BcmrNotADirectory,Bcmr.Cmdlets.Commands.CopyBcmrItemCommand", e.FullyQualifiedErrorId);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dst));
+        r = _ps.Run("Copy-BcmrItem $args[0] ($args[1] + '/newname')", Path.Combine(_src, "a.txt"), _dst);
+        Assert.Empty(r.Errors);
+        Assert.Equal(Sha(Path.Combine(_src, "a.txt")), Sha(Path.Combine(_dst, "newname")));
+    }
+
+    [Fact]
     public void A_directory_without_Recurse_fails_alone()
     {
         var r = _ps.Run("Copy-BcmrItem $args[0], $args[1] $args[2]", Path.Combine(_src, "sub"), Path.Combine(_src, "a.txt"), _dst);
