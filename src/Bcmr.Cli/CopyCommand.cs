@@ -72,7 +72,7 @@ internal static class CopyCommand
             Description = "The bcmr program on the remote host (\"serve\" is appended), or a whole server command of several words. Default: $BCMR_REMOTE, else bcmr.",
             HelpName = "PATH",
         };
-        var fast = new Option<bool>("--fast") { Description = "Remote downloads: the server skips its BLAKE3 and sends with sendfile/splice; integrity then rests on ssh and the local hash." };
+        var fast = new Option<bool>("--fast") { Description = "Remote downloads: the server skips its BLAKE3 and sends with sendfile(2); no compression unless --compress names a codec. Integrity then rests on ssh and the local hash." };
         var noFallback = new Option<bool>("--no-fallback") { Description = "When the remote host has no bcmr, fail instead of falling back to scp." };
         var compress = new Option<string?>("--compress")
         {
@@ -80,9 +80,19 @@ internal static class CopyCommand
             HelpName = "auto|zstd|lz4|none",
         };
         compress.AcceptOnlyFromAmong("auto", "zstd", "lz4", "none");
+        var bwlimit = new Option<string?>("--bwlimit")
+        {
+            Description = "Remote copies: at most RATE bytes of file data per second on the wire (suffixes k, M, G = powers of 1024; KB, MB, GB = powers of 1000; 0 = unlimited).",
+            HelpName = "RATE",
+        };
+        bwlimit.Validators.Add(r =>
+        {
+            if (r.Tokens.Count == 1 && !Bcmr.Engine.Transfers.BandwidthLimiter.TryParse(r.Tokens[0].Value, out _, out var error))
+                r.AddError($"--bwlimit: {error}");
+        });
 
         cmd.Add(paths);
-        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, ssh, remoteBcmr, fast, noFallback, compress })
+        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, ssh, remoteBcmr, fast, noFallback, compress, bwlimit })
             cmd.Add(o);
 
         Option<ReflinkMode>? reflink = null;
@@ -132,6 +142,7 @@ internal static class CopyCommand
                 Fast = parse.GetValue(fast),
                 NoFallback = parse.GetValue(noFallback),
                 Compress = parse.GetValue(compress),
+                BandwidthLimit = parse.GetValue(bwlimit) is { } rate ? BandwidthLimiter.Parse(rate) : 0,
                 Warn = line => Console.Error.WriteLine(line),
             };
             return Task.FromResult(Run(request, parse.GetValue(Program.Json), parse.GetValue(quiet), parse.GetValue(verbose), ct));

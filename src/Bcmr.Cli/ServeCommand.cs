@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Bcmr.Engine;
+using Bcmr.Engine.Codecs;
+using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Server;
 
 namespace Bcmr.Cli;
@@ -91,7 +93,13 @@ internal static class ServeCommand
         {
             Directory.CreateDirectory(root);
             session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
-                new ServeOptions { Root = root, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null });
+                new ServeOptions
+                {
+                    Root = root, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null,
+                    // BCMR_COMPRESS on the server limits the codecs it offers (none: it speaks raw only).
+                    Capabilities = (byte)(ServeSession.SupportedCaps & ~(Caps.Lz4 | Caps.Zstd)
+                        | Compression.OfferedCaps(Compression.Resolve(null))),
+                });
         }
         catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException or ArgumentException)
         {

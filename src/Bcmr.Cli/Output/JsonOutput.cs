@@ -58,6 +58,7 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
         w.WriteNumber("duration_secs", Math.Round(r.Duration.TotalSeconds, 6));
         w.WriteString("transport", r.Transport);
         w.WriteNumber("wire_bytes", r.WireBytes);
+        w.WriteNumber("dedup_blocks", r.DedupBlocks);
         if (r.Resume is { } decision)
         {
             w.WriteString("resume", decision switch
@@ -88,6 +89,7 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
         w.WriteNumber("directories", s?.Directories ?? 0);
         w.WriteString("transport", s?.Transport ?? "local");
         w.WriteNumber("wire_bytes", s?.WireBytes ?? 0);
+        w.WriteNumber("dedup_blocks", s?.DedupBlocks ?? 0);
         w.WriteNumber("exit_code", exitCode);
     });
 

@@ -31,7 +31,7 @@ internal sealed partial class RemoteTransfer
     /// the reply is consumed, so the stream stays in step. The calling thread then commits or discards it.
     /// </summary>
     private sealed class GetReply(SafeFileHandle handle, DownloadFile file, string partial, Blake3Hasher hasher, long offset,
-        ProgressTracker tracker) : PendingReply
+        ProgressTracker tracker, byte[] decoded, BandwidthLimiter? limiter) : PendingReply
     {
         public SafeFileHandle Handle { get; } = handle;
         public string Partial { get; } = partial;
@@ -47,10 +47,18 @@ internal sealed partial class RemoteTransfer
         {
             switch (frame.Type)
             {
-                case MessageType.Data:
-                    var data = frame.DataBytes;
+                case MessageType.Data or MessageType.DataCompressed:
                     _cur ??= StartProgress();
-                    Wire += data.Length;
+                    int onWire = frame.Type == MessageType.Data ? frame.Payload.Length - 4 : frame.Payload.Length - FrameWriter.DataCompressedFields;
+                    Wire += onWire;
+                    limiter?.Wait(onWire);
+                    ReadOnlySpan<byte> data;
+                    try { data = frame.DecodeBlock(decoded); }
+                    catch (BcmrException e)
+                    {
+                        LocalError ??= new BcmrException(BcmrErrorCode.CorruptData, file.Shown, $"{file.Shown}: {e.Message}", e);
+                        return false;
+                    }
                     if (LocalError is not null) return false;
                     if (Position + data.Length > file.Size)
                     {
@@ -362,7 +370,7 @@ internal sealed partial class RemoteTransfer
             _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport);
             return;
         }
-        var reply = new GetReply(h, f, partial, hasher, f.Offset, _tracker);
+        var reply = new GetReply(h, f, partial, hasher, f.Offset, _tracker, _decoded, _limiter);
         try { c.Send(new GetRequest(f.Remote, (ulong)f.Offset), reply, _ct); }
         catch
         {

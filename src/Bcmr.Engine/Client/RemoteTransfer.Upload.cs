@@ -319,6 +319,11 @@ internal sealed partial class RemoteTransfer
                 return;
             }
 
+            if (offset == 0 && size >= DedupThreshold && (c.Caps & Caps.Dedup) != 0)
+            {
+                SendDeduplicated(c, f, shown, h, before, buffer, hasher, cur, clock);
+                return;
+            }
             var reply = new SingleReply();
             c.Send(new PutRequest(f.Remote, (ulong)size, (ulong)offset), reply, _ct);
             while (pos < size)
@@ -339,9 +344,10 @@ internal sealed partial class RemoteTransfer
                     break;
                 }
                 hasher.Update(buffer.AsSpan(0, want));
-                c.SendData(buffer.AsSpan(0, want));
+                int sent = c.SendBlock(buffer.AsSpan(0, want), _codec, _scratch);
+                _limiter?.Wait(sent, _ct);
                 pos += want;
-                wire += want;
+                wire += sent;
                 _tracker.AddBytes(cur, want);
             }
             // bcmr 0.6's terminator; a Done before all bytes ends this Put with an Error and keeps the rest as partial.
@@ -355,23 +361,106 @@ internal sealed partial class RemoteTransfer
                 verify = new SingleReply();
                 c.Send(new HashRequest(f.Remote, 0, null), verify, _ct);
             }
-            Track(reply, () => CompleteUpload(c, f, shown, reply, verify, local, hash, offset, wire, clock));
+            Track(reply, () => CompleteUpload(c, f, shown, reply.Message, reply.Lost, verify, local, hash, offset, wire, 0, clock));
         }
     }
 
-    private void CompleteUpload(ServeClient c, UploadFile f, string shown, SingleReply reply, SingleReply? verify,
-        BcmrException? local, byte[]? hash, long offset, long wire, Stopwatch clock)
+    /// <summary>Files this large go through dedup when the server offers it (bcmr 0.6's threshold).</summary>
+    internal const long DedupThreshold = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// A dedup upload (Caps.Dedup): every 4 MiB block is hashed first (one read of the file, which also gives the
+    /// whole-file BLAKE3), Put is followed by HaveBlocks, and once the server answers MissingBlocks only the blocks it
+    /// lacks are read again and sent, in order, one whole block per frame. The server's Ok hash covers the whole
+    /// file it assembled, so a block that changed between the two reads fails the file instead of slipping through.
+    /// This upload waits for MissingBlocks: the pipeline drains for one round trip per large file.
+    /// </summary>
+    private void SendDeduplicated(ServeClient c, UploadFile f, string shown, Microsoft.Win32.SafeHandles.SafeFileHandle h,
+        FileMeta before, byte[] buffer, Blake3Hasher hasher, ProgressTracker.CurrentFile cur, Stopwatch clock)
+    {
+        long size = before.Size;
+        int count = (int)((size + Wire.MaxBlock - 1) / Wire.MaxBlock);
+        var hashes = new byte[count * HaveBlocks.HashSize];
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                long at = (long)i * Wire.MaxBlock;
+                int want = (int)Math.Min(Wire.MaxBlock, size - at);
+                if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, f.Local) != want)
+                    throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being read; not copied");
+                Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
+                hasher.Update(buffer.AsSpan(0, want));
+            }
+            FileCopier.EnsureUnchanged(h, f.Local, before, size);
+        }
+        catch (BcmrException e)
+        {
+            _log.Fail(f.Local, shown, EntryKind.File, e, _transport);
+            _tracker.FinishFile(cur, size);
+            return;
+        }
+        var hash = hasher.Finalize();
+        var reply = new DedupReply();
+        c.Send(new PutRequest(f.Remote, (ulong)size, 0), reply, _ct);
+        c.SendNoReply(new HaveBlocks((uint)Wire.MaxBlock, hashes));
+        c.Flush();
+        reply.WaitMissing(_ct);
+        long wire = 0;
+        int deduplicated = 0;
+        BcmrException? local = null;
+        if (reply.Missing is { } missing)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                long at = (long)i * Wire.MaxBlock;
+                int want = (int)Math.Min(Wire.MaxBlock, size - at);
+                if (!missing.IsMissing(i))
+                {
+                    deduplicated++;
+                    _tracker.AddBytes(cur, want);
+                    continue;
+                }
+                try
+                {
+                    if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, f.Local) != want)
+                        throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied; not committed");
+                }
+                catch (BcmrException e)
+                {
+                    local = e;
+                    break;
+                }
+                int sent = c.SendBlock(buffer.AsSpan(0, want), _codec, _scratch);
+                _limiter?.Wait(sent, _ct);
+                wire += sent;
+                _tracker.AddBytes(cur, want);
+            }
+        }
+        c.SendNoReply(Done.Instance);
+        _tracker.FinishFile(cur, Math.Max(0, size - cur.Done));
+        SingleReply? verify = null;
+        if (_req.Verify && local is null && reply.Missing is not null)
+        {
+            verify = new SingleReply();
+            c.Send(new HashRequest(f.Remote, 0, null), verify, _ct);
+        }
+        Track(reply, () => CompleteUpload(c, f, shown, reply.Final, reply.Lost, verify, local, hash, 0, wire, deduplicated, clock));
+    }
+
+    private void CompleteUpload(ServeClient c, UploadFile f, string shown, Message? message, BcmrException? lost, SingleReply? verify,
+        BcmrException? local, byte[]? hash, long offset, long wire, int deduplicated, Stopwatch clock)
     {
         if (verify is not null && !verify.IsDone)
         {
             c.Flush();
             verify.WaitDone(_ct);
         }
-        BcmrException? error = local ?? reply.Lost;
-        if (error is null && reply.Message is ErrorResponse e) error = ServerError(c, f.Remote, e);
-        if (error is null && reply.Message is not OkResponse) error = Unexpected(c, reply.Message!);
+        BcmrException? error = local ?? lost;
+        if (error is null && message is ErrorResponse e) error = ServerError(c, f.Remote, e);
+        if (error is null && message is not OkResponse) error = Unexpected(c, message!);
         var hex = hash is null ? null : Blake3.ToHex(hash);
-        if (error is null && reply.Message is OkResponse { Hash: { } remoteHash } && remoteHash != hex)
+        if (error is null && message is OkResponse { Hash: { } remoteHash } && remoteHash != hex)
         {
             // Not committed as good: empty the remote copy (the protocol has no remove) and fail the file.
             c.Send(new TruncateRequest(f.Remote, 0), new SingleReply(), _ct);
@@ -382,7 +471,7 @@ internal sealed partial class RemoteTransfer
         if (error is null && verify is not null)
         {
             var v = verify.Lost is not null ? null : verify.Message as HashResponse;
-            if (verify.Lost is { } lost) error = lost;
+            if (verify.Lost is { } verifyLost) error = verifyLost;
             else if (v is null) error = verify.Message is ErrorResponse ve ? ServerError(c, f.Remote, ve) : Unexpected(c, verify.Message!);
             else if (v.Hash != hex)
                 error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{shown}: verification failed: the remote file's BLAKE3 is {v.Hash}, the source's {hex}");
@@ -405,6 +494,7 @@ internal sealed partial class RemoteTransfer
         {
             Source = f.Local, Destination = shown, Kind = EntryKind.File, Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied,
             Bytes = f.Size, Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = wire, ResumedFrom = offset,
+            DedupBlocks = deduplicated,
             Resume = _req.Resume == ResumeMode.None ? null : offset > 0 ? ResumeDecision.Resumed : f.Note is null ? ResumeDecision.Fresh : ResumeDecision.StartedOver,
             Message = f.Note is null ? null : $"{shown}: {f.Note}",
         });

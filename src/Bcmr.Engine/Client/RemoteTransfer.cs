@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Transfers;
@@ -27,6 +28,14 @@ internal sealed partial class RemoteTransfer
     private readonly ResultLog _log;
     private readonly Queue<Inflight> _inflight = new();
     private string _transport = "ssh";
+    private readonly CompressionSetting _compression;
+    private readonly BandwidthLimiter? _limiter;
+    /// <summary>The codec for data we send (chosen from the negotiated caps).</summary>
+    private WireCodec _codec;
+    /// <summary>Compression scratch for the sending thread.</summary>
+    private readonly byte[] _scratch = new byte[Wire.MaxBlock];
+    /// <summary>Decoding buffer for the reader thread (downloads).</summary>
+    private readonly byte[] _decoded = new byte[Wire.MaxBlock];
 
     /// <summary>A request whose reply the calling thread will turn into a result, in order.</summary>
     private readonly record struct Inflight(PendingReply Reply, Action Complete);
@@ -39,6 +48,10 @@ internal sealed partial class RemoteTransfer
         _ct = ct;
         _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
         _log = new ResultLog(onResult);
+        // --fast asks for the least work per byte: no codec (and so the server's sendfile path) unless one was named.
+        _compression = req.Fast && req.Compress is null && Environment.GetEnvironmentVariable(Compression.EnvironmentVariable) is null or ""
+            ? CompressionSetting.None : Compression.Resolve(req.Compress);
+        _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
     }
 
     /// <summary>True when any path of the request is remote (then this class handles it).</summary>
@@ -69,7 +82,8 @@ internal sealed partial class RemoteTransfer
 
             try
             {
-                client = ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps());
+                client = ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload));
+                _codec = Compression.Choose(client.Caps, _compression);
             }
             catch (BcmrException e) when (e.Code == BcmrErrorCode.RemoteUnavailable)
             {
@@ -101,9 +115,10 @@ internal sealed partial class RemoteTransfer
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
         _log.Summary(_req.Operation, clock.Elapsed, fatal, cancelled || _ct.IsCancellationRequested, _transport);
 
-    private byte RequestedCaps()
+    private byte RequestedCaps(bool upload)
     {
-        byte caps = 0;
+        byte caps = Compression.OfferedCaps(_compression);
+        if (upload) caps |= Caps.Dedup;
         if (_req.Sync) caps |= Caps.Sync;
         if (_req.Fast) caps |= Caps.Fast;
         return caps;

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Server;
 
@@ -25,6 +26,43 @@ internal abstract class PendingReply
 
     /// <summary>Called by the handlers once the reply is complete (or lost); publishes everything they recorded.</summary>
     protected void SetDone() => _done.Set();
+}
+
+/// <summary>The reply to a dedup Put: MissingBlocks (the writer waits for it before sending data), then Ok or Error;
+/// or an Error straight away when the Put is refused.</summary>
+internal sealed class DedupReply : PendingReply
+{
+    private readonly ManualResetEventSlim _missing = new();
+    public MissingBlocks? Missing { get; private set; }
+    public Message? Final { get; private set; }
+    public BcmrException? Lost { get; private set; }
+
+    public override bool OnFrame(in Frame frame)
+    {
+        Message m;
+        try { m = frame.Decode(); }
+        catch (ProtocolException e) { m = new ErrorResponse($"malformed {frame.Type} reply: {e.Message}"); }
+        if (m is MissingBlocks missing && Missing is null && Final is null)
+        {
+            Missing = missing;
+            _missing.Set();
+            return false;
+        }
+        Final = m;
+        _missing.Set();
+        SetDone();
+        return true;
+    }
+
+    public override void OnConnectionLost(BcmrException error)
+    {
+        Lost = error;
+        _missing.Set();
+        SetDone();
+    }
+
+    /// <summary>Waits until the server said which blocks it needs, or ended the reply.</summary>
+    public void WaitMissing(CancellationToken ct) => _missing.Wait(ct);
 }
 
 /// <summary>A reply of exactly one message (Stat, List, Hash, Resume, Mkdir...).</summary>
@@ -208,12 +246,29 @@ public sealed class ServeClient : IDisposable
     /// <summary>Sends a message that has no reply of its own (Done after a Put, Data).</summary>
     internal void SendNoReply(Message message) => Write(() => _writer.Write(message), MessageCodec.FrameSize(message));
 
-    internal void SendData(ReadOnlySpan<byte> block)
+    /// <summary>Sends one block of file data, compressed with <paramref name="codec"/> into <paramref name="scratch"/>
+    /// when that saves more than 5 % (else raw Data); returns the payload bytes that went on the wire.</summary>
+    internal int SendBlock(ReadOnlySpan<byte> block, WireCodec codec, Span<byte> scratch)
     {
         ThrowIfBroken();
-        try { _writer.WriteData(block); }
+        int payload;
+        try
+        {
+            if (BlockCodec.TryEncode(codec, block, scratch, out int n))
+            {
+                _writer.WriteDataCompressed(codec, block.Length, scratch[..n]);
+                payload = n;
+                Interlocked.Add(ref _sent, Wire.HeaderSize + FrameWriter.DataCompressedFields + n);
+            }
+            else
+            {
+                _writer.WriteData(block);
+                payload = block.Length;
+                Interlocked.Add(ref _sent, Wire.HeaderSize + 4 + block.Length);
+            }
+        }
         catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
-        Interlocked.Add(ref _sent, Wire.HeaderSize + 4 + block.Length);
+        return payload;
     }
 
     public void Flush()

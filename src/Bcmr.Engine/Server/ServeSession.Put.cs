@@ -279,12 +279,19 @@ public sealed partial class ServeSession
     /// request that was refused, so that the next request is read from the right place.</summary>
     private void DrainData(ulong remaining, string what)
     {
+        bool first = true;
         while (remaining > 0)
         {
             if (!_reader.TryReadFrame(out var frame))
                 throw new ProtocolException(ProtocolErrorKind.Truncated, $"connection closed during the data of {what}");
+            bool wasFirst = first;
+            first = false;
             switch (frame.Type)
             {
+                // A dedup client that sent HaveBlocks right behind a Put we refused waits for MissingBlocks, gets our
+                // Error instead, and sends nothing more than Done.
+                case MessageType.HaveBlocks when wasFirst:
+                    break;
                 case MessageType.Data or MessageType.DataCompressed:
                     ulong n = (ulong)frame.DeclaredBlockLength; // skipped, not decoded
                     if (n > remaining) throw Violation($"{what}: the client sent {n - remaining} bytes past the declared size");

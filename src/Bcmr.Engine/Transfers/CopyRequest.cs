@@ -38,8 +38,8 @@ public sealed class CopyRequest
     public string? SshCommand { get; init; }
     /// <summary>The remote program started over ssh (its <c>serve</c> subcommand). Null: <c>BCMR_REMOTE</c>, else <c>bcmr</c>.</summary>
     public string? RemoteCommand { get; init; }
-    /// <summary>--fast: the server skips its BLAKE3 on downloads and sends with sendfile/splice; integrity then rests on
-    /// the client's own hash and on ssh.</summary>
+    /// <summary>--fast: the server skips its BLAKE3 on downloads and sends with sendfile(2); integrity then rests on
+    /// the client's own hash and on ssh. Implies no compression unless <see cref="Compress"/> (or BCMR_COMPRESS) names one.</summary>
     public bool Fast { get; init; }
     /// <summary>When the remote has no bcmr, fail instead of falling back to scp.</summary>
     public bool NoFallback { get; init; }

@@ -20,6 +20,8 @@ public sealed class CopyResult
     /// <summary>File bytes that crossed the network for this entry (Data payloads, after compression and dedup);
     /// 0 for local copies.</summary>
     public long WireBytes { get; init; }
+    /// <summary>4 MiB blocks the server took from its content store instead of the wire (dedup uploads).</summary>
+    public int DedupBlocks { get; init; }
     /// <summary>Offset the copy continued from (bytes already at the destination that were kept).</summary>
     public long ResumedFrom { get; init; }
     /// <summary>With a resume flag: what was decided for this file; null for an ordinary copy.</summary>
@@ -50,6 +52,8 @@ public sealed class TransferSummary
     public TimeSpan Duration { get; init; }
     /// <summary>File bytes that crossed the network (see <see cref="CopyResult.WireBytes"/>).</summary>
     public long WireBytes { get; init; }
+    /// <summary>Blocks deduplicated (see <see cref="CopyResult.DedupBlocks"/>).</summary>
+    public int DedupBlocks { get; init; }
     /// <summary>How a remote transfer travelled: "ssh" (bcmr serve), "scp" (fallback); "local" otherwise.</summary>
     public string Transport { get; init; } = "local";
     public double BytesPerSecond => Duration.TotalSeconds > 0 ? Bytes / Duration.TotalSeconds : 0;

@@ -7,10 +7,11 @@ internal sealed class ResultLog(Action<CopyResult>? onResult)
     private readonly List<CopyResult> _failures = new();
     private int _files, _skipped, _failed, _dirs;
     private long _bytes, _wire;
+    private int _dedup;
 
     public void Succeed(CopyResult r)
     {
-        lock (_lock) { _files++; _bytes += r.Bytes; _wire += r.WireBytes; }
+        lock (_lock) { _files++; _bytes += r.Bytes; _wire += r.WireBytes; _dedup += r.DedupBlocks; }
         onResult?.Invoke(r);
     }
 
@@ -45,7 +46,7 @@ internal sealed class ResultLog(Action<CopyResult>? onResult)
             return new TransferSummary
             {
                 Operation = operation, Files = _files, Bytes = _bytes, Skipped = _skipped, Failed = _failed, Directories = _dirs,
-                Duration = duration, Cancelled = cancelled, Fatal = fatal, Failures = _failures.ToArray(), WireBytes = _wire,
+                Duration = duration, Cancelled = cancelled, Fatal = fatal, Failures = _failures.ToArray(), WireBytes = _wire, DedupBlocks = _dedup,
                 Transport = transport,
             };
         }
