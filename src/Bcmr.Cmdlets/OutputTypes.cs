@@ -22,8 +22,13 @@ public sealed class CopyResult
     /// <summary>Lowercase hex BLAKE3 of the content when one was computed (-Verify, resumed copies); otherwise null.</summary>
     public string? Blake3 { get; init; }
     public TimeSpan Duration { get; init; }
+    /// <summary>"local", "ssh" (bcmr serve) or "scp" (the fallback).</summary>
     public string Transport { get; init; } = "local";
     public CopyMethod Method { get; init; }
+    /// <summary>File bytes that crossed the network (after compression and dedup); 0 for local copies.</summary>
+    public long WireBytes { get; init; }
+    /// <summary>4 MiB blocks the server took from its content store instead of the wire.</summary>
+    public int DedupBlocks { get; init; }
     /// <summary>Bytes already at the destination that were kept (a resumed copy).</summary>
     public long ResumedFrom { get; init; }
     public ResumeDecision? Resume { get; init; }
@@ -33,7 +38,8 @@ public sealed class CopyResult
     internal static CopyResult From(EngineResult r) => new()
     {
         Source = r.Source, Destination = r.Destination, Kind = r.Kind, Status = r.Status, Bytes = r.Bytes,
-        Blake3 = r.Blake3, Duration = r.Duration, Transport = r.Transport, Method = r.Method, ResumedFrom = r.ResumedFrom,
+        Blake3 = r.Blake3, Duration = r.Duration, Transport = r.Transport, Method = r.Method, WireBytes = r.WireBytes,
+        DedupBlocks = r.DedupBlocks, ResumedFrom = r.ResumedFrom,
         Resume = r.Resume, Message = r.Message, ErrorCode = r.ErrorCode,
     };
 }
@@ -49,6 +55,11 @@ public sealed class TransferSummary
     public int Directories { get; init; }
     public TimeSpan Duration { get; init; }
     public double BytesPerSecond { get; init; }
+    /// <summary>"local", "ssh" or "scp".</summary>
+    public string Transport { get; init; } = "local";
+    /// <summary>File bytes that crossed the network (after compression and dedup).</summary>
+    public long WireBytes { get; init; }
+    public int DedupBlocks { get; init; }
     /// <summary>The copy was stopped (Ctrl+C) before it finished.</summary>
     public bool Cancelled { get; init; }
     public bool Succeeded => !Cancelled && Failed == 0;
@@ -56,7 +67,8 @@ public sealed class TransferSummary
     internal static TransferSummary From(EngineSummary s) => new()
     {
         Operation = s.Operation, Files = s.Files, Bytes = s.Bytes, Skipped = s.Skipped, Failed = s.Failed,
-        Directories = s.Directories, Duration = s.Duration, BytesPerSecond = s.BytesPerSecond, Cancelled = s.Cancelled,
+        Directories = s.Directories, Duration = s.Duration, BytesPerSecond = s.BytesPerSecond, Transport = s.Transport,
+        WireBytes = s.WireBytes, DedupBlocks = s.DedupBlocks, Cancelled = s.Cancelled,
     };
 }
 

@@ -160,16 +160,18 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
     protected override void EndProcessing()
     {
         if (_sources.Count == 0) return;
-        var request = Options().ToRequest(_sources, _destination);
+        using var pump = new EnginePump<EngineEvent>();
+        // The engine's own warnings start with "bcmr: " for the CLI; a warning record says who it is from.
+        var request = Options().ToRequest(_sources, _destination,
+            w => pump.Post(new EngineEvent(null, null, w.StartsWith("bcmr: ", StringComparison.Ordinal) ? w[6..] : w)));
         var view = ProgressWanted() ? new TransferProgressView($"Copy-BcmrItem to {Destination}", CopyOptions.ProgressInterval) : null;
         long sourceId = Interlocked.Increment(ref s_sourceIds);
         var clock = Stopwatch.StartNew();
-        using var pump = new EnginePump<EngineEvent>();
         EngineSummary summary;
         try
         {
             summary = pump.Run(
-                () => TransferEngine.Run(request, view is null ? null : new Progress(pump), r => pump.Post(new EngineEvent(null, r)), Cancellation),
+                () => TransferEngine.Run(request, view is null ? null : new Progress(pump), r => pump.Post(new EngineEvent(null, r, null)), Cancellation),
                 e => Handle(e, view, sourceId, clock),
                 Cancel);
         }
@@ -190,12 +192,12 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         WriteObject(TransferSummary.From(summary));
     }
 
-    private readonly record struct EngineEvent(TransferProgress? Progress, EngineResult? Result);
+    private readonly record struct EngineEvent(TransferProgress? Progress, EngineResult? Result, string? Warning);
 
     /// <summary>IProgress without Progress&lt;T&gt;'s SynchronizationContext: straight into the queue.</summary>
     private sealed class Progress(EnginePump<EngineEvent> pump) : IProgress<TransferProgress>
     {
-        public void Report(TransferProgress value) => pump.Post(new EngineEvent(value, null));
+        public void Report(TransferProgress value) => pump.Post(new EngineEvent(value, null, null));
     }
 
     private void Handle(EngineEvent e, TransferProgressView? view, long sourceId, Stopwatch clock)
@@ -204,6 +206,11 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         {
             if (view is null) return;
             foreach (var record in view.Update(p, clock.Elapsed)) CommandRuntime.WriteProgress(sourceId, record);
+            return;
+        }
+        if (e.Warning is { } warning)
+        {
+            WriteWarning(warning);
             return;
         }
         var r = e.Result!;

@@ -27,7 +27,8 @@ internal sealed record CopyOptions
     /// <summary>Progress at most five times a second: PowerShell hosts redraw on every record.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(200);
 
-    public CopyRequest ToRequest(IReadOnlyList<string> sources, string destination) => new()
+    /// <param name="warn">Where the engine's warnings go (e.g. the scp fallback); called on engine threads.</param>
+    public CopyRequest ToRequest(IReadOnlyList<string> sources, string destination, Action<string>? warn = null) => new()
     {
         Sources = sources,
         Destination = destination,
@@ -47,5 +48,6 @@ internal sealed record CopyOptions
         Compress = string.IsNullOrEmpty(Compress) ? null : Compress.ToLowerInvariant(),
         BandwidthLimit = BandwidthLimit,
         ProgressInterval = ProgressInterval,
+        Warn = warn,
     };
 }

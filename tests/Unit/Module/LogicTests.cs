@@ -81,11 +81,15 @@ public class LogicTests
         Assert.Matches(new Regex(Assert.Single(r.Excludes)), "src/x.tmp");
         Assert.False(r.Move);
 
+        Action<string> warn = _ => { };
+        Assert.Same(warn, options.ToRequest(["/a"], "/b", warn).Warn);
+
         var plain = new CopyOptions().ToRequest(["/a"], "/b");
         Assert.Equal(CopyRequest.DefaultJobs, plain.Jobs);
         Assert.Null(plain.SshCommand);
         Assert.Null(plain.RemoteCommand);
         Assert.Null(plain.Compress);
+        Assert.Null(plain.Warn);
         Assert.Empty(plain.Excludes);
         Assert.False(plain.Recursive || plain.Force || plain.Verify);
         Assert.Null(new CopyOptions { SshCommand = "" }.ToRequest(["/a"], "/b").SshCommand);

@@ -63,9 +63,12 @@ public sealed class RemoteModuleTests(SshdFixture fx) : IClassFixture<SshdFixtur
         AssertSameTree(_local["src"], _remoteDir);
         var results = up.Output.Where(o => o.TypeNames[0] == "Bcmr.CopyResult").ToList();
         Assert.Equal(4, results.Count);
+        var upSummary = up.Output.Last();
+        Assert.Equal("ssh", (string)upSummary.Properties["Transport"].Value);
+        Assert.True((long)upSummary.Properties["WireBytes"].Value > 0);
         foreach (dynamic r in results)
         {
-            Assert.NotEqual("local", (string)r.Transport);
+            Assert.Equal("ssh", (string)r.Transport);
             if (r.Blake3 is string hex) Assert.Equal(Blake3.ToHex(Blake3.Hash(File.ReadAllBytes((string)r.Source))), hex);
         }
 
@@ -101,6 +104,21 @@ public sealed class RemoteModuleTests(SshdFixture fx) : IClassFixture<SshdFixtur
         Assert.Contains("outside the server root", e.Exception.Message);
         Assert.Equal(["fine.txt"], Directory.GetFiles(dst).Select(Path.GetFileName));
         Assert.Equal(["secret"], Directory.GetFileSystemEntries(outside).Select(Path.GetFileName));
+    }
+
+    [SshFact]
+    public void The_scp_fallback_is_a_warning_record()
+    {
+        SetRemote("/nonexistent/bcmr");
+        _local.WriteRandom("f.bin", 100_000, 9);
+        Directory.CreateDirectory(_remoteDir);
+        var r = Copy("Copy-BcmrItem $args[0] $args[1]", _local["f.bin"], Remote(_remoteDir + "/"));
+        Assert.True(r.Errors.Count == 0 && r.Terminating is null, r.ToString());
+        var warning = Assert.Single(r.Warnings);
+        Assert.Contains("falling back to scp", warning);
+        Assert.DoesNotContain("bcmr: ", warning[..6]);
+        Assert.Equal("scp", (string)r.Output.Last().Properties["Transport"].Value);
+        Assert.Equal(Sha(_local["f.bin"]), Sha(Path.Combine(_remoteDir, "f.bin")));
     }
 
     [SshFact]
