@@ -111,6 +111,16 @@ Describe 'Module' {
         }
     }
 
+    It 'formats results with units while the objects keep numbers' {
+        $src = Join-Path $TestDrive 'fmt.bin'
+        [System.IO.File]::WriteAllBytes($src, [byte[]]::new(3MB))
+        $dst = Join-Path $TestDrive 'fmt-copy.bin'
+        $out = Copy-BcmrItem $src $dst -PassThru -Verify
+        $table = $out | Format-Table | Out-String
+        $table | Should -Match '3\.0 MiB'
+        $out[0].Bytes | Should -Be 3145728
+    }
+
     It 'ships no PowerShell assembly' {
         Get-ChildItem (Split-Path $module) -Recurse -Filter *.dll |
             Where-Object Name -Match '^(System\.Management\.Automation|Microsoft\.PowerShell\.|Microsoft\.Management\.Infrastructure)' |
