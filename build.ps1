@@ -3,26 +3,65 @@
 .SYNOPSIS
     Build tasks for Bcmr. Every task runs plain `dotnet` commands that README.md also lists, so nothing here
     is needed where pwsh is not installed.
+.DESCRIPTION
+    Build       dotnet build of the solution
+    Test        dotnet test (the xunit suite; it publishes out/Bcmr itself before the module tests)
+    Package     dotnet publish src/Bcmr.Cmdlets -o out/Bcmr: the whole module (manifest, format file, help, bcmr)
+    Help        en-US/Bcmr.Cmdlets.dll-Help.xml from docs/help/*.md: platyPS's New-ExternalHelp where platyPS is
+                installed, else the same MSBuild step Package runs
+    Pester      Package, then the Pester 5 tests in tests/Pester against out/Bcmr
+    PublishAot  the Native AOT bcmr
 .EXAMPLE
-    ./build.ps1 -Task Test
+    ./build.ps1 -Task Package
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'PublishAot')]
+    [ValidateSet('Build', 'Test', 'Package', 'Help', 'Pester', 'PublishAot')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release'
 )
 $ErrorActionPreference = 'Stop'
 Set-Location $PSScriptRoot
+$ModuleOut = Join-Path $PSScriptRoot 'out/Bcmr'
 
 function Invoke-Dotnet {
     & dotnet @args
     if ($LASTEXITCODE -ne 0) { throw "dotnet $($args -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
+function Invoke-Package {
+    Invoke-Dotnet publish src/Bcmr.Cmdlets -c $Configuration -o $ModuleOut
+}
+
 switch ($Task) {
     'Build'      { Invoke-Dotnet build Bcmr.PowerShell.sln -c $Configuration }
     'Test'       { Invoke-Dotnet test -c $Configuration }
+    'Package'    { Invoke-Package }
+    'Help' {
+        if (Get-Module -ListAvailable -Name platyPS) {
+            Import-Module platyPS
+            $null = New-ExternalHelp -Path docs/help -OutputPath (Join-Path $ModuleOut 'en-US') -Force
+        }
+        else {
+            Write-Verbose 'platyPS is not installed: generating the MAML with the build step of src/Bcmr.Cmdlets'
+            Invoke-Package
+        }
+        Get-Item (Join-Path $ModuleOut 'en-US/Bcmr.Cmdlets.dll-Help.xml')
+    }
+    'Pester' {
+        Invoke-Package
+        if (-not (Get-Module -ListAvailable -Name Pester | Where-Object Version -ge '5.0')) {
+            Install-Module Pester -MinimumVersion 5.0 -Scope CurrentUser -Force -SkipPublisherCheck
+        }
+        Import-Module Pester -MinimumVersion 5.0
+        $config = New-PesterConfiguration
+        $config.Run.Path = 'tests/Pester'
+        $config.Run.Exit = $true
+        $config.Output.Verbosity = 'Detailed'
+        $config.TestResult.Enabled = $true
+        $config.TestResult.OutputPath = 'TestResults/pester.xml'
+        Invoke-Pester -Configuration $config
+    }
     'PublishAot' { Invoke-Dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 }
 }

@@ -15,6 +15,8 @@ namespace Bcmr.Cli;
 /// Exit codes: 0 when the client ended the session (Done or end of input), 1 when it ended in a protocol error, a
 /// refused handshake or a broken connection, 130 on SIGINT/SIGTERM/SIGHUP (an upload in progress is kept as its
 /// partial file first).
+/// <para><c>--listen ADDR:PORT</c> serves plain TCP connections instead (see <see cref="ServeListener"/>): loopback
+/// only unless <c>--allow-remote-listen</c>, since the protocol has no authentication. It runs until a signal (130).</para>
 /// </summary>
 internal static class ServeCommand
 {
@@ -29,15 +31,63 @@ internal static class ServeCommand
             "Offers lz4 and zstd block compression and dedup uploads; dedup keeps blocks in BCMR_CAS_DIR (default $XDG_DATA_HOME/bcmr/cas), " +
             "capped at BCMR_CAS_CAP_MB MiB (default 1024, 0 = unbounded; see 'bcmr cas'). " +
             "Exit codes: 0 session ended by the client; 1 protocol error or broken connection; 130 interrupted (an upload in progress is kept for resume).");
+        var listen = new Option<string?>("--listen")
+        {
+            Description = "Serve plain TCP connections on ADDR:PORT (e.g. 127.0.0.1:7070, [::1]:7070; port 0 picks one) instead of stdin/stdout. " +
+                "No authentication: only loopback addresses unless --allow-remote-listen. The bound address is printed on stderr.",
+        };
+        var allowRemote = new Option<bool>("--allow-remote-listen")
+        {
+            Description = "Allow --listen on a non-loopback address. Anyone who can reach the port can then read and write the root.",
+        };
         command.Options.Add(root);
-        command.SetAction((parse, ct) => Task.FromResult(Run(parse.GetValue(root), ct)));
+        command.Options.Add(listen);
+        command.Options.Add(allowRemote);
+        command.SetAction((parse, ct) =>
+        {
+            var rootDir = parse.GetValue(root) ?? DefaultRoot();
+            return Task.FromResult(parse.GetValue(listen) is { } address
+                ? Listen(rootDir, address, parse.GetValue(allowRemote), ct)
+                : Run(rootDir, ct));
+        });
         return command;
     }
 
-    private static int Run(string? root, CancellationToken ct)
-    {
-        root ??= Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home
+    private static string DefaultRoot() =>
+        Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home
             ? home : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+
+    private static int Listen(string root, string address, bool allowRemote, CancellationToken ct)
+    {
+        ServeListener listener;
+        try
+        {
+            var endpoint = ServeListener.ParseEndpoint(address);
+            Directory.CreateDirectory(root);
+            listener = ServeListener.Start(endpoint, new ServeOptions { Root = root, Log = Console.Error }, allowRemote);
+        }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.InvalidArgument)
+        {
+            Console.Error.WriteLine($"bcmr serve: {e.Message}");
+            return ExitCodes.Usage;
+        }
+        catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            Console.Error.WriteLine($"bcmr serve: cannot serve {root}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        using (listener)
+        {
+            var ep = listener.LocalEndpoint;
+            Console.Error.WriteLine($"bcmr serve: listening on {(ep.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ep.Address}]" : ep.Address.ToString())}:{ep.Port} (root {root})");
+            using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; listener.Stop(); });
+            listener.Run(ct);
+        }
+        return ExitCodes.Interrupted;
+    }
+
+    private static int Run(string root, CancellationToken ct)
+    {
         ServeSession session;
         try
         {

@@ -46,6 +46,17 @@ public sealed class ServeConnection : IDisposable
         return new ServeConnection(p.StandardInput.BaseStream, p.StandardOutput.BaseStream, p, stderr, null, null);
     }
 
+    /// <summary>Talks to a server process already started with redirected stdin, stdout and stderr (e.g. Start-BcmrServe
+    /// in a PowerShell host).</summary>
+    public static ServeConnection FromProcess(Process p)
+    {
+        var stderr = p.StandardError.ReadToEndAsync();
+        return new ServeConnection(p.StandardInput.BaseStream, p.StandardOutput.BaseStream, p, stderr, null, null);
+    }
+
+    /// <summary>Talks to a server over one duplex stream (a TCP connection to a listener).</summary>
+    public static ServeConnection OverStream(Stream duplex) => new(duplex, duplex, null, null, null, new StringWriter());
+
     /// <summary>Runs a <see cref="ServeSession"/> in this process over a pair of OS pipes.</summary>
     public static ServeConnection InProcess(string root, byte capabilities = ServeSession.SupportedCaps, ContentStore? store = null)
     {
@@ -215,7 +226,8 @@ public sealed class ServeConnection : IDisposable
             }
             return _process.ExitCode;
         }
-        if (!_thread!.Join(limit)) throw new TimeoutException("the serve session did not end");
+        if (_thread is null) throw new InvalidOperationException("a connection over a stream has no server to wait for");
+        if (!_thread.Join(limit)) throw new TimeoutException("the serve session did not end");
         return End is ServeEnd.Done or ServeEnd.EndOfInput ? 0 : 1;
     }
 
@@ -244,7 +256,7 @@ public sealed class ServeConnection : IDisposable
         }
         else
         {
-            _thread!.Join(TimeSpan.FromSeconds(10));
+            _thread?.Join(TimeSpan.FromSeconds(10));
         }
         Reader.Dispose();
         Writer.Dispose();

@@ -1,0 +1,26 @@
+using System.Management.Automation;
+
+namespace Bcmr.Cmdlets.Commands;
+
+/// <summary>A cmdlet whose work honours Ctrl+C: <see cref="StopProcessing"/> (called on another thread) cancels
+/// <see cref="Cancellation"/>, which the engine checks between blocks.</summary>
+public abstract class CancellableCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _cts = new();
+
+    protected CancellationToken Cancellation => _cts.Token;
+
+    protected void Cancel()
+    {
+        try { _cts.Cancel(); }
+        catch (ObjectDisposedException) { }
+    }
+
+    protected override void StopProcessing() => Cancel();
+
+    public void Dispose()
+    {
+        _cts.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

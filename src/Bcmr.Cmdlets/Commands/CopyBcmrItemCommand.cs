@@ -1,0 +1,293 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using Bcmr.Cmdlets.Internal;
+using Bcmr.Engine;
+using Bcmr.Engine.Transfers;
+using EngineResult = Bcmr.Engine.Transfers.CopyResult;
+using EngineSummary = Bcmr.Engine.Transfers.TransferSummary;
+
+namespace Bcmr.Cmdlets.Commands;
+
+/// <summary>
+/// Copy-BcmrItem: collects every input on the pipeline thread (resolved through the provider, confirmed one by one),
+/// then runs them as one engine batch in EndProcessing so that -Jobs, pipelining and connection reuse apply to
+/// pipeline input too. The engine runs on its own threads; its progress and results come back through an
+/// <see cref="EnginePump{TItem}"/> and are written here.
+/// </summary>
+[Cmdlet(VerbsCommon.Copy, "BcmrItem", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(TransferSummary), typeof(CopyResult))]
+public sealed class CopyBcmrItemCommand : CancellableCmdlet
+{
+    private const string PathSet = "Path";
+    private const string LiteralPathSet = "LiteralPath";
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = [];
+
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralPath { get; set; } = [];
+
+    [Parameter(Mandatory = true, Position = 1)]
+    [ValidateNotNullOrEmpty]
+    public string Destination { get; set; } = "";
+
+    [Parameter] public SwitchParameter Recurse { get; set; }
+    [Parameter] public SwitchParameter Force { get; set; }
+    [Parameter] public SwitchParameter Preserve { get; set; }
+    [Parameter] [SupportsWildcards] public string[] Exclude { get; set; } = [];
+    [Parameter] public SwitchParameter Resume { get; set; }
+    [Parameter] public SwitchParameter Strict { get; set; }
+    [Parameter] public SwitchParameter Append { get; set; }
+    [Parameter] public SwitchParameter Verify { get; set; }
+    [Parameter] public SwitchParameter Sync { get; set; }
+    [Parameter] [ValidateRange(1, 1024)] public int Jobs { get; set; }
+    [Parameter] public SwitchParameter Fast { get; set; }
+    [Parameter] public string? SshCommand { get; set; }
+    [Parameter] public string? RemoteCommand { get; set; }
+    [Parameter] public SwitchParameter NoFallback { get; set; }
+    [Parameter] [ValidateSet("auto", "zstd", "lz4", "none")] public string? Compress { get; set; }
+    [Parameter] [ValidateRange(0, long.MaxValue)] public long BandwidthLimit { get; set; }
+    [Parameter] public SwitchParameter PassThru { get; set; }
+
+    private readonly List<string> _sources = [];
+    // What the user gave for each top-level source (a FileInfo's PSPath, a string), so errors target it.
+    private readonly Dictionary<string, object> _targets = new(StringComparer.Ordinal);
+    private string _destination = "";
+    private bool _destinationIsRemote;
+    private static long s_sourceIds = 0x6263_6D72_0000_0000; // "bcmr": apart from the runtime's own small source ids
+
+    protected override void BeginProcessing()
+    {
+        if (RemotePath.IsRemote(Destination, IsDriveName))
+        {
+            _destination = Destination;
+            _destinationIsRemote = true;
+            return;
+        }
+        string resolved;
+        ProviderInfo provider;
+        try { resolved = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Destination, out provider, out _); }
+        catch (Exception e) when (e is SessionStateException or NotSupportedException or ArgumentException)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "DestinationInvalid", ErrorCategory.InvalidArgument, Destination));
+            return;
+        }
+        if (!IsFileSystem(provider))
+            ThrowTerminatingError(NotFileSystem(Destination, provider));
+        // "dst/" means "an existing directory" to the engine (cp's rule); the provider drops the separator.
+        if ((Destination.EndsWith('/') || Destination.EndsWith('\\')) && !System.IO.Path.EndsInDirectorySeparator(resolved))
+            resolved += System.IO.Path.DirectorySeparatorChar;
+        _destination = resolved;
+    }
+
+    protected override void ProcessRecord()
+    {
+        bool literal = ParameterSetName == LiteralPathSet;
+        foreach (var input in literal ? LiteralPath : Path)
+        {
+            if (RemotePath.IsRemote(input, IsDriveName))
+            {
+                Collect(input, input, remote: true);
+                continue;
+            }
+            foreach (var path in Resolve(input, literal)) Collect(path, input, remote: false);
+        }
+    }
+
+    private IEnumerable<string> Resolve(string input, bool literal)
+    {
+        ProviderInfo provider;
+        List<string> paths;
+        try
+        {
+            if (literal)
+            {
+                paths = [SessionState.Path.GetUnresolvedProviderPathFromPSPath(input, out provider, out _)];
+            }
+            else
+            {
+                paths = [.. GetResolvedProviderPathFromPSPath(input, out provider)];
+                if (paths.Count == 0) throw new ItemNotFoundException($"Cannot find path '{input}' because it does not exist.");
+            }
+        }
+        catch (Exception e) when (e is ItemNotFoundException or System.Management.Automation.DriveNotFoundException or ProviderNotFoundException)
+        {
+            var missing = new BcmrException(BcmrErrorCode.NotFound, input, e.Message, e);
+            WriteError(ErrorMapping.Record(missing, input));
+            return [];
+        }
+        catch (Exception e) when (e is SessionStateException or NotSupportedException or ArgumentException)
+        {
+            WriteError(new ErrorRecord(e, "PathInvalid", ErrorCategory.InvalidArgument, input));
+            return [];
+        }
+        if (!IsFileSystem(provider))
+        {
+            WriteError(NotFileSystem(input, provider));
+            return [];
+        }
+        if (literal && !Exists(paths[0]))
+        {
+            var missing = new BcmrException(BcmrErrorCode.NotFound, paths[0], $"Cannot find path '{paths[0]}' because it does not exist.");
+            WriteError(ErrorMapping.Record(missing, input));
+            return [];
+        }
+        return paths;
+    }
+
+    private void Collect(string source, string input, bool remote)
+    {
+        bool isDirectory = !remote && Directory.Exists(source);
+        var action = remote ? "Copy" : isDirectory ? "Copy Directory" : "Copy File";
+        var target = $"Item: {source} Destination: {WhereTo(source)}";
+        if (!ShouldProcess(target, action)) return;
+        _sources.Add(source);
+        _targets.TryAdd(source, input);
+    }
+
+    /// <summary>Where an item will land, for -WhatIf and -Confirm (the engine applies the same cp rule).</summary>
+    private string WhereTo(string source)
+    {
+        if (_destinationIsRemote || !Directory.Exists(_destination)) return _destination;
+        var name = System.IO.Path.GetFileName(source.TrimEnd('/', '\\'));
+        return System.IO.Path.Join(_destination, name);
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_sources.Count == 0) return;
+        using var pump = new EnginePump<EngineEvent>();
+        // The engine's own warnings start with "bcmr: " for the CLI; a warning record says who it is from.
+        var request = Options().ToRequest(_sources, _destination,
+            w => pump.Post(new EngineEvent(null, null, w.StartsWith("bcmr: ", StringComparison.Ordinal) ? w[6..] : w)));
+        var view = ProgressWanted() ? new TransferProgressView($"Copy-BcmrItem to {Destination}", CopyOptions.ProgressInterval) : null;
+        long sourceId = Interlocked.Increment(ref s_sourceIds);
+        var clock = Stopwatch.StartNew();
+        EngineSummary summary;
+        try
+        {
+            summary = pump.Run(
+                () => TransferEngine.Run(request, view is null ? null : new Progress(pump), r => pump.Post(new EngineEvent(null, r, null)), Cancellation),
+                e => Handle(e, view, sourceId, clock),
+                Cancel);
+        }
+        catch (BcmrException e)
+        {
+            // Rejected before anything was touched (a bad -Exclude, no usable destination).
+            WriteCompleted(view, sourceId);
+            ThrowTerminatingError(ErrorMapping.Record(e, Destination));
+            return;
+        }
+        finally
+        {
+            WriteCompleted(view, sourceId);
+        }
+        if (Stopping) return;
+        if (summary.Fatal is { } fatal)
+            ThrowTerminatingError(ErrorMapping.Record(fatal, fatal.Path ?? (object)Destination));
+        WriteObject(TransferSummary.From(summary));
+    }
+
+    private readonly record struct EngineEvent(TransferProgress? Progress, EngineResult? Result, string? Warning);
+
+    /// <summary>IProgress without Progress&lt;T&gt;'s SynchronizationContext: straight into the queue.</summary>
+    private sealed class Progress(EnginePump<EngineEvent> pump) : IProgress<TransferProgress>
+    {
+        public void Report(TransferProgress value) => pump.Post(new EngineEvent(value, null, null));
+    }
+
+    private void Handle(EngineEvent e, TransferProgressView? view, long sourceId, Stopwatch clock)
+    {
+        if (e.Progress is { } p)
+        {
+            if (view is null) return;
+            foreach (var record in view.Update(p, clock.Elapsed)) CommandRuntime.WriteProgress(sourceId, record);
+            return;
+        }
+        if (e.Warning is { } warning)
+        {
+            WriteWarning(warning);
+            return;
+        }
+        var r = e.Result!;
+        if (r.Warnings is { } warnings) foreach (var w in warnings) WriteWarning(w);
+        if (r.Status == CopyStatus.Failed)
+        {
+            WriteError(ErrorMapping.Record(r, _targets.TryGetValue(r.Source, out var t) ? t : null));
+            return;
+        }
+        if (r.Status == CopyStatus.Skipped && r.Message is { } why)
+        {
+            if (r.ErrorCode is not null) WriteWarning(why);
+            else WriteVerbose(why);
+        }
+        if (PassThru) WriteObject(CopyResult.From(r));
+    }
+
+    /// <summary>Closes the progress bars, also when the pipeline is stopping: the command runtime refuses every write
+    /// then, so the Completed records go straight to the host (which records them in the Progress stream as usual),
+    /// and a stopped copy does not leave a bar behind.</summary>
+    private void WriteCompleted(TransferProgressView? view, long sourceId)
+    {
+        if (view is null) return;
+        foreach (var record in view.Complete())
+        {
+            if (!Stopping)
+            {
+                try
+                {
+                    CommandRuntime.WriteProgress(sourceId, record);
+                    continue;
+                }
+                catch (PipelineStoppedException) { }
+            }
+            Host?.UI?.WriteProgress(sourceId, record);
+        }
+    }
+
+    private CopyOptions Options() => new()
+    {
+        Recurse = Recurse, Force = Force, Preserve = Preserve, Exclude = Exclude, Resume = Resume, Strict = Strict,
+        Append = Append, Verify = Verify, Sync = Sync, Jobs = MyInvocation.BoundParameters.ContainsKey(nameof(Jobs)) ? Jobs : null,
+        Fast = Fast, SshCommand = SshCommand, RemoteCommand = RemoteCommand, NoFallback = NoFallback, Compress = Compress,
+        BandwidthLimit = BandwidthLimit,
+    };
+
+    /// <summary>-ProgressAction, else $ProgressPreference. With SilentlyContinue or Ignore nothing is even computed.</summary>
+    private bool ProgressWanted()
+    {
+        object? value = MyInvocation.BoundParameters.TryGetValue("ProgressAction", out var bound) ? bound
+            : SessionState.PSVariable.GetValue("ProgressPreference");
+        if (value is PSObject pso) value = pso.BaseObject;
+        var preference = value switch
+        {
+            ActionPreference a => a,
+            string s when Enum.TryParse<ActionPreference>(s, true, out var a) => a,
+            _ => ActionPreference.Continue,
+        };
+        return preference is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
+    }
+
+    private bool IsDriveName(string name)
+    {
+        try { return SessionState.Drive.GetAtScope(name, "global") is not null || SessionState.Drive.Get(name) is not null; }
+        catch (Exception e) when (e is SessionStateException or ArgumentException) { return false; }
+    }
+
+    private static bool IsFileSystem(ProviderInfo provider) => provider.Name == "FileSystem";
+
+    private static bool Exists(string path)
+    {
+        if (File.Exists(path) || Directory.Exists(path)) return true;
+        try { return new FileInfo(path).LinkTarget is not null; } // a dangling symlink is still an item
+        catch (IOException) { return false; }
+    }
+
+    private static ErrorRecord NotFileSystem(string input, ProviderInfo provider) => new(
+        new ArgumentException($"'{input}' is not a FileSystem path (its provider is {provider.Name}); Copy-BcmrItem copies files and directories only."),
+        "NotFileSystemPath", ErrorCategory.InvalidArgument, input);
+}

@@ -1,0 +1,61 @@
+using System.Management.Automation;
+using Bcmr.Engine.Local;
+
+namespace Bcmr.Cmdlets.Commands;
+
+/// <summary>Get-BcmrSession: the interrupted resumable copies in the same store `bcmr session list` reads, newest
+/// first; -Path keeps those whose source or destination matches, -Id those whose id starts with one given.</summary>
+[Cmdlet(VerbsCommon.Get, "BcmrSession", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(SessionInfo))]
+public sealed class GetBcmrSessionCommand : PSCmdlet
+{
+    private const string PathSet = "Path";
+    private const string IdSet = "Id";
+
+    [Parameter(Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "FullName")]
+    [SupportsWildcards]
+    public string[]? Path { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = IdSet)]
+    [ValidateNotNullOrEmpty]
+    public string[] Id { get; set; } = [];
+
+    private IReadOnlyList<Engine.Local.SessionInfo>? _all;
+    private readonly HashSet<string> _written = new(StringComparer.Ordinal);
+
+    protected override void ProcessRecord()
+    {
+        _all ??= SessionStore.Default.List();
+        if (ParameterSetName == IdSet)
+        {
+            foreach (var id in Id)
+            {
+                var found = _all.Where(s => s.Id.StartsWith(id, StringComparison.OrdinalIgnoreCase)).ToList();
+                if (found.Count == 0)
+                    WriteError(new ErrorRecord(new ItemNotFoundException($"No resume session has an id starting with '{id}'."),
+                        "SessionNotFound", ErrorCategory.ObjectNotFound, id));
+                Write(found);
+            }
+            return;
+        }
+        if (Path is null || Path.Length == 0)
+        {
+            Write(_all);
+            return;
+        }
+        foreach (var p in Path)
+        {
+            var full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(p);
+            var pattern = WildcardPattern.ContainsWildcardCharacters(p) ? new WildcardPattern(full, WildcardOptions.CultureInvariant) : null;
+            bool Matches(string? s) => s is not null && (pattern?.IsMatch(s) ?? s == full);
+            Write(_all.Where(s => Matches(s.Source) || Matches(s.Destination)));
+        }
+    }
+
+    private void Write(IEnumerable<Engine.Local.SessionInfo> sessions)
+    {
+        foreach (var s in sessions)
+            if (_written.Add(s.Id)) WriteObject(SessionInfo.From(s));
+    }
+}

@@ -1,0 +1,53 @@
+using Bcmr.Engine.Local;
+using Bcmr.Engine.Transfers;
+
+namespace Bcmr.Cmdlets.Internal;
+
+/// <summary>Copy-BcmrItem's engine switches, gathered so that turning them into a <see cref="CopyRequest"/> is one
+/// testable function rather than code inside the cmdlet.</summary>
+internal sealed record CopyOptions
+{
+    public bool Recurse { get; init; }
+    public bool Force { get; init; }
+    public bool Preserve { get; init; }
+    public IReadOnlyList<string> Exclude { get; init; } = [];
+    public bool Resume { get; init; }
+    public bool Strict { get; init; }
+    public bool Append { get; init; }
+    public bool Verify { get; init; }
+    public bool Sync { get; init; }
+    public int? Jobs { get; init; }
+    public bool Fast { get; init; }
+    public string? SshCommand { get; init; }
+    public string? RemoteCommand { get; init; }
+    public bool NoFallback { get; init; }
+    public string? Compress { get; init; }
+    public long BandwidthLimit { get; init; }
+
+    /// <summary>Progress at most five times a second: PowerShell hosts redraw on every record.</summary>
+    public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(200);
+
+    /// <param name="warn">Where the engine's warnings go (e.g. the scp fallback); called on engine threads.</param>
+    public CopyRequest ToRequest(IReadOnlyList<string> sources, string destination, Action<string>? warn = null) => new()
+    {
+        Sources = sources,
+        Destination = destination,
+        Recursive = Recurse,
+        Force = Force,
+        Preserve = Preserve,
+        Excludes = Exclude.Select(ExcludePattern.ToRegex).ToArray(),
+        // The strongest proof asked for wins, as with bcmr's -s/-a/-C.
+        Resume = Strict ? ResumeMode.Strict : Append ? ResumeMode.Append : Resume ? ResumeMode.Resume : ResumeMode.None,
+        Verify = Verify,
+        Sync = Sync,
+        Jobs = Jobs ?? CopyRequest.DefaultJobs,
+        Fast = Fast,
+        SshCommand = string.IsNullOrEmpty(SshCommand) ? null : SshCommand,
+        RemoteCommand = string.IsNullOrEmpty(RemoteCommand) ? null : RemoteCommand,
+        NoFallback = NoFallback,
+        Compress = string.IsNullOrEmpty(Compress) ? null : Compress.ToLowerInvariant(),
+        BandwidthLimit = BandwidthLimit,
+        ProgressInterval = ProgressInterval,
+        Warn = warn,
+    };
+}

@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Bcmr.Engine;
+using Bcmr.Engine.Protocol;
+using Bcmr.Engine.Server;
+using Bcmr.Tests.Infrastructure;
+
+namespace Bcmr.Tests.Server;
+
+/// <summary>ServeListener (bcmr serve --listen, Start-BcmrServe -Listen): the loopback-only rule, endpoint parsing,
+/// sessions over real TCP connections, and stopping with clients connected.</summary>
+public sealed class ServeListenerTests : IDisposable
+{
+    private readonly TempDir _t = new();
+
+    public void Dispose() => _t.Dispose();
+
+    private ServeOptions Options => new() { Root = _t.Path, Log = TextWriter.Null };
+
+    [Theory]
+    [InlineData("127.0.0.1:7070", "127.0.0.1", 7070)]
+    [InlineData("localhost:0", "127.0.0.1", 0)]
+    [InlineData("[::1]:65535", "::1", 65535)]
+    [InlineData("0.0.0.0:22", "0.0.0.0", 22)]
+    [InlineData("[::]:1", "::", 1)]
+    public void Endpoints_parse(string text, string address, int port)
+    {
+        var ep = ServeListener.ParseEndpoint(text);
+        Assert.Equal(IPAddress.Parse(address), ep.Address);
+        Assert.Equal(port, ep.Port);
+    }
+
+    [Theory]
+    [InlineData("7070")]
+    [InlineData("127.0.0.1")]
+    [InlineData("127.0.0.1:")]
+    [InlineData(":7070")]
+    [InlineData("127.0.0.1:65536")]
+    [InlineData("127.0.0.1:-1")]
+    [InlineData("::1:7070")]            // IPv6 needs brackets
+    [InlineData("example.com:7070")]    // names are not resolved: they could slip past the loopback rule
+    public void Bad_endpoints_are_usage_errors(string text)
+    {
+        var e = Assert.Throws<BcmrException>(() => ServeListener.ParseEndpoint(text));
+        Assert.Equal(BcmrErrorCode.InvalidArgument, e.Code);
+        Assert.Contains(text, e.Message);
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    [InlineData("192.168.1.10")]
+    [InlineData("10.0.0.1")]
+    public void A_non_loopback_address_is_refused_without_allowRemote_before_anything_is_bound(string address)
+    {
+        var e = Assert.Throws<BcmrException>(() => ServeListener.Start(new IPEndPoint(IPAddress.Parse(address), 0), Options, allowRemote: false));
+        Assert.Equal(BcmrErrorCode.InvalidArgument, e.Code);
+        Assert.Contains("refusing to listen", e.Message);
+        Assert.Contains("no authentication", e.Message);
+    }
+
+    [Fact]
+    public void With_allowRemote_all_interfaces_are_bound()
+    {
+        using var cts = new CancellationTokenSource();
+        using var listener = ServeListener.Start(new IPEndPoint(IPAddress.Any, 0), Options, allowRemote: true);
+        Assert.Equal(IPAddress.Any, listener.LocalEndpoint.Address);
+        var run = Task.Run(() => listener.Run(cts.Token));
+        using (var client = new TcpClient("127.0.0.1", listener.LocalEndpoint.Port))
+        using (var c = ServeConnection.OverStream(client.GetStream()))
+            Assert.Equal(Wire.Version, c.Handshake().Version);
+        cts.Cancel();
+        Assert.True(run.Wait(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public void A_missing_root_or_a_busy_port_fails_at_start()
+    {
+        var e = Assert.Throws<BcmrException>(() => ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0),
+            new ServeOptions { Root = _t["missing"] }, allowRemote: false));
+        Assert.Equal(BcmrErrorCode.NotFound, e.Code);
+
+        using var first = ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0), Options, allowRemote: false);
+        var busy = Assert.Throws<BcmrException>(() => ServeListener.Start(first.LocalEndpoint, Options, allowRemote: false));
+        Assert.Equal(BcmrErrorCode.IoError, busy.Code);
+        Assert.Contains(first.LocalEndpoint.ToString(), busy.Message);
+    }
+
+    [Fact]
+    public void Concurrent_clients_each_get_a_session_and_stop_interrupts_an_upload_keeping_its_partial_file()
+    {
+        using var cts = new CancellationTokenSource();
+        using var listener = ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0), Options, allowRemote: false);
+        var run = Task.Factory.StartNew(() => listener.Run(cts.Token), TaskCreationOptions.LongRunning);
+        var port = listener.LocalEndpoint.Port;
+
+        var data = new byte[3 * 1024 * 1024 + 11];
+        new Random(5).NextBytes(data);
+        Parallel.For(0, 4, i =>
+        {
+            using var client = new TcpClient("127.0.0.1", port);
+            using var c = ServeConnection.OverStream(client.GetStream());
+            c.Handshake();
+            Assert.IsType<OkResponse>(c.Put($"c{i}.bin", data));
+            c.Send(new GetRequest($"c{i}.bin", 0));
+            var (bytes, end) = c.ReceiveGet();
+            Assert.IsType<OkResponse>(end);
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(bytes));
+            c.EndSession();
+        });
+        Assert.True(SpinWait.SpinUntil(() => listener.ConnectionsServed == 4, 5000));
+
+        // An upload half sent when the listener stops: the bytes received stay as the partial file, not the final name.
+        using var cut = new TcpClient("127.0.0.1", port);
+        using var cc = ServeConnection.OverStream(cut.GetStream());
+        cc.Handshake();
+        cc.Send(new PutRequest("cut.bin", 16 * 1024 * 1024, 0));
+        cc.SendData(data.AsSpan(0, 1024 * 1024));
+        cc.Writer.Flush();
+        var partial = _t[".cut.bin.bcmr-part"];
+        // The bytes go to a staging file beside the destination until the upload completes or is cut.
+        Assert.True(SpinWait.SpinUntil(() => Directory.EnumerateFiles(_t.Path, ".cut.bin*").Any(f => new FileInfo(f).Length > 0), 5000), "the upload never started");
+        var clock = Stopwatch.StartNew();
+        cts.Cancel();
+        Assert.True(run.Wait(TimeSpan.FromSeconds(5)), "Run did not return after cancellation");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"stopping took {clock.Elapsed}");
+        Assert.False(File.Exists(_t["cut.bin"]));
+        Assert.True(File.Exists(partial), "the bytes received were not kept for resume");
+        Assert.Equal([".cut.bin.bcmr-part"], Directory.EnumerateFiles(_t.Path, ".cut.bin*").Select(Path.GetFileName)); // no staging file left
+        Assert.Throws<SocketException>(() => new TcpClient("127.0.0.1", port).Dispose());
+    }
+}
