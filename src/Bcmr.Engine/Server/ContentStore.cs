@@ -225,9 +225,13 @@ public sealed class ContentStore
                 WriteBlob(dir, temp, path, data);
                 return;
             }
-            catch (DirectoryNotFoundException) when (attempt < 3)
+            catch (IOException) when (attempt < 5 && !File.Exists(path))
             {
-                // A concurrent Clear removed the (empty) directory between its creation and our open: again.
+                // A concurrent Clear or prune removed an (empty) directory between its creation and our open (.NET
+                // reports that as DirectoryNotFound, or as "file exists" when it happens inside CreateDirectory's
+                // own walk): again, with a fresh temporary name.
+                TryDelete(temp);
+                Thread.Sleep(attempt);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
