@@ -41,8 +41,9 @@ internal sealed record ResumableOutcome(
 /// is the session that vouches for it replaced atomically, so a session never claims a byte that a crash could lose.
 /// A later run recomputes the last recorded block(s) on disk, walking back only past damaged ones, and continues
 /// there; the recorded chaining values finish the whole-file BLAKE3 without reading the prefix again. A session of
-/// bcmr 0.6 (standalone roots, data under the final name) is checked with roots and continued with roots. On completion the partial file is renamed into place and
-/// the session deleted. Resume flags imply replacing the destination they continue, as in bcmr.
+/// bcmr 0.6 (standalone roots, data under the final name) is checked with roots and continued with roots. On
+/// completion the partial file is renamed into place and the session deleted. Resume flags imply replacing the
+/// destination they continue, as in bcmr.
 /// </summary>
 internal static class ResumableCopier
 {
