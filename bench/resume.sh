@@ -4,9 +4,12 @@
 #      the copy (the durable equivalent), on the disk (ext4) and on tmpfs (where syncs are free: CPU cost only).
 #   2. The resume decision on a 64 MiB and a 768 MiB partial destination (resume_check_secs from --json),
 #      warm and cold page cache.
-# Usage: bench/resume.sh [runs] [copy|decision|all]   (default 5 all). BCMR="path ..." picks the binaries, all in
+# Usage: bench/resume.sh [runs] [copy|paired|decision|all]   (default 5 all). BCMR="path ..." picks the binaries, all in
 # the same hyperfine run as cp (default: the portable AOT build, plus the AVX2 one, out/bcmr-linux-x64-v3/bcmr, if
 # it was published). Each command's median, min and max are printed, and the ratios of medians and of minimums.
+# 'paired' runs the 1 GiB copies as rounds of cp then each bcmr, back to back, and prints the median and range of
+# the per-round ratios: on a machine others are using, neighbours in time see the same load, medians of separate
+# series do not.
 # Needs hyperfine, python3; writes under $BENCH_DIR (default /tmp/bcmr-bench) and /dev/shm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +45,30 @@ PY
 cat "$DIR/big.bin" > /dev/null
 echo "binaries: ${BINS[*]}"
 
+paired() {  # paired WHERE: rounds of cp, bcmr..., each after prep.sh; per-round ratios to cp
+  python3 - "$1" "$RUNS" "$DIR/big.bin" "${BINS[@]}" <<'PY'
+import os, statistics, subprocess, sys, time
+where, runs, src, bins = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+out = os.path.join(where, "out")
+cmds = [["cp", "--reflink=never", src, out]] + [[b, "copy", "-q", "-C", "--reflink", "disable", src, out] for b in bins]
+env = dict(os.environ, XDG_DATA_HOME=os.path.join(where, "xdg"))
+times = [[] for _ in cmds]
+for r in range(runs + 1):  # round 0 warms up
+    for i, c in enumerate(cmds):
+        subprocess.run([os.path.join(where, "prep.sh")], check=True)
+        t = time.perf_counter()
+        subprocess.run(c, check=True, env=env)
+        if r: times[i].append(time.perf_counter() - t)
+cp = times[0]
+print(f"  cp: median {statistics.median(cp):.2f} s ({min(cp):.2f}-{max(cp):.2f}), {runs} rounds")
+for b, ts in zip(bins, times[1:]):
+    q = sorted(t / c for t, c in zip(ts, cp))
+    print(f"PAIRED 1GiB -C: {b}: median {statistics.median(ts):.2f} s ({min(ts):.2f}-{max(ts):.2f}); "
+          f"bcmr/cp per round: median {statistics.median(q):.2f}, range {q[0]:.2f}-{q[-1]:.2f}, "
+          f"middle half {q[len(q) // 4]:.2f}-{q[(3 * len(q)) // 4]:.2f} (goal <= 1.5)")
+PY
+}
+
 [ "$PART" = decision ] || for where in "$DIR" "$SHM"; do
   # Outputs are set aside, not deleted, between runs: deleting a 1 GiB file right before writing one made ext4
   # runs swing by seconds. The pile goes at the end.
@@ -52,6 +79,7 @@ echo "binaries: ${BINS[*]}"
     "$where" "$where" "$where" "$aside" "$where" "$where" > "$where/prep.sh"
   chmod +x "$where/prep.sh"
   echo "== 1 GiB with -C, destination on $(df --output=fstype "$where" | tail -1 | tr -d ' ') ($where)"
+  if [ "$PART" = paired ]; then paired "$where"; rm -rf "$where/trash" "$where/out"; continue; fi
   # Sessions on the same filesystem as the copy, so the tmpfs run measures CPU cost alone.
   cmds=("cp --reflink=never $DIR/big.bin $where/out" "sh -c 'cp --reflink=never $DIR/big.bin $where/out && sync $where/out'")
   for b in "${BINS[@]}"; do cmds+=("$b copy -q -C --reflink disable $DIR/big.bin $where/out"); done
@@ -60,7 +88,7 @@ echo "binaries: ${BINS[*]}"
   report "$where/c.json"
   rm -rf "$where/trash" "$where/out"
 done
-[ "$PART" = copy ] && { rm -rf "$SHM"; exit 0; }
+[ "$PART" = copy ] || [ "$PART" = paired ] && { rm -rf "$SHM"; exit 0; }
 
 BCMR=${BINS[0]}
 echo "== resume decision: 64 MiB vs 768 MiB already written ($BCMR)"
