@@ -23,6 +23,7 @@ if [ -z "${BCMR:-}" ]; then
   [ -x out/bcmr-linux-x64-v3/bcmr ] && BCMR="$BCMR $PWD/out/bcmr-linux-x64-v3/bcmr"
 fi
 read -r -a BINS <<<"$BCMR"
+trap 'rm -rf "$DIR/trash" "$DIR/out" "$SHM"' EXIT   # also when a run fails: the set-aside outputs are GiBs
 mkdir -p "$DIR" "$SHM"
 export XDG_DATA_HOME="$DIR/xdg"   # sessions of the benchmark, not the user's (per location in part 1)
 
@@ -71,12 +72,22 @@ PY
 
 [ "$PART" = decision ] || for where in "$DIR" "$SHM"; do
   # Outputs are set aside, not deleted, between runs: deleting a 1 GiB file right before writing one made ext4
-  # runs swing by seconds. The pile goes at the end.
+  # runs swing by seconds. The pile is bounded (it once filled the disk): from 6 set-aside files on, all but the
+  # newest are deleted, then a sync and a pause before the next run. The rest goes at the end.
   mkdir -p "$where/trash"
   # On tmpfs the pile would be held in RAM and reclaim would slow the later runs, so it is deleted there.
   if [ "$where" = "$SHM" ]; then aside='rm -f'; else aside="mv -t $where/trash"; fi
-  printf '#!/bin/sh\n[ -e "%s/out" ] && mv "%s/out" "%s/out.$(date +%%s%%N)" && %s "%s"/out.*\nrm -rf "%s/xdg"\nsync\nexit 0\n' \
-    "$where" "$where" "$where" "$aside" "$where" "$where" > "$where/prep.sh"
+  cat > "$where/prep.sh" <<EOF
+#!/bin/sh
+[ -e "$where/out" ] && mv "$where/out" "$where/out.\$(date +%s%N)" && $aside "$where"/out.*
+if [ "\$(ls "$where/trash" | wc -l)" -ge 6 ]; then
+  ls -t "$where/trash" | tail -n +2 | sed "s|^|$where/trash/|" | xargs rm -f
+  sync; sleep 2
+fi
+rm -rf "$where/xdg"
+sync
+exit 0
+EOF
   chmod +x "$where/prep.sh"
   echo "== 1 GiB with -C, destination on $(df --output=fstype "$where" | tail -1 | tr -d ' ') ($where)"
   if [ "$PART" = paired ]; then paired "$where"; rm -rf "$where/trash" "$where/out"; continue; fi
