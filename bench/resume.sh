@@ -9,7 +9,7 @@
 # it was published). Each command's median, min and max are printed, and the ratios of medians and of minimums.
 # 'paired' runs the 1 GiB copies as rounds of cp then each bcmr, back to back, and prints the median and range of
 # the per-round ratios: on a machine others are using, neighbours in time see the same load, medians of separate
-# series do not.
+# series do not. ONLY=ext4 or ONLY=tmpfs limits the copies to one destination.
 # Needs hyperfine, python3; writes under $BENCH_DIR (default /tmp/bcmr-bench) and /dev/shm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,7 +70,10 @@ for b, ts in zip(bins, times[1:]):
 PY
 }
 
-[ "$PART" = decision ] || for where in "$DIR" "$SHM"; do
+WHERES=("$DIR" "$SHM")   # ONLY=ext4 or ONLY=tmpfs runs the copies on one of them
+[ "${ONLY:-}" = ext4 ] && WHERES=("$DIR")
+[ "${ONLY:-}" = tmpfs ] && WHERES=("$SHM")
+[ "$PART" = decision ] || for where in "${WHERES[@]}"; do
   # Outputs are set aside, not deleted, between runs: deleting a 1 GiB file right before writing one made ext4
   # runs swing by seconds. The pile is bounded (it once filled the disk): from 6 set-aside files on, all but the
   # newest are deleted, then a sync and a pause before the next run. The rest goes at the end.
