@@ -36,19 +36,23 @@ internal sealed record ResumableOutcome(
 
 /// <summary>
 /// The streaming checkpoint copy for -C/-s/-a. Bytes go to the destination's partial file (".name.bcmr-part"), never
-/// to its final name; every 4 MiB block is hashed (on two worker threads, see <see cref="BlockHashPipeline"/>); every
-/// 64 MiB the partial file's data is made durable and only then is the session that vouches for it replaced
-/// atomically, so a session never claims a byte that a crash could lose. A later run verifies the last recorded
-/// block(s) on disk, walking back only past damaged ones, and continues there; the recorded chaining values finish
-/// the whole-file BLAKE3 without reading the prefix again. On completion the partial file is renamed into place and
-/// the session deleted. Resume flags imply replacing the destination they continue, as in bcmr.
+/// to its final name; every 4 MiB block is hashed once, to its chaining value at its position in the file (on worker
+/// threads, see <see cref="BlockHashPipeline"/>); every 64 MiB the partial file's data is made durable and only then
+/// is the session that vouches for it replaced atomically, so a session never claims a byte that a crash could lose.
+/// A later run recomputes the last recorded block(s) on disk, walking back only past damaged ones, and continues
+/// there; the recorded chaining values finish the whole-file BLAKE3 without reading the prefix again. A session of
+/// bcmr 0.6 (standalone roots, data under the final name) is checked with roots and continued with roots. On
+/// completion the partial file is renamed into place and the session deleted. Resume flags imply replacing the
+/// destination they continue, as in bcmr.
 /// </summary>
 internal static class ResumableCopier
 {
     public const int BlockSize = BlockLedger.BlockSize;
     public const long CheckpointBytes = 16L * BlockSize;
 
-    private readonly record struct Plan(ResumeDecision Decision, long Offset, BlockLedger Prefix, bool FromFinal, long CheckBytes, string? Note);
+    /// <param name="FileHash">The whole file's BLAKE3 when the decision already knows it (-s on an identical file).</param>
+    private readonly record struct Plan(ResumeDecision Decision, long Offset, BlockLedger Prefix, bool FromFinal, long CheckBytes, string? Note,
+        byte[]? FileHash = null);
 
     /// <param name="onBytes">Bytes copied, as they are written.</param>
     /// <param name="onKept">Bytes of the destination kept (the resumed prefix, or a file already complete).</param>
@@ -80,6 +84,10 @@ internal static class ResumableCopier
             session = null;
             if (partialMeta is not null) { Fs.TryDeleteFile(partial); partialMeta = null; }
         }
+
+        // A bcmr 0.6 session records whole seconds only; the session we save from it must record the nanoseconds
+        // it was checked against, not 0, or the next run would take the source for changed.
+        if (session is not null) session.SourceMtimeNsec ??= (uint)meta.MtimeNsec;
 
         var plan = Decide(mode, srcHandle, src, meta, dst, partial, partialMeta, finalMeta, session, note, ct);
         var checkTime = decideClock.Elapsed;
@@ -169,7 +177,7 @@ internal static class ResumableCopier
                 long at = d.Size / BlockSize * BlockSize;
                 // -a reads nothing of the destination; the source's own prefix gives the block hashes the session
                 // and the whole-file hash need.
-                var prefix = HashPrefix(srcHandle, src, size, at, chainingValues: true, ct);
+                var (prefix, _) = HashPrefix(srcHandle, src, size, at, ct);
                 return new Plan(at > 0 ? ResumeDecision.Resumed : ResumeDecision.Fresh, at, prefix, fromFinal, 0, note);
 
             default:
@@ -188,8 +196,9 @@ internal static class ResumableCopier
         }
     }
 
-    /// <summary>The O(1) check: hash the last recorded block that lies within the file on disk; if it does not
-    /// match, step back one block at a time. Reads one block when nothing is damaged.</summary>
+    /// <summary>The O(1) check: hash the last recorded block that lies within the file on disk (to the kind of hash
+    /// the session holds: its chaining value at its index, or a bcmr 0.6 root); if it does not match, step back one
+    /// block at a time. Reads one block when nothing is damaged.</summary>
     private static Plan DecideFromSession(ResumeSession session, string path, long onDisk, long size, bool fromFinal,
         string? note, CancellationToken ct)
     {
@@ -200,7 +209,7 @@ internal static class ResumableCopier
         using var h = Fs.OpenRead(path);
         var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         var hasher = Blake3Hasher.Create();
-        Span<byte> root = stackalloc byte[BlockLedger.HashSize];
+        Span<byte> hash = stackalloc byte[BlockLedger.HashSize];
         try
         {
             for (int i = candidates - 1; i >= 0; i--)
@@ -210,12 +219,11 @@ internal static class ResumableCopier
                 checkBytes += n;
                 if (n == BlockSize)
                 {
-                    BlockLedger.ComputeRoot(hasher, buffer.AsSpan(0, n), root);
-                    if (root.SequenceEqual(blocks.Root(i)))
+                    blocks.Compute(hasher, i, buffer.AsSpan(0, n), hash);
+                    if (hash.SequenceEqual(blocks.Hash(i)))
                     {
                         long offset = (long)(i + 1) * BlockSize;
-                        var prefix = new BlockLedger(blocks.Roots.Take(i + 1).ToList(),
-                            blocks.HasAllChainingValues ? blocks.ChainingValues.Take(i + 1).ToList() : null);
+                        var prefix = blocks.Prefix(i + 1);
                         string? damage = damaged > 0 ? $"{damaged} recorded block(s) missing or damaged on disk; resuming at {offset}" : null;
                         if (offset == size && onDisk == size)
                             return new Plan(ResumeDecision.AlreadyComplete, size, prefix, fromFinal, checkBytes, Join(note, damage));
@@ -238,15 +246,19 @@ internal static class ResumableCopier
         if (onDisk > size)
             return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, 0,
                 Join(note, $"destination is longer than the source ({onDisk} > {size} bytes); copying again"));
+        // Equal sizes: the whole files are compared (full blocks by chaining value, and the whole-file hashes, which
+        // cover a short last block); otherwise the destination's full blocks.
         long compare = onDisk == size ? size : onDisk / BlockSize * BlockSize;
-        var srcPrefix = HashPrefix(srcHandle, src, size, compare, chainingValues: true, ct);
+        var (srcPrefix, srcHash) = HashPrefix(srcHandle, src, size, compare, ct);
         BlockLedger dstPrefix;
-        using (var h = Fs.OpenRead(path)) dstPrefix = HashPrefix(h, path, onDisk, compare, chainingValues: false, ct);
+        byte[]? dstHash;
+        using (var h = Fs.OpenRead(path)) (dstPrefix, dstHash) = HashPrefix(h, path, onDisk, compare, ct);
         int same = 0;
-        while (same < srcPrefix.Count && same < dstPrefix.Count && srcPrefix.Root(same).AsSpan().SequenceEqual(dstPrefix.Root(same))) same++;
+        while (same < srcPrefix.Count && same < dstPrefix.Count && srcPrefix.Hash(same).AsSpan().SequenceEqual(dstPrefix.Hash(same))) same++;
         long checkBytes = compare;
-        if (onDisk == size && same == srcPrefix.Count)
-            return new Plan(ResumeDecision.AlreadyComplete, size, srcPrefix, fromFinal, checkBytes, Join(note, "destination is identical to the source (BLAKE3)"));
+        if (onDisk == size && same == srcPrefix.Count && srcHash is not null && dstHash is not null && srcHash.AsSpan().SequenceEqual(dstHash))
+            return new Plan(ResumeDecision.AlreadyComplete, size, srcPrefix, fromFinal, checkBytes,
+                Join(note, "destination is identical to the source (BLAKE3)"), srcHash);
         long at = Math.Min((long)same * BlockSize, compare / BlockSize * BlockSize);
         srcPrefix.Truncate((int)(at / BlockSize));
         if (at == 0)
@@ -256,12 +268,13 @@ internal static class ResumableCopier
         return new Plan(ResumeDecision.Resumed, at, srcPrefix, fromFinal, checkBytes, Join(note, differs));
     }
 
-    /// <summary>Block hashes of the first <paramref name="length"/> bytes of a file of <paramref name="fileSize"/>.</summary>
-    private static BlockLedger HashPrefix(SafeFileHandle h, string path, long fileSize, long length, bool chainingValues, CancellationToken ct)
+    /// <summary>Chaining values of the full blocks among the first <paramref name="length"/> bytes of a file of
+    /// <paramref name="fileSize"/>, and the whole file's hash when that is all of it.</summary>
+    private static (BlockLedger Blocks, byte[]? FileHash) HashPrefix(SafeFileHandle h, string path, long fileSize, long length, CancellationToken ct)
     {
         var ledger = new BlockLedger();
-        if (length == 0) return ledger;
-        using var pipeline = new BlockHashPipeline(ledger, fileSize, chainingValues, threaded: length > BlockSize);
+        if (length == 0) return (ledger, length == fileSize ? Blake3.Hash(ReadOnlySpan<byte>.Empty) : null);
+        using var pipeline = new BlockHashPipeline(ledger, fileSize, threaded: length > BlockSize);
         long pos = 0, index = 0;
         while (pos < length)
         {
@@ -273,7 +286,7 @@ internal static class ResumableCopier
             pos += n;
         }
         pipeline.WaitFor(index, ct);
-        return ledger;
+        return (ledger, length == fileSize ? pipeline.FileHash : null);
     }
 
     private static string? Join(string? a, string? b) => a is null ? b : b is null ? a : a + "; " + b;
@@ -287,8 +300,8 @@ internal static class ResumableCopier
         long size = meta.Size;
         if (plan.Offset == size)
         {
-            bool known = size % BlockSize == 0 && plan.Prefix.Count == size / BlockSize && plan.Prefix.HasAllChainingValues;
-            return (known ? plan.Prefix.FileHash(size, ReadOnlySpan<byte>.Empty) : null, CopyMethod.None);
+            bool known = size % BlockSize == 0 && plan.Prefix.Count == size / BlockSize;
+            return (plan.FileHash ?? (known ? plan.Prefix.FileHash(size, ReadOnlySpan<byte>.Empty) : null), CopyMethod.None);
         }
         if (plan.Offset == 0 && size > 0 && Fs.Linux && o.Reflink != ReflinkMode.Disable &&
             ioctl(Fs.Fd(handle), FICLONE, Fs.Fd(srcHandle)) == 0)
@@ -301,9 +314,8 @@ internal static class ResumableCopier
 
         bool skipZeroPages = o.Sparse == SparseMode.Force || (o.Sparse == SparseMode.Auto && meta.LooksSparse);
         var ledger = plan.Prefix;
-        bool cvs = ledger.HasAllChainingValues;
         long remainingBlocks = (size - plan.Offset + BlockSize - 1) / BlockSize;
-        using var pipeline = new BlockHashPipeline(ledger, size, cvs, threaded: remainingBlocks >= 2);
+        using var pipeline = new BlockHashPipeline(ledger, size, threaded: remainingBlocks >= 2);
         long pos = plan.Offset, lastCheckpoint = plan.Offset, index = plan.Offset / BlockSize;
         try
         {

@@ -8,31 +8,42 @@ namespace Bcmr.Engine.Local;
 internal sealed class SessionFormatException(string reason) : Exception(reason);
 
 /// <summary>
-/// The resume state of one file copy, stored in bcmr 0.6's version-2 session layout so that either tool can read
-/// the other's sessions (little-endian):
+/// The resume state of one file copy, stored in bcmr 0.6's version-2 session layout (little-endian):
 /// <c>"BCMR" | u8 2 | str src | str dst | u64 src_size | u64 src_mtime (s) | u64 src_inode | u64 bytes_written |
-/// u32 n, n × 32-byte BLAKE3 of each 4 MiB block | u8 has_src_hash (+32) | u64 created_at | u64 updated_at |
+/// u32 n, n × 32-byte block slots | u8 has_src_hash (+32) | u64 created_at | u64 updated_at |
 /// [extension] | 8-byte trailer = first 8 bytes of BLAKE3 of everything before it</c> (str = u32 length + bytes).
 /// <para>Our extension, after <c>updated_at</c> and covered by the trailer, which bcmr 0.6 reads past:
-/// <c>"BCX1" | u32 src_mtime_nsec | u32 m, m × 32-byte chaining value of each block</c> (m is n, or 0 when unknown).
-/// The nanoseconds make source-change detection exact; the chaining values let a resumed copy finish the whole-file
-/// BLAKE3 without reading the blocks before the resume point (see <see cref="BlockLedger"/>).</para>
+/// <c>"BCX2" | u32 src_mtime_nsec | u8 slot kind</c> (1: the slots hold each block's BLAKE3 chaining value at its
+/// position in the file, what our copies record, one hash pass per block; 0: standalone BLAKE3 roots, as bcmr 0.6
+/// records them, kept when we continue a session of its). The nanoseconds make source-change detection exact; the
+/// chaining values prove a block on disk and finish the whole-file BLAKE3 without reading the blocks before the
+/// resume point (see <see cref="BlockLedger"/>).</para>
+/// <para>bcmr 0.6 parses these files (the layout is its own), but could not resume from one of our sessions anyway:
+/// our bytes are in <c>.NAME.bcmr-part</c>, not under the final name it would check. Were it to compare a
+/// chaining-value slot, the check would fail and it would copy from the start: safe.</para>
+/// <para>Read but no longer written: a session without extension (bcmr 0.6: roots), and our earlier
+/// <c>"BCX1" | u32 src_mtime_nsec | u32 m, m × 32-byte chaining values</c> (slots: roots; m is n, or 0 when
+/// unknown), whose chaining values become the ledger, so a copy interrupted by an older build still resumes.</para>
 /// </summary>
 internal sealed class ResumeSession
 {
     private static ReadOnlySpan<byte> Magic => "BCMR"u8;
-    private static ReadOnlySpan<byte> ExtensionMagic => "BCX1"u8;
+    private static ReadOnlySpan<byte> ExtensionMagic => "BCX2"u8;
+    private static ReadOnlySpan<byte> OldExtensionMagic => "BCX1"u8;
     private const byte Version = 2;
     private const int TrailerSize = 8;
+    private const byte SlotsRoots = 0, SlotsChainingValues = 1;
 
     public required string Source { get; init; }
     public required string Destination { get; init; }
     public ulong SourceSize { get; init; }
     public ulong SourceMtime { get; init; }
-    /// <summary>Null when the session came from a tool that does not record it (then only seconds are compared).</summary>
-    public uint? SourceMtimeNsec { get; init; }
+    /// <summary>Null when the session came from a tool that does not record it (then only seconds are compared; the
+    /// copy that continues it fills it in).</summary>
+    public uint? SourceMtimeNsec { get; set; }
     public ulong SourceInode { get; init; }
     public ulong BytesWritten { get; set; }
+    /// <summary>The recorded blocks; their kind says what the v2 slots hold.</summary>
     public BlockLedger Blocks { get; set; } = new();
     public byte[]? SourceHash { get; set; }
     public ulong CreatedAt { get; init; }
@@ -66,9 +77,8 @@ internal sealed class ResumeSession
         var src = Encoding.UTF8.GetBytes(Source);
         var dst = Encoding.UTF8.GetBytes(Destination);
         int n = Blocks.Count;
-        bool cvs = Blocks.HasAllChainingValues;
         int size = 4 + 1 + 4 + src.Length + 4 + dst.Length + 8 * 4 + 4 + 32 * n + 1 + (SourceHash is null ? 0 : 32) + 16
-            + 4 + 4 + 4 + (cvs ? 32 * n : 0) + TrailerSize;
+            + 4 + 4 + 1 + TrailerSize;
         var buf = new byte[size];
         var w = new Writer(buf);
         w.Bytes(Magic);
@@ -80,15 +90,14 @@ internal sealed class ResumeSession
         w.U64(SourceInode);
         w.U64(BytesWritten);
         w.U32((uint)n);
-        for (int i = 0; i < n; i++) w.Bytes(Blocks.Root(i));
+        for (int i = 0; i < n; i++) w.Bytes(Blocks.Hash(i));
         w.U8(SourceHash is null ? (byte)0 : (byte)1);
         if (SourceHash is not null) w.Bytes(SourceHash);
         w.U64(CreatedAt);
         w.U64(UpdatedAt);
         w.Bytes(ExtensionMagic);
         w.U32(SourceMtimeNsec ?? 0);
-        w.U32(cvs ? (uint)n : 0);
-        if (cvs) for (int i = 0; i < n; i++) w.Bytes(Blocks.ChainingValue(i)!);
+        w.U8(Blocks.Kind == BlockHashKind.ChainingValue ? SlotsChainingValues : SlotsRoots);
         Blake3.Hash(buf.AsSpan(0, w.Position)).AsSpan(0, TrailerSize).CopyTo(buf.AsSpan(w.Position));
         return buf;
     }
@@ -109,8 +118,8 @@ internal sealed class ResumeSession
         ulong size = r.U64(), mtime = r.U64(), inode = r.U64(), written = r.U64();
         uint n = r.U32();
         if (n > r.Remaining / 32) throw new SessionFormatException("block count exceeds the file");
-        var roots = new List<byte[]>((int)n);
-        for (int i = 0; i < n; i++) roots.Add(r.Bytes(32).ToArray());
+        var slots = new List<byte[]>((int)n);
+        for (int i = 0; i < n; i++) slots.Add(r.Bytes(32).ToArray());
         byte[]? srcHash = r.U8() switch
         {
             0 => null,
@@ -119,8 +128,19 @@ internal sealed class ResumeSession
         };
         ulong created = r.U64(), updated = r.U64();
         uint? nsec = null;
-        List<byte[]>? cvs = null;
-        if (r.Remaining >= 12 && r.Peek(4).SequenceEqual(ExtensionMagic))
+        var blocks = new BlockLedger(BlockHashKind.Root, slots); // bcmr 0.6's meaning, unless our extension says otherwise
+        if (r.Remaining >= 9 && r.Peek(4).SequenceEqual(ExtensionMagic))
+        {
+            r.Bytes(4);
+            nsec = r.U32();
+            blocks = r.U8() switch
+            {
+                SlotsRoots => blocks,
+                SlotsChainingValues => new BlockLedger(BlockHashKind.ChainingValue, slots),
+                var k => throw new SessionFormatException($"unknown block slot kind {k}"),
+            };
+        }
+        else if (r.Remaining >= 12 && r.Peek(4).SequenceEqual(OldExtensionMagic))
         {
             r.Bytes(4);
             nsec = r.U32();
@@ -129,8 +149,9 @@ internal sealed class ResumeSession
             if (m > r.Remaining / 32) throw new SessionFormatException("chaining values exceed the file");
             if (m > 0)
             {
-                cvs = new List<byte[]>((int)m);
+                var cvs = new List<byte[]>((int)m);
                 for (int i = 0; i < m; i++) cvs.Add(r.Bytes(32).ToArray());
+                blocks = new BlockLedger(BlockHashKind.ChainingValue, cvs);
             }
         }
         if (written != (ulong)n * BlockLedger.BlockSize && written != size)
@@ -139,7 +160,7 @@ internal sealed class ResumeSession
         return new ResumeSession
         {
             Source = source, Destination = destination, SourceSize = size, SourceMtime = mtime, SourceMtimeNsec = nsec,
-            SourceInode = inode, BytesWritten = written, Blocks = new BlockLedger(roots, cvs), SourceHash = srcHash,
+            SourceInode = inode, BytesWritten = written, Blocks = blocks, SourceHash = srcHash,
             CreatedAt = created, UpdatedAt = updated,
         };
     }

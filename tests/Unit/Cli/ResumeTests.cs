@@ -285,7 +285,7 @@ public class ResumeTests
         var session = new ResumeSession
         {
             Source = s.Src, Destination = s.Dst, SourceSize = (ulong)meta.Size, SourceMtime = (ulong)meta.MtimeSec,
-            SourceInode = meta.Inode, BytesWritten = 20UL * Block, Blocks = new Bcmr.Engine.Hashing.BlockLedger(roots, null),
+            SourceInode = meta.Inode, BytesWritten = 20UL * Block, Blocks = new Bcmr.Engine.Hashing.BlockLedger(Bcmr.Engine.Hashing.BlockHashKind.Root, roots),
             CreatedAt = ResumeSession.NowSeconds(), UpdatedAt = ResumeSession.NowSeconds(),
         };
         var bytes = BcmrLayout(session);
@@ -307,13 +307,99 @@ public class ResumeTests
         Assert.Equal(B3(s.Src), FileLine(r).GetProperty("blake3").GetString());
     }
 
+    [Fact]
+    public void Session_written_by_bcmr_06_continued_and_killed_again_keeps_roots_and_resumes()
+    {
+        // Continuing bcmr 0.6's bytes, our checkpoints keep its kind of slot (standalone roots: the prefix has no
+        // chaining values), and a second interruption resumes from our own root session.
+        using var s = new Scene(200L * 1024 * 1024 + 5);
+        var src = File.ReadAllBytes(s.Src);
+        File.WriteAllBytes(s.Dst, src[..(20 * Block)]);
+        var meta = Fs.Lstat(s.Src);
+        var session = new ResumeSession
+        {
+            Source = s.Src, Destination = s.Dst, SourceSize = (ulong)meta.Size, SourceMtime = (ulong)meta.MtimeSec,
+            SourceInode = meta.Inode, BytesWritten = 20UL * Block,
+            Blocks = new Bcmr.Engine.Hashing.BlockLedger(Bcmr.Engine.Hashing.BlockHashKind.Root,
+                Enumerable.Range(0, 20).Select(i => Bcmr.Engine.Hashing.Blake3.Hash(src.AsSpan(i * Block, Block)))),
+            CreatedAt = ResumeSession.NowSeconds(), UpdatedAt = ResumeSession.NowSeconds(),
+        };
+        Directory.CreateDirectory(s.SessionDir);
+        File.WriteAllBytes(s.SessionFile, BcmrLayout(session));
+
+        s.CopyAndKillAt(150L * 1024 * 1024, "-C"); // past the checkpoint at 80 + 64 MiB
+        var ours = s.Session;
+        Assert.Equal(144L * 1024 * 1024, (long)ours.BytesWritten);
+        Assert.Equal(Bcmr.Engine.Hashing.BlockHashKind.Root, ours.Blocks.Kind);
+        Assert.Equal(0, File.ReadAllBytes(s.SessionFile)[^9]); // BCX2 slot kind 0: roots
+        for (int i = 0; i < ours.Blocks.Count; i++)
+            Assert.Equal(Bcmr.Engine.Hashing.Blake3.Hash(src.AsSpan(i * Block, Block)), ours.Blocks.Hash(i));
+
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        Assert.Equal(144L * 1024 * 1024, FileLine(r).GetProperty("resumed_from").GetInt64());
+        Assert.Equal(Block, FileLine(r).GetProperty("resume_check_bytes").GetInt64());
+    }
+
+    [Fact]
+    public void Session_slots_hold_each_blocks_chaining_value_which_combine_to_b3sum_of_the_prefix()
+    {
+        using var s = new Scene(150L * 1024 * 1024 + 3, seed: 4);
+        long recorded = Interrupt(s);
+        var session = s.Session;
+        Assert.Equal(Bcmr.Engine.Hashing.BlockHashKind.ChainingValue, session.Blocks.Kind);
+        Assert.Equal(1, File.ReadAllBytes(s.SessionFile)[^9]); // BCX2 slot kind 1: chaining values
+        int n = (int)(recorded / Block);
+        Assert.Equal(n, session.Blocks.Count);
+        var src = File.ReadAllBytes(s.Src);
+        // Each slot is the block's chaining value at its index, computed here apart from the engine's code path...
+        for (int i = 0; i < n; i++)
+            Assert.Equal(Bcmr.Tests.Engine.ResumeUnitTests.ReferenceChainingValue(src.AsSpan(i * Block, Block), i), session.Blocks.Hash(i));
+        // ...and the slots are the nodes of the source's BLAKE3 tree: joined, they give b3sum of the recorded prefix.
+        var prefix = s.Dir["prefix.bin"];
+        File.WriteAllBytes(prefix, src[..(int)recorded]);
+        Assert.Equal(B3(prefix), Bcmr.Engine.Hashing.Blake3.ToHex(session.Blocks.FileHash(recorded, [])!));
+    }
+
+    [Fact]
+    public void Session_of_an_older_build_bcx1_is_resumed_from_its_chaining_values()
+    {
+        // The previous build wrote standalone roots in the slots and the chaining values in a "BCX1" extension.
+        using var s = new Scene(150L * 1024 * 1024 + 11, seed: 6);
+        long recorded = Interrupt(s);
+        var cvs = s.Session.Blocks.Hashes;
+        var src = File.ReadAllBytes(s.Src);
+        var roots = new ResumeSession
+        {
+            Source = s.Src, Destination = s.Dst, SourceSize = s.Session.SourceSize, SourceMtime = s.Session.SourceMtime,
+            SourceInode = s.Session.SourceInode, BytesWritten = (ulong)recorded,
+            Blocks = new Bcmr.Engine.Hashing.BlockLedger(Bcmr.Engine.Hashing.BlockHashKind.Root,
+                Enumerable.Range(0, cvs.Count).Select(i => Bcmr.Engine.Hashing.Blake3.Hash(src.AsSpan(i * Block, Block)))),
+            CreatedAt = ResumeSession.NowSeconds(), UpdatedAt = ResumeSession.NowSeconds(),
+        };
+        var payload = BcmrLayout(roots)[..^8].ToList();
+        payload.AddRange("BCX1"u8.ToArray());
+        payload.AddRange(BitConverter.GetBytes(s.Session.SourceMtimeNsec!.Value));
+        payload.AddRange(BitConverter.GetBytes((uint)cvs.Count));
+        foreach (var cv in cvs) payload.AddRange(cv);
+        File.WriteAllBytes(s.SessionFile, [.. payload, .. Bcmr.Engine.Hashing.Blake3.Hash(payload.ToArray())[..8]]);
+
+        var r = s.Copy("-C");
+        AssertCopied(s, r);
+        var f = FileLine(r);
+        Assert.Equal("resumed", f.GetProperty("resume").GetString());
+        Assert.Equal(recorded, f.GetProperty("resumed_from").GetInt64());
+        Assert.Equal(Block, f.GetProperty("resume_check_bytes").GetInt64());
+        Assert.Equal(B3(s.Src), f.GetProperty("blake3").GetString());
+    }
+
     /// <summary>A session exactly as bcmr 0.6 serialises it: our layout minus the extension.</summary>
     private static byte[] BcmrLayout(ResumeSession s)
     {
         var ours = s.Serialize();
-        // Ours = bcmr fields | "BCX1" | u32 nsec | u32 m | m×32 | trailer. Cut the extension and recompute the trailer.
-        int ext = ours.AsSpan().LastIndexOf("BCX1"u8);
-        var payload = ours[..ext];
+        // Ours = bcmr fields | "BCX2" | u32 nsec | u8 slot kind | trailer. Cut the extension and recompute the trailer.
+        var payload = ours[..(ours.Length - 8 - 9)];
+        Assert.Equal("BCX2"u8.ToArray(), ours[^17..^13]);
         return [.. payload, .. Bcmr.Engine.Hashing.Blake3.Hash(payload)[..8]];
     }
 
@@ -376,7 +462,7 @@ public class ResumeTests
         using var dir = new TempDir();
         var data = dir["data"];
         var env = new Dictionary<string, string> { ["XDG_DATA_HOME"] = data };
-        for (int i = 0; i < 3; i++) WriteRandom(dir[$"src/f{i}.bin"], 120L * 1024 * 1024 + i, seed: 10 + i);
+        for (int i = 0; i < 3; i++) WriteRandom(dir[$"src/f{i}.bin"], 180L * 1024 * 1024 + i, seed: 10 + i); // wide window: all three between 64 MiB and the end
         Directory.CreateDirectory(dir["dst"]);
         // Kill once every file has passed its first checkpoint.
         using (var p = Process.Start(BcmrRunner.StartInfo(["copy", "-q", "-C", "-r", "-j", "3", dir["src"], dir["dst"]], env))!)

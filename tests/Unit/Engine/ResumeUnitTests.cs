@@ -11,23 +11,35 @@ public class ResumeUnitTests
 {
     private const int Block = BlockLedger.BlockSize;
 
-    private static ResumeSession Sample(int blocks, bool cvs)
+    private static List<byte[]> RandomHashes(int count, int seed)
     {
-        var rnd = new Random(blocks);
-        var roots = Enumerable.Range(0, blocks).Select(_ => { var b = new byte[32]; rnd.NextBytes(b); return b; }).ToList();
-        var chain = cvs ? Enumerable.Range(0, blocks).Select(_ => { var b = new byte[32]; rnd.NextBytes(b); return b; }).ToList() : null;
-        return new ResumeSession
-        {
-            Source = "/data/src ü.bin", Destination = "/mnt/dst.bin", SourceSize = (ulong)blocks * Block + 5, SourceMtime = 1_700_000_000,
-            SourceMtimeNsec = 123_456_789, SourceInode = 4242, BytesWritten = (ulong)blocks * Block,
-            Blocks = new BlockLedger(roots, chain), CreatedAt = 1_800_000_000, UpdatedAt = 1_800_000_100,
-        };
+        var rnd = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => { var b = new byte[32]; rnd.NextBytes(b); return b; }).ToList();
+    }
+
+    private static ResumeSession Sample(int blocks, BlockHashKind kind = BlockHashKind.ChainingValue) => new()
+    {
+        Source = "/data/src ü.bin", Destination = "/mnt/dst.bin", SourceSize = (ulong)blocks * Block + 5, SourceMtime = 1_700_000_000,
+        SourceMtimeNsec = 123_456_789, SourceInode = 4242, BytesWritten = (ulong)blocks * Block,
+        Blocks = new BlockLedger(kind, RandomHashes(blocks, blocks)), CreatedAt = 1_800_000_000, UpdatedAt = 1_800_000_100,
+    };
+
+    /// <summary>A block's chaining value at its position, computed apart from <see cref="BlockLedger"/>: on the scalar
+    /// path, one chunk per call (the chunk-state code, not the SIMD subtree code the copy uses).</summary>
+    internal static byte[] ReferenceChainingValue(ReadOnlySpan<byte> block, long index)
+    {
+        var h = Blake3Hasher.Create(Blake3Simd.Scalar);
+        h.ResetAt((ulong)index * (Block / 1024));
+        for (int i = 0; i < block.Length; i += 1024) h.Update(block.Slice(i, 1024));
+        var cv = new byte[32];
+        h.SubtreeChainingValue(cv);
+        return cv;
     }
 
     [Fact]
     public void Session_has_bcmr_version_2_layout_field_by_field()
     {
-        var s = Sample(2, cvs: true);
+        var s = Sample(2);
         var bytes = s.Serialize();
         int p = 0;
         Assert.Equal("BCMR"u8.ToArray(), bytes[p..(p += 4)]);
@@ -41,23 +53,28 @@ public class ResumeUnitTests
         Assert.Equal(4242UL, U64(ref p));
         Assert.Equal((ulong)2 * Block, U64(ref p));
         Assert.Equal(2u, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(p))); p += 4;
-        Assert.Equal(s.Blocks.Root(0), bytes[p..(p += 32)]);
-        Assert.Equal(s.Blocks.Root(1), bytes[p..(p += 32)]);
+        Assert.Equal(s.Blocks.Hash(0), bytes[p..(p += 32)]);
+        Assert.Equal(s.Blocks.Hash(1), bytes[p..(p += 32)]);
         Assert.Equal(0, bytes[p++]); // no source hash
         Assert.Equal(1_800_000_000UL, U64(ref p));
         Assert.Equal(1_800_000_100UL, U64(ref p));
-        // Our extension follows; the trailer is the first 8 bytes of BLAKE3 of everything before it.
-        Assert.Equal("BCX1"u8.ToArray(), bytes[p..(p + 4)]);
+        // Our extension follows: "BCX2", the mtime's nanoseconds, what the slots hold (1: chaining values); then the
+        // trailer, the first 8 bytes of BLAKE3 of everything before it.
+        Assert.Equal("BCX2"u8.ToArray(), bytes[p..(p += 4)]);
+        Assert.Equal(123_456_789u, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(p))); p += 4;
+        Assert.Equal(1, bytes[p++]);
+        Assert.Equal(bytes.Length - 8, p);
         Assert.Equal(Blake3.Hash(bytes.AsSpan(0, bytes.Length - 8))[..8], bytes[^8..]);
+        Assert.Equal(0, Sample(2, BlockHashKind.Root).Serialize()[^9]);
     }
 
     [Theory]
-    [InlineData(0, false)]
-    [InlineData(3, false)]
-    [InlineData(17, true)]
-    public void Session_round_trips(int blocks, bool cvs)
+    [InlineData(0, BlockHashKind.ChainingValue)]
+    [InlineData(3, BlockHashKind.Root)]
+    [InlineData(17, BlockHashKind.ChainingValue)]
+    public void Session_round_trips(int blocks, BlockHashKind kind)
     {
-        var s = Sample(blocks, cvs);
+        var s = Sample(blocks, kind);
         var back = ResumeSession.Parse(s.Serialize());
         Assert.Equal(s.Source, back.Source);
         Assert.Equal(s.Destination, back.Destination);
@@ -65,14 +82,69 @@ public class ResumeUnitTests
         Assert.Equal(s.SourceMtimeNsec, back.SourceMtimeNsec);
         Assert.Equal(s.BytesWritten, back.BytesWritten);
         Assert.Equal(blocks, back.Blocks.Count);
-        for (int i = 0; i < blocks; i++) Assert.Equal(s.Blocks.Root(i), back.Blocks.Root(i));
-        Assert.Equal(cvs || blocks == 0, back.Blocks.HasAllChainingValues);
+        for (int i = 0; i < blocks; i++) Assert.Equal(s.Blocks.Hash(i), back.Blocks.Hash(i));
+        Assert.Equal(kind, back.Blocks.Kind);
+    }
+
+    /// <summary>bcmr 0.6's bytes: our layout up to updated_at, no extension, its trailer.</summary>
+    private static byte[] WithExtension(ResumeSession s, ReadOnlySpan<byte> extension)
+    {
+        var ours = s.Serialize();
+        var payload = ours[..(ours.Length - 8 - 9)].Concat(extension.ToArray()).ToArray(); // cut "BCX2" + nsec + kind
+        return [.. payload, .. Blake3.Hash(payload)[..8]];
+    }
+
+    [Fact]
+    public void Session_without_extension_is_read_as_bcmr_06_roots()
+    {
+        var s = Sample(3, BlockHashKind.Root);
+        var back = ResumeSession.Parse(WithExtension(s, []));
+        Assert.Equal(BlockHashKind.Root, back.Blocks.Kind);
+        Assert.Null(back.SourceMtimeNsec);
+        for (int i = 0; i < 3; i++) Assert.Equal(s.Blocks.Hash(i), back.Blocks.Hash(i));
+    }
+
+    [Fact]
+    public void Session_of_the_earlier_bcx1_extension_resumes_from_its_chaining_values()
+    {
+        // BCX1 (the previous build): v2 slots hold standalone roots, the extension holds the chaining values.
+        var roots = Sample(3, BlockHashKind.Root);
+        var cvs = RandomHashes(3, 99);
+        var ext = new List<byte>("BCX1"u8.ToArray());
+        ext.AddRange(BitConverter.GetBytes(123_456_789u));
+        ext.AddRange(BitConverter.GetBytes(3u));
+        foreach (var cv in cvs) ext.AddRange(cv);
+        var back = ResumeSession.Parse(WithExtension(roots, ext.ToArray()));
+        Assert.Equal(BlockHashKind.ChainingValue, back.Blocks.Kind);
+        Assert.Equal(123_456_789u, back.SourceMtimeNsec);
+        for (int i = 0; i < 3; i++) Assert.Equal(cvs[i], back.Blocks.Hash(i));
+
+        // Written by a copy that continued a bcmr 0.6 session: no chaining values (m = 0), the roots stay.
+        ext = new List<byte>("BCX1"u8.ToArray());
+        ext.AddRange(BitConverter.GetBytes(5u));
+        ext.AddRange(BitConverter.GetBytes(0u));
+        back = ResumeSession.Parse(WithExtension(roots, ext.ToArray()));
+        Assert.Equal(BlockHashKind.Root, back.Blocks.Kind);
+        Assert.Equal(roots.Blocks.Hash(2), back.Blocks.Hash(2));
+
+        // A count that is neither 0 nor n is refused.
+        ext[^4] = 2;
+        Assert.Throws<SessionFormatException>(() => ResumeSession.Parse(WithExtension(roots, ext.ToArray())));
+    }
+
+    [Fact]
+    public void Session_with_an_unknown_slot_kind_is_refused()
+    {
+        var bytes = Sample(2).Serialize();
+        bytes[^9] = 7;
+        var payload = bytes[..^8];
+        Assert.Throws<SessionFormatException>(() => ResumeSession.Parse([.. payload, .. Blake3.Hash(payload)[..8]]));
     }
 
     [Fact]
     public void Any_damage_to_a_session_is_refused_with_our_exception_only()
     {
-        var good = Sample(4, cvs: true).Serialize();
+        var good = Sample(4).Serialize();
         Gen.Select(Gen.Int[0, good.Length - 1], Gen.Byte, Gen.Int[0, good.Length]).Sample((at, value, cut) =>
         {
             var bad = (byte[])good.Clone();
@@ -94,47 +166,55 @@ public class ResumeUnitTests
     {
         var data = new byte[3 * Block + 4096];
         new Random(5).NextBytes(data);
-        long[] sizes = [0, 1, 1024, Block - 1, Block, Block + 1, 2 * Block, 2 * Block + 1025, 3 * Block, data.Length];
+        long[] sizes = [0, 1, 1024, Block - 1, Block + 1, 2 * Block, 2 * Block + 1025, 3 * Block, data.Length];
         var hasher = Blake3Hasher.Create();
         foreach (var size in sizes)
         {
             var ledger = new BlockLedger();
+            var roots = new BlockLedger(BlockHashKind.Root);
             long full = size / Block;
             for (int i = 0; i < full; i++)
             {
-                var root = new byte[32];
                 var cv = new byte[32];
-                BlockLedger.ComputeRoot(hasher, data.AsSpan(i * Block, Block), root);
                 BlockLedger.ComputeChainingValue(hasher, i, data.AsSpan(i * Block, Block), cv);
-                ledger.Add(root, cv);
+                Assert.Equal(ReferenceChainingValue(data.AsSpan(i * Block, Block), i), cv);
+                ledger.Add(cv);
+                var root = new byte[32];
+                roots.Compute(hasher, i, data.AsSpan(i * Block, Block), root);
+                Assert.Equal(Blake3.Hash(data.AsSpan(i * Block, Block)), root);
+                roots.Add(root);
             }
             var tail = data.AsSpan((int)(full * Block), (int)(size - full * Block));
             Assert.Equal(Blake3.Hash(data.AsSpan(0, (int)size)), ledger.FileHash(size, tail));
+            // Standalone roots cannot finish a file of more than one block.
+            if (full >= 1) Assert.Null(roots.FileHash(size, tail));
         }
+        // One full block: its hash is its root, which its chaining value does not give.
+        var one = new BlockLedger();
+        var c = new byte[32];
+        BlockLedger.ComputeChainingValue(hasher, 0, data.AsSpan(0, Block), c);
+        one.Add(c);
+        Assert.Null(one.FileHash(Block, []));
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Pipeline_records_every_block_in_order_and_finishes_the_file_hash(bool threaded)
+    [InlineData(true, 5L * Block + 777)]
+    [InlineData(false, 5L * Block + 777)]
+    [InlineData(true, 7L * Block)]
+    [InlineData(true, Block)]
+    [InlineData(false, Block)]
+    public void Pipeline_records_each_blocks_chaining_value_in_order_and_finishes_the_file_hash(bool threaded, long size)
     {
-        long size = 5L * Block + 777;
         var data = new byte[size];
         new Random(11).NextBytes(data);
-        // Start as a resume would: two blocks already recorded.
+        // Start as a resume would: the blocks before the first one submitted already recorded.
+        int before = size > 2L * Block ? 2 : 0;
         var ledger = new BlockLedger();
-        var h = Blake3Hasher.Create();
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < before; i++) ledger.Add(ReferenceChainingValue(data.AsSpan(i * Block, Block), i));
+        using (var pipeline = new BlockHashPipeline(ledger, size, threaded))
         {
-            var root = new byte[32]; var cv = new byte[32];
-            BlockLedger.ComputeRoot(h, data.AsSpan(i * Block, Block), root);
-            BlockLedger.ComputeChainingValue(h, i, data.AsSpan(i * Block, Block), cv);
-            ledger.Add(root, cv);
-        }
-        using (var pipeline = new BlockHashPipeline(ledger, size, chainingValues: true, threaded))
-        {
-            long index = 2;
-            for (long pos = 2L * Block; pos < size; pos += Block)
+            long index = before;
+            for (long pos = (long)before * Block; pos < size; pos += Block)
             {
                 var buf = pipeline.Rent(CancellationToken.None);
                 int n = (int)Math.Min(Block, size - pos);
@@ -144,9 +224,34 @@ public class ResumeUnitTests
             pipeline.WaitFor(index, CancellationToken.None);
             Assert.Equal(Blake3.Hash(data), pipeline.FileHash);
         }
-        Assert.Equal(6, ledger.Count);
-        for (int i = 0; i < 6; i++)
-            Assert.Equal(Blake3.Hash(data.AsSpan(i * Block, (int)Math.Min(Block, size - (long)i * Block))), ledger.Root(i));
+        Assert.Equal((int)(size / Block), ledger.Count);
+        Assert.Equal(BlockHashKind.ChainingValue, ledger.Kind);
+        for (int i = 0; i < ledger.Count; i++)
+            Assert.Equal(ReferenceChainingValue(data.AsSpan(i * Block, Block), i), ledger.Hash(i));
+    }
+
+    [Fact]
+    public void Pipeline_continuing_roots_records_roots_and_knows_no_file_hash()
+    {
+        long size = 4L * Block + 3;
+        var data = new byte[size];
+        new Random(12).NextBytes(data);
+        var ledger = new BlockLedger(BlockHashKind.Root, [Blake3.Hash(data.AsSpan(0, Block))]);
+        using (var pipeline = new BlockHashPipeline(ledger, size, threaded: true))
+        {
+            long index = 1;
+            for (long pos = Block; pos < size; pos += Block)
+            {
+                var buf = pipeline.Rent(CancellationToken.None);
+                int n = (int)Math.Min(Block, size - pos);
+                data.AsSpan((int)pos, n).CopyTo(buf);
+                pipeline.Submit(index++, buf, n);
+            }
+            pipeline.WaitFor(index, CancellationToken.None);
+            Assert.Null(pipeline.FileHash);
+        }
+        Assert.Equal(4, ledger.Count);
+        for (int i = 0; i < 4; i++) Assert.Equal(Blake3.Hash(data.AsSpan(i * Block, Block)), ledger.Hash(i));
     }
 
     [Fact]
