@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Buffers;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
@@ -26,22 +27,27 @@ internal sealed partial class RemoteTransfer
     }
 
     /// <summary>
-    /// Receives one file: the reader thread writes each Data frame at its place in the partial file
-    /// (".name.bcmr-part" beside the destination) and hashes it. Local write failures are recorded and the rest of
-    /// the reply is consumed, so the stream stays in step. The calling thread then commits or discards it.
+    /// Receives one file. The reader thread takes each Data or DataCompressed frame off the connection, decodes or
+    /// copies it into one of the <see cref="DiskSink"/>'s buffers and goes back to reading; the sink's thread writes
+    /// it at its place in the partial file (".name.bcmr-part" beside the destination) and hashes it. Local failures
+    /// are recorded and the rest of the reply is still consumed, so the stream stays in step. The reply is done (and
+    /// the calling thread commits or discards the file) only after the sink has handled everything before it.
     /// </summary>
     private sealed class GetReply(SafeFileHandle handle, DownloadFile file, string partial, Blake3Hasher hasher, long offset,
-        ProgressTracker tracker, byte[] decoded, BandwidthLimiter? limiter) : PendingReply
+        ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : PendingReply
     {
         public SafeFileHandle Handle { get; } = handle;
         public string Partial { get; } = partial;
         public Blake3Hasher Hasher { get; } = hasher;
+        /// <summary>Bytes written and hashed (by the sink thread).</summary>
         public long Position = offset;
         public long Wire;
-        public BcmrException? LocalError;
+        public volatile BcmrException? LocalError;
         public Message? Final;
         public BcmrException? Lost;
+        private long _received = offset;
         private ProgressTracker.CurrentFile? _cur;
+
 
         public override bool OnFrame(in Frame frame)
         {
@@ -52,36 +58,60 @@ internal sealed partial class RemoteTransfer
                     int onWire = frame.Type == MessageType.Data ? frame.Payload.Length - 4 : frame.Payload.Length - FrameWriter.DataCompressedFields;
                     Wire += onWire;
                     limiter?.Wait(onWire);
-                    ReadOnlySpan<byte> data;
-                    try { data = frame.DecodeBlock(decoded); }
+                    if (LocalError is not null) return false;
+                    var buffer = sink.Rent();
+                    if (buffer is null) return false;
+                    int length;
+                    try
+                    {
+                        var data = frame.DecodeBlock(buffer);
+                        if (frame.Type == MessageType.Data) data.CopyTo(buffer);
+                        length = data.Length;
+                    }
                     catch (BcmrException e)
                     {
+                        sink.Return(buffer);
                         LocalError ??= new BcmrException(BcmrErrorCode.CorruptData, file.Shown, $"{file.Shown}: {e.Message}", e);
                         return false;
                     }
-                    if (LocalError is not null) return false;
-                    if (Position + data.Length > file.Size)
+                    if (_received + length > file.Size)
                     {
-                        LocalError = new BcmrException(BcmrErrorCode.SourceChanged, file.Shown, $"{file.Shown}: the server sent more than the {file.Size} bytes it announced (it changed while listed)");
+                        sink.Return(buffer);
+                        LocalError ??= new BcmrException(BcmrErrorCode.SourceChanged, file.Shown, $"{file.Shown}: the server sent more than the {file.Size} bytes it announced (it changed while listed)");
                         return false;
                     }
-                    try { Fs.Write(Handle, data, Position, file.Local); }
-                    catch (BcmrException e)
-                    {
-                        LocalError = e;
-                        return false;
-                    }
-                    Hasher.Update(data);
-                    Position += data.Length;
-                    tracker.AddBytes(_cur, data.Length);
+                    _received += length;
+                    sink.Post(new DiskSink.Work(this, buffer, length, null));
                     return false;
                 default:
                     try { Final = frame.Decode(); }
                     catch (ProtocolException e) { Final = new ErrorResponse($"malformed {frame.Type} reply: {e.Message}"); }
-                    if (_cur is not null) tracker.FinishFile(_cur, 0);
-                    SetDone();
+                    sink.Post(new DiskSink.Work(this, null, 0, null));
                     return true;
             }
+        }
+
+        /// <summary>On the sink thread: one block in order.</summary>
+        public void Store(byte[] buffer, int length)
+        {
+            if (LocalError is not null) return;
+            try { Fs.Write(Handle, buffer.AsSpan(0, length), Position, file.Local); }
+            catch (BcmrException e)
+            {
+                LocalError = e;
+                return;
+            }
+            Hasher.Update(buffer.AsSpan(0, length));
+            Position += length;
+            tracker.AddBytes(_cur, length);
+        }
+
+        /// <summary>On the sink thread: everything before it is written; the calling thread may take the file.</summary>
+        public void Finish(BcmrException? lost)
+        {
+            if (lost is not null) Lost = lost;
+            if (_cur is not null && lost is null) tracker.FinishFile(_cur, 0);
+            SetDone();
         }
 
         private ProgressTracker.CurrentFile StartProgress()
@@ -91,15 +121,75 @@ internal sealed partial class RemoteTransfer
             return cur;
         }
 
-        public override void OnConnectionLost(BcmrException error)
+        public override void OnConnectionLost(BcmrException error) => sink.Post(new DiskSink.Work(this, null, 0, error));
+    }
+
+    /// <summary>
+    /// The download's disk thread: writes and hashes the blocks the reader thread hands over, in order, through a few
+    /// 4 MiB buffers. Without it the reader would hash and write each block before reading the next, and ssh would
+    /// stall behind it for that time (measured: a 1 GiB download took 1.9 × scp).
+    /// </summary>
+    private sealed class DiskSink : IDisposable
+    {
+        internal readonly record struct Work(GetReply Reply, byte[]? Buffer, int Length, BcmrException? Lost);
+
+        private const int Buffers = 3;
+        private readonly BlockingCollection<byte[]> _free = new();
+        private readonly BlockingCollection<Work> _work = new();
+        private readonly Thread _thread;
+
+        public DiskSink()
         {
-            Lost = error;
-            SetDone();
+            for (int i = 0; i < Buffers; i++) _free.Add(new byte[Wire.MaxBlock]);
+            _thread = new Thread(Run) { IsBackground = true, Name = "bcmr-download-disk" };
+            _thread.Start();
+        }
+
+        /// <summary>A free buffer (waits while all are queued); null once the download is over.</summary>
+        public byte[]? Rent()
+        {
+            try { return _free.Take(); }
+            catch (InvalidOperationException) { return null; }
+        }
+
+        public void Return(byte[] buffer)
+        {
+            try { _free.Add(buffer); }
+            catch (InvalidOperationException) { }
+        }
+
+        /// <summary>Queues work; after the download is over (cancelled) there is nobody left to care, so it is dropped.</summary>
+        public void Post(Work work)
+        {
+            try { _work.Add(work); }
+            catch (InvalidOperationException) { }
+        }
+
+        private void Run()
+        {
+            foreach (var w in _work.GetConsumingEnumerable())
+            {
+                if (w.Buffer is not null)
+                {
+                    w.Reply.Store(w.Buffer, w.Length);
+                    Return(w.Buffer);
+                }
+                else w.Reply.Finish(w.Lost);
+            }
+        }
+
+        public void Dispose()
+        {
+            _work.CompleteAdding();
+            _thread.Join();
+            _free.CompleteAdding();
         }
     }
 
     private void Download(ServeClient c, List<RemoteSpec> sources, string dst)
     {
+        using var sink = new DiskSink();
+        _sink = sink;
         sources = ExpandWildcards(c, sources);
         var dstMeta = Fs.TryStat(dst);
         bool dstIsDir = dstMeta?.Kind == EntryKind.Directory;
@@ -224,8 +314,8 @@ internal sealed partial class RemoteTransfer
         {
             // The listing is depth first with directories before their contents, so a skipped directory's entries follow it.
             if (skipped.Any(s => entry.Path.StartsWith(s + "/", StringComparison.Ordinal))) continue;
-            if (entry.Path.Split('/').Any(part => part is "" or "." or ".."))
-                throw new BcmrException(BcmrErrorCode.InvalidArgument, src.ToString(), $"{src}: the server listed an unsafe name '{entry.Path}'");
+            if (!IsSafeRelative(entry.Path))
+                throw new BcmrException(BcmrErrorCode.InvalidArgument, src.ToString(), $"{src}: the server listed an unsafe name '{entry.Path}'; nothing of it was copied");
             if (IsExcluded(name + "/" + entry.Path))
             {
                 if (entry.IsDir) skipped.Add(entry.Path);
@@ -247,6 +337,13 @@ internal sealed partial class RemoteTransfer
             _tracker.AddPlanned((long)entry.Size);
         }
     }
+
+    /// <summary>A name from a server's listing may only go down from the destination: relative, '/'-separated, no
+    /// empty, "." or ".." component, no backslash, colon (a Windows drive or stream) or control character. A
+    /// malicious server can then never make a download write outside the local destination.</summary>
+    internal static bool IsSafeRelative(string path) =>
+        path.Length > 0 && !path.StartsWith('/') && path.IndexOfAny(['\\', ':']) < 0 && !path.Any(char.IsControl) &&
+        path.Split('/').All(part => part is not ("" or "." or ".."));
 
     private static string RemoteBaseName(RemoteSpec src)
     {
@@ -370,7 +467,7 @@ internal sealed partial class RemoteTransfer
             _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport);
             return;
         }
-        var reply = new GetReply(h, f, partial, hasher, f.Offset, _tracker, _decoded, _limiter);
+        var reply = new GetReply(h, f, partial, hasher, f.Offset, _tracker, _sink!, _limiter);
         try { c.Send(new GetRequest(f.Remote, (ulong)f.Offset), reply, _ct); }
         catch
         {

@@ -37,8 +37,8 @@ internal sealed partial class RemoteTransfer
     private CompressionProbe? _probe;
     /// <summary>Compression scratch for the sending thread.</summary>
     private readonly byte[] _scratch = new byte[Wire.MaxBlock];
-    /// <summary>Decoding buffer for the reader thread (downloads).</summary>
-    private readonly byte[] _decoded = new byte[Wire.MaxBlock];
+    /// <summary>The disk thread of a download.</summary>
+    private DiskSink? _sink;
 
     /// <summary>A request whose reply the calling thread will turn into a result, in order.</summary>
     private readonly record struct Inflight(PendingReply Reply, Action Complete);

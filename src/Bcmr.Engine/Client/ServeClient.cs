@@ -212,7 +212,7 @@ public sealed class ServeClient : IDisposable
         return exit switch
         {
             126 or 127 => new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote,
-                $"{_remote}: no bcmr to run on the remote host (exit {exit}{detail})"),
+                $"{_remote}: no bcmr to run on the remote host: '{_transport!.RemoteCommand}' exited {exit}{detail} (set --remote-bcmr or BCMR_REMOTE if it is installed off the non-login PATH)"),
             255 => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: ssh failed{detail}"),
             null => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: the connection closed during the handshake{detail}"),
             _ => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: the remote command exited with {exit} before the session started{detail}"),

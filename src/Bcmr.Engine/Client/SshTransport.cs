@@ -11,10 +11,10 @@ namespace Bcmr.Engine.Client;
 public sealed class SshTransport : IDisposable
 {
     /// <summary>What is always added: no prompts (a copy must never hang on a password question), a bounded connect,
-    /// and none of the forwardings or local commands a user's config might turn on (scp disables the same).</summary>
+    /// keepalives (a peer that stops answering for a minute is a dead connection, not a slow one), and none of the forwardings or local commands a user's config might turn on (scp disables the same).</summary>
     private static readonly string[] FixedOptions =
     [
-        "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-x", "-o", "ForwardAgent=no", "-o", "ClearAllForwardings=yes",
+        "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-x", "-o", "ForwardAgent=no", "-o", "ClearAllForwardings=yes",
         "-o", "PermitLocalCommand=no", "-o", "RequestTTY=no", "-o", "RemoteCommand=none",
     ];
 
@@ -30,6 +30,9 @@ public sealed class SshTransport : IDisposable
 
     /// <summary>The command line, for messages.</summary>
     public string Description { get; }
+
+    /// <summary>The command the remote shell was asked to run.</summary>
+    public string RemoteCommand { get; private init; } = "";
 
     /// <summary>Bytes to the server (ssh's stdin).</summary>
     public Stream ToServer => _process.StandardInput.BaseStream;
@@ -89,7 +92,7 @@ public sealed class SshTransport : IDisposable
         {
             throw new BcmrException(BcmrErrorCode.ConnectionFailed, spec.ToString(), $"{spec}: cannot start '{argv[0]}': {e.Message}");
         }
-        var transport = new SshTransport(process, description);
+        var transport = new SshTransport(process, description) { RemoteCommand = argv[^1] };
         process.ErrorDataReceived += (_, e) => transport.OnStderr(e.Data);
         process.BeginErrorReadLine();
         return transport;

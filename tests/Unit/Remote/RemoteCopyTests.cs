@@ -301,7 +301,8 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         var env = fx.Env(new() { ["BCMR_REMOTE"] = "/nonexistent/bcmr" });
         var r = BcmrRunner.Run(["--json", "copy", s.Local["f.bin"], fx.Remote(s.R("f.bin"))], env);
         Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.Contains("falling back to scp") && l.Contains("no bcmr"));
+        Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries),
+            l => l.Contains("falling back to scp") && l.Contains("no bcmr") && l.Contains("'/nonexistent/bcmr serve' exited 127"));
         Assert.Equal("scp", r.JsonResult.GetProperty("transport").GetString());
         Assert.Equal(Trees.Sha256(s.Local["f.bin"]), Trees.Sha256(s.R("f.bin")));
 

@@ -125,4 +125,19 @@ public class RemoteSpecTests
     [InlineData("a+b(1).*", "a+b(1).c", true)]
     public void Remote_wildcards(string glob, string name, bool matches) =>
         Assert.Equal(matches, System.Text.RegularExpressions.Regex.IsMatch(name, "^" + RemoteTransfer.GlobToRegex(glob) + "$"));
+
+    [Theory]
+    [InlineData("a.txt", true)]
+    [InlineData("dir/sub/a b [1].txt", true)]
+    [InlineData("../etc/passwd", false)]
+    [InlineData("a/../../x", false)]
+    [InlineData("/etc/passwd", false)]
+    [InlineData("a//b", false)]
+    [InlineData("./a", false)]
+    [InlineData("a\\..\\..\\x", false)]
+    [InlineData("C:x", false)]
+    [InlineData("a\nb", false)]
+    [InlineData("", false)]
+    public void Names_from_a_server_listing_only_go_down_from_the_destination(string name, bool safe) =>
+        Assert.Equal(safe, RemoteTransfer.IsSafeRelative(name));
 }
