@@ -22,6 +22,10 @@ public sealed record RemoteSpec(string? User, string Host, string Path)
     /// <summary>A copy of this spec naming another path on the same host.</summary>
     public RemoteSpec WithPath(string path) => this with { Path = path };
 
+    /// <summary>A name inside a remote directory ("" and "." are the remote home).</summary>
+    public static string Join(string dir, string name) =>
+        dir.Length == 0 || dir == "." ? name : dir.TrimEnd('/') + "/" + name;
+
     public static bool IsRemote(string text) => TryParse(text, out _);
 
     /// <summary>Parses <paramref name="text"/>; false (a local path) when it is not of a remote form.</summary>

@@ -247,7 +247,7 @@ internal sealed partial class RemoteTransfer
             var rx = new Regex("^" + GlobToRegex(last) + "$", RegexOptions.CultureInvariant);
             var matches = ((ListResponse)listing).Entries
                 .Where(en => !en.Path.Contains('/') && rx.IsMatch(en.Path) && (!en.Path.StartsWith('.') || last.StartsWith('.')))
-                .Select(en => src.WithPath(slash < 0 ? en.Path : JoinRemote(parent, en.Path)))
+                .Select(en => src.WithPath(slash < 0 ? en.Path : RemoteSpec.Join(parent, en.Path)))
                 .ToList();
             if (matches.Count == 0)
                 _log.Fail(src.ToString(), _req.Destination, EntryKind.File, new BcmrException(BcmrErrorCode.NotFound, src.ToString(), $"{src}: no match"), _transport);
@@ -322,7 +322,7 @@ internal sealed partial class RemoteTransfer
                 continue;
             }
             var local = Path.Join(target, entry.Path);
-            var remote = JoinRemote(src.ServerPath, entry.Path);
+            var remote = RemoteSpec.Join(src.ServerPath, entry.Path);
             if (entry.IsDir)
             {
                 try { MakeLocalDirectory(local); }

@@ -26,7 +26,7 @@ internal sealed partial class RemoteTransfer
 
     private void Upload(ServeClient c, RemoteSpec dst)
     {
-        var dstStat = StatOrNull(c, dst.ServerPath, _ct);
+        var dstStat = c.StatOrNull(dst.ServerPath, _ct);
         bool dstIsDir = dstStat?.IsDir == true;
         if (_req.Sources.Count > 1 && !dstIsDir)
             throw dstStat is null
@@ -96,8 +96,8 @@ internal sealed partial class RemoteTransfer
             throw new BcmrException(BcmrErrorCode.SpecialFile, src, $"{src}: not a regular file or directory; not copied");
         var name = LocalTransfer.BaseName(src);
         if (IsExcluded(name)) return;
-        var target = dstIsDir ? JoinRemote(dst.Path, name) : dst.ServerPath;
-        var targetStat = dstIsDir ? StatOrNull(c, target, _ct) : dstStat;
+        var target = dstIsDir ? RemoteSpec.Join(dst.Path, name) : dst.ServerPath;
+        var targetStat = dstIsDir ? c.StatOrNull(target, _ct) : dstStat;
         if (meta.Kind == EntryKind.File)
         {
             if (targetStat is { IsDir: true })
@@ -141,7 +141,7 @@ internal sealed partial class RemoteTransfer
             var childRel = rel + "/" + entry.Name;
             if (IsExcluded(childRel)) continue;
             var childLocal = Path.Join(local, entry.Name);
-            var childRemote = JoinRemote(remote, entry.Name);
+            var childRemote = RemoteSpec.Join(remote, entry.Name);
             var child = Fs.TryStat(childLocal);
             if (child is null)
             {

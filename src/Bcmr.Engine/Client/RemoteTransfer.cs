@@ -166,16 +166,6 @@ internal sealed partial class RemoteTransfer
         });
     }
 
-    /// <summary>Stat that answers null for a path that does not exist and throws for every other error.</summary>
-    private static StatResponse? StatOrNull(ServeClient c, string path, CancellationToken ct) =>
-        c.Call(new StatRequest(path), ct) switch
-        {
-            StatResponse s => s,
-            ErrorResponse e when ServerError(c, path, e) is { Code: BcmrErrorCode.NotFound } => null,
-            ErrorResponse e => throw ServerError(c, path, e),
-            var m => throw Unexpected(c, m),
-        };
-
     private static BcmrException ServerError(ServeClient c, string path, ErrorResponse e) => ServeClient.ServerError(c.Remote, path, e.Text);
 
     private static BcmrException Unexpected(ServeClient c, Message m) =>
@@ -188,6 +178,4 @@ internal sealed partial class RemoteTransfer
         return false;
     }
 
-    private static string JoinRemote(string dir, string name) =>
-        dir.Length == 0 || dir == "." ? name : dir.EndsWith('/') ? dir + name : dir + "/" + name;
 }

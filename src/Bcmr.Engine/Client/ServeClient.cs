@@ -295,6 +295,16 @@ public sealed class ServeClient : IDisposable
         return reply.Wait(ct);
     }
 
+    /// <summary>Stat of a remote path: null when it does not exist; every other error is thrown.</summary>
+    internal StatResponse? StatOrNull(string path, CancellationToken ct) =>
+        Call(new StatRequest(path), ct) switch
+        {
+            StatResponse s => s,
+            ErrorResponse e when ServerError(_remote, path, e.Text) is { Code: BcmrErrorCode.NotFound } => null,
+            ErrorResponse e => throw ServerError(_remote, path, e.Text),
+            var m => throw new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: unexpected {m.Type} reply"),
+        };
+
     private void ThrowIfBroken()
     {
         lock (_lock) if (_broken is not null) throw _broken;

@@ -77,9 +77,9 @@ public static class TreeCheck
                 var name = BaseName(spec?.Path ?? source);
                 var target = dstIsDir ? Join(request.Destination, dstSpec is not null, name) : request.Destination;
                 Collect(source, spec, client, name, top, src, excludes, ct);
-                var targetTop = dstIsDir ? Stat(target, dstSpec is null ? null : dstSpec.WithPath(JoinRemote(dstSpec.Path, name)), dstSpec is null ? null : Connect(dstSpec), ct) : dstRoot;
+                var targetTop = dstIsDir ? Stat(target, dstSpec is null ? null : dstSpec.WithPath(RemoteSpec.Join(dstSpec.Path, name)), dstSpec is null ? null : Connect(dstSpec), ct) : dstRoot;
                 if (targetTop is { } t)
-                    Collect(target, dstSpec is null ? null : dstSpec.WithPath(dstIsDir ? JoinRemote(dstSpec.Path, name) : dstSpec.Path),
+                    Collect(target, dstSpec is null ? null : dstSpec.WithPath(dstIsDir ? RemoteSpec.Join(dstSpec.Path, name) : dstSpec.Path),
                         dstSpec is null ? null : Connect(dstSpec), name, t, dst, excludes, ct);
             }
 
@@ -106,13 +106,7 @@ public static class TreeCheck
     {
         if (spec is null)
             return Fs.TryStat(text) is { } m ? new Node(m.Size, m.MtimeSec, m.Kind == EntryKind.Directory) : null;
-        return client!.Call(new StatRequest(spec.ServerPath), ct) switch
-        {
-            StatResponse s => new Node((long)s.Size, s.Mtime, s.IsDir),
-            ErrorResponse e when ServeClient.ServerError(client.Remote, spec.ServerPath, e.Text) is { Code: BcmrErrorCode.NotFound } => null,
-            ErrorResponse e => throw ServeClient.ServerError(client.Remote, spec.ServerPath, e.Text),
-            var m => throw new BcmrException(BcmrErrorCode.ConnectionFailed, client.Remote, $"{client.Remote}: unexpected {m.Type} reply"),
-        };
+        return client!.StatOrNull(spec.ServerPath, ct) is { } r ? new Node((long)r.Size, r.Mtime, r.IsDir) : null;
     }
 
     private static void Collect(string text, RemoteSpec? spec, ServeClient? client, string name, Node top,
@@ -167,5 +161,4 @@ public static class TreeCheck
     private static string Join(string dir, bool remote, string name) =>
         remote ? dir.TrimEnd('/') + "/" + name : Path.Join(dir, name);
 
-    private static string JoinRemote(string dir, string name) => dir.Length == 0 || dir == "." ? name : dir.TrimEnd('/') + "/" + name;
 }
