@@ -72,7 +72,7 @@ internal static class CopyCommand
             Description = "The bcmr program on the remote host (\"serve\" is appended), or a whole server command of several words. Default: $BCMR_REMOTE, else bcmr.",
             HelpName = "PATH",
         };
-        var fast = new Option<bool>("--fast") { Description = "Remote downloads: the server skips its BLAKE3 and sends with sendfile(2); no compression unless --compress names a codec. Integrity then rests on ssh and the local hash." };
+        var fast = new Option<bool>("--fast") { Description = "Remote downloads: the server skips its BLAKE3 and sends with sendfile(2); no compression unless --compress names a codec. Nothing is hashed on either end then (ssh still checks every packet); add -V to read the copy back and compare it with the server's BLAKE3 of the source." };
         var noFallback = new Option<bool>("--no-fallback") { Description = "When the remote host has no bcmr, fail instead of falling back to scp." };
         var compress = new Option<string?>("--compress")
         {

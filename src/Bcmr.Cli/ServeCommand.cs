@@ -95,7 +95,7 @@ internal static class ServeCommand
             session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
                 new ServeOptions
                 {
-                    Root = root, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null,
+                    Root = root, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null, InputFd = OperatingSystem.IsLinux() ? 0 : null,
                     // BCMR_COMPRESS on the server limits the codecs it offers (none: it speaks raw only).
                     Capabilities = (byte)(ServeSession.SupportedCaps & ~(Caps.Lz4 | Caps.Zstd)
                         | Compression.OfferedCaps(Compression.Resolve(null))),

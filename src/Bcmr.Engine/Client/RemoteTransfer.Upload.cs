@@ -345,9 +345,8 @@ internal sealed partial class RemoteTransfer
                     local = e;
                     break;
                 }
-                hasher.Update(buffer.AsSpan(0, want));
                 var codec = probe.Next();
-                int sent = c.SendBlock(buffer.AsSpan(0, want), codec, _scratch);
+                int sent = c.SendBlock(buffer.AsSpan(0, want), codec, _scratch, hasher);
                 probe.Report(codec, sent < want);
                 _limiter?.Wait(sent, _ct);
                 pos += want;

@@ -1,4 +1,5 @@
 using Bcmr.Engine.Codecs;
+using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Server;
 
@@ -247,28 +248,17 @@ public sealed class ServeClient : IDisposable
     internal void SendNoReply(Message message) => Write(() => _writer.Write(message), MessageCodec.FrameSize(message));
 
     /// <summary>Sends one block of file data, compressed with <paramref name="codec"/> into <paramref name="scratch"/>
-    /// when that saves more than 5 % (else raw Data); returns the payload bytes that went on the wire.</summary>
-    internal int SendBlock(ReadOnlySpan<byte> block, WireCodec codec, Span<byte> scratch)
+    /// when that saves more than 5 % (else raw Data), feeding <paramref name="hasher"/> the original bytes; returns the
+    /// payload bytes that went on the wire.</summary>
+    internal int SendBlock(ReadOnlySpan<byte> block, WireCodec codec, Span<byte> scratch, Blake3Hasher? hasher = null)
     {
         ThrowIfBroken();
-        int payload;
-        try
-        {
-            if (BlockCodec.TryEncode(codec, block, scratch, out int n))
-            {
-                _writer.WriteDataCompressed(codec, block.Length, scratch[..n]);
-                payload = n;
-                Interlocked.Add(ref _sent, Wire.HeaderSize + FrameWriter.DataCompressedFields + n);
-            }
-            else
-            {
-                _writer.WriteData(block);
-                payload = block.Length;
-                Interlocked.Add(ref _sent, Wire.HeaderSize + 4 + block.Length);
-            }
-        }
+        int frame;
+        bool compressed;
+        try { frame = _writer.WriteBlock(block, codec, scratch, hasher, out compressed); }
         catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
-        return payload;
+        Interlocked.Add(ref _sent, frame);
+        return compressed ? frame - Wire.HeaderSize - FrameWriter.DataCompressedFields : block.Length;
     }
 
     public void Flush()

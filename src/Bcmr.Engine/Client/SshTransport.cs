@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Bcmr.Engine.Local;
 
 namespace Bcmr.Engine.Client;
 
@@ -92,6 +93,8 @@ public sealed class SshTransport : IDisposable
         {
             throw new BcmrException(BcmrErrorCode.ConnectionFailed, spec.ToString(), $"{spec}: cannot start '{argv[0]}': {e.Message}");
         }
+        Fs.GrowPipe(process.StandardInput.BaseStream);
+        Fs.GrowPipe(process.StandardOutput.BaseStream);
         var transport = new SshTransport(process, description) { RemoteCommand = argv[^1] };
         process.ErrorDataReceived += (_, e) => transport.OnStderr(e.Data);
         process.BeginErrorReadLine();

@@ -18,4 +18,25 @@ internal static partial class Fs
         try { return File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
     }
+
+    private static readonly Lazy<int> PipeMaxSize = new(() =>
+    {
+        try { return int.TryParse(File.ReadAllText("/proc/sys/fs/pipe-max-size").Trim(), out var v) ? Math.Min(v, 1024 * 1024) : 0; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; }
+    });
+
+    /// <summary>Grows a pipe to 1 MiB (or /proc/sys/fs/pipe-max-size when that is lower) on Linux. A 64 KiB pipe
+    /// between ssh and bcmr makes each side wake the other every 64 KiB. Measured on a 1 GiB download over loopback
+    /// ssh (AVX2 build, default mode): 64 KiB 5.1 s, 256 KiB 4.5 s, 1 MiB 4.1 s, 4 MiB 5.1 s (as root; the data no
+    /// longer stays in cache between the two processes). Not a pipe (a socket, a file, a terminal): nothing changes.</summary>
+    public static void GrowPipe(int fd)
+    {
+        if (Linux && PipeMaxSize.Value > 0) fcntl(fd, F_SETPIPE_SZ, PipeMaxSize.Value);
+    }
+
+    /// <inheritdoc cref="GrowPipe(int)"/>
+    public static void GrowPipe(Stream stream)
+    {
+        if (stream is System.IO.Pipes.PipeStream p) GrowPipe((int)p.SafePipeHandle.DangerousGetHandle());
+    }
 }

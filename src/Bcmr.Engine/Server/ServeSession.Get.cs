@@ -30,10 +30,9 @@ public sealed partial class ServeSession
             int want = (int)Math.Min(Wire.MaxBlock, end - pos);
             int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path);
             if (n == 0) break;
-            hasher?.Update(block.AsSpan(0, n));
             var codec = probe.Next();
-            int written = _writer.WriteBlock(block.AsSpan(0, n), codec, Scratch);
-            probe.Report(codec, written != Wire.HeaderSize + 4 + n);
+            _writer.WriteBlock(block.AsSpan(0, n), codec, Scratch, hasher, out bool compressed);
+            probe.Report(codec, compressed);
             pos += n;
         }
         return pos;

@@ -8,16 +8,14 @@ namespace Bcmr.Engine.Server;
 // FAST downloads on Linux: file data goes from the page cache to the output with sendfile(2), no copy through us.
 public sealed partial class ServeSession
 {
-    private static readonly int PipeMaxSize = ReadPipeMaxSize();
-    private bool _pipeSized;
 
     /// <summary>
     /// Sends [pos, size) of the file as Data frames whose payload is written by sendfile(2) from the file to
     /// <see cref="ServeOptions.OutputFd"/>, on this thread, one call per frame (the kernel loops; we only resume a
     /// short write). Used only under FAST (there is no hash to feed) with no codec, on Linux. The reference's splice
     /// variant was slower than the buffered path (Experiment 14) because its pipe stayed at 64 KiB and each chunk
-    /// bounced to another thread: here the output pipe, when it is one, is grown to /proc/sys/fs/pipe-max-size
-    /// once per session, and nothing changes threads.
+    /// bounced to another thread: here the output pipe, when it is one, was grown to /proc/sys/fs/pipe-max-size
+    /// when the session started, and nothing changes threads.
     /// A frame header promises its length before the bytes go out, so a file that shrinks mid-frame cannot be
     /// answered with Error: the connection is closed instead (the client then reports the file, as for any cut).
     /// Returns false, having sent nothing, when this path does not apply.
@@ -28,12 +26,6 @@ public sealed partial class ServeSession
             return false;
         if (Environment.GetEnvironmentVariable("BCMR_NO_SENDFILE") == "1") return false;
         _output.Flush();
-        if (!_pipeSized)
-        {
-            _pipeSized = true;
-            // Only a pipe takes a size; on a socket this fails and nothing changes.
-            if (PipeMaxSize > 0) LibC.fcntl(outFd, LibC.F_SETPIPE_SZ, PipeMaxSize);
-        }
         int inFd = Fs.Fd(file);
         var header = new byte[Wire.HeaderSize + 4];
         while (pos < size)
@@ -61,11 +53,5 @@ public sealed partial class ServeSession
             pos = end;
         }
         return true;
-    }
-
-    private static int ReadPipeMaxSize()
-    {
-        try { return int.TryParse(File.ReadAllText("/proc/sys/fs/pipe-max-size").Trim(), out var v) ? Math.Min(v, 16 * 1024 * 1024) : 0; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; }
     }
 }

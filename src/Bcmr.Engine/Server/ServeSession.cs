@@ -38,6 +38,10 @@ public sealed class ServeOptions
     /// sent with sendfile(2) straight from the file; null: always the buffered path.</summary>
     public int? OutputFd { get; init; }
 
+    /// <summary>The file descriptor behind the input stream (0 for <c>bcmr serve</c>); with <see cref="OutputFd"/>,
+    /// grown to the largest pipe size when it is a pipe (<see cref="Fs.GrowPipe(int)"/>).</summary>
+    public int? InputFd { get; init; }
+
     /// <summary>Where diagnostics go, one line each (stderr for <c>bcmr serve</c>); null for none. Never the protocol stream.</summary>
     public TextWriter? Log { get; init; }
 
@@ -103,6 +107,8 @@ public sealed partial class ServeSession : IDisposable
         _output = new BufferedStream(output, IoBufferSize);
         _reader = new FrameReader(new BufferedStream(input, IoBufferSize));
         _writer = new FrameWriter(_output);
+        if (options.InputFd is int inFd) Fs.GrowPipe(inFd);
+        if (options.OutputFd is int outFd) Fs.GrowPipe(outFd);
     }
 
     /// <summary>The canonical root.</summary>
