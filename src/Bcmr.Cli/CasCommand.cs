@@ -92,15 +92,11 @@ internal static class CasCommand
         }
         if (json)
         {
-            using var stdout = Console.OpenStandardOutput();
-            using (var w = new Utf8JsonWriter(stdout))
+            JsonLine.Write(w =>
             {
-                w.WriteStartObject();
                 w.WriteString("type", type);
                 result.Json(w);
-                w.WriteEndObject();
-            }
-            stdout.Write("\n"u8);
+            });
         }
         else
         {

@@ -1,3 +1,4 @@
+using Bcmr.Cli.Output;
 using System.CommandLine;
 using Bcmr.Engine;
 using Bcmr.Engine.Sync;
@@ -40,14 +41,14 @@ internal static class CheckCommand
             }
             catch (Exception e) when (e is BcmrException or ArgumentException)
             {
-                if (json) SessionCommand.WriteJson(w => { w.WriteString("type", "result"); w.WriteString("status", "error"); w.WriteString("error", e.Message); w.WriteNumber("exit_code", 2); });
+                if (json) JsonLine.Write(w => { w.WriteString("type", "result"); w.WriteString("status", "error"); w.WriteString("error", e.Message); w.WriteNumber("exit_code", 2); });
                 else Console.Error.WriteLine("bcmr: check: " + e.Message);
                 return Task.FromResult(2);
             }
             int exit = result.InSync ? 0 : 1;
             if (json)
             {
-                SessionCommand.WriteJson(w =>
+                JsonLine.Write(w =>
                 {
                     w.WriteString("type", "result");
                     w.WriteString("status", result.InSync ? "in_sync" : "differ");

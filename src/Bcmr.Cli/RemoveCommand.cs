@@ -1,3 +1,4 @@
+using Bcmr.Cli.Output;
 using System.CommandLine;
 using Bcmr.Engine;
 using Bcmr.Engine.Local;
@@ -44,7 +45,7 @@ internal static class RemoveCommand
             {
                 summary = Remover.Run(request, r =>
                 {
-                    if (json) SessionCommand.WriteJson(w =>
+                    if (json) JsonLine.Write(w =>
                     {
                         w.WriteString("type", "remove");
                         w.WriteString("path", r.Path);
@@ -65,7 +66,7 @@ internal static class RemoveCommand
             int exit = summary.Cancelled ? ExitCodes.Interrupted
                 : summary.Failed == 0 ? ExitCodes.Success
                 : summary.Removed > 0 ? ExitCodes.Partial : ExitCodes.Failure;
-            if (json) SessionCommand.WriteJson(w =>
+            if (json) JsonLine.Write(w =>
             {
                 w.WriteString("type", "result");
                 w.WriteString("operation", "remove");

@@ -46,7 +46,7 @@ internal static class SessionCommand
             foreach (var s in removed) store.Remove(s);
             if (parse.GetValue(Program.Json))
             {
-                WriteJson(w =>
+                JsonLine.Write(w =>
                 {
                     w.WriteString("type", "session_clear");
                     w.WriteNumber("removed", removed.Count);
@@ -78,7 +78,7 @@ internal static class SessionCommand
     {
         if (json)
         {
-            foreach (var s in sessions) WriteJson(w => WriteSession(w, s));
+            foreach (var s in sessions) JsonLine.Write(w => WriteSession(w, s));
             return ExitCodes.Success;
         }
         if (sessions.Count == 0)
@@ -133,16 +133,5 @@ internal static class SessionCommand
         if (s.Updated is { } u) w.WriteNumber("updated_unix", u.ToUnixTimeSeconds());
         w.WriteNumber("age_secs", Math.Round(s.Age?.TotalSeconds ?? 0));
         w.WriteBoolean("stale", s.IsStale);
-    }
-
-    internal static void WriteJson(Action<Utf8JsonWriter> body)
-    {
-        using var stdout = Console.OpenStandardOutput();
-        using var w = new Utf8JsonWriter(stdout);
-        w.WriteStartObject();
-        body(w);
-        w.WriteEndObject();
-        w.Flush();
-        stdout.Write("\n"u8);
     }
 }

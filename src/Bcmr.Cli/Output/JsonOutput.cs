@@ -18,7 +18,7 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
 
     public JsonOutput()
     {
-        _writer = new Utf8JsonWriter(_stdout, new JsonWriterOptions { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        _writer = new Utf8JsonWriter(_stdout, JsonLine.Options);
     }
 
     public void Report(TransferProgress p)

@@ -26,6 +26,17 @@ public sealed record RemoteSpec(string? User, string Host, string Path)
     public static string Join(string dir, string name) =>
         dir.Length == 0 || dir == "." ? name : dir.TrimEnd('/') + "/" + name;
 
+    /// <summary>The last component of the remote path, the name a copy of it takes inside a directory; a path with no
+    /// name of its own ("", ".", "..", "/") is refused.</summary>
+    public string BaseName()
+    {
+        var trimmed = Path.TrimEnd('/');
+        var name = trimmed[(trimmed.LastIndexOf('/') + 1)..];
+        if (name is "" or "." or "..")
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, ToString(), $"{this}: name the remote file or directory (it has no name of its own to copy under)");
+        return name;
+    }
+
     public static bool IsRemote(string text) => TryParse(text, out _);
 
     /// <summary>Parses <paramref name="text"/>; false (a local path) when it is not of a remote form.</summary>

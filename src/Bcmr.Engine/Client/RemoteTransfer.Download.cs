@@ -298,7 +298,7 @@ internal sealed partial class RemoteTransfer
             ErrorResponse e => throw ServerError(c, src.ServerPath, e),
             var m => throw Unexpected(c, m),
         };
-        var name = RemoteBaseName(src);
+        var name = src.BaseName();
         if (IsExcluded(name)) return;
         var target = dstIsDir ? Path.Join(dst, name) : dst;
         var targetMeta = Fs.TryStat(target);
@@ -354,15 +354,6 @@ internal sealed partial class RemoteTransfer
     internal static bool IsSafeRelative(string path) =>
         path.Length > 0 && !path.StartsWith('/') && path.IndexOfAny(['\\', ':']) < 0 && !path.Any(char.IsControl) &&
         path.Split('/').All(part => part is not ("" or "." or ".."));
-
-    private static string RemoteBaseName(RemoteSpec src)
-    {
-        var trimmed = src.Path.TrimEnd('/');
-        var name = trimmed[(trimmed.LastIndexOf('/') + 1)..];
-        if (name is "" or "." or "..")
-            throw new BcmrException(BcmrErrorCode.InvalidArgument, src.ToString(), $"{src}: name the remote file or directory (it has no name of its own to copy under)");
-        return name;
-    }
 
     private void MakeLocalDirectory(string dir)
     {

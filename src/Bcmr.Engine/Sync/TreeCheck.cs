@@ -74,7 +74,7 @@ public static class TreeCheck
                     ?? throw new BcmrException(BcmrErrorCode.NotFound, source, $"{source}: No such file or directory");
                 if (top.IsDir && !request.Recursive)
                     throw new BcmrException(BcmrErrorCode.IsADirectory, source, $"{source}: is a directory (use -r)");
-                var name = BaseName(spec?.Path ?? source);
+                var name = spec?.BaseName() ?? Transfers.LocalTransfer.BaseName(source);
                 var target = dstIsDir ? Join(request.Destination, dstSpec is not null, name) : request.Destination;
                 Collect(source, spec, client, name, top, src, excludes, ct);
                 var targetTop = dstIsDir ? Stat(target, dstSpec is null ? null : dstSpec.WithPath(RemoteSpec.Join(dstSpec.Path, name)), dstSpec is null ? null : Connect(dstSpec), ct) : dstRoot;
@@ -150,13 +150,6 @@ public static class TreeCheck
     }
 
     private static bool Excluded(string rel, Regex[] excludes) => excludes.Any(r => r.IsMatch(rel));
-
-    private static string BaseName(string path)
-    {
-        var trimmed = path.TrimEnd('/');
-        var name = trimmed[(trimmed.LastIndexOf('/') + 1)..];
-        return name is "" or "." or ".." ? Path.GetFileName(Path.GetFullPath(path.Length == 0 ? "." : path).TrimEnd('/')) : name;
-    }
 
     private static string Join(string dir, bool remote, string name) =>
         remote ? dir.TrimEnd('/') + "/" + name : Path.Join(dir, name);

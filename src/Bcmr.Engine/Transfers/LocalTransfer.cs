@@ -16,7 +16,7 @@ namespace Bcmr.Engine.Transfers;
 internal sealed class LocalTransfer
 {
     private readonly CopyRequest _req;
-    private readonly Action<CopyResult>? _onResult;
+    private readonly ResultLog _log;
     private readonly CancellationToken _ct;
     private readonly FileCopyOptions _options;
     private readonly FileCopyOptions _crossDeviceMoveOptions;
@@ -25,9 +25,6 @@ internal sealed class LocalTransfer
     private readonly SessionStore? _sessions;
 
     private readonly object _lock = new();
-    private readonly List<CopyResult> _failures = new();
-    private int _files, _skipped, _failed, _dirs;
-    private long _bytes;
 
     private BlockingCollection<FileJob>? _queue;
     private readonly List<Thread> _workers = new();
@@ -40,7 +37,7 @@ internal sealed class LocalTransfer
     public LocalTransfer(CopyRequest req, IProgress<TransferProgress>? progress, Action<CopyResult>? onResult, Regex[] excludes, CancellationToken ct)
     {
         _req = req;
-        _onResult = onResult;
+        _log = new ResultLog(onResult);
         _ct = ct;
         _excludes = excludes;
         _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse);
@@ -85,15 +82,7 @@ internal sealed class LocalTransfer
             _tracker.Complete();
             _tracker.Dispose();
         }
-        lock (_lock)
-        {
-            return new TransferSummary
-            {
-                Operation = _req.Operation, Files = _files, Bytes = _bytes, Skipped = _skipped, Failed = _failed,
-                Directories = _dirs, Duration = clock.Elapsed, Cancelled = cancelled || _ct.IsCancellationRequested,
-                Fatal = fatal, Failures = _failures.ToArray(),
-            };
-        }
+        return _log.Summary(_req.Operation, clock.Elapsed, fatal, cancelled || _ct.IsCancellationRequested, "local");
     }
 
     // ---- one top-level source -----------------------------------------------------------------------------------
@@ -229,11 +218,8 @@ internal sealed class LocalTransfer
                 throw new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: exists and is not a directory");
             created = false; // merging into an existing directory, as cp -r does
         }
-        lock (_lock)
-        {
-            if (created) _dirs++;
-            _fixups.Add(new DirectoryFixup(src, dst, meta, created));
-        }
+        if (created) _log.DirectoryCreated();
+        lock (_lock) _fixups.Add(new DirectoryFixup(src, dst, meta, created));
     }
 
     private void FixDirectories()
@@ -401,11 +387,7 @@ internal sealed class LocalTransfer
 
     // ---- results -------------------------------------------------------------------------------------------
 
-    private void Succeed(CopyResult r)
-    {
-        lock (_lock) { _files++; _bytes += r.Bytes; }
-        _onResult?.Invoke(r);
-    }
+    private void Succeed(CopyResult r) => _log.Succeed(r);
 
     private void Skip(FileJob job, string message, ResumeDecision? resume = null, long checkBytes = 0, TimeSpan checkTime = default)
     {
@@ -414,16 +396,10 @@ internal sealed class LocalTransfer
             Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.Skipped, Message = message,
             Resume = resume, ResumeCheckBytes = checkBytes, ResumeCheckTime = checkTime,
         };
-        lock (_lock) _skipped++;
-        _onResult?.Invoke(r);
+        _log.Skip(r);
     }
 
-    private void Fail(string src, string dst, EntryKind kind, BcmrException e)
-    {
-        var r = new CopyResult { Source = src, Destination = dst, Kind = kind, Status = CopyStatus.Failed, Message = e.Message, ErrorCode = e.Code };
-        lock (_lock) { _failed++; _failures.Add(r); }
-        _onResult?.Invoke(r);
-    }
+    private void Fail(string src, string dst, EntryKind kind, BcmrException e) => _log.Fail(src, dst, kind, e);
 
     // ---- names -----------------------------------------------------------------------------------------------
 
