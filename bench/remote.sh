@@ -3,29 +3,44 @@
 #   1. 10 000 x 64 KiB files, upload and download: bcmr vs scp -r vs rsync -a -e ssh.
 #   2. 1 GiB random file download: bcmr, bcmr --fast, scp.
 #   3. Start-up cost of one remote call: one small file, bcmr vs scp.
-# Usage: bench/remote.sh [runs]   (default 3). BCMR=path picks the binary (default: the portable AOT build).
-# Needs sshd (openssh-server), hyperfine, rsync, python3. Uses /tmp/bcmr-rbench; port $PORT (default 2298).
+# Usage: bench/remote.sh [runs]   (default 3).
+#   BCMR=path     the binary on both ends (default: the portable AOT build, built if missing)
+#   BCMR_V3=path  a second binary measured in the same runs (default: out/bcmr-linux-x64-v3/bcmr when it exists;
+#                 BCMR_V3=none to skip)
+#   BENCH_DEST    where copies land, on both ends (default /dev/shm/bcmr-rbench, tmpfs). On this VM's ext4 (no
+#                 journal) the inode allocator re-reads recently deleted inodes after each run's `rm -rf`, and
+#                 page-cache writes cost 3-6x more in some states; both land on whichever tool runs next, so the
+#                 ext4 numbers measure the disk's mood more than the tools. BENCH_DEST=/tmp/x measures ext4 anyway.
+# Needs sshd (openssh-server), hyperfine, rsync, python3. Sources live in $BENCH_DIR (default /tmp/bcmr-rbench);
+# port $PORT (default 2298).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 DIR=${BENCH_DIR:-/tmp/bcmr-rbench}
+DEST=${BENCH_DEST:-/dev/shm/bcmr-rbench}
 PORT=${PORT:-2298}
 BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
 [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
-mkdir -p "$DIR/home"
+BCMR_V3=${BCMR_V3:-$PWD/out/bcmr-linux-x64-v3/bcmr}
+[ "$BCMR_V3" != none ] && [ -x "$BCMR_V3" ] || BCMR_V3=
+mkdir -p "$DIR" "$DEST/home"
 SSHD=$DIR/sshd
 SHARED=$(cd .. && pwd)/shared
 PORT=$PORT DIR=$SSHD bash "$SHARED/tools/sshd-loopback.sh" >/dev/null
 HOST=bench
-# The remote bcmr serves $DIR/home (its HOME), so the benchmark never touches the real home.
-printf '#!/bin/sh\nexport HOME=%s/home XDG_DATA_HOME=%s/home/.xdg\nexec %s "$@"\n' "$DIR" "$DIR" "$BCMR" > "$DIR/remote-bcmr"
-chmod +x "$DIR/remote-bcmr"
-export BCMR_SSH="ssh -F $SSHD/ssh_config" BCMR_REMOTE="$DIR/remote-bcmr" XDG_DATA_HOME="$DIR/xdg"
+# The remote bcmr serves $DEST/home (its HOME), so the benchmark never touches the real home.
+wrap() { printf '#!/bin/sh\nexport HOME=%s/home XDG_DATA_HOME=%s/home/.xdg\nexec %s "$@"\n' "$DEST" "$DEST" "$1" > "$2"; chmod +x "$2"; }
+wrap "$BCMR" "$DIR/remote-bcmr"
+[ -n "$BCMR_V3" ] && wrap "$BCMR_V3" "$DIR/remote-bcmr-v3"
+export BCMR_SSH="ssh -F $SSHD/ssh_config" XDG_DATA_HOME="$DIR/xdg"
 SCP="scp -q -F $SSHD/ssh_config"
 RSYNC="rsync -a -e 'ssh -F $SSHD/ssh_config'"
+# One command per binary: "bcmr ARGS" with its own remote command.
+bcmr_cmds() { echo "BCMR_REMOTE=$DIR/remote-bcmr $BCMR $*"; [ -z "$BCMR_V3" ] || echo "BCMR_REMOTE=$DIR/remote-bcmr-v3 $BCMR_V3 $*"; }
 
 median() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(r["median"]) for r in d["results"]))' "$1"; }
 ratio()  { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
+names=(portable); [ -z "$BCMR_V3" ] || names+=(v3)
 
 if [ ! -d "$DIR/many" ]; then
   mkdir -p "$DIR/many"
@@ -34,39 +49,50 @@ if [ ! -d "$DIR/many" ]; then
     for f in $(seq -w 0 99); do head -c 65536 /dev/urandom > "$DIR/many/d$d/f$f"; done
   done
 fi
-[ -f "$DIR/home/big.bin" ] || head -c 1073741824 /dev/urandom > "$DIR/home/big.bin"
-echo "binary: $BCMR"
+[ -f "$DIR/big.bin" ] || head -c 1073741824 /dev/urandom > "$DIR/big.bin"
+cp -n "$DIR/big.bin" "$DEST/home/big.bin"
+echo "binaries: $BCMR ${BCMR_V3:-}; copies land in $DEST ($(stat -f -c %T "$DEST"))"
 
+mapfile -t up < <(bcmr_cmds "copy -q -r $DIR/many $HOST:$DEST/home/up")
 echo "== 10 000 x 64 KiB upload"
-hyperfine -r "$RUNS" -w 1 --prepare "rm -rf $DIR/home/up" --export-json "$DIR/up.json" \
-  "$SCP -r $DIR/many $HOST:$DIR/home/up" \
-  "$RSYNC $DIR/many/ $HOST:$DIR/home/up/" \
-  "$BCMR copy -q -r $DIR/many $HOST:$DIR/home/up"
-read -r scp rsync bcmr <<<"$(median "$DIR/up.json")"
-echo "upload:   bcmr/scp = $(ratio "$bcmr" "$scp") (goal <= 0.5)   bcmr/rsync = $(ratio "$bcmr" "$rsync") (goal <= 1.0)"
+hyperfine -r "$RUNS" -w 1 --prepare "rm -rf $DEST/home/up" --export-json "$DIR/up.json" \
+  "$SCP -r $DIR/many $HOST:$DEST/home/up" \
+  "$RSYNC $DIR/many/ $HOST:$DEST/home/up/" \
+  "${up[@]}"
+read -r scp rsync b1 b2 <<<"$(median "$DIR/up.json")"
+for i in "${!names[@]}"; do b=$([ "$i" = 0 ] && echo "$b1" || echo "$b2")
+  echo "upload ${names[$i]}:   bcmr/scp = $(ratio "$b" "$scp") (goal <= 0.5)   bcmr/rsync = $(ratio "$b" "$rsync") (goal <= 1.0)"; done
 
 echo "== 10 000 x 64 KiB download"
-cp -r "$DIR/many" "$DIR/home/many-src" 2>/dev/null || true
-hyperfine -r "$RUNS" -w 1 --prepare "rm -rf $DIR/down" --export-json "$DIR/down.json" \
-  "$SCP -r $HOST:$DIR/home/many-src $DIR/down" \
-  "$RSYNC $HOST:$DIR/home/many-src/ $DIR/down/" \
-  "$BCMR copy -q -r $HOST:$DIR/home/many-src $DIR/down"
-read -r scp rsync bcmr <<<"$(median "$DIR/down.json")"
-echo "download: bcmr/scp = $(ratio "$bcmr" "$scp") (goal <= 0.5)   bcmr/rsync = $(ratio "$bcmr" "$rsync") (goal <= 1.0)"
+rm -rf "$DEST/home/many-src"; cp -r "$DIR/many" "$DEST/home/many-src"
+mapfile -t down < <(bcmr_cmds "copy -q -r $HOST:$DEST/home/many-src $DEST/down")
+hyperfine -r "$RUNS" -w 1 --prepare "rm -rf $DEST/down" --export-json "$DIR/down.json" \
+  "$SCP -r $HOST:$DEST/home/many-src $DEST/down" \
+  "$RSYNC $HOST:$DEST/home/many-src/ $DEST/down/" \
+  "${down[@]}"
+read -r scp rsync b1 b2 <<<"$(median "$DIR/down.json")"
+for i in "${!names[@]}"; do b=$([ "$i" = 0 ] && echo "$b1" || echo "$b2")
+  echo "download ${names[$i]}: bcmr/scp = $(ratio "$b" "$scp") (goal <= 0.5)   bcmr/rsync = $(ratio "$b" "$rsync") (goal <= 1.0)"; done
+rm -rf "$DEST/home/many-src" "$DEST/down" "$DEST/home/up"
 
 echo "== 1 GiB download"
-hyperfine -r "$RUNS" -w 1 --prepare "rm -f $DIR/big.out" --export-json "$DIR/big.json" \
-  "$SCP $HOST:$DIR/home/big.bin $DIR/big.out" \
-  "$BCMR copy -q $HOST:$DIR/home/big.bin $DIR/big.out" \
-  "$BCMR copy -q --fast $HOST:$DIR/home/big.bin $DIR/big.out"
-read -r scp bcmr fast <<<"$(median "$DIR/big.json")"
-echo "1 GiB:    bcmr/scp = $(ratio "$bcmr" "$scp") (goal <= 1.1)   bcmr --fast/scp = $(ratio "$fast" "$scp") (goal <= 1.0)"
+mapfile -t big < <(bcmr_cmds "copy -q $HOST:$DEST/home/big.bin $DEST/big.out"; bcmr_cmds "copy -q --fast $HOST:$DEST/home/big.bin $DEST/big.out")
+hyperfine -r "$RUNS" -w 1 --prepare "rm -f $DEST/big.out" --export-json "$DIR/big.json" \
+  "$SCP $HOST:$DEST/home/big.bin $DEST/big.out" \
+  "${big[@]}"
+read -r -a t <<<"$(median "$DIR/big.json")"
+n=${#names[@]}
+for i in "${!names[@]}"; do
+  echo "1 GiB ${names[$i]}:    bcmr/scp = $(ratio "${t[$((1 + i))]}" "${t[0]}") (goal <= 1.1)   bcmr --fast/scp = $(ratio "${t[$((1 + n + i))]}" "${t[0]}") (goal <= 1.0)"; done
+rm -f "$DEST/big.out"
 
 echo "== start-up: one small file"
-echo hello > "$DIR/home/small.txt"
-hyperfine -N -r 10 -w 2 --prepare "rm -f $DIR/small.out" --export-json "$DIR/small.json" \
-  "$SCP $HOST:$DIR/home/small.txt $DIR/small.out" \
-  "$BCMR copy -q $HOST:$DIR/home/small.txt $DIR/small.out" \
-  "ssh -F $SSHD/ssh_config $HOST true"
-read -r scp bcmr ssh <<<"$(median "$DIR/small.json")"
-echo "small:    bcmr/scp = $(ratio "$bcmr" "$scp")   (bare ssh round trip: $(python3 -c "print(f'{$ssh*1000:.0f}')") ms, bcmr $(python3 -c "print(f'{$bcmr*1000:.0f}')") ms, scp $(python3 -c "print(f'{$scp*1000:.0f}')") ms)"
+echo hello > "$DEST/home/small.txt"
+mapfile -t small < <(bcmr_cmds "copy -q $HOST:$DEST/home/small.txt $DEST/small.out")
+hyperfine -r 10 -w 2 --prepare "rm -f $DEST/small.out" --export-json "$DIR/small.json" \
+  "$SCP $HOST:$DEST/home/small.txt $DEST/small.out" \
+  "ssh -F $SSHD/ssh_config $HOST true" \
+  "${small[@]}"
+read -r -a t <<<"$(median "$DIR/small.json")"
+for i in "${!names[@]}"; do
+  echo "small ${names[$i]}:    bcmr/scp = $(ratio "${t[$((2 + i))]}" "${t[0]}")   (bare ssh round trip: $(python3 -c "print(f'{${t[1]}*1000:.0f}')") ms, bcmr $(python3 -c "print(f'{${t[$((2 + i))]}*1000:.0f}')") ms, scp $(python3 -c "print(f'{${t[0]}*1000:.0f}')") ms)"; done
