@@ -1,0 +1,348 @@
+using Bcmr.Engine.Codecs;
+using Bcmr.Engine.Hashing;
+
+namespace Bcmr.Tests.Codecs;
+
+/// <summary>BlockEncoder: frames in file order and byte-identical after decoding, the compressed/raw choice per block,
+/// the hash fed in order, no hand-off where there is nothing to overlap, and no thread left blocked after a failed
+/// write, a cancellation, a worker's exception or a Dispose with blocks pending.</summary>
+public sealed class BlockEncoderTests
+{
+    private const int MiB = BlockCodecTests.MiB;
+    private const int Block = BlockCodec.MaxBlock;
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+
+    /// <summary>One frame as the sink saw it.</summary>
+    private sealed record Frame(WireCodec Codec, byte[] Data, byte[] Payload, bool HashedWhileWritten);
+
+    /// <summary>Records every frame (copies: the encoder reuses its buffers) and feeds a raw block's hasher as
+    /// FrameWriter.WriteData does.</summary>
+    private sealed class Recorder
+    {
+        public readonly List<Frame> Frames = [];
+        public int Thread = -1;
+        public Action<int>? Before;
+
+        public void Write(in EncodedBlock b)
+        {
+            Before?.Invoke(Frames.Count);
+            if (Thread == -1) Thread = Environment.CurrentManagedThreadId;
+            Assert.Equal(Thread, Environment.CurrentManagedThreadId); // always the caller's thread
+            b.Hasher?.Update(b.Data);
+            Frames.Add(new Frame(b.Codec, b.Data.ToArray(), b.Payload.ToArray(), b.Hasher is not null));
+        }
+
+        /// <summary>The bytes the receiver reassembles.</summary>
+        public byte[] Decoded()
+        {
+            var output = new MemoryStream();
+            var buffer = new byte[Block];
+            foreach (var f in Frames)
+            {
+                if (f.Codec == WireCodec.None)
+                {
+                    Assert.Empty(f.Payload);
+                    output.Write(f.Data);
+                    continue;
+                }
+                Assert.True(f.Payload.Length <= BlockCodec.MaxCompressedSize(f.Data.Length));
+                var decoded = BlockCodec.Decode((byte)f.Codec, (uint)f.Data.Length, f.Payload, buffer);
+                Assert.True(decoded.SequenceEqual(f.Data));
+                output.Write(decoded);
+            }
+            return output.ToArray();
+        }
+    }
+
+    /// <summary>Sends <paramref name="file"/> the way ServeSession.SendFile does: read into NextBuffer, Add, Finish;
+    /// Abandon when anything throws.</summary>
+    private static void Send(BlockEncoder encoder, byte[] file, CompressionProbe probe, Blake3Hasher? hasher, BlockSink sink)
+    {
+        encoder.Begin(probe, hasher, sink);
+        bool finished = false;
+        try
+        {
+            for (int pos = 0; pos < file.Length; pos += Block)
+            {
+                int n = Math.Min(Block, file.Length - pos);
+                var buffer = encoder.NextBuffer();
+                Assert.True(buffer.Length >= Block);
+                file.AsSpan(pos, n).CopyTo(buffer);
+                encoder.Add(n, last: pos + n == file.Length);
+            }
+            encoder.Finish();
+            finished = true;
+        }
+        finally
+        {
+            if (!finished) encoder.Abandon();
+        }
+    }
+
+    private static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();
+
+    /// <summary>Runs <paramref name="body"/> on its own thread and fails if it does not end in time (a deadlock
+    /// would otherwise hang the run).</summary>
+    private static void WithinLimit(Action body)
+    {
+        Exception? error = null;
+        var t = new Thread(() =>
+        {
+            try { body(); }
+            catch (Exception e) { error = e; }
+        }) { IsBackground = true };
+        t.Start();
+        Assert.True(t.Join(Limit), "the encoder did not finish in time (deadlock?)");
+        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
+    }
+
+    public static TheoryData<WireCodec, int> CodecsAndWorkers => new()
+    {
+        { WireCodec.Zstd, 2 }, { WireCodec.Lz4, 2 }, { WireCodec.Zstd, 1 }, { WireCodec.Lz4, 3 }, { WireCodec.Zstd, 0 },
+    };
+
+    [Theory]
+    [MemberData(nameof(CodecsAndWorkers))]
+    public void Mixed_blocks_come_out_in_order_byte_identical_and_each_compressed_only_when_it_pays(WireCodec codec, int workers) =>
+        WithinLimit(() =>
+        {
+            var text = BlockCodecTests.SourceText(Block, 21);
+            var random = BlockCodecTests.RandomBytes(Block, 22);
+            var file = Concat(text, random, BlockCodecTests.SourceText(Block, 23), BlockCodecTests.SourceText(Block, 24),
+                BlockCodecTests.RandomBytes(Block, 25), text.AsSpan(0, 1000).ToArray());
+            using var encoder = new BlockEncoder(workers);
+            var recorder = new Recorder();
+            var hasher = Blake3Hasher.Create();
+            Send(encoder, file, new CompressionProbe(codec), hasher, recorder.Write);
+
+            Assert.Equal(file, recorder.Decoded());
+            Assert.Equal(Blake3.Hash(file), hasher.Finalize());
+            Assert.Equal([codec, WireCodec.None, codec, codec, WireCodec.None, codec], recorder.Frames.Select(f => f.Codec));
+            Assert.Equal([Block, Block, Block, Block, Block, 1000], recorder.Frames.Select(f => f.Data.Length));
+            Assert.Equal(0, encoder.Pending);
+            Assert.Equal(workers == 0 ? 0 : workers, encoder.ThreadsStarted);
+            // The short last block is handed off too when earlier ones are still compressing, else compressed here.
+            if (workers == 0) Assert.Equal(0, encoder.HandedOff);
+            else Assert.InRange(encoder.HandedOff, 5, 6);
+        });
+
+    [Fact]
+    public void The_same_encoder_sends_file_after_file_and_a_short_last_block_after_pending_ones() =>
+        WithinLimit(() =>
+        {
+            using var encoder = new BlockEncoder(2);
+            var probe = new CompressionProbe(WireCodec.Zstd);
+            for (int k = 0; k < 4; k++)
+            {
+                var file = BlockCodecTests.SourceText(3 * Block + 1000 + 17 * k, 30 + k); // a last block big enough to compress
+                var recorder = new Recorder();
+                var hasher = Blake3Hasher.Create();
+                Send(encoder, file, probe, hasher, recorder.Write);
+                Assert.Equal(file, recorder.Decoded());
+                Assert.Equal(Blake3.Hash(file), hasher.Finalize());
+                Assert.All(recorder.Frames, f => Assert.Equal(WireCodec.Zstd, f.Codec));
+            }
+            Assert.Equal(2, encoder.ThreadsStarted);
+        });
+
+    [Fact]
+    public void An_empty_file_sends_nothing_and_starts_no_thread()
+    {
+        using var encoder = new BlockEncoder(2);
+        var recorder = new Recorder();
+        var hasher = Blake3Hasher.Create();
+        Send(encoder, [], new CompressionProbe(WireCodec.Zstd), hasher, recorder.Write);
+        Assert.Empty(recorder.Frames);
+        Assert.Equal(Blake3.Hash([]), hasher.Finalize());
+        Assert.Equal(0, encoder.ThreadsStarted);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(Block)]
+    public void A_file_of_one_block_is_compressed_on_the_callers_thread(int size)
+    {
+        var file = BlockCodecTests.SourceText(size, 40);
+        using var encoder = new BlockEncoder(2);
+        var recorder = new Recorder();
+        var hasher = Blake3Hasher.Create();
+        Send(encoder, file, new CompressionProbe(WireCodec.Lz4), hasher, recorder.Write);
+        Assert.Equal(file, recorder.Decoded());
+        Assert.Equal(Blake3.Hash(file), hasher.Finalize());
+        Assert.Equal(0, encoder.ThreadsStarted);
+        Assert.Equal(0, encoder.HandedOff);
+    }
+
+    [Fact]
+    public void Raw_blocks_never_leave_the_callers_thread_and_are_hashed_as_they_are_written()
+    {
+        var file = BlockCodecTests.SourceText(5 * Block + 3, 41);
+        using var encoder = new BlockEncoder(2);
+        var recorder = new Recorder();
+        var hasher = Blake3Hasher.Create();
+        Send(encoder, file, new CompressionProbe(WireCodec.None), hasher, recorder.Write);
+        Assert.Equal(file, recorder.Decoded());
+        Assert.Equal(Blake3.Hash(file), hasher.Finalize());
+        Assert.All(recorder.Frames, f => Assert.True(f.Codec == WireCodec.None && f.HashedWhileWritten));
+        Assert.Equal(0, encoder.ThreadsStarted);
+    }
+
+    [Fact]
+    public void Random_data_stops_being_handed_off_once_the_probe_gives_up() =>
+        WithinLimit(() =>
+        {
+            var file = BlockCodecTests.RandomBytes(24 * Block, 42);
+            using var encoder = new BlockEncoder(2);
+            var recorder = new Recorder();
+            var hasher = Blake3Hasher.Create();
+            Send(encoder, file, new CompressionProbe(WireCodec.Zstd), hasher, recorder.Write);
+            Assert.Equal(file, recorder.Decoded());
+            Assert.Equal(Blake3.Hash(file), hasher.Finalize());
+            Assert.All(recorder.Frames, f => Assert.Equal(WireCodec.None, f.Codec));
+            // Tried: blocks 0 and 1 (and at most 2 and 3 while their results were still on the way), then every
+            // 8th: 8 and 16. Every other block was read and written on this thread, and hashed as it was written
+            // unless an earlier block was still compressing (then hashed meanwhile).
+            Assert.InRange(encoder.HandedOff, 4, 6);
+            Assert.True(recorder.Frames.Count(f => f.HashedWhileWritten) >= 24 - 6 - 3);
+        });
+
+    [Fact]
+    public void Blocks_come_out_in_order_when_the_writer_is_slow_and_when_it_is_fast() =>
+        WithinLimit(() =>
+        {
+            var parts = Enumerable.Range(0, 9).Select(i => i % 3 == 2 ? BlockCodecTests.RandomBytes(Block / 2 + i, 50 + i) : BlockCodecTests.SourceText(Block / 2 + i, 50 + i)).ToArray();
+            // Half blocks: each 4 MiB buffer mixes text and random, so the outcome varies block by block.
+            var file = Concat(parts);
+            using var encoder = new BlockEncoder(2);
+            var probe = new CompressionProbe(WireCodec.Zstd);
+            foreach (int delay in new[] { 0, 30 })
+            {
+                var recorder = new Recorder { Before = i => { if (delay > 0 && i % 2 == 0) Thread.Sleep(delay); } };
+                var hasher = Blake3Hasher.Create();
+                Send(encoder, file, probe, hasher, recorder.Write);
+                Assert.Equal(file, recorder.Decoded());
+                Assert.Equal(Blake3.Hash(file), hasher.Finalize());
+            }
+        });
+
+    [Fact]
+    public void A_failing_writer_leaves_no_thread_blocked_and_the_encoder_usable() =>
+        WithinLimit(() =>
+        {
+            var file = BlockCodecTests.SourceText(8 * Block, 60);
+            var encoder = new BlockEncoder(2);
+            var recorder = new Recorder { Before = i => { if (i == 2) throw new IOException("connection lost"); } };
+            var e = Assert.Throws<IOException>(() => Send(encoder, file, new CompressionProbe(WireCodec.Zstd), Blake3Hasher.Create(), recorder.Write));
+            Assert.Equal("connection lost", e.Message);
+            Assert.Equal(2, recorder.Frames.Count);
+            Assert.Equal(0, encoder.Pending);
+
+            // The next file on the same encoder goes through whole.
+            var again = new Recorder();
+            var hasher = Blake3Hasher.Create();
+            Send(encoder, file, new CompressionProbe(WireCodec.Zstd), hasher, again.Write);
+            Assert.Equal(file, again.Decoded());
+            Assert.Equal(Blake3.Hash(file), hasher.Finalize());
+
+            encoder.Dispose();
+            Assert.False(encoder.AnyThreadAlive);
+        });
+
+    [Fact]
+    public void A_cancelled_run_stops_at_once_and_leaves_no_thread_blocked() =>
+        WithinLimit(() =>
+        {
+            var file = BlockCodecTests.SourceText(10 * Block, 61);
+            using var cts = new CancellationTokenSource();
+            var encoder = new BlockEncoder(2);
+            var recorder = new Recorder
+            {
+                Before = i =>
+                {
+                    if (i == 1) cts.Cancel();
+                    cts.Token.ThrowIfCancellationRequested();
+                },
+            };
+            Assert.Throws<OperationCanceledException>(() => Send(encoder, file, new CompressionProbe(WireCodec.Lz4), Blake3Hasher.Create(), recorder.Write));
+            Assert.Single(recorder.Frames);
+            encoder.Dispose();
+            Assert.False(encoder.AnyThreadAlive);
+        });
+
+    [Fact]
+    public void A_read_error_midway_then_Abandon_drops_the_pending_blocks() =>
+        WithinLimit(() =>
+        {
+            var file = BlockCodecTests.SourceText(6 * Block, 62);
+            using var encoder = new BlockEncoder(2);
+            var recorder = new Recorder();
+            encoder.Begin(new CompressionProbe(WireCodec.Zstd), Blake3Hasher.Create(), recorder.Write);
+            for (int i = 0; i < 3; i++)
+            {
+                file.AsSpan(i * Block, Block).CopyTo(encoder.NextBuffer());
+                encoder.Add(Block, last: false);
+            }
+            encoder.NextBuffer(); // the read that fails
+            encoder.Abandon();
+            Assert.Equal(0, encoder.Pending);
+            int written = recorder.Frames.Count;
+            Assert.InRange(written, 0, 3);
+            Assert.Equal(file.AsSpan(0, written * Block).ToArray(), recorder.Decoded());
+            // Nothing more is written for that file, and the next one starts clean.
+            var next = new Recorder();
+            Send(encoder, file, new CompressionProbe(WireCodec.Zstd), null, next.Write);
+            Assert.Equal(written, recorder.Frames.Count);
+            Assert.Equal(file, next.Decoded());
+        });
+
+    [Fact]
+    public void A_workers_exception_is_rethrown_on_the_callers_thread() =>
+        WithinLimit(() =>
+        {
+            var file = BlockCodecTests.SourceText(4 * Block, 63);
+            var encoder = new BlockEncoder(2);
+            var recorder = new Recorder();
+            // An algo the codec does not know: BlockCodec.TryEncode throws on the worker.
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => Send(encoder, file, new CompressionProbe((WireCodec)7), null, recorder.Write));
+            Assert.Contains("unknown codec", e.Message);
+            Assert.Contains(nameof(BlockCodec.TryEncode), e.StackTrace);
+            Assert.Empty(recorder.Frames);
+            Assert.Equal(2, encoder.ThreadsStarted);
+            encoder.Dispose();
+            Assert.False(encoder.AnyThreadAlive);
+        });
+
+    [Fact]
+    public void Dispose_with_blocks_pending_returns_and_ends_the_threads() =>
+        WithinLimit(() =>
+        {
+            var file = BlockCodecTests.SourceText(3 * Block, 64);
+            var encoder = new BlockEncoder(2);
+            var recorder = new Recorder();
+            encoder.Begin(new CompressionProbe(WireCodec.Zstd), null, recorder.Write);
+            for (int i = 0; i < 3; i++)
+            {
+                file.AsSpan(i * Block, Block).CopyTo(encoder.NextBuffer());
+                encoder.Add(Block, last: false);
+            }
+            Assert.InRange(encoder.Pending, 1, 3);
+            encoder.Dispose();
+            Assert.False(encoder.AnyThreadAlive);
+            Assert.Throws<ObjectDisposedException>(() => encoder.NextBuffer());
+            encoder.Dispose(); // twice is fine
+        });
+
+    [Fact]
+    public void Misuse_is_refused_plainly()
+    {
+        using var encoder = new BlockEncoder(1);
+        Assert.Throws<InvalidOperationException>(() => encoder.NextBuffer());
+        encoder.Begin(new CompressionProbe(WireCodec.Lz4), null, (in EncodedBlock _) => { });
+        Assert.Throws<InvalidOperationException>(() => encoder.Add(10, last: true));
+        Assert.Throws<InvalidOperationException>(() => encoder.Begin(new CompressionProbe(WireCodec.Lz4), null, (in EncodedBlock _) => { }));
+        encoder.NextBuffer();
+        Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Add(Block + 1, last: true));
+        encoder.Abandon();
+        encoder.Abandon();
+    }
+}
