@@ -42,10 +42,13 @@ internal delegate void BlockSink(in EncodedBlock block);
 /// <see cref="CompressionProbe"/> chose a codec, hands it to a worker that compresses it while the caller reads and
 /// hashes the next one and writes the frames that are finished. Frames leave strictly in file order and are written
 /// only by the caller, through its <see cref="BlockSink"/> (frame writers are not thread-safe).
-/// <para>Nothing is handed off when there is nothing to overlap: a block the probe sends raw (random data, once the
-/// probe stops trying) is written by the caller itself, after any earlier blocks still being compressed, and hashed
-/// slice by slice as it is written when nothing was pending; the last block of a file with nothing pending (a file of
-/// one block) is compressed on the caller's thread.</para>
+/// <para>Nothing is handed off unless the data has been compressing (the probe's last outcome was a success): a block
+/// the probe sends raw (random data, once the probe stops trying) is written by the caller itself, hashed slice by
+/// slice as it is written; the first block tried and the probe's attempts on data that stopped compressing are
+/// compressed on the caller's thread, as is the last block of a file when nothing is pending (a file of one block).
+/// So incompressible data starts no thread and touches no extra buffer (measured: bench/RESULTS.md, issue 9). After
+/// a miss, the encoder hears how the blocks in flight went before it asks the probe again, so data that stops
+/// compressing costs at most the blocks already in flight in attempts beyond the probe's own.</para>
 /// <para>Workers: <see cref="DefaultWorkers"/> threads, started on the first block handed off and kept until
 /// <see cref="Dispose"/>; one buffer slot more than workers (4 MiB block and compression scratch each, rented when
 /// first used, returned on Dispose). Hand-offs are one Monitor, nothing that spins. An exception on a worker is
@@ -116,6 +119,10 @@ internal sealed class BlockEncoder : IDisposable
     /// <summary>Blocks handed to a worker since this encoder was made.</summary>
     internal long HandedOff { get; private set; }
 
+    /// <summary>Tests only: runs on the worker before each block it compresses (the block's number in hand-off
+    /// order), so a test can make a worker fail.</summary>
+    internal Action<long>? WorkerHook { get; init; }
+
     /// <summary>Whether any worker thread is still running (tests).</summary>
     internal bool AnyThreadAlive => _threads?.Any(t => t.IsAlive) == true;
 
@@ -177,7 +184,17 @@ internal sealed class BlockEncoder : IDisposable
         var data = slot.Block!.AsSpan(0, length);
         // Frames already compressed go first, so the probe has heard of them before it chooses.
         WriteFinished();
-        var codec = length == 0 ? WireCodec.None : _probe!.Next();
+        var probe = _probe!;
+        var hasher = _hasher;
+        if (_pending.Count > 0 && probe.LastMissed)
+        {
+            // The data stopped compressing: the probe's choice hangs on the blocks still being compressed. Hash this
+            // one meanwhile, then hear how those went.
+            hasher?.Update(data);
+            hasher = null;
+            WriteAll();
+        }
+        var codec = length == 0 ? WireCodec.None : probe.Next();
 
         if (codec == WireCodec.None)
         {
@@ -185,38 +202,40 @@ internal sealed class BlockEncoder : IDisposable
             {
                 if (_pending.Count == 0)
                 {
-                    _sink!(new EncodedBlock(data, WireCodec.None, default, _hasher));
+                    _sink!(new EncodedBlock(data, WireCodec.None, default, hasher));
                 }
                 else
                 {
                     // Hashed while earlier blocks finish compressing, then written after them.
-                    _hasher?.Update(data);
+                    hasher?.Update(data);
                     WriteAll();
                     _sink!(new EncodedBlock(data, WireCodec.None, default, null));
                 }
-                _probe!.Report(codec, false);
+                probe.Report(codec, false);
             }
             finally { Free(slot); }
             return;
         }
 
         slot.Scratch ??= ArrayPool<byte>.Shared.Rent(BlockCodec.MaxCompressedSize(BlockCodec.MaxBlock));
-        if (_workers == 0 || (last && _pending.Count == 0))
+        if (_workers == 0 || (last && _pending.Count == 0) || !probe.HasOutcome || probe.LastMissed)
         {
-            // Nothing to overlap with: compress here, as FrameWriter.WriteBlock does.
+            // Compressed here, as FrameWriter.WriteBlock does, when there is nothing to overlap with (the last
+            // block, nothing pending), and while the data has not been compressing: the first block tried, and the
+            // probe's attempts on incompressible data (which fail) never pay for a hand-off, threads or buffers.
             try
             {
                 bool compressed = BlockCodec.TryEncode(codec, data, slot.Scratch, out int n);
                 if (compressed)
                 {
-                    _hasher?.Update(data);
+                    hasher?.Update(data);
                     _sink!(new EncodedBlock(data, codec, slot.Scratch.AsSpan(0, n), null));
                 }
                 else
                 {
-                    _sink!(new EncodedBlock(data, WireCodec.None, default, _hasher));
+                    _sink!(new EncodedBlock(data, WireCodec.None, default, hasher));
                 }
-                _probe!.Report(codec, compressed);
+                probe.Report(codec, compressed);
             }
             finally { Free(slot); }
             return;
@@ -235,7 +254,7 @@ internal sealed class BlockEncoder : IDisposable
         _pending.Enqueue(slot);
         HandedOff++;
         // A worker reads the same bytes meanwhile; both only read.
-        _hasher?.Update(data);
+        hasher?.Update(data);
     }
 
     /// <summary>Writes every pending frame, in order, and ends the file.</summary>
@@ -365,6 +384,7 @@ internal sealed class BlockEncoder : IDisposable
             ExceptionDispatchInfo? error = null;
             try
             {
+                WorkerHook?.Invoke(job.Seq);
                 if (BlockCodec.TryEncode(job.Codec, job.Block!.AsSpan(0, job.Length), job.Scratch, out int n)) written = n;
             }
             catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
