@@ -10,9 +10,10 @@ using Bcmr.Engine.Server;
 // CodecBench blocks DIR       encode/decode MB/s and ratio per 4 MiB block, per codec, on both files
 // CodecBench serve-get DIR [MB/s]   a Get through an in-process ServeSession over OS pipes (median of 3); with a
 //                             rate, the client reads the wire at that many MB/s (a slow link)
-// CodecBench encoder DIR [RUNS] [MB/s]   compression off the I/O thread (BlockEncoder) off and on, median of RUNS
-//                             (default 5) runs of each, interleaved: a server Get as serve-get does, and a client
-//                             upload (RemoteTransfer) to an in-process peer that reads frames without decoding them
+// CodecBench encoder DIR [RUNS] [MB/s] [FILE...]   compression off the I/O thread (BlockEncoder) off and on, median
+//                             of RUNS (default 5) runs of each, interleaved: a server Get as serve-get does, and a
+//                             client upload (RemoteTransfer) to an in-process peer that reads frames without decoding
+//                             them; MB/s 0 = unlimited; FILE: text.txt random.bin (default both)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 const int Block = 4 * 1024 * 1024;
 switch (args.ElementAtOrDefault(0))
@@ -20,7 +21,7 @@ switch (args.ElementAtOrDefault(0))
     case "gen": Gen(args[1], int.Parse(args[2])); break;
     case "blocks": Blocks(args[1]); break;
     case "serve-get": ServeGet(args[1], args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 0); break;
-    case "encoder": EncoderOnOff(args[1], args.Length > 2 ? int.Parse(args[2]) : 5, args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 0); break;
+    case "encoder": EncoderOnOff(args[1], args.Length > 2 ? int.Parse(args[2]) : 5, args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 0, args.Length > 4 ? args[4..] : ["text.txt", "random.bin"]); break;
     default: Console.Error.WriteLine("usage: CodecBench gen DIR MIB | blocks DIR | serve-get DIR [MB/s] | encoder DIR [RUNS] [MB/s]"); return 2;
 }
 return 0;
@@ -175,13 +176,13 @@ static (double Seconds, long Wire) GetOnce(string dir, string name, byte caps, d
 /// <summary>Each case with the encoder off (BlockEncoder.WorkersOverride = 0: read, compress, hash and write on the
 /// I/O thread, as before BlockEncoder) and on (the default workers), runs interleaved so that load from elsewhere
 /// hits both alike; MB/s of source from the median run.</summary>
-static void EncoderOnOff(string dir, int runs, double wireMBps)
+static void EncoderOnOff(string dir, int runs, double wireMBps, string[] files)
 {
     Console.WriteLine($"encoder workers when on: {Math.Min(2, Environment.ProcessorCount)}; median of {runs}{(wireMBps > 0 ? $"; wire read/limited at {wireMBps} MB/s" : "")}");
     Console.WriteLine("| path | file | codec | off MB/s | on MB/s | on/off |");
     Console.WriteLine("|---|---|---|---|---|---|");
     foreach (var path in new[] { "get", "upload" })
-        foreach (var name in new[] { "text.txt", "random.bin" })
+        foreach (var name in files)
         {
             long size = new FileInfo(Path.Combine(dir, name)).Length;
             foreach (var caps in new[] { Caps.Zstd, Caps.Lz4, (byte)0 })
