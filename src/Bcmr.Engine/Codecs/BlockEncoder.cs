@@ -116,6 +116,12 @@ internal sealed class BlockEncoder : IDisposable
     /// <summary>Blocks handed to workers whose frames are not written yet.</summary>
     internal int Pending => _pending.Count;
 
+    /// <summary>Buffer slots not in use (all of them once a file has ended and dropped blocks are done).</summary>
+    internal int FreeSlots
+    {
+        get { lock (_lock) return _slots.Count(s => s.State == State.Free); }
+    }
+
     /// <summary>Blocks handed to a worker since this encoder was made.</summary>
     internal long HandedOff { get; private set; }
 
@@ -180,6 +186,18 @@ internal sealed class BlockEncoder : IDisposable
         var slot = _filling ?? throw new InvalidOperationException("Add without NextBuffer");
         if ((uint)length > BlockCodec.MaxBlock) throw new ArgumentOutOfRangeException(nameof(length), length, $"a block is at most {BlockCodec.MaxBlock} bytes");
         _filling = null;
+        bool handedOff = false;
+        try { Encode(slot, length, last, ref handedOff); }
+        finally
+        {
+            // Written here (or failed on the way): the slot is free again. Handed off: the worker and then WriteHead
+            // (or Abandon) own it.
+            if (!handedOff) Free(slot);
+        }
+    }
+
+    private void Encode(Slot slot, int length, bool last, ref bool handedOff)
+    {
         slot.Length = length;
         var data = slot.Block!.AsSpan(0, length);
         // Frames already compressed go first, so the probe has heard of them before it chooses.
@@ -198,22 +216,18 @@ internal sealed class BlockEncoder : IDisposable
 
         if (codec == WireCodec.None)
         {
-            try
+            if (_pending.Count == 0)
             {
-                if (_pending.Count == 0)
-                {
-                    _sink!(new EncodedBlock(data, WireCodec.None, default, hasher));
-                }
-                else
-                {
-                    // Hashed while earlier blocks finish compressing, then written after them.
-                    hasher?.Update(data);
-                    WriteAll();
-                    _sink!(new EncodedBlock(data, WireCodec.None, default, null));
-                }
-                probe.Report(codec, false);
+                _sink!(new EncodedBlock(data, WireCodec.None, default, hasher));
             }
-            finally { Free(slot); }
+            else
+            {
+                // Hashed while earlier blocks finish compressing, then written after them.
+                hasher?.Update(data);
+                WriteAll();
+                _sink!(new EncodedBlock(data, WireCodec.None, default, null));
+            }
+            probe.Report(codec, false);
             return;
         }
 
@@ -223,25 +237,23 @@ internal sealed class BlockEncoder : IDisposable
             // Compressed here, as FrameWriter.WriteBlock does, when there is nothing to overlap with (the last
             // block, nothing pending), and while the data has not been compressing: the first block tried, and the
             // probe's attempts on incompressible data (which fail) never pay for a hand-off, threads or buffers.
-            try
+            bool compressed = BlockCodec.TryEncode(codec, data, slot.Scratch, out int n);
+            if (compressed)
             {
-                bool compressed = BlockCodec.TryEncode(codec, data, slot.Scratch, out int n);
-                if (compressed)
-                {
-                    hasher?.Update(data);
-                    _sink!(new EncodedBlock(data, codec, slot.Scratch.AsSpan(0, n), null));
-                }
-                else
-                {
-                    _sink!(new EncodedBlock(data, WireCodec.None, default, hasher));
-                }
-                probe.Report(codec, compressed);
+                hasher?.Update(data);
+                _sink!(new EncodedBlock(data, codec, slot.Scratch.AsSpan(0, n), null));
             }
-            finally { Free(slot); }
+            else
+            {
+                _sink!(new EncodedBlock(data, WireCodec.None, default, hasher));
+            }
+            probe.Report(codec, compressed);
             return;
         }
 
         StartThreads();
+        _pending.Enqueue(slot);
+        handedOff = true;
         lock (_lock)
         {
             slot.Codec = codec;
@@ -251,7 +263,6 @@ internal sealed class BlockEncoder : IDisposable
             slot.State = State.Queued;
             Monitor.PulseAll(_lock);
         }
-        _pending.Enqueue(slot);
         HandedOff++;
         // A worker reads the same bytes meanwhile; both only read.
         hasher?.Update(data);

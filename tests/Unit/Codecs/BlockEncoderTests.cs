@@ -56,7 +56,7 @@ public sealed class BlockEncoderTests
 
     /// <summary>Sends <paramref name="file"/> the way ServeSession.SendFile does: read into NextBuffer, Add, Finish;
     /// Abandon when anything throws.</summary>
-    private static void Send(BlockEncoder encoder, byte[] file, CompressionProbe probe, Blake3Hasher? hasher, BlockSink sink)
+    private static void Send(BlockEncoder encoder, byte[] file, CompressionProbe probe, Blake3Hasher? hasher, BlockSink sink, Action<int>? read = null)
     {
         encoder.Begin(probe, hasher, sink);
         bool finished = false;
@@ -68,6 +68,7 @@ public sealed class BlockEncoderTests
                 var buffer = encoder.NextBuffer();
                 Assert.True(buffer.Length >= Block);
                 file.AsSpan(pos, n).CopyTo(buffer);
+                read?.Invoke(pos / Block); // a slow read: blocks in flight finish meanwhile
                 encoder.Add(n, last: pos + n == file.Length);
             }
             encoder.Finish();
@@ -247,6 +248,32 @@ public sealed class BlockEncoderTests
 
             encoder.Dispose();
             Assert.False(encoder.AnyThreadAlive);
+        });
+
+    [Fact]
+    public void A_writer_failing_at_any_frame_leaves_every_buffer_free_for_the_next_file() =>
+        WithinLimit(() =>
+        {
+            // Text, then random, then text: the failure lands in every path (a frame written while waiting for a
+            // buffer, a finished one written before the probe chooses, a raw block after pending ones, the last).
+            var file = Concat(BlockCodecTests.SourceText(3 * Block, 65), BlockCodecTests.RandomBytes(2 * Block, 66), BlockCodecTests.SourceText(2 * Block + 99, 67));
+            using var encoder = new BlockEncoder(2);
+            var probe = new CompressionProbe(WireCodec.Zstd);
+            for (int run = 0; run < 16; run++)
+            {
+                int at = run % 8;
+                // The second half of the runs read slowly, so that finished frames are written (and fail) inside Add.
+                Action<int>? read = run >= 8 ? _ => Thread.Sleep(80) : null;
+                var failing = new Recorder { Before = i => { if (i == at) throw new IOException($"lost at {at}"); } };
+                Assert.Equal($"lost at {at}", Assert.Throws<IOException>(() => Send(encoder, file, probe, null, failing.Write, read)).Message);
+                Assert.Equal(at, failing.Frames.Count);
+                // Every slot comes back (a dropped block still being compressed frees its slot when done).
+                Assert.True(SpinWait.SpinUntil(() => encoder.FreeSlots == 3, TimeSpan.FromSeconds(10)), $"{encoder.FreeSlots} of 3 slots free after a failure at frame {at}");
+                var good = new Recorder { Before = i => { if (i % 3 == 0) Thread.Sleep(5); } };
+                Send(encoder, file, probe, null, good.Write);
+                Assert.Equal(file, good.Decoded());
+                Assert.Equal(3, encoder.FreeSlots);
+            }
         });
 
     [Fact]
