@@ -22,7 +22,8 @@ public sealed partial class ServeSession
     /// Sends bytes [pos, end) of the file as block frames of up to 4 MiB; returns where it stopped (end, or earlier
     /// if the file shrank). This thread reads and hashes every block in order and writes every frame; a block the
     /// probe wants compressed is compressed by the session's <see cref="Codecs.BlockEncoder"/> on a worker
-    /// meanwhile (raw blocks and one-block files never leave this thread). Measured in bench/RESULTS.md (issue 9).
+    /// meanwhile (raw blocks, data that has not been compressing and one-block files never leave this thread).
+    /// Measured in bench/RESULTS.md (issue 9).
     /// A read error still sends the blocks read before it, then the error.
     /// </summary>
     private long SendFile(SafeFileHandle h, string path, long pos, long end, Blake3Hasher? hasher)
