@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Codec benchmark (issue 9): per-4 MiB-block throughput of our LZ4 and zstd-3 codecs (K4os, ZstdSharp) on source-like
 # text and on random data, beside the zstd and lz4 command-line tools' own in-memory benchmarks on the same files
-# (zstd -b3 -B4194304, lz4 -b1 -B7: 4 MiB blocks), and the server's Get path per codec, unlimited and with the
-# client reading the wire at 20 MB/s.
+# (zstd -b3 -B4194304, lz4 -b1 -B7: 4 MiB blocks), the server's Get path per codec, unlimited and with the
+# client reading the wire at 20 MB/s, and the Get and upload paths with compression off the I/O thread off and on.
 #
 #   bench/codecs.sh               # 64 MiB of each kind of data
 #   SIZE_MIB=256 bench/codecs.sh
@@ -53,5 +53,8 @@ echo "== serve Get of each file (in process, OS pipes, client reads frames witho
 "$bench" serve-get "$work"
 echo
 "$bench" serve-get "$work" 20
+echo
+echo "== compression off the I/O thread (BlockEncoder) off and on: server Get and client upload, in process, median of 5"
+"$bench" encoder "$work" 5
 echo
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

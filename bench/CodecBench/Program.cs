@@ -10,6 +10,10 @@ using Bcmr.Engine.Server;
 // CodecBench blocks DIR       encode/decode MB/s and ratio per 4 MiB block, per codec, on both files
 // CodecBench serve-get DIR [MB/s]   a Get through an in-process ServeSession over OS pipes (median of 3); with a
 //                             rate, the client reads the wire at that many MB/s (a slow link)
+// CodecBench encoder DIR [RUNS] [MB/s] [FILE...]   compression off the I/O thread (BlockEncoder) off and on, median
+//                             of RUNS (default 5) runs of each, interleaved: a server Get as serve-get does, and a
+//                             client upload (RemoteTransfer) to an in-process peer that reads frames without decoding
+//                             them; MB/s 0 = unlimited; FILE: text.txt random.bin (default both)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 const int Block = 4 * 1024 * 1024;
 switch (args.ElementAtOrDefault(0))
@@ -17,7 +21,8 @@ switch (args.ElementAtOrDefault(0))
     case "gen": Gen(args[1], int.Parse(args[2])); break;
     case "blocks": Blocks(args[1]); break;
     case "serve-get": ServeGet(args[1], args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 0); break;
-    default: Console.Error.WriteLine("usage: CodecBench gen DIR MIB | blocks DIR | serve-get DIR"); return 2;
+    case "encoder": EncoderOnOff(args[1], args.Length > 2 ? int.Parse(args[2]) : 5, args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 0, args.Length > 4 ? args[4..] : ["text.txt", "random.bin"]); break;
+    default: Console.Error.WriteLine("usage: CodecBench gen DIR MIB | blocks DIR | serve-get DIR [MB/s] | encoder DIR [RUNS] [MB/s]"); return 2;
 }
 return 0;
 
@@ -166,4 +171,106 @@ static (double Seconds, long Wire) GetOnce(string dir, string name, byte caps, d
     toServer.Dispose();
     thread.Join();
     return (s, wire);
+}
+
+/// <summary>Each case with the encoder off (BlockEncoder.WorkersOverride = 0: read, compress, hash and write on the
+/// I/O thread, as before BlockEncoder) and on (the default workers), runs interleaved so that load from elsewhere
+/// hits both alike; MB/s of source from the median run.</summary>
+static void EncoderOnOff(string dir, int runs, double wireMBps, string[] files)
+{
+    Console.WriteLine($"encoder workers when on: {Math.Min(2, Environment.ProcessorCount)}; median of {runs}{(wireMBps > 0 ? $"; wire read/limited at {wireMBps} MB/s" : "")}");
+    Console.WriteLine("| path | file | codec | off MB/s | on MB/s | on/off |");
+    Console.WriteLine("|---|---|---|---|---|---|");
+    foreach (var path in new[] { "get", "upload" })
+        foreach (var name in files)
+        {
+            long size = new FileInfo(Path.Combine(dir, name)).Length;
+            foreach (var caps in new[] { Caps.Zstd, Caps.Lz4, (byte)0 })
+            {
+                var off = new List<double>();
+                var on = new List<double>();
+                for (int r = 0; r < runs; r++)
+                    foreach (bool encoder in r % 2 == 0 ? new[] { false, true } : new[] { true, false })
+                    {
+                        BlockEncoder.WorkersOverride = encoder ? null : 0;
+                        double s = path == "get" ? GetOnce(dir, name, caps, wireMBps).Seconds : UploadOnce(dir, name, caps, wireMBps);
+                        (encoder ? on : off).Add(s);
+                    }
+                BlockEncoder.WorkersOverride = null;
+                double mOff = Median(off), mOn = Median(on);
+                string codec = caps == Caps.Zstd ? "zstd" : caps == Caps.Lz4 ? "lz4" : "none";
+                Console.WriteLine($"| {path} | {name} | {codec} | {size / mOff / 1e6:0} | {size / mOn / 1e6:0} | {mOff / mOn:0.00} |");
+            }
+        }
+}
+
+static double Median(List<double> xs)
+{
+    var s = xs.OrderBy(x => x).ToList();
+    return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+}
+
+/// <summary>Seconds for one upload of the file through the real client code (RemoteTransfer: read, hash, encode,
+/// write, --bwlimit when a rate is given) to an in-process peer over OS pipes that answers as bcmr serve would but
+/// reads the frames without decoding, writing or hashing them (the client's side of the cost; Ok carries no hash,
+/// so the client compares nothing).</summary>
+static double UploadOnce(string dir, string name, byte caps, double wireMBps)
+{
+    var compress = caps == Caps.Zstd ? "zstd" : caps == Caps.Lz4 ? "lz4" : "none";
+    var request = new Bcmr.Engine.Transfers.CopyRequest
+    {
+        Sources = [Path.Combine(dir, name)], Destination = "bench:" + name, Compress = compress,
+        BandwidthLimit = wireMBps > 0 ? (long)(wireMBps * 1e6) : 0,
+    };
+    Thread? peer = null;
+    var transfer = new Bcmr.Engine.Client.RemoteTransfer(request, null, null, [], CancellationToken.None)
+    {
+        Connector = (spec, offered) =>
+        {
+            var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
+            var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
+            var fromServer = new AnonymousPipeServerStream(PipeDirection.In);
+            var serverOut = new AnonymousPipeClientStream(PipeDirection.Out, fromServer.ClientSafePipeHandle);
+            peer = new Thread(() => DiscardingPeer(serverIn, serverOut, caps)) { IsBackground = true };
+            peer.Start();
+            return Bcmr.Engine.Client.ServeClient.Open(toServer, fromServer, spec.Target, offered);
+        },
+    };
+    var sw = Stopwatch.StartNew();
+    var summary = transfer.Run();
+    double s = sw.Elapsed.TotalSeconds;
+    peer?.Join();
+    if (!summary.Succeeded || summary.Files != 1)
+        throw new InvalidOperationException($"upload failed: {summary.Fatal?.Message}{string.Join("; ", summary.Failures.Select(f => f.Message))}");
+    return s;
+}
+
+/// <summary>Enough of bcmr serve for one upload: Welcome (the codec caps given, no dedup), Stat = not found, Put's
+/// block frames read and dropped, Ok without hash after its Done.</summary>
+static void DiscardingPeer(Stream input, Stream output, byte caps)
+{
+    using var reader = new FrameReader(new BufferedStream(input, 1 << 16));
+    using var writer = new FrameWriter(output);
+    bool inPut = false;
+    while (reader.TryReadFrame(out var frame))
+    {
+        if (frame.IsBlock) continue;
+        var m = frame.Decode();
+        Message? reply = m switch
+        {
+            Hello h => new Welcome(Wire.Version, (byte)(h.Caps & caps)),
+            StatRequest s => new ErrorResponse($"{s.Path}: No such file or directory"),
+            PutRequest => null,
+            Done when inPut => OkResponse.Empty,
+            Done => null,
+            _ => new ErrorResponse($"unexpected {m.Type}"),
+        };
+        if (m is Done && !inPut) break;
+        inPut = m is PutRequest;
+        if (reply is null) continue;
+        writer.Write(reply);
+        writer.Flush();
+    }
+    output.Dispose();
+    input.Dispose();
 }

@@ -57,6 +57,7 @@ internal sealed partial class RemoteTransfer
                 lost => _log.Fail(local, shown, EntryKind.Directory, lost, _transport));
         }
         var buffer = ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+        var encoder = new BlockEncoder();
         try
         {
             foreach (var f in files)
@@ -74,14 +75,18 @@ internal sealed partial class RemoteTransfer
                     if (_req.Move) Fs.DeleteFile(f.Local);
                     continue;
                 }
-                SendFile(c, dst, f, buffer);
+                SendFile(c, dst, f, buffer, encoder);
             }
             Complete(c, block: true);
             // A move removes the source directories it emptied, deepest first; any that still hold something stay.
             if (_req.Move)
                 for (int i = dirs.Count - 1; i >= 0; i--) Fs.TryRemoveEmptyDirectory(dirs[i].Local);
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        finally
+        {
+            encoder.Dispose();
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private void PlanUpload(ServeClient c, string src, RemoteSpec dst, bool dstIsDir, StatResponse? dstStat,
@@ -277,8 +282,10 @@ internal sealed partial class RemoteTransfer
     }
 
     /// <summary>Put, the file's bytes from its offset in Data frames of up to 4 MiB, Done; the reply (and with -V the
-    /// server's re-read hash) is turned into a result later, in order.</summary>
-    private void SendFile(ServeClient c, RemoteSpec dst, UploadFile f, byte[] buffer)
+    /// server's re-read hash) is turned into a result later, in order. This thread reads, hashes and writes every
+    /// block; <paramref name="encoder"/> compresses the ones the probe wants compressed on its workers meanwhile.
+    /// <paramref name="buffer"/> is for the prefix of a resumed file.</summary>
+    private void SendFile(ServeClient c, RemoteSpec dst, UploadFile f, byte[] buffer, BlockEncoder encoder)
     {
         var shown = dst.WithPath(f.Remote).ToString();
         var clock = Stopwatch.StartNew();
@@ -322,36 +329,49 @@ internal sealed partial class RemoteTransfer
 
             if (offset == 0 && size >= DedupThreshold && (c.Caps & Caps.Dedup) != 0)
             {
-                SendDeduplicated(c, f, shown, h, before, buffer, hasher, cur, clock);
+                SendDeduplicated(c, f, shown, h, before, buffer, encoder, hasher, cur, clock);
                 return;
             }
             var reply = new SingleReply();
-            var probe = _probe!;
             c.Send(new PutRequest(f.Remote, (ulong)size, (ulong)offset), reply, _ct);
-            while (pos < size)
+            encoder.Begin(_probe!, hasher, (in EncodedBlock b) =>
             {
-                int want = (int)Math.Min(Wire.MaxBlock, size - pos);
-                try
-                {
-                    int n = Fs.ReadFull(h, buffer.AsSpan(0, want), pos, f.Local);
-                    if (n < want)
-                        throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied (ended at {pos + n}, expected {size}); not committed");
-                    // The last block goes out only if the file did not change meanwhile: once the server has every
-                    // byte it commits, and a copy of a moving file must not be committed.
-                    if (pos + n == size) FileCopier.EnsureUnchanged(h, f.Local, before, size);
-                }
-                catch (BcmrException e)
-                {
-                    local = e;
-                    break;
-                }
-                var codec = probe.Next();
-                int sent = c.SendBlock(buffer.AsSpan(0, want), codec, _scratch, hasher);
-                probe.Report(codec, sent < want);
+                int sent = c.SendEncoded(b);
                 _limiter?.Wait(sent, _ct);
-                pos += want;
                 wire += sent;
-                _tracker.AddBytes(cur, want);
+                _tracker.AddBytes(cur, b.Data.Length);
+            });
+            bool finished = false;
+            try
+            {
+                while (pos < size)
+                {
+                    int want = (int)Math.Min(Wire.MaxBlock, size - pos);
+                    var block = encoder.NextBuffer();
+                    try
+                    {
+                        int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, f.Local);
+                        if (n < want)
+                            throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied (ended at {pos + n}, expected {size}); not committed");
+                        // The last block goes out only if the file did not change meanwhile: once the server has every
+                        // byte it commits, and a copy of a moving file must not be committed.
+                        if (pos + n == size) FileCopier.EnsureUnchanged(h, f.Local, before, size);
+                    }
+                    catch (BcmrException e)
+                    {
+                        local = e;
+                        break;
+                    }
+                    encoder.Add(want, last: pos + want == size);
+                    pos += want;
+                }
+                // Blocks read before a local error still go (the server keeps them as the partial file).
+                encoder.Finish();
+                finished = true;
+            }
+            finally
+            {
+                if (!finished) encoder.Abandon();
             }
             // bcmr 0.6's terminator; a Done before all bytes ends this Put with an Error and keeps the rest as partial.
             c.SendNoReply(Done.Instance);
@@ -379,7 +399,7 @@ internal sealed partial class RemoteTransfer
     /// This upload waits for MissingBlocks: the pipeline drains for one round trip per large file.
     /// </summary>
     private void SendDeduplicated(ServeClient c, UploadFile f, string shown, Microsoft.Win32.SafeHandles.SafeFileHandle h,
-        FileMeta before, byte[] buffer, Blake3Hasher hasher, ProgressTracker.CurrentFile cur, Stopwatch clock)
+        FileMeta before, byte[] buffer, BlockEncoder encoder, Blake3Hasher hasher, ProgressTracker.CurrentFile cur, Stopwatch clock)
     {
         long size = before.Size;
         int count = (int)((size + Wire.MaxBlock - 1) / Wire.MaxBlock);
@@ -411,36 +431,51 @@ internal sealed partial class RemoteTransfer
         reply.WaitMissing(_ct);
         long wire = 0;
         int deduplicated = 0;
-        var probe = _probe!;
         BcmrException? local = null;
         if (reply.Missing is { } missing)
         {
-            for (int i = 0; i < count; i++)
+            int lastMissing = count - 1;
+            while (lastMissing >= 0 && !missing.IsMissing(lastMissing)) lastMissing--;
+            // The blocks were hashed in the first pass: the encoder hashes nothing here.
+            encoder.Begin(_probe!, null, (in EncodedBlock b) =>
             {
-                long at = (long)i * Wire.MaxBlock;
-                int want = (int)Math.Min(Wire.MaxBlock, size - at);
-                if (!missing.IsMissing(i))
-                {
-                    deduplicated++;
-                    _tracker.AddBytes(cur, want);
-                    continue;
-                }
-                try
-                {
-                    if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, f.Local) != want)
-                        throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied; not committed");
-                }
-                catch (BcmrException e)
-                {
-                    local = e;
-                    break;
-                }
-                var codec = probe.Next();
-                int sent = c.SendBlock(buffer.AsSpan(0, want), codec, _scratch);
-                probe.Report(codec, sent < want);
+                int sent = c.SendEncoded(b);
                 _limiter?.Wait(sent, _ct);
                 wire += sent;
-                _tracker.AddBytes(cur, want);
+                _tracker.AddBytes(cur, b.Data.Length);
+            });
+            bool finished = false;
+            try
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    long at = (long)i * Wire.MaxBlock;
+                    int want = (int)Math.Min(Wire.MaxBlock, size - at);
+                    if (!missing.IsMissing(i))
+                    {
+                        deduplicated++;
+                        _tracker.AddBytes(cur, want);
+                        continue;
+                    }
+                    var block = encoder.NextBuffer();
+                    try
+                    {
+                        if (Fs.ReadFull(h, block.AsSpan(0, want), at, f.Local) != want)
+                            throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied; not committed");
+                    }
+                    catch (BcmrException e)
+                    {
+                        local = e;
+                        break;
+                    }
+                    encoder.Add(want, last: i == lastMissing);
+                }
+                encoder.Finish();
+                finished = true;
+            }
+            finally
+            {
+                if (!finished) encoder.Abandon();
             }
         }
         c.SendNoReply(Done.Instance);

@@ -35,8 +35,6 @@ internal sealed partial class RemoteTransfer
     /// <summary>Whether sent data has been compressing lately: one for the whole transfer, so a tree of small
     /// incompressible files stops paying for attempts too.</summary>
     private CompressionProbe? _probe;
-    /// <summary>Compression scratch for the sending thread.</summary>
-    private readonly byte[] _scratch = new byte[Wire.MaxBlock];
     /// <summary>The disk thread of a download.</summary>
     private DiskSink? _sink;
 
@@ -56,6 +54,9 @@ internal sealed partial class RemoteTransfer
             ? CompressionSetting.None : Compression.Resolve(req.Compress);
         _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
     }
+
+    /// <summary>Tests and benchmarks only: opens the session instead of ssh (the remote and the caps to offer).</summary>
+    internal Func<RemoteSpec, byte, ServeClient>? Connector { get; init; }
 
     /// <summary>True when any path of the request is remote (then this class handles it).</summary>
     public static bool Applies(CopyRequest r) =>
@@ -85,7 +86,9 @@ internal sealed partial class RemoteTransfer
 
             try
             {
-                client = ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload));
+                client = Connector is { } connect
+                    ? connect(remote, RequestedCaps(upload))
+                    : ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload));
                 _codec = Compression.Choose(client.Caps, _compression);
                 _probe = new CompressionProbe(_codec);
             }

@@ -247,18 +247,16 @@ public sealed class ServeClient : IDisposable
     /// <summary>Sends a message that has no reply of its own (Done after a Put, Data).</summary>
     internal void SendNoReply(Message message) => Write(() => _writer.Write(message), MessageCodec.FrameSize(message));
 
-    /// <summary>Sends one block of file data, compressed with <paramref name="codec"/> into <paramref name="scratch"/>
-    /// when that saves more than 5 % (else raw Data), feeding <paramref name="hasher"/> the original bytes; returns the
-    /// payload bytes that went on the wire.</summary>
-    internal int SendBlock(ReadOnlySpan<byte> block, WireCodec codec, Span<byte> scratch, Blake3Hasher? hasher = null)
+    /// <summary>Sends one block prepared by <see cref="BlockEncoder"/> (DataCompressed, or Data hashed slice by slice
+    /// when it carries a hasher); returns the payload bytes that went on the wire.</summary>
+    internal int SendEncoded(in EncodedBlock block)
     {
         ThrowIfBroken();
         int frame;
-        bool compressed;
-        try { frame = _writer.WriteBlock(block, codec, scratch, hasher, out compressed); }
+        try { frame = _writer.WriteEncoded(block); }
         catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
         Interlocked.Add(ref _sent, frame);
-        return compressed ? frame - Wire.HeaderSize - FrameWriter.DataCompressedFields : block.Length;
+        return block.WireLength;
     }
 
     public void Flush()

@@ -13,6 +13,14 @@ public sealed class CompressionProbe(WireCodec codec)
 
     private int _misses;
     private long _blocks;
+    private bool _reported;
+
+    /// <summary>The last block tried did not compress: the next choice depends on the blocks still being tried
+    /// (BlockEncoder waits for their outcomes before asking).</summary>
+    public bool LastMissed => _misses > 0;
+
+    /// <summary>Some block tried with a codec has been reported.</summary>
+    public bool HasOutcome => _reported;
 
     /// <summary>The codec to use for the next block (None: send it raw without trying).</summary>
     public WireCodec Next()
@@ -26,6 +34,7 @@ public sealed class CompressionProbe(WireCodec codec)
     public void Report(WireCodec tried, bool compressed)
     {
         if (tried == WireCodec.None) return;
+        _reported = true;
         _misses = compressed ? 0 : _misses + 1;
     }
 }

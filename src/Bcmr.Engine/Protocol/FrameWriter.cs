@@ -111,6 +111,19 @@ public sealed class FrameWriter : IDisposable
         return Wire.HeaderSize + 4 + block.Length;
     }
 
+    /// <summary>Writes a block prepared by <see cref="BlockEncoder"/>: DataCompressed with its payload, or Data (fed
+    /// to the block's hasher slice by slice when it has one). Returns the bytes the frame takes on the wire.</summary>
+    internal int WriteEncoded(in EncodedBlock block)
+    {
+        if (block.Codec != WireCodec.None)
+        {
+            WriteDataCompressed(block.Codec, block.Data.Length, block.Payload);
+            return Wire.HeaderSize + DataCompressedFields + block.Payload.Length;
+        }
+        WriteData(block.Data, block.Hasher);
+        return Wire.HeaderSize + 4 + block.Data.Length;
+    }
+
     /// <summary>Asynchronous <see cref="WriteBlock"/> (the compression itself runs synchronously first).</summary>
     public async ValueTask<int> WriteBlockAsync(ReadOnlyMemory<byte> block, WireCodec codec, Memory<byte> scratch, CancellationToken ct = default)
     {

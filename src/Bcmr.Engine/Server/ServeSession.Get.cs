@@ -12,28 +12,50 @@ public sealed partial class ServeSession
     /// incompressible files stops paying for attempts too).</summary>
     private Codecs.CompressionProbe? _probe;
 
+    /// <summary>Compresses Get's blocks off the session thread (created on the first Get, kept for the session).</summary>
+    private Codecs.BlockEncoder? _encoder;
+
+    /// <summary>Writes the encoder's frames (on the session thread).</summary>
+    private Codecs.BlockSink? _blockSink;
+
     /// <summary>
-    /// Sends bytes [pos, end) of the file as block frames, one 4 MiB block at a time on this thread (read, hash,
-    /// compress, write); returns where it stopped (end, or earlier if the file shrank).
-    /// <para>Compression is not moved to a worker thread: measured (bench/codecs.sh, RESULTS.md, issue 9), a worker
-    /// that reads, hashes and compresses two blocks ahead made no difference for zstd on text (the codec is the
-    /// bottleneck and nothing else costs enough to hide behind it), none on a 20 MB/s link (the pipe and the reader's
-    /// buffers already let the next block compress while the last one is on the wire), and cost 25 % on random data
-    /// (the thread hand-off is dearer than a failed compression attempt).</para>
+    /// Sends bytes [pos, end) of the file as block frames of up to 4 MiB; returns where it stopped (end, or earlier
+    /// if the file shrank). This thread reads and hashes every block in order and writes every frame; a block the
+    /// probe wants compressed is compressed by the session's <see cref="Codecs.BlockEncoder"/> on a worker
+    /// meanwhile (raw blocks, data that has not been compressing and one-block files never leave this thread).
+    /// Measured in bench/RESULTS.md (issue 9).
+    /// A read error still sends the blocks read before it, then the error.
     /// </summary>
     private long SendFile(SafeFileHandle h, string path, long pos, long end, Blake3Hasher? hasher)
     {
-        var block = Block;
+        var encoder = _encoder ??= new Codecs.BlockEncoder();
         var probe = _probe ??= new Codecs.CompressionProbe(Codec);
-        while (pos < end)
+        encoder.Begin(probe, hasher, _blockSink ??= (in Codecs.EncodedBlock b) => _writer.WriteEncoded(b));
+        bool finished = false;
+        try
         {
-            int want = (int)Math.Min(Wire.MaxBlock, end - pos);
-            int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path);
-            if (n == 0) break;
-            var codec = probe.Next();
-            _writer.WriteBlock(block.AsSpan(0, n), codec, Scratch, hasher, out bool compressed);
-            probe.Report(codec, compressed);
-            pos += n;
+            while (pos < end)
+            {
+                int want = (int)Math.Min(Wire.MaxBlock, end - pos);
+                var block = encoder.NextBuffer();
+                int n;
+                try { n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path); }
+                catch (BcmrException)
+                {
+                    encoder.Finish();
+                    finished = true;
+                    throw;
+                }
+                if (n == 0) break;
+                encoder.Add(n, last: pos + n >= end);
+                pos += n;
+            }
+            encoder.Finish();
+            finished = true;
+        }
+        finally
+        {
+            if (!finished) encoder.Abandon();
         }
         return pos;
     }

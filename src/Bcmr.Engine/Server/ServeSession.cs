@@ -90,7 +90,6 @@ public sealed partial class ServeSession : IDisposable
     private readonly object _lock = new();
     private byte[]? _block;
     private byte[]? _decoded;
-    private byte[]? _scratch;
     private ContentStore? _store;
     private bool _afterPut;
     private volatile bool _interrupted;
@@ -314,8 +313,6 @@ public sealed partial class ServeSession : IDisposable
         _ => throw new InvalidOperationException(frame.Type.ToString()),
     };
 
-    private byte[] Scratch => _scratch ??= ArrayPool<byte>.Shared.Rent(BlockCodec.MaxCompressedSize(Wire.MaxBlock));
-
     private static ProtocolException Violation(string message) => new(ProtocolErrorKind.Malformed, message);
 
     private static string Describe(MessageType type) =>
@@ -339,7 +336,8 @@ public sealed partial class ServeSession : IDisposable
         _writer.Dispose();
         if (_block is not null) ArrayPool<byte>.Shared.Return(_block);
         if (_decoded is not null) ArrayPool<byte>.Shared.Return(_decoded);
-        if (_scratch is not null) ArrayPool<byte>.Shared.Return(_scratch);
-        _block = _decoded = _scratch = null;
+        _block = _decoded = null;
+        _encoder?.Dispose();
+        _encoder = null;
     }
 }

@@ -23,4 +23,18 @@ public class CompressionProbeTests
     [Fact]
     public void No_codec_is_never_tried() =>
         Assert.All(Enumerable.Range(0, 10).Select(_ => new CompressionProbe(WireCodec.None).Next()), c => Assert.Equal(WireCodec.None, c));
+
+    [Fact]
+    public void The_probe_says_whether_anything_is_known_and_whether_the_last_attempt_missed()
+    {
+        var probe = new CompressionProbe(WireCodec.Lz4);
+        Assert.False(probe.HasOutcome);
+        Assert.False(probe.LastMissed);
+        probe.Report(WireCodec.None, false); // raw blocks tell nothing
+        Assert.False(probe.HasOutcome);
+        probe.Report(WireCodec.Lz4, false);
+        Assert.True(probe.HasOutcome && probe.LastMissed);
+        probe.Report(WireCodec.Lz4, true);
+        Assert.True(probe.HasOutcome && !probe.LastMissed);
+    }
 }

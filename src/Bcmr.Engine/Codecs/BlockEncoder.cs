@@ -1,0 +1,441 @@
+using System.Buffers;
+using System.Runtime.ExceptionServices;
+using Bcmr.Engine.Hashing;
+
+namespace Bcmr.Engine.Codecs;
+
+/// <summary>One block ready to go on the wire, handed to a <see cref="BlockSink"/> on the caller's thread.</summary>
+internal readonly ref struct EncodedBlock
+{
+    public EncodedBlock(ReadOnlySpan<byte> data, WireCodec codec, ReadOnlySpan<byte> payload, Blake3Hasher? hasher)
+    {
+        Data = data;
+        Codec = codec;
+        Payload = payload;
+        Hasher = hasher;
+    }
+
+    /// <summary>The block's original bytes (as read from the file).</summary>
+    public ReadOnlySpan<byte> Data { get; }
+
+    /// <summary>Lz4 or Zstd: send <see cref="Payload"/> as DataCompressed; None: send <see cref="Data"/> as Data.</summary>
+    public WireCodec Codec { get; }
+
+    /// <summary>The compressed bytes (empty for a raw block).</summary>
+    public ReadOnlySpan<byte> Payload { get; }
+
+    /// <summary>Raw blocks not hashed yet: the hasher to feed each slice of <see cref="Data"/> as it is written
+    /// (FrameWriter.WriteData(block, hasher)). Null when the block has already been hashed, or nothing is hashed.</summary>
+    public Blake3Hasher? Hasher { get; }
+
+    /// <summary>Payload bytes this block puts on the wire (what the bandwidth limit and wire_bytes count).</summary>
+    public int WireLength => Codec == WireCodec.None ? Data.Length : Payload.Length;
+}
+
+/// <summary>Writes one block's frame. Always called on the thread that drives the <see cref="BlockEncoder"/>, in
+/// file order.</summary>
+internal delegate void BlockSink(in EncodedBlock block);
+
+/// <summary>
+/// Sends a file's blocks with compression running off the I/O thread: the caller (the I/O thread) reads each block
+/// into a buffer from <see cref="NextBuffer"/>, and <see cref="Add"/> hashes it in order and, when the
+/// <see cref="CompressionProbe"/> chose a codec, hands it to a worker that compresses it while the caller reads and
+/// hashes the next one and writes the frames that are finished. Frames leave strictly in file order and are written
+/// only by the caller, through its <see cref="BlockSink"/> (frame writers are not thread-safe).
+/// <para>Nothing is handed off unless the data has been compressing (the probe's last outcome was a success): a block
+/// the probe sends raw (random data, once the probe stops trying) is written by the caller itself, hashed slice by
+/// slice as it is written; the first block tried and the probe's attempts on data that stopped compressing are
+/// compressed on the caller's thread, as is the last block of a file when nothing is pending (a file of one block).
+/// So incompressible data starts no thread and touches no extra buffer (measured: bench/RESULTS.md, issue 9). After
+/// a miss, the encoder hears how the blocks in flight went before it asks the probe again, so data that stops
+/// compressing costs at most the blocks already in flight in attempts beyond the probe's own.</para>
+/// <para>Workers: <see cref="DefaultWorkers"/> threads, started on the first block handed off and kept until
+/// <see cref="Dispose"/>; one buffer slot more than workers (4 MiB block and compression scratch each, rented when
+/// first used, returned on Dispose). Hand-offs are one Monitor, nothing that spins. An exception on a worker is
+/// rethrown on the caller's thread when its block's turn comes. <see cref="Abandon"/> (or an exception leaving
+/// any method, after which the caller must call Abandon or Dispose) drops pending blocks; a worker finishing a dropped
+/// block just frees its slot.</para>
+/// <para>One caller thread per encoder; one file at a time (<see cref="Begin"/> ... <see cref="Finish"/> or
+/// <see cref="Abandon"/>), and the same encoder for all the files of a session or transfer.</para>
+/// </summary>
+internal sealed class BlockEncoder : IDisposable
+{
+    /// <summary>Set only by benchmarks: 0 compresses every block on the caller's thread (the code as it was before
+    /// this class: read, compress, hash, write), a positive number overrides <see cref="DefaultWorkers"/>.</summary>
+    internal static int? WorkersOverride;
+
+    /// <summary>Blocks compressed at once: min(2, processors).</summary>
+    public static int DefaultWorkers => WorkersOverride ?? Math.Min(2, Environment.ProcessorCount);
+
+    private enum State { Free, Filling, Queued, Compressing, Done }
+
+    private sealed class Slot
+    {
+        public byte[]? Block;
+        public byte[]? Scratch;
+        public int Length;
+        public WireCodec Codec;
+        public State State;
+        /// <summary>Dropped while a worker compressed it: the worker frees it when done.</summary>
+        public bool Dropped;
+        public long Seq;
+        /// <summary>Compressed length, or -1 when the block goes raw.</summary>
+        public int Written;
+        public ExceptionDispatchInfo? Error;
+    }
+
+    private readonly int _workers;
+    private readonly Slot[] _slots;
+    /// <summary>Blocks handed off, in file order (caller thread only).</summary>
+    private readonly Queue<Slot> _pending = new();
+    private readonly object _lock = new();
+    private Thread[]? _threads;
+    private bool _stopping;
+    private bool _disposed;
+    private Slot? _filling;
+    private long _seq;
+
+    private BlockSink? _sink;
+    private CompressionProbe? _probe;
+    private Blake3Hasher? _hasher;
+
+    public BlockEncoder() : this(DefaultWorkers) { }
+
+    /// <param name="workers">Compressing threads; 0: everything on the caller's thread.</param>
+    public BlockEncoder(int workers)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(workers);
+        _workers = workers;
+        _slots = new Slot[workers + 1];
+        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot();
+    }
+
+    /// <summary>Worker threads started so far (0 until a block is handed off).</summary>
+    internal int ThreadsStarted => _threads?.Length ?? 0;
+
+    /// <summary>Blocks handed to workers whose frames are not written yet.</summary>
+    internal int Pending => _pending.Count;
+
+    /// <summary>Buffer slots not in use (all of them once a file has ended and dropped blocks are done).</summary>
+    internal int FreeSlots
+    {
+        get { lock (_lock) return _slots.Count(s => s.State == State.Free); }
+    }
+
+    /// <summary>Blocks handed to a worker since this encoder was made.</summary>
+    internal long HandedOff { get; private set; }
+
+    /// <summary>Tests only: runs on the worker before each block it compresses (the block's number in hand-off
+    /// order), so a test can make a worker fail.</summary>
+    internal Action<long>? WorkerHook { get; init; }
+
+    /// <summary>Whether any worker thread is still running (tests).</summary>
+    internal bool AnyThreadAlive => _threads?.Any(t => t.IsAlive) == true;
+
+    /// <summary>Starts a file (or the range of one that is sent): its blocks go to <paramref name="sink"/> in order,
+    /// <paramref name="probe"/> picks each block's codec and hears how it went, and <paramref name="hasher"/> (null:
+    /// nothing is hashed) is fed every block in order.</summary>
+    public void Begin(CompressionProbe probe, Blake3Hasher? hasher, BlockSink sink)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_sink is not null) throw new InvalidOperationException("a file is already being sent: Finish or Abandon it first");
+        _probe = probe ?? throw new ArgumentNullException(nameof(probe));
+        _sink = sink ?? throw new ArgumentNullException(nameof(sink));
+        _hasher = hasher;
+    }
+
+    /// <summary>A buffer of <see cref="BlockCodec.MaxBlock"/> bytes to read the next block into, then pass to
+    /// <see cref="Add"/>. When every buffer is in use, writes the oldest pending block's frame first (waiting for its
+    /// compression).</summary>
+    public byte[] NextBuffer()
+    {
+        EnsureFile();
+        if (_filling is not null) return _filling.Block!;
+        while (true)
+        {
+            WriteFinished();
+            Slot? free = null;
+            lock (_lock)
+            {
+                // A slot that already holds a buffer first: raw data keeps using one.
+                foreach (var s in _slots)
+                    if (s.State == State.Free && (free is null || (free.Block is null && s.Block is not null))) free = s;
+                if (free is not null) free.State = State.Filling;
+            }
+            if (free is not null)
+            {
+                _filling = free;
+                return free.Block ??= ArrayPool<byte>.Shared.Rent(BlockCodec.MaxBlock);
+            }
+            if (_pending.Count > 0)
+            {
+                WriteHead();
+                continue;
+            }
+            // Only dropped blocks still being compressed hold the slots: wait for one to come back.
+            lock (_lock)
+                while (!AnyFree()) Monitor.Wait(_lock);
+        }
+    }
+
+    /// <summary>Sends the first <paramref name="length"/> bytes of the buffer from <see cref="NextBuffer"/>;
+    /// <paramref name="last"/>: no block of this file follows.</summary>
+    public void Add(int length, bool last)
+    {
+        EnsureFile();
+        var slot = _filling ?? throw new InvalidOperationException("Add without NextBuffer");
+        if ((uint)length > BlockCodec.MaxBlock) throw new ArgumentOutOfRangeException(nameof(length), length, $"a block is at most {BlockCodec.MaxBlock} bytes");
+        _filling = null;
+        bool handedOff = false;
+        try { Encode(slot, length, last, ref handedOff); }
+        finally
+        {
+            // Written here (or failed on the way): the slot is free again. Handed off: the worker and then WriteHead
+            // (or Abandon) own it.
+            if (!handedOff) Free(slot);
+        }
+    }
+
+    private void Encode(Slot slot, int length, bool last, ref bool handedOff)
+    {
+        slot.Length = length;
+        var data = slot.Block!.AsSpan(0, length);
+        // Frames already compressed go first, so the probe has heard of them before it chooses.
+        WriteFinished();
+        var probe = _probe!;
+        var hasher = _hasher;
+        if (_pending.Count > 0 && probe.LastMissed)
+        {
+            // The data stopped compressing: the probe's choice hangs on the blocks still being compressed. Hash this
+            // one meanwhile, then hear how those went.
+            hasher?.Update(data);
+            hasher = null;
+            WriteAll();
+        }
+        var codec = length == 0 ? WireCodec.None : probe.Next();
+
+        if (codec == WireCodec.None)
+        {
+            if (_pending.Count == 0)
+            {
+                _sink!(new EncodedBlock(data, WireCodec.None, default, hasher));
+            }
+            else
+            {
+                // Hashed while earlier blocks finish compressing, then written after them.
+                hasher?.Update(data);
+                WriteAll();
+                _sink!(new EncodedBlock(data, WireCodec.None, default, null));
+            }
+            probe.Report(codec, false);
+            return;
+        }
+
+        slot.Scratch ??= ArrayPool<byte>.Shared.Rent(BlockCodec.MaxCompressedSize(BlockCodec.MaxBlock));
+        if (_workers == 0 || (last && _pending.Count == 0) || !probe.HasOutcome || probe.LastMissed)
+        {
+            // Compressed here, as FrameWriter.WriteBlock does, when there is nothing to overlap with (the last
+            // block, nothing pending), and while the data has not been compressing: the first block tried, and the
+            // probe's attempts on incompressible data (which fail) never pay for a hand-off, threads or buffers.
+            bool compressed = BlockCodec.TryEncode(codec, data, slot.Scratch, out int n);
+            if (compressed)
+            {
+                hasher?.Update(data);
+                _sink!(new EncodedBlock(data, codec, slot.Scratch.AsSpan(0, n), null));
+            }
+            else
+            {
+                _sink!(new EncodedBlock(data, WireCodec.None, default, hasher));
+            }
+            probe.Report(codec, compressed);
+            return;
+        }
+
+        StartThreads();
+        _pending.Enqueue(slot);
+        handedOff = true;
+        lock (_lock)
+        {
+            slot.Codec = codec;
+            slot.Seq = _seq++;
+            slot.Written = -1;
+            slot.Error = null;
+            slot.State = State.Queued;
+            Monitor.PulseAll(_lock);
+        }
+        HandedOff++;
+        // A worker reads the same bytes meanwhile; both only read.
+        hasher?.Update(data);
+    }
+
+    /// <summary>Writes every pending frame, in order, and ends the file.</summary>
+    public void Finish()
+    {
+        EnsureFile();
+        WriteAll();
+        if (_filling is not null) Free(_filling);
+        _filling = null;
+        EndFile();
+    }
+
+    /// <summary>Drops the blocks not written yet and ends the file. Safe to call at any time (e.g. in a finally
+    /// after a failed write, a read error or a cancellation), also when no file is being sent.</summary>
+    public void Abandon()
+    {
+        lock (_lock)
+        {
+            foreach (var s in _pending)
+            {
+                if (s.State == State.Compressing) s.Dropped = true;
+                else s.State = State.Free;
+            }
+            if (_filling is not null) _filling.State = State.Free;
+            Monitor.PulseAll(_lock);
+        }
+        _pending.Clear();
+        _filling = null;
+        EndFile();
+    }
+
+    private void EndFile()
+    {
+        _sink = null;
+        _probe = null;
+        _hasher = null;
+    }
+
+    private void EnsureFile()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_sink is null) throw new InvalidOperationException("no file is being sent: call Begin first");
+    }
+
+    private void Free(Slot slot)
+    {
+        lock (_lock)
+        {
+            slot.State = State.Free;
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>Writes the frames at the head that are already compressed, without waiting.</summary>
+    private void WriteFinished()
+    {
+        while (_pending.Count > 0 && HeadDone()) WriteHead();
+    }
+
+    private bool HeadDone()
+    {
+        lock (_lock) return _pending.Peek().State == State.Done;
+    }
+
+    private bool AnyFree()
+    {
+        foreach (var s in _slots)
+            if (s.State == State.Free) return true;
+        return false;
+    }
+
+    private void WriteAll()
+    {
+        while (_pending.Count > 0) WriteHead();
+    }
+
+    /// <summary>Waits for the oldest pending block's compression and writes its frame.</summary>
+    private void WriteHead()
+    {
+        var slot = _pending.Peek();
+        lock (_lock)
+            while (slot.State != State.Done) Monitor.Wait(_lock);
+        _pending.Dequeue();
+        try
+        {
+            slot.Error?.Throw();
+            var data = slot.Block!.AsSpan(0, slot.Length);
+            bool compressed = slot.Written >= 0;
+            _sink!(compressed
+                ? new EncodedBlock(data, slot.Codec, slot.Scratch!.AsSpan(0, slot.Written), null)
+                : new EncodedBlock(data, WireCodec.None, default, null));
+            _probe!.Report(slot.Codec, compressed);
+        }
+        finally { Free(slot); }
+    }
+
+    private void StartThreads()
+    {
+        if (_threads is not null) return;
+        _threads = new Thread[_workers];
+        for (int i = 0; i < _workers; i++)
+        {
+            _threads[i] = new Thread(Work) { IsBackground = true, Name = $"bcmr-encoder-{i + 1}" };
+            _threads[i].Start();
+        }
+    }
+
+    private void Work()
+    {
+        while (true)
+        {
+            Slot? job;
+            lock (_lock)
+            {
+                while (true)
+                {
+                    if (_stopping) return;
+                    job = null;
+                    foreach (var s in _slots)
+                        if (s.State == State.Queued && (job is null || s.Seq < job.Seq)) job = s;
+                    if (job is not null) break;
+                    Monitor.Wait(_lock);
+                }
+                job.State = State.Compressing;
+            }
+            int written = -1;
+            ExceptionDispatchInfo? error = null;
+            try
+            {
+                WorkerHook?.Invoke(job.Seq);
+                if (BlockCodec.TryEncode(job.Codec, job.Block!.AsSpan(0, job.Length), job.Scratch, out int n)) written = n;
+            }
+            catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
+            lock (_lock)
+            {
+                if (job.Dropped)
+                {
+                    job.Dropped = false;
+                    job.State = State.Free;
+                }
+                else
+                {
+                    job.Written = written;
+                    job.Error = error;
+                    job.State = State.Done;
+                }
+                Monitor.PulseAll(_lock);
+            }
+        }
+    }
+
+    /// <summary>Drops pending blocks, ends the worker threads (a block being compressed is finished first) and
+    /// returns the buffers. Call it on the caller's thread, or once that thread has stopped using the encoder.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        Abandon();
+        lock (_lock)
+        {
+            _stopping = true;
+            Monitor.PulseAll(_lock);
+        }
+        if (_threads is not null)
+            foreach (var t in _threads) t.Join();
+        _disposed = true;
+        foreach (var s in _slots)
+        {
+            if (s.Block is not null) ArrayPool<byte>.Shared.Return(s.Block);
+            if (s.Scratch is not null) ArrayPool<byte>.Shared.Return(s.Scratch);
+            s.Block = s.Scratch = null;
+        }
+    }
+}
