@@ -378,61 +378,56 @@ internal sealed partial class RemoteTransfer
     /// </summary>
     private void CheckDownloadTargets(ServeClient c, List<DownloadFile> files)
     {
-        var buffer = _req.Resume == ResumeMode.None ? null : ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
-        try
+        foreach (var f in files)
         {
-            foreach (var f in files)
+            var existing = Fs.TryLstat(f.Local);
+            if (existing is { Kind: EntryKind.Directory })
             {
-                var existing = Fs.TryLstat(f.Local);
-                if (existing is { Kind: EntryKind.Directory })
-                {
-                    f.Refused = new BcmrException(BcmrErrorCode.IsADirectory, f.Local, $"{f.Local}: cannot overwrite directory with non-directory '{f.Shown}'");
-                    continue;
-                }
-                if (_req.Resume == ResumeMode.None)
-                {
-                    if (existing is not null && !_req.Force) f.Refused = FileCopier.ExistsError(f.Local);
-                    continue;
-                }
-                var partial = FileCopier.PartialPath(f.Local);
-                var held = Fs.TryLstat(partial) is { Kind: EntryKind.File } p && p.Size > 0 ? (Path: partial, Size: p.Size)
-                    : existing is { Kind: EntryKind.File } e && e.Size > 0 ? (Path: f.Local, Size: e.Size)
-                    : (Path: (string?)null, Size: 0L);
-                if (held.Path is null) continue;
-                bool whole = held.Path == f.Local;
-                if (held.Size > f.Size)
-                {
-                    f.Note = $"the local {(whole ? "file" : "partial file")} holds {held.Size} bytes, more than the source's {f.Size}; copied again";
-                    continue;
-                }
-                void Accept()
-                {
-                    if (whole && held.Size == f.Size) f.AlreadyComplete = true;
-                    else if (whole) f.Note = "the destination is shorter than the source; copied again";
-                    else f.Offset = held.Size;
-                }
-                if (_req.Resume == ResumeMode.Append)
-                {
-                    if (whole && held.Size < f.Size) { f.Note = "the destination is shorter than the source; copied again"; continue; }
-                    Accept();
-                    continue;
-                }
-                long start = _req.Resume == ResumeMode.Strict ? 0 : Math.Max(0, held.Size - Wire.MaxBlock);
-                byte[] localHash;
-                try { localHash = HashLocal(held.Path, start, held.Size - start, buffer!); }
-                catch (BcmrException) { continue; }
-                var expected = Blake3.ToHex(localHash);
-                var heldPath = held.Path;
-                Request(c, new HashRequest(f.Remote, (ulong)start, (ulong)(held.Size - start)), m =>
-                {
-                    if (m is HashResponse h && h.Hash == expected) Accept();
-                    else if (m is ErrorResponse e) f.Refused = ServerError(c, f.Remote, e);
-                    else f.Note = $"the bytes held in {heldPath} do not match the source; copied again";
-                }, lost => throw lost);
+                f.Refused = new BcmrException(BcmrErrorCode.IsADirectory, f.Local, $"{f.Local}: cannot overwrite directory with non-directory '{f.Shown}'");
+                continue;
             }
-            Complete(c, block: true);
+            if (_req.Resume == ResumeMode.None)
+            {
+                if (existing is not null && !_req.Force) f.Refused = FileCopier.ExistsError(f.Local);
+                continue;
+            }
+            var partial = FileCopier.PartialPath(f.Local);
+            var held = Fs.TryLstat(partial) is { Kind: EntryKind.File } p && p.Size > 0 ? (Path: partial, Size: p.Size)
+                : existing is { Kind: EntryKind.File } e && e.Size > 0 ? (Path: f.Local, Size: e.Size)
+                : (Path: (string?)null, Size: 0L);
+            if (held.Path is null) continue;
+            bool whole = held.Path == f.Local;
+            if (held.Size > f.Size)
+            {
+                f.Note = $"the local {(whole ? "file" : "partial file")} holds {held.Size} bytes, more than the source's {f.Size}; copied again";
+                continue;
+            }
+            void Accept()
+            {
+                if (whole && held.Size == f.Size) f.AlreadyComplete = true;
+                else if (whole) f.Note = "the destination is shorter than the source; copied again";
+                else f.Offset = held.Size;
+            }
+            if (_req.Resume == ResumeMode.Append)
+            {
+                if (whole && held.Size < f.Size) { f.Note = "the destination is shorter than the source; copied again"; continue; }
+                Accept();
+                continue;
+            }
+            long start = _req.Resume == ResumeMode.Strict ? 0 : Math.Max(0, held.Size - Wire.MaxBlock);
+            byte[] localHash;
+            try { localHash = HashLocal(held.Path, start, held.Size - start); }
+            catch (BcmrException) { continue; }
+            var expected = Blake3.ToHex(localHash);
+            var heldPath = held.Path;
+            Request(c, new HashRequest(f.Remote, (ulong)start, (ulong)(held.Size - start)), m =>
+            {
+                if (m is HashResponse h && h.Hash == expected) Accept();
+                else if (m is ErrorResponse e) f.Refused = ServerError(c, f.Remote, e);
+                else f.Note = $"the bytes held in {heldPath} do not match the source; copied again";
+            }, lost => throw lost);
         }
-        finally { if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer); }
+        Complete(c, block: true);
     }
 
     private void RequestFile(ServeClient c, DownloadFile f)
@@ -447,22 +442,10 @@ internal sealed partial class RemoteTransfer
         try
         {
             h = Fs.OpenExclusive(partial, 0x1B6, f.Local);
-            if (f.Offset > 0 && hasher is not null)
+            if (f.Offset > 0 && hasher is not null && DataCopier.HashRange(h, partial, 0, f.Offset, hasher) != f.Offset)
             {
-                var buffer = ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
-                try
-                {
-                    long pos = 0;
-                    while (pos < f.Offset)
-                    {
-                        int n = Fs.ReadFull(h, buffer.AsSpan(0, (int)Math.Min(buffer.Length, f.Offset - pos)), pos, partial);
-                        if (n == 0) break;
-                        hasher.Update(buffer.AsSpan(0, n));
-                        pos += n;
-                    }
-                    if (pos != f.Offset) { f.Offset = 0; hasher = Blake3Hasher.Create(); }
-                }
-                finally { ArrayPool<byte>.Shared.Return(buffer); }
+                f.Offset = 0;
+                hasher = Blake3Hasher.Create();
             }
             Fs.SetLength(h, f.Offset, partial);
         }
@@ -527,19 +510,14 @@ internal sealed partial class RemoteTransfer
         {
             if (error is null && _req.Verify)
             {
-                var buffer = ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
-                try
+                var reread = Blake3.ToHex(HashLocal(r.Partial, 0, long.MaxValue));
+                if (hex is not null && reread != hex)
+                    error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{f.Local}: verification failed: read back {reread}, received {hex}; removed");
+                else if (hex is null)
                 {
-                    var reread = Blake3.ToHex(HashLocal(r.Partial, 0, long.MaxValue, buffer));
-                    if (hex is not null && reread != hex)
-                        error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{f.Local}: verification failed: read back {reread}, received {hex}; removed");
-                    else if (hex is null)
-                    {
-                        error = SourceHashMismatch(c, f, sourceHash!, reread);
-                        hex = reread;
-                    }
+                    error = SourceHashMismatch(c, f, sourceHash!, reread);
+                    hex = reread;
                 }
-                finally { ArrayPool<byte>.Shared.Return(buffer); }
             }
             if (error is null)
             {
@@ -561,7 +539,7 @@ internal sealed partial class RemoteTransfer
         {
             Source = f.Shown, Destination = f.Local, Kind = EntryKind.File, Status = CopyStatus.Copied, Bytes = f.Size,
             Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = r.Wire, ResumedFrom = f.Offset,
-            Resume = _req.Resume == ResumeMode.None ? null : f.Offset > 0 ? ResumeDecision.Resumed : f.Note is null ? ResumeDecision.Fresh : ResumeDecision.StartedOver,
+            Resume = ResumeOutcome(f.Offset, f.Note),
             Message = f.Note is null ? null : $"{f.Local}: {f.Note}",
         });
     }

@@ -188,57 +188,52 @@ internal sealed partial class RemoteTransfer
     private void CheckUploadTargets(ServeClient c, RemoteSpec dst, List<UploadFile> files)
     {
         var resume = _req.Resume;
-        var hashBuffer = resume == ResumeMode.None ? null : ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
-        try
+        foreach (var f in files)
         {
-            foreach (var f in files)
+            if (resume == ResumeMode.None)
             {
-                if (resume == ResumeMode.None)
+                if (_req.Force || f.New) continue;
+                Request(c, new StatRequest(f.Remote),
+                    m => f.Refused = m switch
+                    {
+                        StatResponse { IsDir: true } => new BcmrException(BcmrErrorCode.IsADirectory, f.Local, $"{dst.WithPath(f.Remote)}: cannot overwrite directory with non-directory '{f.Local}'"),
+                        StatResponse => FileCopier.ExistsError(dst.WithPath(f.Remote).ToString()),
+                        ErrorResponse e when ServerError(c, f.Remote, e) is { Code: not BcmrErrorCode.NotFound } err => err,
+                        _ => null,
+                    },
+                    lost => throw lost);
+                continue;
+            }
+            // Even under a directory that did not exist, a partial upload may (a first run cut before its rename).
+            StatResponse? final = null;
+            Request(c, new StatRequest(f.Remote), m => final = m as StatResponse, lost => throw lost);
+            Request(c, new ResumeRequest(f.Remote), m =>
+            {
+                if (m is ErrorResponse e) { f.Refused = ServerError(c, f.Remote, e); return; }
+                var r = (ResumeResponse)m;
+                DecideUploadResume(c, f, r, final);
+            }, lost => throw lost);
+        }
+        Complete(c, block: true);
+        if (resume == ResumeMode.Strict)
+        {
+            // Complete-looking files under -s: proven by the whole file's BLAKE3 on both sides.
+            foreach (var f in files.Where(f => f.AlreadyComplete))
+            {
+                var local = HashLocal(f.Local, 0, f.Size);
+                Request(c, new HashRequest(f.Remote, 0, null), m =>
                 {
-                    if (_req.Force || f.New) continue;
-                    Request(c, new StatRequest(f.Remote),
-                        m => f.Refused = m switch
-                        {
-                            StatResponse { IsDir: true } => new BcmrException(BcmrErrorCode.IsADirectory, f.Local, $"{dst.WithPath(f.Remote)}: cannot overwrite directory with non-directory '{f.Local}'"),
-                            StatResponse => FileCopier.ExistsError(dst.WithPath(f.Remote).ToString()),
-                            ErrorResponse e when ServerError(c, f.Remote, e) is { Code: not BcmrErrorCode.NotFound } err => err,
-                            _ => null,
-                        },
-                        lost => throw lost);
-                    continue;
-                }
-                // Even under a directory that did not exist, a partial upload may (a first run cut before its rename).
-                StatResponse? final = null;
-                Request(c, new StatRequest(f.Remote), m => final = m as StatResponse, lost => throw lost);
-                Request(c, new ResumeRequest(f.Remote), m =>
-                {
-                    if (m is ErrorResponse e) { f.Refused = ServerError(c, f.Remote, e); return; }
-                    var r = (ResumeResponse)m;
-                    DecideUploadResume(c, f, r, final, hashBuffer!);
+                    if (m is HashResponse h && h.Hash == Blake3.ToHex(local)) return;
+                    f.AlreadyComplete = false;
+                    f.Offset = 0;
+                    f.Note = "the remote file differs from the source; copied again";
                 }, lost => throw lost);
             }
             Complete(c, block: true);
-            if (resume == ResumeMode.Strict)
-            {
-                // Complete-looking files under -s: proven by the whole file's BLAKE3 on both sides.
-                foreach (var f in files.Where(f => f.AlreadyComplete))
-                {
-                    var local = HashLocal(f.Local, 0, f.Size, hashBuffer!);
-                    Request(c, new HashRequest(f.Remote, 0, null), m =>
-                    {
-                        if (m is HashResponse h && h.Hash == Blake3.ToHex(local)) return;
-                        f.AlreadyComplete = false;
-                        f.Offset = 0;
-                        f.Note = "the remote file differs from the source; copied again";
-                    }, lost => throw lost);
-                }
-                Complete(c, block: true);
-            }
         }
-        finally { if (hashBuffer is not null) ArrayPool<byte>.Shared.Return(hashBuffer); }
     }
 
-    private void DecideUploadResume(ServeClient c, UploadFile f, ResumeResponse r, StatResponse? final, byte[] buffer)
+    private void DecideUploadResume(ServeClient c, UploadFile f, ResumeResponse r, StatResponse? final)
     {
         long held = (long)Math.Min(r.Size, long.MaxValue);
         if (held == 0) return;
@@ -250,7 +245,7 @@ internal sealed partial class RemoteTransfer
         if (_req.Resume != ResumeMode.Append && r.BlockHash is { } remoteBlock)
         {
             long blockStart = (held / Wire.MaxBlock - 1) * Wire.MaxBlock;
-            var local = HashLocal(f.Local, blockStart, Wire.MaxBlock, buffer);
+            var local = HashLocal(f.Local, blockStart, Wire.MaxBlock);
             if (Blake3.ToHex(local) != remoteBlock)
             {
                 f.Note = $"the remote's block at {blockStart} does not match the source; copied again";
@@ -266,18 +261,12 @@ internal sealed partial class RemoteTransfer
         f.Offset = held;
     }
 
-    private static byte[] HashLocal(string path, long offset, long count, byte[] buffer)
+    /// <summary>BLAKE3 of bytes [offset, offset + count) of a local file (fewer if it ends first).</summary>
+    private static byte[] HashLocal(string path, long offset, long count)
     {
         using var h = Fs.OpenRead(path);
         var hasher = Blake3Hasher.Create();
-        while (count > 0)
-        {
-            int n = Fs.ReadFull(h, buffer.AsSpan(0, (int)Math.Min(buffer.Length, count)), offset, path);
-            if (n == 0) break;
-            hasher.Update(buffer.AsSpan(0, n));
-            offset += n;
-            count -= n;
-        }
+        DataCopier.HashRange(h, path, offset, count, hasher);
         return hasher.Finalize();
     }
 
@@ -311,13 +300,8 @@ internal sealed partial class RemoteTransfer
             long pos = 0, wire = 0;
             try
             {
-                while (pos < offset)
-                {
-                    int n = Fs.ReadFull(h, buffer.AsSpan(0, (int)Math.Min(buffer.Length, offset - pos)), pos, f.Local);
-                    if (n == 0) throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: shrank while being read");
-                    hasher.Update(buffer.AsSpan(0, n));
-                    pos += n;
-                }
+                pos = DataCopier.HashRange(h, f.Local, 0, offset, hasher);
+                if (pos < offset) throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: shrank while being read");
                 _tracker.AddKeptBytes(cur, offset);
             }
             catch (BcmrException e)
@@ -536,7 +520,7 @@ internal sealed partial class RemoteTransfer
             Source = f.Local, Destination = shown, Kind = EntryKind.File, Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied,
             Bytes = f.Size, Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = wire, ResumedFrom = offset,
             DedupBlocks = deduplicated,
-            Resume = _req.Resume == ResumeMode.None ? null : offset > 0 ? ResumeDecision.Resumed : f.Note is null ? ResumeDecision.Fresh : ResumeDecision.StartedOver,
+            Resume = ResumeOutcome(offset, f.Note),
             Message = f.Note is null ? null : $"{shown}: {f.Note}",
         });
     }

@@ -171,6 +171,14 @@ internal sealed partial class RemoteTransfer
 
     private static BcmrException ServerError(ServeClient c, string path, ErrorResponse e) => ServeClient.ServerError(c.Remote, path, e.Text);
 
+    /// <summary>What -C/-s/-a did for a copied file: continued at <paramref name="offset"/>, started over (a note says
+    /// why the held bytes were not used), or a fresh copy; null without a resume flag.</summary>
+    private ResumeDecision? ResumeOutcome(long offset, string? note) =>
+        _req.Resume == ResumeMode.None ? null
+        : offset > 0 ? ResumeDecision.Resumed
+        : note is null ? ResumeDecision.Fresh
+        : ResumeDecision.StartedOver;
+
     private static BcmrException Unexpected(ServeClient c, Message m) =>
         new(BcmrErrorCode.ConnectionFailed, c.Remote, $"{c.Remote}: unexpected {m.Type} reply");
 

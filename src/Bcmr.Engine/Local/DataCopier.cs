@@ -219,19 +219,28 @@ internal static unsafe class DataCopier
     /// <summary>Hashes a whole open file from offset 0 (verification re-reads and reflinked sources).</summary>
     public static byte[] HashFile(SafeFileHandle h, string path, Blake3Hasher hasher, CancellationToken ct)
     {
+        HashRange(h, path, 0, long.MaxValue, hasher, ct);
+        return hasher.Finalize();
+    }
+
+    /// <summary>Feeds <paramref name="hasher"/> bytes [offset, offset + count) of an open file, or up to its end if
+    /// that comes first (count = long.MaxValue: to the end); returns the bytes hashed, so callers decide what a file
+    /// shorter than expected means.</summary>
+    public static long HashRange(SafeFileHandle h, string path, long offset, long count, Blake3Hasher hasher, CancellationToken ct = default)
+    {
         var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         try
         {
-            long pos = 0;
-            while (true)
+            long done = 0;
+            while (done < count)
             {
                 ct.ThrowIfCancellationRequested();
-                int n = Fs.ReadFull(h, buffer.AsSpan(0, BlockSize), pos, path);
+                int n = Fs.ReadFull(h, buffer.AsSpan(0, (int)Math.Min(BlockSize, count - done)), offset + done, path);
                 if (n == 0) break;
                 hasher.Update(buffer.AsSpan(0, n));
-                pos += n;
+                done += n;
             }
-            return hasher.Finalize();
+            return done;
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }

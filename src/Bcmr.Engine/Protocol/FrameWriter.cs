@@ -92,22 +92,14 @@ public sealed class FrameWriter : IDisposable
     /// <paramref name="scratch"/>, which needs <see cref="BlockCodec.MaxCompressedSize"/> bytes), else raw Data.
     /// Returns the bytes the frame takes on the wire (length field included). Compression runs on the calling thread.
     /// </summary>
-    public int WriteBlock(ReadOnlySpan<byte> block, WireCodec codec, Span<byte> scratch) => WriteBlock(block, codec, scratch, null, out _);
-
-    /// <summary><see cref="WriteBlock(ReadOnlySpan{byte}, WireCodec, Span{byte})"/> that also feeds
-    /// <paramref name="hasher"/> the block's original bytes (slice by slice when it goes raw) and says whether the
-    /// block went compressed.</summary>
-    public int WriteBlock(ReadOnlySpan<byte> block, WireCodec codec, Span<byte> scratch, Blake3Hasher? hasher, out bool compressed)
+    public int WriteBlock(ReadOnlySpan<byte> block, WireCodec codec, Span<byte> scratch)
     {
-        int n = 0;
-        compressed = codec != WireCodec.None && BlockCodec.TryEncode(codec, block, scratch, out n);
-        if (compressed)
+        if (BlockCodec.TryEncode(codec, block, scratch, out int n))
         {
-            hasher?.Update(block);
             WriteDataCompressed(codec, block.Length, scratch[..n]);
             return Wire.HeaderSize + DataCompressedFields + n;
         }
-        WriteData(block, hasher);
+        WriteData(block);
         return Wire.HeaderSize + 4 + block.Length;
     }
 

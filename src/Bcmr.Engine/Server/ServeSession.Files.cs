@@ -260,18 +260,11 @@ public sealed partial class ServeSession
 
     /// <summary>Feeds <paramref name="count"/> bytes from <paramref name="offset"/> to the hasher; a file that ends
     /// earlier is an error (it changed under us).</summary>
-    private void HashRange(SafeFileHandle h, string path, long offset, long count, Blake3Hasher hasher)
+    private static void HashRange(SafeFileHandle h, string path, long offset, long count, Blake3Hasher hasher)
     {
-        var block = Block;
-        while (count > 0)
-        {
-            int n = Fs.ReadFull(h, block.AsSpan(0, (int)Math.Min(block.Length, count)), offset, path);
-            if (n == 0)
-                throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: ended at {offset} while being hashed (expected {count} more bytes)");
-            hasher.Update(block.AsSpan(0, n));
-            offset += n;
-            count -= n;
-        }
+        long done = DataCopier.HashRange(h, path, offset, count, hasher);
+        if (done < count)
+            throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: ended at {offset + done} while being hashed (expected {count - done} more bytes)");
     }
 
     /// <summary>mkdir -p: creates every missing directory down to <paramref name="path"/> (a canonical path inside
