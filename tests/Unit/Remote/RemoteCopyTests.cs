@@ -193,6 +193,33 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [SshFact]
+    public void Verify_catches_a_download_damaged_on_the_local_disk_with_and_without_fast()
+    {
+        using var s = new Scene(fx);
+        ResumeTests.WriteRandom(s.R("f.bin"), 5 * MiB + 3, 31);
+        // The test hook flips one byte of the received file after it is written and before -V reads it back. Without
+        // --fast the read-back is compared with what was received; under --fast (nothing hashed while receiving) with
+        // the server's BLAKE3 of the source.
+        var env = fx.Env(new() { ["BCMR_FAULT_CORRUPT_STAGED"] = "damaged" });
+        foreach (var fast in new[] { false, true })
+        {
+            var dst = s.Local[fast ? "damaged-fast.bin" : "damaged.bin"];
+            var r = BcmrRunner.Run(["--json", "copy", "-V", .. fast ? new[] { "--fast" } : [], fx.Remote(s.R("f.bin")), dst], env);
+            Assert.True(r.ExitCode != 0, r.ToString());
+            var failed = r.JsonFiles.Single();
+            Assert.Equal("failed", failed.GetProperty("status").GetString());
+            Assert.Contains("verification failed", failed.GetProperty("error").GetString());
+            if (fast) Assert.Contains("the source's BLAKE3 is " + Tool.Output("b3sum", "--no-names", s.R("f.bin")).Trim(), failed.GetProperty("error").GetString());
+            Assert.False(File.Exists(dst), "a copy that failed verification is removed");
+            Trees.AssertNoStagingFiles(Path.GetDirectoryName(dst)!);
+        }
+        // The same download without the fault passes under --fast -V.
+        var ok = BcmrRunner.Run(["copy", "-V", "--fast", fx.Remote(s.R("f.bin")), s.Local["good.bin"]], fx.Env());
+        Assert.True(ok.ExitCode == 0, ok.ToString());
+        Assert.Equal(Trees.Sha256(s.R("f.bin")), Trees.Sha256(s.Local["good.bin"]));
+    }
+
+    [SshFact]
     public void Sync_fast_and_verify_still_give_identical_bytes()
     {
         using var s = new Scene(fx);
