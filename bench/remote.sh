@@ -53,26 +53,20 @@ fi
 cp -n "$DIR/big.bin" "$DEST/home/big.bin"
 echo "binaries: $BCMR ${BCMR_V3:-}; copies land in $DEST ($(stat -f -c %T "$DEST"))"
 
-mapfile -t up < <(bcmr_cmds "copy -q -r $DIR/many $HOST:$DEST/home/up")
-echo "== 10 000 x 64 KiB upload"
-hyperfine -r "$RUNS" -w 1 --prepare "rm -rf $DEST/home/up" --export-json "$DIR/up.json" \
-  "$SCP -r $DIR/many $HOST:$DEST/home/up" \
-  "$RSYNC $DIR/many/ $HOST:$DEST/home/up/" \
-  "${up[@]}"
-read -r scp rsync b1 b2 <<<"$(median "$DIR/up.json")"
-for i in "${!names[@]}"; do b=$([ "$i" = 0 ] && echo "$b1" || echo "$b2")
-  echo "upload ${names[$i]}:   bcmr/scp = $(ratio "$b" "$scp") (goal <= 0.5)   bcmr/rsync = $(ratio "$b" "$rsync") (goal <= 1.0)"; done
-
-echo "== 10 000 x 64 KiB download"
+# many NAME SRC DST RSYNC_SRC: 10 000 files one way, scp vs rsync vs each bcmr, ratios printed.
+many() {
+  local name=$1 src=$2 dst=$3 rsrc=$4 cmds
+  mapfile -t cmds < <(bcmr_cmds "copy -q -r $src $dst")
+  echo "== 10 000 x 64 KiB $name"
+  hyperfine -r "$RUNS" -w 1 --prepare "rm -rf ${dst#$HOST:}" --export-json "$DIR/$name.json" \
+    "$SCP -r $src $dst" "$RSYNC $rsrc/ $dst/" "${cmds[@]}"
+  read -r scp rsync b1 b2 <<<"$(median "$DIR/$name.json")"
+  for i in "${!names[@]}"; do b=$([ "$i" = 0 ] && echo "$b1" || echo "$b2")
+    echo "$name ${names[$i]}: bcmr/scp = $(ratio "$b" "$scp") (goal <= 0.5)   bcmr/rsync = $(ratio "$b" "$rsync") (goal <= 1.0)"; done
+}
+many upload "$DIR/many" "$HOST:$DEST/home/up" "$DIR/many"
 rm -rf "$DEST/home/many-src"; cp -r "$DIR/many" "$DEST/home/many-src"
-mapfile -t down < <(bcmr_cmds "copy -q -r $HOST:$DEST/home/many-src $DEST/down")
-hyperfine -r "$RUNS" -w 1 --prepare "rm -rf $DEST/down" --export-json "$DIR/down.json" \
-  "$SCP -r $HOST:$DEST/home/many-src $DEST/down" \
-  "$RSYNC $HOST:$DEST/home/many-src/ $DEST/down/" \
-  "${down[@]}"
-read -r scp rsync b1 b2 <<<"$(median "$DIR/down.json")"
-for i in "${!names[@]}"; do b=$([ "$i" = 0 ] && echo "$b1" || echo "$b2")
-  echo "download ${names[$i]}: bcmr/scp = $(ratio "$b" "$scp") (goal <= 0.5)   bcmr/rsync = $(ratio "$b" "$rsync") (goal <= 1.0)"; done
+many download "$HOST:$DEST/home/many-src" "$DEST/down" "$HOST:$DEST/home/many-src"
 rm -rf "$DEST/home/many-src" "$DEST/down" "$DEST/home/up"
 
 echo "== 1 GiB download"

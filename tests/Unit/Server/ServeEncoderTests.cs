@@ -76,13 +76,13 @@ public sealed class ServeEncoderTests : IDisposable
     }
 
     /// <summary>An upload through the real client code (RemoteTransfer) to a ServeSession in this process.</summary>
-    private (TransferSummary Summary, List<CopyResult> Results) Upload(string source, string remotePath, string compress, byte serverCaps)
+    private (TransferSummary Summary, List<CopyResult> Results) Upload(string source, string remotePath, string compress, byte serverCaps, bool recursive = false)
     {
         var root = Directory.CreateDirectory(_t["remote"]).FullName;
         var store = new ContentStore(_t["cas"], 0);
         var results = new List<CopyResult>();
         var threads = new List<Thread>();
-        var request = new CopyRequest { Sources = [source], Destination = "in-process:" + remotePath, Compress = compress };
+        var request = new CopyRequest { Sources = [source], Destination = "in-process:" + remotePath, Compress = compress, Recursive = recursive };
         var transfer = new RemoteTransfer(request, null, r => { lock (results) results.Add(r); }, [], CancellationToken.None)
         {
             Connector = (spec, caps) =>
@@ -150,26 +150,8 @@ public sealed class ServeEncoderTests : IDisposable
             ["tree/sub/text.txt"] = BlockCodecTests.SourceText(13 * MiB + 11, 93),
         };
         foreach (var (rel, content) in files) _t.WriteFile(rel, content);
-        var root = Directory.CreateDirectory(_t["remote"]).FullName;
-        var results = new List<CopyResult>();
-        var request = new CopyRequest { Sources = [_t["tree"]], Destination = "in-process:.", Compress = "zstd", Recursive = true };
-        Thread? thread = null;
-        var transfer = new RemoteTransfer(request, null, r => { lock (results) results.Add(r); }, [], CancellationToken.None)
-        {
-            Connector = (spec, caps) =>
-            {
-                var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
-                var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
-                var fromServer = new AnonymousPipeServerStream(PipeDirection.In);
-                var serverOut = new AnonymousPipeClientStream(PipeDirection.Out, fromServer.ClientSafePipeHandle);
-                var session = new ServeSession(serverIn, serverOut, new ServeOptions { Root = root, Capabilities = (byte)(ServeSession.SupportedCaps & ~Caps.Dedup) });
-                thread = new Thread(() => { session.Run(); session.Dispose(); serverOut.Dispose(); serverIn.Dispose(); }) { IsBackground = true };
-                thread.Start();
-                return ServeClient.Open(toServer, fromServer, spec.Target, caps);
-            },
-        };
-        var summary = transfer.Run();
-        Assert.True(thread!.Join(TimeSpan.FromSeconds(30)));
+        var (summary, _) = Upload(_t["tree"], ".", "zstd", (byte)(ServeSession.SupportedCaps & ~Caps.Dedup), recursive: true);
+        var root = _t["remote"];
         Assert.True(summary.Succeeded, string.Join("; ", summary.Failures.Select(f => f.Message)) + summary.Fatal?.Message);
         Assert.Equal(files.Count, summary.Files);
         foreach (var (rel, content) in files)
