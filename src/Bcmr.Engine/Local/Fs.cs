@@ -14,6 +14,15 @@ namespace Bcmr.Engine.Local;
 /// </summary>
 internal static unsafe partial class Fs
 {
+    /// <summary>
+    /// The most a single write (and the hash beside it) takes at once: 4 MiB blocks are written 256 KiB at a time.
+    /// Measured on this project's 2-vCPU VM: a 1 GiB `bcmr copy -C` to ext4 took 1.9–3.5 s with one 4 MiB pwrite per
+    /// block (1.7–3.4 s of it system time) and 0.7–1.2 s in 256 KiB slices; a 1 GiB download's disk thread spent
+    /// 4.0–4.4 s of system time against 1.5 s; `dd bs=4M` against `bs=256K` shows the same. A slice also stays in cache
+    /// between the read, the write and the hash. On tmpfs it makes no difference.
+    /// </summary>
+    public const int IoSlice = 256 * 1024;
+
     public static readonly bool Linux =
         OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("BCMR_PORTABLE_IO") != "1";
 

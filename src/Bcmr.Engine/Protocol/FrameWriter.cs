@@ -39,12 +39,10 @@ public sealed class FrameWriter : IDisposable
         _output.Write(block);
     }
 
-    /// <summary>Slice of a raw block that is hashed and then written before the next is hashed.</summary>
-    internal const int HashSlice = 256 * 1024;
 
     /// <summary>
     /// Writes one Data frame carrying <paramref name="block"/>, feeding <paramref name="hasher"/> (when given) each
-    /// 256 KiB slice just before writing it. Measured on a 1 GiB download over loopback ssh: the slice is still in
+    /// 256 KiB slice (<see cref="Local.Fs.IoSlice"/>) just before writing it. Measured on a 1 GiB download over loopback ssh: the slice is still in
     /// cache for the write, and the pipe to ssh fills while the rest of the block is hashed instead of only after.
     /// </summary>
     public void WriteData(ReadOnlySpan<byte> block, Blake3Hasher? hasher)
@@ -56,9 +54,9 @@ public sealed class FrameWriter : IDisposable
         }
         DataHeader(block.Length);
         _output.Write(_dataHeader);
-        for (int at = 0; at < block.Length; at += HashSlice)
+        for (int at = 0; at < block.Length; at += Local.Fs.IoSlice)
         {
-            var slice = block.Slice(at, Math.Min(HashSlice, block.Length - at));
+            var slice = block.Slice(at, Math.Min(Local.Fs.IoSlice, block.Length - at));
             hasher.Update(slice);
             _output.Write(slice);
         }
