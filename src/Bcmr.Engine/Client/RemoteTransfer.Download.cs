@@ -93,22 +93,17 @@ internal sealed partial class RemoteTransfer
         }
 
 
-        /// <summary>On the sink thread: one block in order, written and hashed slice by slice (<see cref="Fs.IoSlice"/>).</summary>
+        /// <summary>On the sink thread: one block in order, hashed and written slice by slice (<see cref="Fs.IoSlice"/>).</summary>
         public void Store(byte[] buffer, int length)
         {
             if (LocalError is not null) return;
-            for (int at = 0; at < length; at += Fs.IoSlice)
+            try { DataCopier.HashAndWrite(buffer.AsSpan(0, length), Hasher, Handle, file.Local, Position); }
+            catch (BcmrException e)
             {
-                var slice = buffer.AsSpan(at, Math.Min(Fs.IoSlice, length - at));
-                try { Fs.Write(Handle, slice, Position, file.Local); }
-                catch (BcmrException e)
-                {
-                    LocalError = e;
-                    return;
-                }
-                Hasher?.Update(slice);
-                Position += slice.Length;
+                LocalError = e;
+                return;
             }
+            Position += length;
             tracker.AddBytes(_cur, length);
         }
 

@@ -192,7 +192,7 @@ internal static unsafe class DataCopier
 
     /// <summary>Hashes and writes a block one <see cref="Fs.IoSlice"/> at a time (the slice is still in cache for the
     /// write, and small writes are much cheaper than 4 MiB ones on ext4).</summary>
-    private static void HashAndWrite(ReadOnlySpan<byte> block, Blake3Hasher? hasher, SafeFileHandle h, string path, long pos, bool punchZeroPages)
+    internal static void HashAndWrite(ReadOnlySpan<byte> block, Blake3Hasher? hasher, SafeFileHandle h, string path, long pos, bool punchZeroPages = false)
     {
         for (int at = 0; at < block.Length; at += Fs.IoSlice)
         {

@@ -57,12 +57,9 @@ public sealed partial class ServeSession
             int length = (int)Math.Min(blockSize, size - offset);
             if (store.TryRead(have.Hash(i), block, out int got) && got == length)
             {
-                Fs.Write(put.Handle, block.AsSpan(0, length), offset, put.Path);
-                if (put.Hashed == offset)
-                {
-                    put.Hasher.Update(block.AsSpan(0, length));
-                    put.Hashed += length;
-                }
+                bool inOrder = put.Hashed == offset;
+                DataCopier.HashAndWrite(block.AsSpan(0, length), inOrder ? put.Hasher : null, put.Handle, put.Path, offset);
+                if (inOrder) put.Hashed += length;
             }
             else
             {
@@ -89,9 +86,8 @@ public sealed partial class ServeSession
             {
                 case MessageType.Data or MessageType.DataCompressed:
                     var data = ReceiveBlock(put, next, length);
-                    Fs.Write(put.Handle, data, offset, put.Path);
                     HashUpTo(put, offset);
-                    put.Hasher.Update(data);
+                    DataCopier.HashAndWrite(data, put.Hasher, put.Handle, put.Path, offset);
                     put.Hashed = offset + length;
                     put.Remaining -= (ulong)length;
                     put.Position = NextMissing(bitmap, i + 1, count, blockSize, size);

@@ -193,8 +193,7 @@ public sealed partial class ServeSession
             {
                 case MessageType.Data or MessageType.DataCompressed:
                     var block = ReceiveBlock(put, frame);
-                    Fs.Write(put.Handle, block, put.Position, put.Path);
-                    put.Hasher.Update(block);
+                    DataCopier.HashAndWrite(block, put.Hasher, put.Handle, put.Path, put.Position);
                     put.Position += block.Length;
                     put.Remaining -= (ulong)block.Length;
                     break;
@@ -318,8 +317,7 @@ public sealed partial class ServeSession
             int n = Fs.ReadFull(h, block.AsSpan(0, (int)Math.Min(block.Length, count - pos)), pos, src);
             if (n == 0)
                 throw new BcmrException(BcmrErrorCode.SourceChanged, src, $"{src}: ended at {pos} while its first {count} bytes were copied");
-            Fs.Write(dst, block.AsSpan(0, n), pos, src);
-            hasher.Update(block.AsSpan(0, n));
+            DataCopier.HashAndWrite(block.AsSpan(0, n), hasher, dst, src, pos);
             pos += n;
         }
     }
