@@ -8,14 +8,13 @@ namespace Bcmr.Engine.Server;
 // FAST downloads on Linux: file data goes from the page cache to the output with sendfile(2), no copy through us.
 public sealed partial class ServeSession
 {
-
     /// <summary>
     /// Sends [pos, size) of the file as Data frames whose payload is written by sendfile(2) from the file to
     /// <see cref="ServeOptions.OutputFd"/>, on this thread, one call per frame (the kernel loops; we only resume a
     /// short write). Used only under FAST (there is no hash to feed) with no codec, on Linux. The reference's splice
     /// variant was slower than the buffered path (Experiment 14) because its pipe stayed at 64 KiB and each chunk
-    /// bounced to another thread: here the output pipe, when it is one, was grown to /proc/sys/fs/pipe-max-size
-    /// when the session started, and nothing changes threads.
+    /// bounced to another thread: here the output pipe, when it is one, was grown to 1 MiB when the session
+    /// started (Fs.GrowPipe), and nothing changes threads.
     /// A frame header promises its length before the bytes go out, so a file that shrinks mid-frame cannot be
     /// answered with Error: the connection is closed instead (the client then reports the file, as for any cut).
     /// Returns false, having sent nothing, when this path does not apply.
