@@ -357,17 +357,8 @@ internal sealed partial class RemoteTransfer
             {
                 if (!finished) encoder.Abandon();
             }
-            // bcmr 0.6's terminator; a Done before all bytes ends this Put with an Error and keeps the rest as partial.
-            c.SendNoReply(Done.Instance);
-            _tracker.FinishFile(cur, Math.Max(0, size - cur.Done));
+            var verify = EndPut(c, f, cur, size, verify: _req.Verify && local is null);
             var hash = local is null ? hasher.Finalize() : null;
-
-            SingleReply? verify = null;
-            if (_req.Verify && local is null)
-            {
-                verify = new SingleReply();
-                c.Send(new HashRequest(f.Remote, 0, null), verify, _ct);
-            }
             Track(reply, () => CompleteUpload(c, f, shown, reply.Message, reply.Lost, verify, local, hash, offset, wire, 0, clock));
         }
     }
@@ -462,15 +453,21 @@ internal sealed partial class RemoteTransfer
                 if (!finished) encoder.Abandon();
             }
         }
+        var verify = EndPut(c, f, cur, size, verify: _req.Verify && local is null && reply.Missing is not null);
+        Track(reply, () => CompleteUpload(c, f, shown, reply.Final, reply.Lost, verify, local, hash, 0, wire, deduplicated, clock));
+    }
+
+    /// <summary>Ends a Put's data with Done (bcmr 0.6's terminator; a Done before all bytes ends the Put with an Error
+    /// and the server keeps the rest as partial) and, for -V, asks the server to re-read the file (its reply comes
+    /// after the Put's).</summary>
+    private SingleReply? EndPut(ServeClient c, UploadFile f, ProgressTracker.CurrentFile cur, long size, bool verify)
+    {
         c.SendNoReply(Done.Instance);
         _tracker.FinishFile(cur, Math.Max(0, size - cur.Done));
-        SingleReply? verify = null;
-        if (_req.Verify && local is null && reply.Missing is not null)
-        {
-            verify = new SingleReply();
-            c.Send(new HashRequest(f.Remote, 0, null), verify, _ct);
-        }
-        Track(reply, () => CompleteUpload(c, f, shown, reply.Final, reply.Lost, verify, local, hash, 0, wire, deduplicated, clock));
+        if (!verify) return null;
+        var reply = new SingleReply();
+        c.Send(new HashRequest(f.Remote, 0, null), reply, _ct);
+        return reply;
     }
 
     private void CompleteUpload(ServeClient c, UploadFile f, string shown, Message? message, BcmrException? lost, SingleReply? verify,
