@@ -5,7 +5,7 @@
     is needed where pwsh is not installed.
 .DESCRIPTION
     Build       dotnet build of the solution
-    Test        dotnet test (the xunit suite; it publishes out/Bcmr itself before the module tests)
+    Test        tools/test.sh: the xunit suite, the Native AOT pass and Pester, as README and CI run them
     Package     dotnet publish src/Bcmr.Cmdlets -o out/Bcmr: the whole module (manifest, format file, help, bcmr)
     Help        en-US/Bcmr.Cmdlets.dll-Help.xml from docs/help/*.md: platyPS's New-ExternalHelp where platyPS is
                 installed, else the same MSBuild step Package runs
@@ -36,7 +36,7 @@ function Invoke-Package {
 
 switch ($Task) {
     'Build'      { Invoke-Dotnet build Bcmr.PowerShell.sln -c $Configuration }
-    'Test'       { Invoke-Dotnet test -c $Configuration }
+    'Test'       { & bash ./tools/test.sh; if ($LASTEXITCODE -ne 0) { throw "tools/test.sh failed with exit code $LASTEXITCODE" } }
     'Package'    { Invoke-Package }
     'Help' {
         if (Get-Module -ListAvailable -Name platyPS) {
@@ -51,17 +51,16 @@ switch ($Task) {
     }
     'Pester' {
         Invoke-Package
-        if (-not (Get-Module -ListAvailable -Name Pester | Where-Object Version -ge '5.0')) {
-            Install-Module Pester -MinimumVersion 5.0 -Scope CurrentUser -Force -SkipPublisherCheck
+        # The same Pester as tools/test.sh (the NuGet package in the NuGet cache) where it is there, else Pester 5
+        # from PSModulePath (installed from the Gallery where one is reachable).
+        $nugetPester = Join-Path ($env:NUGET_PACKAGES ?? (Join-Path $HOME '.nuget/packages')) 'pester/5.7.1/tools/Pester.psd1'
+        if (Test-Path $nugetPester) { & ./tools/Invoke-PesterSuite.ps1 -PesterManifest $nugetPester }
+        else {
+            if (-not (Get-Module -ListAvailable -Name Pester | Where-Object Version -ge '5.0')) {
+                Install-Module Pester -MinimumVersion 5.0 -Scope CurrentUser -Force -SkipPublisherCheck
+            }
+            & ./tools/Invoke-PesterSuite.ps1
         }
-        Import-Module Pester -MinimumVersion 5.0
-        $config = New-PesterConfiguration
-        $config.Run.Path = 'tests/Pester'
-        $config.Run.Exit = $true
-        $config.Output.Verbosity = 'Detailed'
-        $config.TestResult.Enabled = $true
-        $config.TestResult.OutputPath = 'TestResults/pester.xml'
-        Invoke-Pester -Configuration $config
     }
     'PublishAot' { Invoke-Dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 }
 }

@@ -5,7 +5,8 @@
 BeforeAll {
     $module = Join-Path $PSScriptRoot '../../out/Bcmr/Bcmr.psd1'
     if (-not (Test-Path $module)) { throw "Publish the module first: dotnet publish src/Bcmr.Cmdlets -c Release -o out/Bcmr" }
-    $pwsh = (Get-Process -Id $PID).Path
+    # The pwsh running this file: $PSHOME holds its launcher (under the .NET tool the process itself is dotnet).
+    $pwsh = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
 
     function Invoke-Isolated([string] $Script, [hashtable] $Environment) {
         $saved = @{}

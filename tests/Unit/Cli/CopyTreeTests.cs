@@ -123,7 +123,7 @@ public class CopyTreeTests
         Assert.Equal(old, File.GetLastWriteTimeUtc(t["dst/f.sh"]));
     }
 
-    [Fact]
+    [RequiresToolsFact("attr", "setfattr", "getfattr")]
     public void Preserve_copies_extended_attributes()
     {
         using var t = new TempDir();

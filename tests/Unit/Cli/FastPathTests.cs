@@ -30,7 +30,7 @@ public class FastPathTests
         Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["c.bin"]));
     }
 
-    [Fact]
+    [RequiresToolsFact("btrfs-progs", "mkfs.btrfs")]
     public void Reflink_disable_makes_an_independent_copy_even_on_btrfs()
     {
         using var t = new TempDir();
@@ -48,7 +48,7 @@ public class FastPathTests
         Assert.Equal(Trees.Sha256(t["btrfs/a.bin"]), Trees.Sha256(t["btrfs/own.bin"]));
     }
 
-    [Fact]
+    [RequiresToolsFact("btrfs-progs", "mkfs.btrfs")]
     public void Reflink_force_clones_on_btrfs_and_fails_clearly_where_cloning_is_impossible()
     {
         using var t = new TempDir();
@@ -68,7 +68,7 @@ public class FastPathTests
         Assert.False(File.Exists(t["btrfs/c.bin"]));
     }
 
-    [Fact]
+    [RequiresToolsFact("btrfs-progs", "mkfs.btrfs")]
     public void Reflink_auto_clones_on_btrfs_and_verify_still_reads_both()
     {
         using var t = new TempDir();

@@ -24,9 +24,30 @@ public static class Tool
         return stdout.Trim();
     }
 
+    /// <summary>Whether <paramref name="exe"/> is an executable file in one of PATH's directories (or /sbin, /usr/sbin,
+    /// where Debian keeps mkfs tools that a non-login root shell may not have on PATH).</summary>
+    public static bool OnPath(string exe)
+    {
+        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/sbin", "/usr/sbin"]);
+        return dirs.Any(d => File.Exists(Path.Combine(d, exe)));
+    }
+
     public static bool TryRun(string exe, params string[] args)
     {
         try { return Run(exe, args).ExitCode == 0; }
         catch (System.ComponentModel.Win32Exception) { return false; } // tool not installed
+    }
+}
+
+/// <summary>A test that needs system tools beyond the .NET SDK (btrfs-progs, attr, …): skipped, with the package to
+/// install, where one is missing from PATH. `.ci/run` installs them all, so CI runs every such test.</summary>
+public sealed class RequiresToolsFactAttribute : FactAttribute
+{
+    public RequiresToolsFactAttribute(string package, params string[] tools)
+    {
+        var missing = tools.Where(t => !Tool.OnPath(t)).ToArray();
+        if (missing.Length > 0)
+            Skip = $"needs {string.Join(", ", missing)} (Debian package {package}; .ci/run installs it)";
     }
 }
