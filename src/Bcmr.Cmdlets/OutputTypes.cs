@@ -40,7 +40,7 @@ public sealed class CopyResult
         Source = r.Source, Destination = r.Destination, Kind = r.Kind, Status = r.Status, Bytes = r.Bytes,
         Blake3 = r.Blake3, Duration = r.Duration, Transport = r.Transport, Method = r.Method, WireBytes = r.WireBytes,
         DedupBlocks = r.DedupBlocks, ResumedFrom = r.ResumedFrom,
-        Resume = r.Resume, Message = r.Message, ErrorCode = r.ErrorCode,
+        Resume = r.Resume, Message = r.Message is null ? null : Bcmr.Cmdlets.Internal.ParameterWording.ForCmdlet(r.Message), ErrorCode = r.ErrorCode,
     };
 }
 

@@ -27,7 +27,7 @@ Describe 'Copy-BcmrItem' {
     }
 
     It 'copies Get-ChildItem output byte-identically and emits typed results' {
-        $out = Get-ChildItem $src | Copy-BcmrItem -Destination $dst -Recurse -PassThru -Verify
+        $out = Get-ChildItem $src | Copy-BcmrItem -Destination $dst -Recurse -PassThru -Summary -Verify
         $results = $out | Where-Object { $_ -is [Bcmr.CopyResult] }
         $results | Should -HaveCount 4
         foreach ($file in Get-ChildItem $src -Recurse -File) {

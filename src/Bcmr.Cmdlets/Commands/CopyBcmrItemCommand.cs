@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using System.Management.Automation;
 using Bcmr.Cmdlets.Internal;
 using Bcmr.Engine;
@@ -15,7 +16,7 @@ namespace Bcmr.Cmdlets.Commands;
 /// <see cref="EnginePump{TItem}"/> and are written here.
 /// </summary>
 [Cmdlet(VerbsCommon.Copy, "BcmrItem", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-[OutputType(typeof(TransferSummary), typeof(CopyResult))]
+[OutputType(typeof(CopyResult), typeof(TransferSummary))]
 public sealed class CopyBcmrItemCommand : CancellableCmdlet
 {
     private const string PathSet = "Path";
@@ -51,7 +52,11 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
     [Parameter] public SwitchParameter NoFallback { get; set; }
     [Parameter] [ValidateSet("auto", "zstd", "lz4", "none")] public string? Compress { get; set; }
     [Parameter] [ValidateRange(0, long.MaxValue)] public long BandwidthLimit { get; set; }
+    /// <summary>One <see cref="CopyResult"/> per file on the output, as Copy-Item's -PassThru gives its items.</summary>
     [Parameter] public SwitchParameter PassThru { get; set; }
+    /// <summary>The <see cref="TransferSummary"/> on the output too, after any per-file results. Without it the summary
+    /// goes to the information stream only (-InformationVariable, 6>), so per-file output is never mixed with totals.</summary>
+    [Parameter] public SwitchParameter Summary { get; set; }
 
     private readonly List<string> _sources = [];
     // What the user gave for each top-level source (a FileInfo's PSPath, a string), so errors target it.
@@ -141,12 +146,24 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
 
     private void Collect(string source, string input, bool remote)
     {
+        // An item -Exclude leaves out is not offered to -WhatIf/-Confirm either (the engine would skip it).
+        if (IsExcluded(source)) return;
         bool isDirectory = !remote && Directory.Exists(source);
         var action = remote ? "Copy" : isDirectory ? "Copy Directory" : "Copy File";
         var target = $"Item: {source} Destination: {WhereTo(source)}";
         if (!ShouldProcess(target, action)) return;
         _sources.Add(source);
         _targets.TryAdd(source, input);
+    }
+
+    private Regex[]? _excludes;
+
+    private bool IsExcluded(string source)
+    {
+        if (Exclude.Length == 0) return false;
+        _excludes ??= Exclude.Select(p => new Regex(ExcludePattern.ToRegex(p), RegexOptions.CultureInvariant)).ToArray();
+        var name = System.IO.Path.GetFileName(source.TrimEnd('/', '\\'));
+        return _excludes.Any(r => r.IsMatch(name));
     }
 
     /// <summary>Where an item will land, for -WhatIf and -Confirm (the engine applies the same cp rule).</summary>
@@ -189,7 +206,9 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         if (Stopping) return;
         if (summary.Fatal is { } fatal)
             ThrowTerminatingError(ErrorMapping.Record(fatal, fatal.Path ?? (object)Destination));
-        WriteObject(TransferSummary.From(summary));
+        var totals = TransferSummary.From(summary);
+        WriteInformation(totals, ["Bcmr", "Summary"]);
+        if (Summary) WriteObject(totals);
     }
 
     private readonly record struct EngineEvent(TransferProgress? Progress, EngineResult? Result, string? Warning);
@@ -210,11 +229,11 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         }
         if (e.Warning is { } warning)
         {
-            WriteWarning(warning);
+            WriteWarning(ParameterWording.ForCmdlet(warning));
             return;
         }
         var r = e.Result!;
-        if (r.Warnings is { } warnings) foreach (var w in warnings) WriteWarning(w);
+        if (r.Warnings is { } warnings) foreach (var w in warnings) WriteWarning(ParameterWording.ForCmdlet(w));
         if (r.Status == CopyStatus.Failed)
         {
             WriteError(ErrorMapping.Record(r, _targets.TryGetValue(r.Source, out var t) ? t : null));
@@ -222,8 +241,8 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         }
         if (r.Status == CopyStatus.Skipped && r.Message is { } why)
         {
-            if (r.ErrorCode is not null) WriteWarning(why);
-            else WriteVerbose(why);
+            if (r.ErrorCode is not null) WriteWarning(ParameterWording.ForCmdlet(why));
+            else WriteVerbose(ParameterWording.ForCmdlet(why));
         }
         if (PassThru) WriteObject(CopyResult.From(r));
     }

@@ -32,6 +32,8 @@ internal sealed record CopyOptions
     {
         Sources = sources,
         Destination = destination,
+        // A piped batch into a folder that does not exist yet creates it (robocopy's and rsync's habit, not cp's).
+        CreateMissingDestination = true,
         Recursive = Recurse,
         Force = Force,
         Preserve = Preserve,

@@ -29,15 +29,19 @@ internal static class ErrorMapping
 
     public static string ErrorId(BcmrErrorCode code) => "Bcmr" + code;
 
-    public static ErrorRecord Record(BcmrException e, object? target) =>
-        new(e, ErrorId(e.Code), Category(e.Code), target ?? e.Path);
+    public static ErrorRecord Record(BcmrException e, object? target)
+    {
+        var worded = ParameterWording.ForCmdlet(e.Message);
+        var exception = worded == e.Message ? e : new BcmrException(e.Code, e.Path, worded, e);
+        return new ErrorRecord(exception, ErrorId(e.Code), Category(e.Code), target ?? e.Path);
+    }
 
     /// <summary>A per-file failure the engine reported; <paramref name="target"/> is what the user passed for it, when
     /// it was a top-level item.</summary>
     public static ErrorRecord Record(EngineResult failed, object? target)
     {
         var code = failed.ErrorCode ?? BcmrErrorCode.Unknown;
-        var e = new BcmrException(code, failed.Source, failed.Message ?? $"{failed.Source}: failed");
+        var e = new BcmrException(code, failed.Source, ParameterWording.ForCmdlet(failed.Message ?? $"{failed.Source}: failed"));
         return new ErrorRecord(e, ErrorId(code), Category(code), target ?? failed.Source);
     }
 }

@@ -193,11 +193,13 @@ internal sealed partial class RemoteTransfer
         _sink = sink;
         sources = ExpandWildcards(c, sources);
         var dstMeta = Fs.TryStat(dst);
-        bool dstIsDir = dstMeta?.Kind == EntryKind.Directory;
-        if (sources.Count > 1 && !dstIsDir)
-            throw dstMeta is null
-                ? new BcmrException(BcmrErrorCode.NotFound, dst, $"{dst}: target directory does not exist (several sources need an existing directory)")
-                : new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: target is not a directory (several sources need an existing directory)");
+        var plan = _req.PlanDestination(sources.Count, dst, dstMeta is not null, dstMeta?.Kind == EntryKind.Directory);
+        if (plan == DestinationPlan.CreateDirectory && !_req.DryRun)
+        {
+            Fs.MakeDirectories(dst);
+            _log.DirectoryCreated();
+        }
+        bool dstIsDir = plan != DestinationPlan.AsNamed;
 
         var files = new List<DownloadFile>();
         foreach (var src in sources)

@@ -27,11 +27,14 @@ internal sealed partial class RemoteTransfer
     private void Upload(ServeClient c, RemoteSpec dst)
     {
         var dstStat = c.StatOrNull(dst.ServerPath, _ct);
-        bool dstIsDir = dstStat?.IsDir == true;
-        if (_req.Sources.Count > 1 && !dstIsDir)
-            throw dstStat is null
-                ? new BcmrException(BcmrErrorCode.NotFound, dst.ToString(), $"{dst}: target directory does not exist (several sources need an existing directory)")
-                : new BcmrException(BcmrErrorCode.NotADirectory, dst.ToString(), $"{dst}: target is not a directory (several sources need an existing directory)");
+        var plan = _req.PlanDestination(_req.Sources.Count, dst.ToString(), dstStat is not null, dstStat?.IsDir == true);
+        if (plan == DestinationPlan.CreateDirectory && !_req.DryRun)
+        {
+            if (c.Call(new MkdirRequest(dst.ServerPath), _ct) is ErrorResponse e) throw ServerError(c, dst.ServerPath, e);
+            _log.DirectoryCreated();
+            dstStat = c.StatOrNull(dst.ServerPath, _ct);
+        }
+        bool dstIsDir = plan != DestinationPlan.AsNamed;
 
         var dirs = new List<(string Local, string Remote)>();
         var files = new List<UploadFile>();

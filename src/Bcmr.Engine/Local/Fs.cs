@@ -349,6 +349,13 @@ internal static unsafe partial class Fs
         _ => BcmrException.FromErrno(errno, to),
     };
 
+    /// <summary>mkdir -p: an existing directory is fine.</summary>
+    public static void MakeDirectories(string path)
+    {
+        try { Directory.CreateDirectory(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
     public static void MakeDirectory(string path, uint mode)
     {
         if (Linux)

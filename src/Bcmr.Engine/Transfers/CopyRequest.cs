@@ -16,6 +16,10 @@ public sealed class CopyRequest
     public bool Force { get; init; }
     /// <summary>Plan and report, change nothing.</summary>
     public bool DryRun { get; init; }
+    /// <summary>Several sources into a destination that does not exist: create it as a directory (with missing parents)
+    /// and copy the sources inside, as robocopy and rsync's <c>SRC/ DST/</c> do, instead of cp's error. The cmdlets
+    /// set it (a piped batch into a new folder); the CLI keeps cp's rule.</summary>
+    public bool CreateMissingDestination { get; init; }
     /// <summary>Re-read every destination and compare its BLAKE3 with the source's before committing it.</summary>
     public bool Verify { get; init; }
     /// <summary>fsync each file before its rename and its directory after (off by default, as in cp).</summary>
@@ -58,4 +62,29 @@ public sealed class CopyRequest
     public static int DefaultJobs => Math.Min(Environment.ProcessorCount, 8);
 
     public string Operation => Move ? "move" : "copy";
+
+    /// <summary>
+    /// Where the sources go, by cp's rule, for local copies, uploads and downloads alike: inside an existing directory;
+    /// one source onto the name itself; several sources need an existing directory, or (with
+    /// <see cref="CreateMissingDestination"/>) one that the caller creates first.
+    /// </summary>
+    internal DestinationPlan PlanDestination(int sourceCount, string shown, bool exists, bool isDirectory)
+    {
+        if (isDirectory) return DestinationPlan.IntoDirectory;
+        if (sourceCount <= 1) return DestinationPlan.AsNamed;
+        if (!exists && CreateMissingDestination) return DestinationPlan.CreateDirectory;
+        throw exists
+            ? new BcmrException(BcmrErrorCode.NotADirectory, shown, $"{shown}: target is not a directory (several sources need an existing directory)")
+            : new BcmrException(BcmrErrorCode.NotFound, shown, $"{shown}: target directory does not exist (several sources need an existing directory)");
+    }
+}
+
+internal enum DestinationPlan
+{
+    /// <summary>The destination names the copy itself (or, for a directory source, the directory it becomes).</summary>
+    AsNamed,
+    /// <summary>Each source lands inside the existing destination directory under its own name.</summary>
+    IntoDirectory,
+    /// <summary>The destination is created as a directory first, then as <see cref="IntoDirectory"/>.</summary>
+    CreateDirectory,
 }

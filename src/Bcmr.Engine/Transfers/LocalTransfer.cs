@@ -56,13 +56,13 @@ internal sealed class LocalTransfer
         {
             var dst = _req.Destination;
             var dstMeta = Fs.TryStat(dst);
-            bool dstIsDir = dstMeta?.Kind == EntryKind.Directory;
-            if (_req.Sources.Count > 1 && !dstIsDir)
+            var plan = _req.PlanDestination(_req.Sources.Count, dst, dstMeta is not null, dstMeta?.Kind == EntryKind.Directory);
+            if (plan == DestinationPlan.CreateDirectory && !_req.DryRun)
             {
-                throw dstMeta is null
-                    ? new BcmrException(BcmrErrorCode.NotFound, dst, $"{dst}: target directory does not exist (several sources need an existing directory)")
-                    : new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: target is not a directory (several sources need an existing directory)");
+                Fs.MakeDirectories(dst);
+                _log.DirectoryCreated();
             }
+            bool dstIsDir = plan != DestinationPlan.AsNamed;
             foreach (var source in _req.Sources)
             {
                 _ct.ThrowIfCancellationRequested();

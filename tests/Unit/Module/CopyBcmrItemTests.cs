@@ -57,7 +57,7 @@ public sealed class CopyBcmrItemTests : IDisposable
     [Fact]
     public void Provider_items_piped_in_are_copied_byte_identically_with_typed_results()
     {
-        var r = _ps.Run("$ExecutionContext.InvokeProvider.ChildItem.Get($args[0], $false) | Copy-BcmrItem -Destination $args[1] -Recurse -PassThru -Verify", _src, _dst);
+        var r = _ps.Run("$ExecutionContext.InvokeProvider.ChildItem.Get($args[0], $false) | Copy-BcmrItem -Destination $args[1] -Recurse -PassThru -Summary -Verify", _src, _dst);
         Assert.True(r.Errors.Count == 0 && r.Terminating is null, r.ToString());
         AssertSameTree(_src, _dst);
 
@@ -80,10 +80,11 @@ public sealed class CopyBcmrItemTests : IDisposable
     }
 
     [Fact]
-    public void Without_PassThru_only_the_summary_is_written()
+    public void Without_PassThru_nothing_is_written_and_the_summary_goes_to_the_information_stream()
     {
-        var r = _ps.Run("Copy-BcmrItem $args[0] $args[1]", Path.Combine(_src, "a.txt"), _dst);
-        Assert.Equal("Bcmr.TransferSummary", Assert.Single(r.Output).TypeNames[0]);
+        var r = _ps.Run("Copy-BcmrItem $args[0] $args[1] -InformationVariable info; $info.MessageData.Files; $info.Tags", Path.Combine(_src, "a.txt"), _dst);
+        Assert.True(r.Errors.Count == 0 && r.Terminating is null, r.ToString());
+        Assert.Equal(["1", "Bcmr", "Summary"], r.Output.Select(o => o.ToString()));
         Assert.Equal(Sha(Path.Combine(_src, "a.txt")), Sha(Path.Combine(_dst, "a.txt")));
     }
 
@@ -166,7 +167,7 @@ public sealed class CopyBcmrItemTests : IDisposable
     public void A_missing_source_among_good_ones_gives_one_ObjectNotFound_record_and_the_others_are_copied()
     {
         var missing = Path.Combine(_src, "nope.txt");
-        var r = _ps.Run("Copy-BcmrItem $args[0], $args[1], $args[2] $args[3]", Path.Combine(_src, "a.txt"), missing, Path.Combine(_src, "b.bin"), _dst);
+        var r = _ps.Run("Copy-BcmrItem $args[0], $args[1], $args[2] $args[3] -Summary", Path.Combine(_src, "a.txt"), missing, Path.Combine(_src, "b.bin"), _dst);
         Assert.Null(r.Terminating);
         var e = Assert.Single(r.Errors);
         Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category);
@@ -191,7 +192,7 @@ public sealed class CopyBcmrItemTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_dst, "a.txt"), "keep me");
         var source = Path.Combine(_src, "a.txt");
-        var r = _ps.Run("$ExecutionContext.InvokeProvider.Item.Get($args[0]) | Copy-BcmrItem -Destination $args[1]", source, _dst);
+        var r = _ps.Run("$ExecutionContext.InvokeProvider.Item.Get($args[0]) | Copy-BcmrItem -Destination $args[1] -Summary", source, _dst);
         var e = Assert.Single(r.Errors);
         Assert.Equal(ErrorCategory.ResourceExists, e.CategoryInfo.Category);
         Assert.Equal("BcmrAlreadyExists,Bcmr.Cmdlets.Commands.CopyBcmrItemCommand", e.FullyQualifiedErrorId);

@@ -57,7 +57,7 @@ public sealed class RemoteModuleTests(SshdFixture fx) : IClassFixture<SshdFixtur
         SetRemote(fx.RemoteBcmr);
         MakeTree();
         Directory.CreateDirectory(_remoteDir);
-        var up = Copy("$ExecutionContext.InvokeProvider.ChildItem.Get($args[0], $false) | Copy-BcmrItem -Destination $args[1] -Recurse -PassThru",
+        var up = Copy("$ExecutionContext.InvokeProvider.ChildItem.Get($args[0], $false) | Copy-BcmrItem -Destination $args[1] -Recurse -PassThru -Summary",
             _local["src"], Remote(_remoteDir));
         Assert.True(up.Errors.Count == 0 && up.Terminating is null, up.ToString());
         AssertSameTree(_local["src"], _remoteDir);
@@ -75,7 +75,7 @@ public sealed class RemoteModuleTests(SshdFixture fx) : IClassFixture<SshdFixtur
         // Down again, through a wildcard the remote side expands.
         var back = _local["back"];
         Directory.CreateDirectory(back);
-        var down = Copy("Copy-BcmrItem $args[0] $args[1] -PassThru", Remote(_remoteDir + "/*.bin"), back);
+        var down = Copy("Copy-BcmrItem $args[0] $args[1] -PassThru -Summary", Remote(_remoteDir + "/*.bin"), back);
         Assert.True(down.Errors.Count == 0 && down.Terminating is null, down.ToString());
         Assert.Equal(["big.bin"], Directory.GetFiles(back).Select(Path.GetFileName));
         Assert.Equal(Sha(_local["src/big.bin"]), Sha(Path.Combine(back, "big.bin")));
@@ -112,7 +112,7 @@ public sealed class RemoteModuleTests(SshdFixture fx) : IClassFixture<SshdFixtur
         SetRemote("/nonexistent/bcmr");
         _local.WriteRandom("f.bin", 100_000, 9);
         Directory.CreateDirectory(_remoteDir);
-        var r = Copy("Copy-BcmrItem $args[0] $args[1]", _local["f.bin"], Remote(_remoteDir + "/"));
+        var r = Copy("Copy-BcmrItem $args[0] $args[1] -Summary", _local["f.bin"], Remote(_remoteDir + "/"));
         Assert.True(r.Errors.Count == 0 && r.Terminating is null, r.ToString());
         var warning = Assert.Single(r.Warnings);
         Assert.Contains("falling back to scp", warning);
@@ -154,7 +154,7 @@ public sealed class RemoteModuleTests(SshdFixture fx) : IClassFixture<SshdFixtur
         AssertSameTree(_local["src"], Path.Combine(_remoteDir, "src"));
 
         var back = _local["back"];
-        var down = Copy("Copy-BcmrItem $args[0] $args[1] -Recurse -NoFallback -Verify", Remote(_remoteDir + "/src"), back);
+        var down = Copy("Copy-BcmrItem $args[0] $args[1] -Recurse -NoFallback -Verify -Summary", Remote(_remoteDir + "/src"), back);
         Assert.True(down.Errors.Count == 0 && down.Terminating is null, down.ToString());
         AssertSameTree(_local["src"], back);
         Assert.Equal(4, (int)down.Output.Last().Properties["Files"].Value);
