@@ -274,6 +274,7 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         Append = Append, Verify = Verify, Sync = Sync, Jobs = MyInvocation.BoundParameters.ContainsKey(nameof(Jobs)) ? Jobs : null,
         Fast = Fast, SshCommand = SshCommand, RemoteCommand = RemoteCommand, NoFallback = NoFallback, Compress = Compress,
         BandwidthLimit = BandwidthLimit,
+        WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath,
     };
 
     /// <summary>-ProgressAction, else $ProgressPreference. With SilentlyContinue or Ignore nothing is even computed.</summary>

@@ -23,6 +23,8 @@ internal sealed record CopyOptions
     public bool NoFallback { get; init; }
     public string? Compress { get; init; }
     public long BandwidthLimit { get; init; }
+    /// <summary>PowerShell's current FileSystem location: ssh and scp run there (-SshCommand 'ssh -F ./cfg').</summary>
+    public string? WorkingDirectory { get; init; }
 
     /// <summary>Progress at most five times a second: PowerShell hosts redraw on every record.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(200);
@@ -49,6 +51,7 @@ internal sealed record CopyOptions
         NoFallback = NoFallback,
         Compress = string.IsNullOrEmpty(Compress) ? null : Compress.ToLowerInvariant(),
         BandwidthLimit = BandwidthLimit,
+        WorkingDirectory = WorkingDirectory,
         ProgressInterval = ProgressInterval,
         Warn = warn,
     };

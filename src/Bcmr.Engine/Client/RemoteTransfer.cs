@@ -88,7 +88,7 @@ internal sealed partial class RemoteTransfer
             {
                 client = Connector is { } connect
                     ? connect(remote, RequestedCaps(upload))
-                    : ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload));
+                    : ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload), _req.WorkingDirectory);
                 _codec = Compression.Choose(client.Caps, _compression);
                 _probe = new CompressionProbe(_codec);
             }

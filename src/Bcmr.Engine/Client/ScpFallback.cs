@@ -78,7 +78,11 @@ internal sealed class ScpFallback(CopyRequest req, ResultLog log, ProgressTracke
     private void RunScp(List<string> sources, string destination, Func<string, long> sizeOf)
     {
         var argv = BuildArguments(req, sources, destination);
-        var psi = new ProcessStartInfo(argv[0]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true };
+        var psi = new ProcessStartInfo(argv[0])
+        {
+            UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true,
+            WorkingDirectory = req.WorkingDirectory ?? "",
+        };
         foreach (var a in argv.Skip(1)) psi.ArgumentList.Add(a);
         var clock = Stopwatch.StartNew();
         string stderr;

@@ -143,9 +143,9 @@ public sealed class ServeClient : IDisposable
     /// <summary>Starts ssh and opens a session; throws <see cref="BcmrException"/> with
     /// <see cref="BcmrErrorCode.RemoteUnavailable"/> when the remote has no bcmr to run (the caller may fall back to
     /// scp) and <see cref="BcmrErrorCode.ConnectionFailed"/> for everything else.</summary>
-    public static ServeClient Connect(RemoteSpec spec, string? sshCommand, string? remoteCommand, byte caps)
+    public static ServeClient Connect(RemoteSpec spec, string? sshCommand, string? remoteCommand, byte caps, string? workingDirectory = null)
     {
-        var transport = SshTransport.Start(spec, sshCommand, remoteCommand);
+        var transport = SshTransport.Start(spec, sshCommand, remoteCommand, workingDirectory);
         var client = new ServeClient(transport, transport.ToServer, transport.FromServer, spec.Target);
         try
         {

@@ -72,11 +72,12 @@ public sealed class SshTransport : IDisposable
         return string.Join(' ', words.Select(ShellWords.Quote));
     }
 
-    public static SshTransport Start(RemoteSpec spec, string? sshCommand, string? remoteCommand)
+    public static SshTransport Start(RemoteSpec spec, string? sshCommand, string? remoteCommand, string? workingDirectory = null)
     {
         var argv = BuildArguments(spec, sshCommand, remoteCommand);
         var psi = new ProcessStartInfo(argv[0])
         {
+            WorkingDirectory = workingDirectory ?? "",
             UseShellExecute = false,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,

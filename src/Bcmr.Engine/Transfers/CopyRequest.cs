@@ -45,6 +45,10 @@ public sealed class CopyRequest
     /// <summary>--fast: the server skips its BLAKE3 on downloads and sends with sendfile(2); integrity then rests on
     /// the client's own hash and on ssh. Implies no compression unless <see cref="Compress"/> (or BCMR_COMPRESS) names one.</summary>
     public bool Fast { get; init; }
+    /// <summary>Where ssh and scp run, so that relative paths in <see cref="SshCommand"/> (<c>-F ./ssh_config</c>,
+    /// <c>-i ./key</c>) mean what the caller sees as its current directory; null: this process's. The cmdlets pass
+    /// PowerShell's location, which is not the process's.</summary>
+    public string? WorkingDirectory { get; init; }
     /// <summary>When the remote has no bcmr, fail instead of falling back to scp.</summary>
     public bool NoFallback { get; init; }
     /// <summary>Wire compression: auto (best codec both sides have), zstd, lz4, none. Null: <c>BCMR_COMPRESS</c>, else auto.</summary>

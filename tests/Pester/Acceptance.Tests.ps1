@@ -1,0 +1,281 @@
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
+# The module's acceptance suite: Copy-BcmrItem used the way admins write scripts, in real pwsh, locally and through a
+# loopback sshd whose remote command is Start-BcmrServe in real pwsh.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $ModuleManifest -Force
+
+    function New-Artifacts([string] $Root) {
+        New-RandomFile (Join-Path $Root 'app.zip') 1500000 1
+        New-RandomFile (Join-Path $Root 'app.pdb') 70000 2
+        New-RandomFile (Join-Path $Root 'notes [v2].txt') 900 3
+        New-RandomFile (Join-Path $Root 'build.log') 5000 4
+        $Root
+    }
+}
+
+Describe 'The destination rule (as the help table says)' {
+    BeforeEach {
+        $artifacts = New-Artifacts (Join-Path $TestDrive "artifacts-$([guid]::NewGuid().ToString('n'))")
+        $out = Join-Path $TestDrive "out-$([guid]::NewGuid().ToString('n'))"
+    }
+
+    It 'several piped files into a missing folder: the folder is created and holds them (the mission example)' {
+        Get-ChildItem $artifacts | Copy-BcmrItem -Destination $out
+        Get-TreeHash $out | Should -Be (Get-TreeHash $artifacts)
+    }
+
+    It 'several items into a missing folder whose parents are missing too: all are created' {
+        $deep = Join-Path $out 'a/b'
+        Get-ChildItem $artifacts | Copy-BcmrItem -Destination $deep
+        Get-TreeHash $deep | Should -Be (Get-TreeHash $artifacts)
+    }
+
+    It 'one piped file into a missing name: the copy gets that name' {
+        $null = New-Item -ItemType Directory $out
+        Get-Item (Join-Path $artifacts 'app.zip') | Copy-BcmrItem -Destination (Join-Path $out 'renamed.zip')
+        (Get-ChildItem $out).Name | Should -Be 'renamed.zip'
+        (Get-FileHash (Join-Path $out 'renamed.zip')).Hash | Should -Be (Get-FileHash (Join-Path $artifacts 'app.zip')).Hash
+    }
+
+    It 'a folder with -Recurse into a missing name: the copy of the folder gets that name' {
+        Copy-BcmrItem $artifacts $out -Recurse
+        Get-TreeHash $out | Should -Be (Get-TreeHash $artifacts)
+    }
+
+    It 'several items into an existing folder: each lands inside under its own name' {
+        $null = New-Item -ItemType Directory $out
+        Get-ChildItem $artifacts -Filter *.zip | Copy-BcmrItem -Destination $out
+        Get-ChildItem $artifacts -Filter *.pdb | Copy-BcmrItem -Destination $out
+        (Get-ChildItem $out).Name | Sort-Object | Should -Be @('app.pdb', 'app.zip')
+    }
+
+    It 'several items into an existing file: a terminating error, nothing copied, the file untouched' {
+        Set-Content -Path $out -Value 'a file'
+        { Get-ChildItem $artifacts | Copy-BcmrItem -Destination $out -ErrorAction Stop } |
+            Should -Throw -ErrorId 'BcmrNotADirectory,Bcmr.Cmdlets.Commands.CopyBcmrItemCommand'
+        Get-Content $out | Should -Be 'a file'
+    }
+
+    It '-WhatIf creates nothing, not even the folder' {
+        Get-ChildItem $artifacts | Copy-BcmrItem -Destination $out -WhatIf
+        Test-Path $out | Should -BeFalse
+    }
+}
+
+Describe 'Scripts as admins write them' {
+    BeforeEach {
+        $src = Join-Path $TestDrive "src-$([guid]::NewGuid().ToString('n'))"
+        New-RandomFile (Join-Path $src 'keep/a.dat') 10000 1
+        New-RandomFile (Join-Path $src 'keep/b.dat') 20000 2
+        New-RandomFile (Join-Path $src 'keep/deep/c.dat') 30000 3
+        New-RandomFile (Join-Path $src 'skip/x.tmp') 40000 4
+        New-RandomFile (Join-Path $src 'y.tmp') 50000 5
+        $dst = Join-Path $TestDrive "dst-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $dst
+    }
+
+    It 'Get-ChildItem -Recurse | Where-Object | Copy-BcmrItem copies just the chosen files' {
+        Get-ChildItem $src -Recurse -File | Where-Object Extension -eq '.dat' | Copy-BcmrItem -Destination $dst
+        (Get-ChildItem $dst).Name | Sort-Object | Should -Be @('a.dat', 'b.dat', 'c.dat')
+        (Get-FileHash (Join-Path $dst 'c.dat')).Hash | Should -Be (Get-FileHash (Join-Path $src 'keep/deep/c.dat')).Hash
+    }
+
+    It '-PassThru gives one object per file: Measure-Object adds up the bytes, Export-Csv and Format-Table take them' {
+        $results = Get-ChildItem $src -Recurse -File | Copy-BcmrItem -Destination $dst -PassThru
+        $results | Should -HaveCount 5
+        $results | ForEach-Object { $_ | Should -BeOfType ([Bcmr.CopyResult]) }
+        ($results | Measure-Object -Property Bytes -Sum).Sum | Should -Be 150000
+        $csv = Join-Path $TestDrive 'copies.csv'
+        $results | Export-Csv -Path $csv
+        $back = Import-Csv $csv
+        $back | Should -HaveCount 5
+        ($back | Where-Object { $_.Destination -like '*c.dat' }).Bytes | Should -Be '30000'
+        $table = $results | Format-Table | Out-String -Width 400
+        $table | Should -Match 'c\.dat'
+        $table | Should -Match '29\.3 KiB'
+    }
+
+    It 'a function ending in a copy returns nothing unless asked (no summary mixed into the output)' {
+        function Save-Logs($From, $To) { Get-ChildItem $From -File | Copy-BcmrItem -Destination $To }
+        Save-Logs $src $dst | Should -BeNullOrEmpty
+        $info = $null
+        Copy-BcmrItem (Join-Path $src 'y.tmp') (Join-Path $dst 'again.tmp') -InformationVariable info
+        $info.MessageData.Files | Should -Be 1
+        (Copy-BcmrItem (Join-Path $src 'y.tmp') (Join-Path $dst 'third.tmp') -Summary).Bytes | Should -Be 50000
+    }
+
+    It '-ErrorAction Stop inside try/catch: the catch sees the error with its id, category and target' {
+        $missing = Join-Path $src 'nope.dat'
+        $caught = $null
+        try { Copy-BcmrItem $missing $dst -ErrorAction Stop; throw 'not reached' }
+        catch { $caught = $_ }
+        $caught.FullyQualifiedErrorId | Should -Be 'BcmrNotFound,Bcmr.Cmdlets.Commands.CopyBcmrItemCommand'
+        $caught.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $caught.TargetObject | Should -Be $missing
+    }
+
+    It '$ErrorActionPreference = Stop stops the script at the first failed file' {
+        $script = @"
+Import-Module '$ModuleManifest'
+`$ErrorActionPreference = 'Stop'
+Copy-BcmrItem '$src/keep' '$dst/k'
+'after the copy'
+"@
+        $out = & $Pwsh -NoProfile -NonInteractive -Command $script 2>&1
+        $LASTEXITCODE | Should -Be 1
+        ($out | Out-String) | Should -Not -Match 'after the copy'
+        ($out | Out-String) | Should -Match 'use -Recurse'
+    }
+
+    It 'messages name the cmdlet''s parameters, not the command line''s flags' {
+        $null = Copy-BcmrItem "$src/keep" $dst -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].Exception.Message | Should -Match '\(use -Recurse to copy directories\)'
+        Copy-BcmrItem "$src/y.tmp" $dst
+        $null = Copy-BcmrItem "$src/y.tmp" $dst -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].Exception.Message | Should -Match '\(use -Force to overwrite\)'
+        $errs[0].Exception.Message | Should -Not -Match ' -f '
+    }
+
+    It '-WhatIf lists what would be copied and nothing that -Exclude leaves out' {
+        $lines = & $Pwsh -NoProfile -NonInteractive -Command "Import-Module '$ModuleManifest'; Get-ChildItem '$src' | Copy-BcmrItem -Destination '$dst' -Recurse -Exclude *.tmp,skip -WhatIf"
+        ($lines | Out-String) | Should -Match 'What if: Performing the operation "Copy Directory" on target "Item: .*keep'
+        ($lines | Out-String) | Should -Not -Match 'y\.tmp|skip'
+        Get-ChildItem $dst | Should -BeNullOrEmpty
+        Get-ChildItem $src | Copy-BcmrItem -Destination $dst -Recurse -Exclude *.tmp, skip
+        Get-TreeHash (Join-Path $dst 'keep') | Should -Be (Get-TreeHash (Join-Path $src 'keep'))
+        Test-Path (Join-Path $dst 'skip'), (Join-Path $dst 'y.tmp') | Should -Be @($false, $false)
+    }
+}
+
+Describe 'Several copies at once from one process' {
+    BeforeAll {
+        $src = Join-Path $TestDrive 'fan-src'
+        1..6 | ForEach-Object { New-RandomFile (Join-Path $src "f$_.bin") (200000 * $_) $_ }
+    }
+
+    It 'ForEach-Object -Parallel -ThrottleLimit 4: each runspace''s results name only its own files, every copy exact' {
+        $targets = 1..4 | ForEach-Object { Join-Path $TestDrive "fan-$_" }
+        $rows = $targets | ForEach-Object -ThrottleLimit 4 -Parallel {
+            Import-Module $using:ModuleManifest
+            $to = $_
+            Get-ChildItem $using:src -File | Copy-BcmrItem -Destination $to -PassThru -Verify |
+                ForEach-Object { [pscustomobject]@{ Target = $to; Destination = $_.Destination; Blake3 = $_.Blake3 } }
+        }
+        $rows | Should -HaveCount 24
+        foreach ($t in $targets) {
+            $mine = @($rows | Where-Object Target -eq $t)
+            $mine | Should -HaveCount 6
+            $mine | ForEach-Object { $_.Destination | Should -BeLike "$t*" }
+            Get-TreeHash $t | Should -Be (Get-TreeHash $src)
+        }
+    }
+
+    It 'Start-ThreadJob: four copies, one stopped mid-way, the other three complete and exact' {
+        $sshd = Start-LoopbackSshd
+        if ($null -eq $sshd) { Set-ItResult -Skipped -Because '/usr/sbin/sshd is not installed (openssh-server)'; return }
+        try {
+            $big = Join-Path $TestDrive 'slow.bin'
+            New-RandomFile $big (64MB) 7
+            $remoteSlow = Join-Path $sshd.Home 'slow'
+            $null = New-Item -ItemType Directory $remoteSlow
+            $common = @{ SshCommand = $sshd.SshCommand; RemoteCommand = $sshd.RemoteCommand; NoFallback = $true }
+            # The slow one: 64 MiB at 8 MB/s, stopped after a second; the others copy locally.
+            $slow = Start-ThreadJob -ArgumentList $ModuleManifest, $big, "bcmrtest:$remoteSlow", $common -ScriptBlock {
+                param($m, $from, $to, $common)
+                Import-Module $m
+                Copy-BcmrItem $from $to -BandwidthLimit 8MB @common -PassThru
+            }
+            $fast = 1..3 | ForEach-Object {
+                Start-ThreadJob -ArgumentList $ModuleManifest, $src, (Join-Path $TestDrive "job-$_") -ScriptBlock {
+                    param($m, $from, $to)
+                    Import-Module $m
+                    Get-ChildItem $from -File | Copy-BcmrItem -Destination $to -PassThru
+                }
+            }
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while (-not (Get-ChildItem -Force $remoteSlow) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            Start-Sleep -Milliseconds 500
+            $slow.State | Should -Be 'Running'
+            Stop-Job $slow
+            $null = $fast | Wait-Job -Timeout 120
+            foreach ($j in $fast) {
+                $j.State | Should -Be 'Completed'
+                (Receive-Job $j) | Should -HaveCount 6
+            }
+            1..3 | ForEach-Object { Get-TreeHash (Join-Path $TestDrive "job-$_") | Should -Be (Get-TreeHash $src) }
+            $slow.State | Should -Be 'Stopped'
+            Test-Path (Join-Path $remoteSlow 'slow.bin') | Should -BeFalse
+        }
+        finally {
+            Get-Job | Remove-Job -Force
+            Stop-LoopbackSshd $sshd
+        }
+    }
+}
+
+Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at the other end' {
+    BeforeAll {
+        $sshd = Start-LoopbackSshd
+        if ($sshd) {
+            $env:BCMR_SSH = $sshd.SshCommand
+            $env:BCMR_REMOTE = $sshd.RemoteCommand
+        }
+    }
+    AfterAll {
+        Remove-Item Env:BCMR_SSH, Env:BCMR_REMOTE -ErrorAction SilentlyContinue
+        Stop-LoopbackSshd $sshd
+    }
+    BeforeEach {
+        if (-not $sshd) { Set-ItResult -Skipped -Because '/usr/sbin/sshd is not installed (openssh-server)' }
+        $artifacts = New-Artifacts (Join-Path $TestDrive "artifacts-$([guid]::NewGuid().ToString('n'))")
+    }
+
+    It 'the mission example: Get-ChildItem ./artifacts | Copy-BcmrItem -Destination host:/data/artifacts, which does not exist yet' {
+        $remote = Join-Path $sshd.Home "data-$([guid]::NewGuid().ToString('n'))/artifacts"
+        $workspace = Join-Path $TestDrive "ws-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $workspace
+        Move-Item $artifacts (Join-Path $workspace 'artifacts')
+        Push-Location $workspace
+        try {
+            Get-ChildItem ./artifacts | Copy-BcmrItem -Destination "bcmrtest:$remote"
+        }
+        finally { Pop-Location }
+        Get-TreeHash $remote | Should -Be (Get-TreeHash (Join-Path $workspace 'artifacts'))
+    }
+
+    It 'and back down: several remote items into a missing local folder, with -PassThru results from ssh' {
+        $remote = Join-Path $sshd.Home "down-$([guid]::NewGuid().ToString('n'))"
+        Copy-BcmrItem $artifacts "bcmrtest:$remote" -Recurse -NoFallback
+        $back = Join-Path $TestDrive "back-$([guid]::NewGuid().ToString('n'))/deeper"
+        $results = Copy-BcmrItem "bcmrtest:$remote/*" $back -PassThru -NoFallback -Verify
+        $results | Should -HaveCount 4
+        $results | ForEach-Object { $_.Transport | Should -Be 'ssh' }
+        Get-TreeHash $back | Should -Be (Get-TreeHash $artifacts)
+    }
+
+    It '-SshCommand with a relative -F path resolves against the PowerShell location' {
+        $cfgDir = Join-Path $TestDrive "cfg-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $cfgDir
+        Copy-Item (Join-Path $sshd.Dir 'ssh_config') (Join-Path $cfgDir 'my_config')
+        $remote = Join-Path $sshd.Home "rel-$([guid]::NewGuid().ToString('n'))"
+        Push-Location $cfgDir
+        try { Copy-BcmrItem $artifacts "bcmrtest:$remote" -Recurse -NoFallback -SshCommand 'ssh -F ./my_config' -ErrorAction Stop }
+        finally { Pop-Location }
+        Get-TreeHash $remote | Should -Be (Get-TreeHash $artifacts)
+    }
+}
+
+Describe 'Help' {
+    It 'Get-Help -Full documents every parameter of Copy-BcmrItem' {
+        $help = Get-Help Copy-BcmrItem -Full
+        $help.Synopsis | Should -Not -BeNullOrEmpty
+        $names = (Get-Command Copy-BcmrItem).Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_ -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }
+        foreach ($n in $names) {
+            $p = $help.parameters.parameter | Where-Object name -eq $n
+            $p | Should -Not -BeNullOrEmpty -Because "$n needs a help entry"
+            ($p.description.Text -join ' ') | Should -Not -BeNullOrEmpty -Because "$n needs a description"
+        }
+    }
+}
