@@ -90,10 +90,11 @@ public class RemoteSpecTests
     public void The_remote_command_is_one_program_plus_serve_or_a_whole_command_line_quoted_for_the_remote_shell()
     {
         Assert.Equal("bcmr serve", SshTransport.RemoteServeCommand("bcmr"));
-        Assert.Equal("'/path with space/bcmr' serve", SshTransport.RemoteServeCommand("'/path with space/bcmr'"));
+        Assert.Equal("\"/path with space/bcmr\" serve", SshTransport.RemoteServeCommand("'/path with space/bcmr'"));
         Assert.Equal("pwsh -NoProfile -NonInteractive -Command Start-BcmrServe",
             SshTransport.RemoteServeCommand("pwsh -NoProfile -NonInteractive -Command Start-BcmrServe"));
-        Assert.Equal("'x;rm' serve", SshTransport.RemoteServeCommand("'x;rm'"));
+        Assert.Equal("\"x;rm\" serve", SshTransport.RemoteServeCommand("'x;rm'"));
+        Assert.Equal("'x;$(rm)' serve", SshTransport.RemoteServeCommand("'x;$(rm)'"));
     }
 
     [Fact]
@@ -101,8 +102,44 @@ public class RemoteSpecTests
         Gen.String.Array[0, 6].Sample(words =>
         {
             var line = string.Join(' ', words.Select(ShellWords.Quote));
-            Assert.Equal(words, ShellWords.Split(line).ToArray());
+            Assert.Equal(words, ShellWords.Split(line, windowsRules: false).ToArray());
         }, iter: 5_000);
+
+    [Fact]
+    public void A_real_POSIX_shell_reads_each_quoted_word_back_unchanged() =>
+        Gen.String[Gen.OneOf(Gen.Char[' ', '~'], Gen.Char['\u00e0', '\u00ff']), 0, 12].Array[1, 4].Sample(words =>
+        {
+            // printf prints each argument on its own line, as the remote shell split them.
+            var line = "printf '%s\\n' " + string.Join(' ', words.Select(ShellWords.Quote));
+            var psi = new System.Diagnostics.ProcessStartInfo("/bin/sh", ["-c", line]) { RedirectStandardOutput = true };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            Assert.Equal(string.Concat(words.Select(w => w + "\n")), output);
+        }, iter: 300);
+
+    [Theory]
+    // Windows rules: a backslash is a path separator (typed on Windows, e.g. -SshCommand in PowerShell there).
+    [InlineData(true, @"ssh -F C:\Users\me\.ssh\config", new[] { "ssh", "-F", @"C:\Users\me\.ssh\config" })]
+    [InlineData(true, @"ssh -F ""C:\My Files\cfg"" -i 'D:\k ey'", new[] { "ssh", "-F", @"C:\My Files\cfg", "-i", @"D:\k ey" })]
+    [InlineData(true, @"C:\bcmr\bcmr.exe", new[] { @"C:\bcmr\bcmr.exe" })]
+    // POSIX rules: a backslash takes the next character literally, as sh does.
+    [InlineData(false, @"ssh -F /a\ b/cfg", new[] { "ssh", "-F", "/a b/cfg" })]
+    [InlineData(false, @"ssh -F C:\Users\me", new[] { "ssh", "-F", "C:Usersme" })]
+    [InlineData(false, @"ssh -o 'ProxyCommand=ssh -W %h:%p jump'", new[] { "ssh", "-o", "ProxyCommand=ssh -W %h:%p jump" })]
+    public void Commands_split_by_the_rules_of_the_platform_they_were_typed_on(bool windows, string text, string[] words) =>
+        Assert.Equal(words, ShellWords.Split(text, windows).ToArray());
+
+    [Theory]
+    [InlineData("bcmr", "bcmr")]
+    [InlineData("/opt/my bcmr/bcmr", "\"/opt/my bcmr/bcmr\"")]                            // sh and cmd.exe alike
+    [InlineData(@"C:\Program Files\bcmr\bcmr.exe", @"""C:\Program Files\bcmr\bcmr.exe""")] // cmd.exe's own quoting
+    [InlineData("it's", "\"it's\"")]
+    [InlineData("50%", "'50%'")]                                                           // cmd.exe would expand %...%
+    [InlineData("a$b", "'a$b'")]
+    [InlineData(@"ends\", @"'ends\'")]
+    public void Remote_words_are_quoted_so_that_a_POSIX_shell_and_cmd_exe_read_them_alike_where_they_can(string word, string quoted) =>
+        Assert.Equal(quoted, ShellWords.Quote(word));
 
     [Fact]
     public void Scp_fallback_takes_the_same_ssh_options_and_refuses_what_it_cannot_map()
