@@ -24,7 +24,9 @@ internal static class ServeCommand
     {
         var root = new Option<string?>("--root")
         {
-            Description = "Directory the client may read and write; every path is resolved inside it (default: $HOME). Created if missing.",
+            Description = "Directory the client may read and write; every path is resolved inside it, relative paths from it. Created if missing. " +
+                "Without it, a serve on stdin/stdout reaches whatever the ssh account may (as scp does), with relative paths from $HOME; " +
+                "with --listen the default root is $HOME.",
         };
         var command = new Command("serve",
             "Serve the bcmr wire protocol on stdin/stdout: the remote end of a transfer, started by bcmr over ssh, not by hand. " +
@@ -45,9 +47,9 @@ internal static class ServeCommand
         command.Options.Add(allowRemote);
         command.SetAction((parse, ct) =>
         {
-            var rootDir = parse.GetValue(root) ?? DefaultRoot();
+            var rootDir = parse.GetValue(root);
             return Task.FromResult(parse.GetValue(listen) is { } address
-                ? Listen(rootDir, address, parse.GetValue(allowRemote), ct)
+                ? Listen(rootDir ?? DefaultRoot(), address, parse.GetValue(allowRemote), ct)
                 : Run(rootDir, ct));
         });
         return command;
@@ -86,16 +88,17 @@ internal static class ServeCommand
         return ExitCodes.Interrupted;
     }
 
-    private static int Run(string root, CancellationToken ct)
+    private static int Run(string? rootOption, CancellationToken ct)
     {
         ServeSession session;
+        var (root, home) = ServeOptions.SshScope(rootOption, DefaultRoot());
         try
         {
-            Directory.CreateDirectory(root);
+            if (rootOption is not null) Directory.CreateDirectory(root);
             session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
                 new ServeOptions
                 {
-                    Root = root, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null, InputFd = OperatingSystem.IsLinux() ? 0 : null,
+                    Root = root, Home = home, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null, InputFd = OperatingSystem.IsLinux() ? 0 : null,
                     // BCMR_COMPRESS on the server limits the codecs it offers (none: it speaks raw only).
                     Capabilities = (byte)(ServeSession.SupportedCaps & ~(Caps.Lz4 | Caps.Zstd)
                         | Compression.OfferedCaps(Compression.Resolve(null))),

@@ -33,7 +33,7 @@ public sealed class StartBcmrServeCommand : CancellableCmdlet
     {
         var root = ResolveRoot();
         if (ParameterSetName == ListenSet) ServeTcp(root);
-        else ServeStdio(root);
+        else ServeStdio(root, Root is null);
     }
 
     private string ResolveRoot()
@@ -59,13 +59,15 @@ public sealed class StartBcmrServeCommand : CancellableCmdlet
         return path;
     }
 
-    private void ServeStdio(string root)
+    /// <param name="root">-Root, or the home directory when <paramref name="noRootGiven"/>.</param>
+    private void ServeStdio(string root, bool noRootGiven)
     {
         ServeSession session;
+        var (boundary, home) = ServeOptions.SshScope(noRootGiven ? null : root, root);
         try
         {
             session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
-                new ServeOptions { Root = root, Log = Console.Error });
+                new ServeOptions { Root = boundary, Home = home, Log = Console.Error });
         }
         catch (BcmrException e)
         {

@@ -38,7 +38,11 @@ public sealed class RootJail
     /// <summary>The canonical root (symlinks resolved).</summary>
     public string Root { get; }
 
-    public RootJail(string root)
+    /// <summary>Where relative client paths start: the root, or (for a serve started over ssh without a root, whose
+    /// root is "/") the account's home, as for scp.</summary>
+    public string Home { get; }
+
+    public RootJail(string root, string? home = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(root);
         var canonical = Canonicalize(Path.GetFullPath(root), root);
@@ -47,6 +51,7 @@ public sealed class RootJail
         if (meta.Kind != EntryKind.Directory)
             throw new BcmrException(BcmrErrorCode.NotADirectory, root, $"{root}: Not a directory");
         Root = canonical;
+        Home = home is null ? Root : Resolve(home);
     }
 
     public static string OutsideRootMessage(string clientPath, string root) =>
@@ -66,7 +71,7 @@ public sealed class RootJail
         if (Encoding.UTF8.GetByteCount(clientPath) > MaxPathBytes)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, clientPath,
                 $"path {Printable(clientPath[..64])}... is longer than {MaxPathBytes} bytes");
-        var start = clientPath.StartsWith('/') ? clientPath : Root + "/" + clientPath;
+        var start = clientPath.StartsWith('/') ? clientPath : (Home ?? Root) + "/" + clientPath;
         var canonical = Canonicalize(start, clientPath);
         if (!Contains(canonical))
         {

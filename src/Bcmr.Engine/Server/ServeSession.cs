@@ -31,6 +31,19 @@ public sealed class ServeOptions
     /// <summary>The directory clients may read and write; every path is resolved inside it (<see cref="RootJail"/>).</summary>
     public required string Root { get; init; }
 
+    /// <summary>Where relative paths start; null: <see cref="Root"/>. See <see cref="SshScope"/>.</summary>
+    public string? Home { get; init; }
+
+    /// <summary>
+    /// What a serve started over ssh (stdin/stdout) may reach. With a root (<c>--root</c>, <c>-Root</c>: forced
+    /// commands, restricted accounts), only that directory, and relative paths start there. Without one, wherever
+    /// the account may, as scp and sftp allow, with relative paths from the home directory: installing bcmr on a host
+    /// must not break a command that worked through the scp fallback. (A TCP listener has no ssh login behind it and
+    /// keeps its root, the home directory by default.) On Windows the home directory stays the root.
+    /// </summary>
+    public static (string Root, string? Home) SshScope(string? root, string home) =>
+        root is not null ? (root, null) : OperatingSystem.IsWindows() ? (home, null) : ("/", home);
+
     /// <summary>Capabilities offered in Welcome (intersected with the client's and with <see cref="ServeSession.SupportedCaps"/>).</summary>
     public byte Capabilities { get; init; } = ServeSession.SupportedCaps;
 
@@ -101,7 +114,7 @@ public sealed partial class ServeSession : IDisposable
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
-        _jail = new RootJail(options.Root);
+        _jail = new RootJail(options.Root, options.Home);
         _log = options.Log;
         _output = new BufferedStream(output, IoBufferSize);
         _reader = new FrameReader(new BufferedStream(input, IoBufferSize));

@@ -71,6 +71,10 @@ public sealed class SshdFixture : IDisposable
             (dotnetRoot is null ? "" : $"export DOTNET_ROOT='{dotnetRoot}'\n") +
             $"exec '{BcmrRunner.Executable}' \"$@\"\n");
         File.SetUnixFileMode(RemoteBcmr, (UnixFileMode)0x1ED);
+        // The same with the server jailed to the home directory (`bcmr serve --root HOME`, a forced-command setup).
+        RemoteBcmrJailed = Path.Combine(Dir, "remote-bcmr-jailed");
+        File.WriteAllText(RemoteBcmrJailed, $"#!/bin/sh\nexec '{RemoteBcmr}' \"$@\" --root '{RemoteHome}'\n");
+        File.SetUnixFileMode(RemoteBcmrJailed, (UnixFileMode)0x1ED);
 
         var psi = new ProcessStartInfo("/usr/sbin/sshd") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var a in new[] { "-D", "-e", "-f", sshdConfig }) psi.ArgumentList.Add(a);
@@ -97,6 +101,8 @@ public sealed class SshdFixture : IDisposable
     public string RemoteHome { get; } = "";
     /// <summary>The program given to --remote-bcmr / BCMR_REMOTE.</summary>
     public string RemoteBcmr { get; } = "";
+    /// <summary>As <see cref="RemoteBcmr"/>, serving with <c>--root</c> <see cref="RemoteHome"/>.</summary>
+    public string RemoteBcmrJailed { get; } = "";
 
     /// <summary>The ssh command (BCMR_SSH).</summary>
     public string SshCommand => $"ssh -F {SshConfig}";

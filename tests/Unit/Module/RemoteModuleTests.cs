@@ -85,7 +85,7 @@ public sealed class RemoteModuleTests(SshdFixture fx) : IClassFixture<SshdFixtur
     [SshFact]
     public void A_path_outside_the_server_root_is_a_SecurityError_record_and_the_other_files_still_copy()
     {
-        SetRemote(fx.RemoteBcmr);
+        SetRemote(fx.RemoteBcmrJailed);
         var outside = Path.Combine(fx.Dir, "outside-" + Guid.NewGuid().ToString("n")[..8]);
         Directory.CreateDirectory(outside);
         Directory.CreateDirectory(_remoteDir);

@@ -64,7 +64,7 @@ public sealed class StartBcmrServeTests : IDisposable
     }
 
     [Fact]
-    public void Root_defaults_to_home_and_a_relative_root_is_resolved_against_the_location()
+    public void Without_Root_relative_paths_start_at_home_and_absolute_ones_reach_what_the_account_may_and_a_relative_root_is_resolved_against_the_location()
     {
         var home = _t["home"];
         Directory.CreateDirectory(home);
@@ -73,10 +73,12 @@ public sealed class StartBcmrServeTests : IDisposable
         {
             c.Handshake();
             Assert.IsType<OkResponse>(c.Put("x.txt", [1, 2, 3]));
+            Assert.IsType<OkResponse>(c.Put(_t["outside-home.txt"], [4, 5]));
             c.EndSession();
             Assert.Equal(0, c.WaitForExit(TimeSpan.FromSeconds(60)));
         }
         Assert.Equal([1, 2, 3], File.ReadAllBytes(Path.Combine(home, "x.txt")));
+        Assert.Equal([4, 5], File.ReadAllBytes(_t["outside-home.txt"]));
 
         var script = $"$ExecutionContext.SessionState.Path.SetLocation('{_t.Path}') | Out-Null; Start-BcmrServe -Root ./rel";
         using (var p = Process.Start(PwshHostProcess.StartInfo(script, home))!)

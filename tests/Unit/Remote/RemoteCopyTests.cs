@@ -299,6 +299,25 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [SshFact]
+    public void Without_a_root_an_ssh_started_serve_reaches_what_the_account_may_like_scp_relative_paths_from_home()
+    {
+        using var s = new Scene(fx);
+        var f = s.Local.WriteRandom("f.bin", 100_000, 3);
+        var elsewhere = Path.Combine(fx.Dir, "elsewhere-" + Guid.NewGuid().ToString("n")[..8]);
+        Directory.CreateDirectory(elsewhere);
+        var up = Bcmr("copy", "--no-fallback", f, fx.Remote(elsewhere + "/"));
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Equal(Trees.Sha256(f), Trees.Sha256(Path.Combine(elsewhere, "f.bin")));
+        var down = Bcmr("copy", "--no-fallback", fx.Remote(elsewhere + "/f.bin"), s.Local["back.bin"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Equal(Trees.Sha256(f), Trees.Sha256(s.Local["back.bin"]));
+        // A relative path still means "under the home directory".
+        var rel = Bcmr("copy", "--no-fallback", f, fx.Remote("rel-" + Path.GetFileName(elsewhere) + ".bin"));
+        Assert.True(rel.ExitCode == 0, rel.ToString());
+        Assert.True(File.Exists(Path.Combine(fx.RemoteHome, "rel-" + Path.GetFileName(elsewhere) + ".bin")));
+    }
+
+    [SshFact]
     public void Paths_outside_the_server_root_are_refused_and_nothing_is_written_there()
     {
         using var s = new Scene(fx);
@@ -311,13 +330,13 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
         foreach (var target in new[] { escape + "/f", outside + "/f", s.R("out-link") + "/f" })
         {
-            var r = Bcmr("copy", "--no-fallback", s.Local["f"], fx.Remote(target));
+            var r = BcmrRunner.Run(["copy", "--no-fallback", s.Local["f"], fx.Remote(target)], fx.Env(new() { ["BCMR_REMOTE"] = fx.RemoteBcmrJailed }));
             Assert.Equal(1, r.ExitCode);
             Assert.Contains("is outside the server root " + fx.RemoteHome, r.Stderr);
             Assert.DoesNotContain("scp", r.Stderr);
         }
         File.WriteAllText(Path.Combine(outside, "secret"), "secret");
-        var down = Bcmr("copy", fx.Remote(s.R("out-link") + "/secret"), s.Local["stolen"]);
+        var down = BcmrRunner.Run(["copy", fx.Remote(s.R("out-link") + "/secret"), s.Local["stolen"]], fx.Env(new() { ["BCMR_REMOTE"] = fx.RemoteBcmrJailed }));
         Assert.NotEqual(0, down.ExitCode);
         Assert.Contains("outside the server root", down.Stderr);
         Assert.False(File.Exists(s.Local["stolen"]));
