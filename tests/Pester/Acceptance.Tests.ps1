@@ -133,9 +133,32 @@ Copy-BcmrItem '$src/keep' '$dst/k'
         $null = Copy-BcmrItem "$src/keep" $dst -ErrorVariable errs -ErrorAction SilentlyContinue
         $errs[0].Exception.Message | Should -Match '\(use -Recurse to copy directories\)'
         Copy-BcmrItem "$src/y.tmp" $dst
-        $null = Copy-BcmrItem "$src/y.tmp" $dst -ErrorVariable errs -ErrorAction SilentlyContinue
-        $errs[0].Exception.Message | Should -Match '\(use -Force to overwrite\)'
+        $null = Copy-BcmrItem "$src/y.tmp" $dst -NoClobber -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].Exception.Message | Should -Match '\(kept because of -NoClobber\)'
         $errs[0].Exception.Message | Should -Not -Match ' -f '
+    }
+
+    It 'a rerun into an existing tree replaces the files and keeps their LastWriteTime, as Copy-Item does' {
+        $old = [datetime]::new(2021, 6, 7, 8, 9, 10, [DateTimeKind]::Utc)
+        Get-ChildItem $src -Recurse -File | ForEach-Object { $_.LastWriteTimeUtc = $old }
+        Get-ChildItem $src | Copy-BcmrItem -Destination $dst -Recurse
+        New-RandomFile (Join-Path $src 'keep/a.dat') 10001 11
+        (Get-Item (Join-Path $src 'keep/a.dat')).LastWriteTimeUtc = $old.AddDays(1)
+        Get-ChildItem $src | Copy-BcmrItem -Destination $dst -Recurse -ErrorAction Stop
+        Get-TreeHash $dst | Should -Be (Get-TreeHash $src)
+        (Get-Item (Join-Path $dst 'keep/deep/c.dat')).LastWriteTimeUtc | Should -Be $old
+        (Get-Item (Join-Path $dst 'keep/a.dat')).LastWriteTimeUtc | Should -Be $old.AddDays(1)
+    }
+
+    It '-SkipUnchanged copies only what changed since the last run (size and LastWriteTime)' {
+        Get-ChildItem $src | Copy-BcmrItem -Destination $dst -Recurse
+        New-RandomFile (Join-Path $src 'keep/b.dat') 20000 12   # same size, new content, new time
+        $results = Get-ChildItem $src | Copy-BcmrItem -Destination $dst -Recurse -SkipUnchanged -PassThru -Verbose 4>&1
+        $copied = @($results | Where-Object { $_ -is [Bcmr.CopyResult] -and $_.Status -eq 'Copied' })
+        $copied.Destination | Should -Be @((Join-Path $dst 'keep/b.dat'))
+        @($results | Where-Object { $_ -is [Bcmr.CopyResult] -and $_.Status -eq 'Skipped' }) | Should -HaveCount 4
+        ($results | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String) | Should -Match 'unchanged \(same size and modification time'
+        Get-TreeHash $dst | Should -Be (Get-TreeHash $src)
     }
 
     It '-WhatIf lists what would be copied and nothing that -Exclude leaves out' {
@@ -253,6 +276,28 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         $results | Should -HaveCount 4
         $results | ForEach-Object { $_.Transport | Should -Be 'ssh' }
         Get-TreeHash $back | Should -Be (Get-TreeHash $artifacts)
+    }
+
+    It '-SkipUnchanged reruns: an upload proves unchanged files by BLAKE3, a download by size and time; only the changed file moves' {
+        # Both runs go into existing folders, so both land in the same place (cp's rule).
+        $leaf = Split-Path -Leaf $artifacts
+        $remote = Join-Path $sshd.Home "skip-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $remote
+        Copy-BcmrItem $artifacts "bcmrtest:$remote" -Recurse
+        New-RandomFile (Join-Path $artifacts 'build.log') 5000 44   # same size, new bytes
+        $up = Copy-BcmrItem $artifacts "bcmrtest:$remote" -Recurse -SkipUnchanged -PassThru
+        @($up | Where-Object Status -eq 'Copied').Destination | Should -Be "bcmrtest:$remote/$leaf/build.log"
+        @($up | Where-Object Status -eq 'Skipped') | Should -HaveCount 3
+        ($up | Where-Object Status -eq 'Skipped')[0].Message | Should -Match 'unchanged \(same size and BLAKE3'
+        Get-TreeHash "$remote/$leaf" | Should -Be (Get-TreeHash $artifacts)
+
+        $back = Join-Path $TestDrive "skipback-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $back
+        Copy-BcmrItem "bcmrtest:$remote/$leaf" $back -Recurse
+        (Get-Item "$back/$leaf/app.zip").LastWriteTimeUtc | Should -Be ([datetime]::new((Get-Item "$remote/$leaf/app.zip").LastWriteTimeUtc.Ticks - (Get-Item "$remote/$leaf/app.zip").LastWriteTimeUtc.Ticks % [TimeSpan]::TicksPerSecond, [DateTimeKind]::Utc))
+        $down = Copy-BcmrItem "bcmrtest:$remote/$leaf" $back -Recurse -SkipUnchanged -PassThru
+        @($down | Where-Object Status -eq 'Skipped') | Should -HaveCount 4
+        Get-TreeHash "$back/$leaf" | Should -Be (Get-TreeHash $artifacts)
     }
 
     It '-SshCommand with a relative -F path resolves against the PowerShell location' {

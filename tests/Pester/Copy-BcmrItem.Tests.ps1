@@ -66,12 +66,12 @@ Describe 'Copy-BcmrItem' {
         Test-Path (Join-Path $dst 'b.bin') | Should -BeTrue
     }
 
-    It 'refuses to overwrite without -Force (ResourceExists) and replaces with it' {
+    It 'refuses to overwrite with -NoClobber (ResourceExists) and replaces without it' {
         Set-Content -Path (Join-Path $dst 'a.txt') -Value 'keep me'
-        Copy-BcmrItem (Join-Path $src 'a.txt') $dst -ErrorVariable errs -ErrorAction SilentlyContinue
+        Copy-BcmrItem (Join-Path $src 'a.txt') $dst -NoClobber -ErrorVariable errs -ErrorAction SilentlyContinue
         $errs[0].CategoryInfo.Category | Should -Be 'ResourceExists'
         Get-Content (Join-Path $dst 'a.txt') | Should -Be 'keep me'
-        Copy-BcmrItem (Join-Path $src 'a.txt') $dst -Force
+        Copy-BcmrItem (Join-Path $src 'a.txt') $dst
         (Get-FileHash (Join-Path $dst 'a.txt')).Hash | Should -Be (Get-FileHash (Join-Path $src 'a.txt')).Hash
     }
 

@@ -37,7 +37,13 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
     public string Destination { get; set; } = "";
 
     [Parameter] public SwitchParameter Recurse { get; set; }
+    /// <summary>Accepted for Copy-Item scripts: existing files are replaced anyway unless -NoClobber; -Force wins over it.</summary>
     [Parameter] public SwitchParameter Force { get; set; }
+    /// <summary>Keep existing destination files: each one is an error (ResourceExists) instead of being replaced.</summary>
+    [Parameter] public SwitchParameter NoClobber { get; set; }
+    /// <summary>Leave destination files that are already copies of their source (size and LastWriteTime; uploads: size
+    /// and BLAKE3), so that a rerun copies only what changed.</summary>
+    [Parameter] public SwitchParameter SkipUnchanged { get; set; }
     [Parameter] public SwitchParameter Preserve { get; set; }
     [Parameter] [SupportsWildcards] public string[] Exclude { get; set; } = [];
     [Parameter] public SwitchParameter Resume { get; set; }
@@ -270,7 +276,7 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
 
     private CopyOptions Options() => new()
     {
-        Recurse = Recurse, Force = Force, Preserve = Preserve, Exclude = Exclude, Resume = Resume, Strict = Strict,
+        Recurse = Recurse, Force = Force || !NoClobber, SkipUnchanged = SkipUnchanged, Preserve = Preserve, Exclude = Exclude, Resume = Resume, Strict = Strict,
         Append = Append, Verify = Verify, Sync = Sync, Jobs = MyInvocation.BoundParameters.ContainsKey(nameof(Jobs)) ? Jobs : null,
         Fast = Fast, SshCommand = SshCommand, RemoteCommand = RemoteCommand, NoFallback = NoFallback, Compress = Compress,
         BandwidthLimit = BandwidthLimit,

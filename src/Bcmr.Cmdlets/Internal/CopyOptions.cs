@@ -9,6 +9,7 @@ internal sealed record CopyOptions
 {
     public bool Recurse { get; init; }
     public bool Force { get; init; }
+    public bool SkipUnchanged { get; init; }
     public bool Preserve { get; init; }
     public IReadOnlyList<string> Exclude { get; init; } = [];
     public bool Resume { get; init; }
@@ -38,6 +39,9 @@ internal sealed record CopyOptions
         CreateMissingDestination = true,
         Recursive = Recurse,
         Force = Force,
+        SkipUnchanged = SkipUnchanged,
+        // Copy-Item keeps LastWriteTime; so do we (and -SkipUnchanged relies on it for the next run).
+        KeepTimes = true,
         Preserve = Preserve,
         Excludes = Exclude.Select(ExcludePattern.ToRegex).ToArray(),
         // The strongest proof asked for wins, as with bcmr's -s/-a/-C.

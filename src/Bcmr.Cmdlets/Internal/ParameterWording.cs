@@ -10,7 +10,7 @@ internal static class ParameterWording
 {
     internal static readonly (string Cli, string Cmdlet)[] Hints =
     [
-        ("(use -f to overwrite)", "(use -Force to overwrite)"),
+        ("(use -f to overwrite)", "(kept because of -NoClobber)"),
         ("(use -r to copy directories)", "(use -Recurse to copy directories)"),
         ("(use -r)", "(use -Recurse)"),
         ("(rerun with -C to continue)", "(rerun with -Resume to continue)"),

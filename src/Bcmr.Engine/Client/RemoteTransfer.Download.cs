@@ -381,7 +381,13 @@ internal sealed partial class RemoteTransfer
             }
             if (_req.Resume == ResumeMode.None)
             {
-                if (existing is not null && !_req.Force) f.Refused = FileCopier.ExistsError(f.Local);
+                // The protocol carries whole seconds: an unchanged copy is the same size, modified the same second.
+                if (_req.SkipUnchanged && existing is { Kind: EntryKind.File } e0 && e0.Size == f.Size && e0.MtimeSec == f.Mtime)
+                {
+                    f.AlreadyComplete = true;
+                    f.Note = "unchanged (same size and modification time as the source)";
+                }
+                else if (existing is not null && !_req.Force) f.Refused = FileCopier.ExistsError(f.Local);
                 continue;
             }
             var partial = FileCopier.PartialPath(f.Local);
@@ -515,7 +521,7 @@ internal sealed partial class RemoteTransfer
             }
             if (error is null)
             {
-                if (_req.Preserve)
+                if (_req.Preserve || _req.KeepTimes)
                     Fs.SetTimes(h, r.Partial, new FileMeta(EntryKind.File, f.Size, 0, f.Mtime, 0, f.Mtime, 0, 0, 0, 0, 0, 0), noFollow: false);
                 if (_req.Sync) Fs.FlushToDisk(h, r.Partial);
                 Fs.Rename(r.Partial, f.Local, replace: _req.Force || _req.Resume != ResumeMode.None);

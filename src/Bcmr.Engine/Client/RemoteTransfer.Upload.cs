@@ -191,21 +191,28 @@ internal sealed partial class RemoteTransfer
     private void CheckUploadTargets(ServeClient c, RemoteSpec dst, List<UploadFile> files)
     {
         var resume = _req.Resume;
+        var sameSize = new List<UploadFile>(); // -SkipUnchanged: compared by BLAKE3 below
         foreach (var f in files)
         {
             if (resume == ResumeMode.None)
             {
-                if (_req.Force || f.New) continue;
+                if (f.New || (_req.Force && !_req.SkipUnchanged)) continue;
                 Request(c, new StatRequest(f.Remote),
-                    m => f.Refused = m switch
+                    m =>
+                    {
+                        if (_req.SkipUnchanged && m is StatResponse { IsDir: false } s && (long)s.Size == f.Size) { sameSize.Add(f); return; }
+                        if (!_req.Force || m is StatResponse { IsDir: true }) f.Refused = Refusal(m);
+                    },
+                    lost => throw lost);
+                continue;
+
+                BcmrException? Refusal(Message m) => m switch
                     {
                         StatResponse { IsDir: true } => new BcmrException(BcmrErrorCode.IsADirectory, f.Local, $"{dst.WithPath(f.Remote)}: cannot overwrite directory with non-directory '{f.Local}'"),
                         StatResponse => FileCopier.ExistsError(dst.WithPath(f.Remote).ToString()),
                         ErrorResponse e when ServerError(c, f.Remote, e) is { Code: not BcmrErrorCode.NotFound } err => err,
                         _ => null,
-                    },
-                    lost => throw lost);
-                continue;
+                    };
             }
             // Even under a directory that did not exist, a partial upload may (a first run cut before its rename).
             StatResponse? final = null;
@@ -218,6 +225,21 @@ internal sealed partial class RemoteTransfer
             }, lost => throw lost);
         }
         Complete(c, block: true);
+        // Remote times cannot be set yet, so "unchanged" on an upload is proven by the whole file's BLAKE3 on both sides.
+        foreach (var f in sameSize)
+        {
+            var local = HashLocal(f.Local, 0, f.Size);
+            Request(c, new HashRequest(f.Remote, 0, null), m =>
+            {
+                if (m is HashResponse h && h.Hash == Blake3.ToHex(local))
+                {
+                    f.AlreadyComplete = true;
+                    f.Note = "unchanged (same size and BLAKE3 as the source)";
+                }
+                else if (!_req.Force) f.Refused = FileCopier.ExistsError(dst.WithPath(f.Remote).ToString());
+            }, lost => throw lost);
+        }
+        if (sameSize.Count > 0) Complete(c, block: true);
         if (resume == ResumeMode.Strict)
         {
             // Complete-looking files under -s: proven by the whole file's BLAKE3 on both sides.

@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Bcmr.Engine.Local;
 
 internal sealed record FileCopyOptions(
-    bool Force, bool Preserve, bool Verify, bool Sync, ReflinkMode Reflink, SparseMode Sparse);
+    bool Force, bool Preserve, bool Verify, bool Sync, ReflinkMode Reflink, SparseMode Sparse, bool KeepTimes = false);
 
 internal readonly record struct FileCopyOutcome(long Bytes, CopyMethod Method, byte[]? Hash, List<string>? DroppedXattrs);
 
@@ -51,6 +51,7 @@ internal static class FileCopier
             }
 
             var dropped = o.Preserve ? PreserveMetadata(srcHandle, src, meta, handle, staging) : null;
+            if (o.KeepTimes && !o.Preserve) Fs.SetTimes(handle, staging, meta, noFollow: false);
             if (o.Sync) Fs.FlushToDisk(handle, dst);
             handle.Dispose();
 

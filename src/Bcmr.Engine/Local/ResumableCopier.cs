@@ -124,6 +124,7 @@ internal static class ResumableCopier
             if (o.Verify) hash = VerifyPartial(handle, partial, dst, srcHandle, src, hash, ct);
 
             var dropped = o.Preserve ? FileCopier.PreserveMetadata(srcHandle, src, meta, handle, partial) : null;
+            if (o.KeepTimes && !o.Preserve) Fs.SetTimes(handle, partial, meta, noFollow: false);
             // A file that was worth a session is worth one more fsync: the rename must not expose unwritten data.
             if (o.Sync || sessionSaved) Fs.FlushToDisk(handle, dst);
             handle.Dispose();

@@ -14,6 +14,14 @@ public sealed class CopyRequest
     public bool Preserve { get; init; }
     /// <summary>Overwrite existing destination files.</summary>
     public bool Force { get; init; }
+    /// <summary>Give each copy its source's modification (and access) time, without the rest of
+    /// <see cref="Preserve"/>, as Copy-Item does. Uploads cannot set times on the server yet (protocol).</summary>
+    public bool KeepTimes { get; init; }
+    /// <summary>Leave a destination file alone when it is already the source's copy: locally and on downloads, the same
+    /// size and modification time (to the second for downloads, the precision the protocol carries); on uploads, whose
+    /// remote times we cannot set, the same size and BLAKE3 (the server hashes its file, no data crosses the wire).
+    /// Skipped files are reported as Skipped with the reason.</summary>
+    public bool SkipUnchanged { get; init; }
     /// <summary>Plan and report, change nothing.</summary>
     public bool DryRun { get; init; }
     /// <summary>Several sources into a destination that does not exist: create it as a directory (with missing parents)

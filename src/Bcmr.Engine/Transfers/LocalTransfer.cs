@@ -40,7 +40,7 @@ internal sealed class LocalTransfer
         _log = new ResultLog(onResult);
         _ct = ct;
         _excludes = excludes;
-        _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse);
+        _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse, req.KeepTimes);
         // A move that has to copy deletes the only other copy afterwards, so it always verifies first.
         _crossDeviceMoveOptions = _options with { Verify = true };
         _sessions = req.Resume == ResumeMode.None ? null : req.Sessions ?? SessionStore.Default;
@@ -125,8 +125,9 @@ internal sealed class LocalTransfer
             var targetEntry = Fs.TryLstat(target); // the name itself: a symlink to a directory may be replaced
             if (targetEntry is { Kind: EntryKind.Directory })
                 throw new BcmrException(BcmrErrorCode.IsADirectory, target, $"{target}: cannot overwrite directory with non-directory '{src}'");
-            // A resume flag asks to continue or replace this very destination; the file copy decides which.
-            if (!_req.Force && targetEntry is not null && _req.Resume == ResumeMode.None)
+            // A resume flag asks to continue or replace this very destination, and -SkipUnchanged to compare it with
+            // the source; the file copy decides.
+            if (!_req.Force && targetEntry is not null && _req.Resume == ResumeMode.None && !_req.SkipUnchanged)
                 throw FileCopier.ExistsError(target);
         }
 
@@ -138,6 +139,11 @@ internal sealed class LocalTransfer
         else
             Enqueue(new FileJob(src, target, meta.Kind, meta.Kind == EntryKind.File ? meta.Size : 0));
     }
+
+    /// <summary>-SkipUnchanged: the destination is a regular file of the source's size and modification time.</summary>
+    private static bool Unchanged(FileJob job) =>
+        Fs.TryLstat(job.Destination) is { Kind: EntryKind.File } d && Fs.TryStat(job.Source) is { } s
+        && d.Size == s.Size && d.MtimeSec == s.MtimeSec && d.MtimeNsec == s.MtimeNsec;
 
     /// <summary>Same filesystem: one rename moves the whole item. Another filesystem: false, and the caller copies.</summary>
     private bool TryRenameWhole(string src, string target, in FileMeta meta)
@@ -303,6 +309,11 @@ internal sealed class LocalTransfer
             if (_req.DryRun)
             {
                 Succeed(new CopyResult { Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.DryRun, Bytes = job.Size });
+                return;
+            }
+            if (_req.SkipUnchanged && !_req.Move && job.Kind == EntryKind.File && Unchanged(job))
+            {
+                Skip(job, $"{job.Destination}: unchanged (same size and modification time as the source)");
                 return;
             }
             if (_req.Move && TryRenameFile(job, clock)) return;

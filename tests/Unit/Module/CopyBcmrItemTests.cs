@@ -188,21 +188,24 @@ public sealed class CopyBcmrItemTests : IDisposable
     }
 
     [Fact]
-    public void Existing_destination_without_Force_is_ResourceExists_and_stays_untouched_with_Force_it_is_replaced()
+    public void With_NoClobber_an_existing_destination_is_ResourceExists_and_untouched_without_it_it_is_replaced_keeping_LastWriteTime()
     {
         File.WriteAllText(Path.Combine(_dst, "a.txt"), "keep me");
         var source = Path.Combine(_src, "a.txt");
-        var r = _ps.Run("$ExecutionContext.InvokeProvider.Item.Get($args[0]) | Copy-BcmrItem -Destination $args[1] -Summary", source, _dst);
+        File.SetLastWriteTimeUtc(source, new DateTime(2020, 2, 3, 4, 5, 6, DateTimeKind.Utc));
+        var r = _ps.Run("$ExecutionContext.InvokeProvider.Item.Get($args[0]) | Copy-BcmrItem -Destination $args[1] -Summary -NoClobber", source, _dst);
         var e = Assert.Single(r.Errors);
         Assert.Equal(ErrorCategory.ResourceExists, e.CategoryInfo.Category);
         Assert.Equal("BcmrAlreadyExists,Bcmr.Cmdlets.Commands.CopyBcmrItemCommand", e.FullyQualifiedErrorId);
         Assert.Contains(source, e.TargetObject?.ToString()); // the item the user piped in (its PSPath)
+        Assert.Contains("(kept because of -NoClobber)", e.Exception.Message);
         Assert.Equal("keep me", File.ReadAllText(Path.Combine(_dst, "a.txt")));
         Assert.Equal(1, (int)r.Output.Single().Properties["Failed"].Value);
 
-        r = _ps.Run("Copy-BcmrItem $args[0] $args[1] -Force", source, _dst);
+        r = _ps.Run("Copy-BcmrItem $args[0] $args[1]", source, _dst);
         Assert.Empty(r.Errors);
         Assert.Equal(Sha(source), Sha(Path.Combine(_dst, "a.txt")));
+        Assert.Equal(File.GetLastWriteTimeUtc(source), File.GetLastWriteTimeUtc(Path.Combine(_dst, "a.txt")));
     }
 
     [Fact]

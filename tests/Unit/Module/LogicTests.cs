@@ -91,7 +91,10 @@ public class LogicTests
         Assert.Null(plain.Compress);
         Assert.Null(plain.Warn);
         Assert.Empty(plain.Excludes);
-        Assert.False(plain.Recursive || plain.Force || plain.Verify);
+        Assert.False(plain.Recursive || plain.Force || plain.Verify || plain.SkipUnchanged);
+        Assert.True(plain.KeepTimes); // as Copy-Item
+        Assert.True(plain.CreateMissingDestination);
+        Assert.True(new CopyOptions { SkipUnchanged = true }.ToRequest(["/a"], "/b").SkipUnchanged);
         Assert.Null(new CopyOptions { SshCommand = "" }.ToRequest(["/a"], "/b").SshCommand);
     }
 

@@ -79,7 +79,7 @@ public class ModuleTests
         var literalAttr = literal.Attributes.OfType<ParameterAttribute>().Single();
         Assert.True(literalAttr.ValueFromPipelineByPropertyName && !literalAttr.ValueFromPipeline);
         Assert.Equal(1, meta.Parameters["Destination"].Attributes.OfType<ParameterAttribute>().Single().Position);
-        foreach (var p in new[] { "Recurse", "Force", "Exclude", "Resume", "Strict", "Append", "Verify", "Sync", "Jobs", "Fast", "SshCommand", "RemoteCommand", "NoFallback", "Compress", "BandwidthLimit", "PassThru", "WhatIf", "Confirm" })
+        foreach (var p in new[] { "Recurse", "Force", "Exclude", "Resume", "Strict", "Append", "Verify", "Sync", "Jobs", "Fast", "SshCommand", "RemoteCommand", "NoFallback", "Compress", "BandwidthLimit", "PassThru", "Summary", "NoClobber", "SkipUnchanged", "WhatIf", "Confirm" })
             Assert.True(meta.Parameters.ContainsKey(p), $"no -{p}");
     }
 
