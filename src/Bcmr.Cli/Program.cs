@@ -5,6 +5,30 @@ namespace Bcmr.Cli
 {
     internal static partial class Program
     {
+        /// <summary>
+        /// Words that look like options but are none of this command's, which the parser would otherwise take as
+        /// paths: "--bogus" or an option of a newer bcmr (-P 4) must stop the command before anything is copied, not
+        /// become a source that is missing while the real files are copied. Only after "--" may a path start with
+        /// '-'; a lone "-" is a path.
+        /// </summary>
+        internal static List<string> UnknownOptions(ParseResult parse)
+        {
+            int doubleDash = -1;
+            for (int i = 0; i < parse.Tokens.Count; i++)
+                if (parse.Tokens[i].Type == System.CommandLine.Parsing.TokenType.DoubleDash) { doubleDash = i; break; }
+            var unknown = new List<string>();
+            foreach (var argument in parse.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>())
+                foreach (var token in argument.Tokens)
+                {
+                    if (token.Value.Length < 2 || token.Value[0] != '-') continue;
+                    int at = -1;
+                    for (int i = 0; i < parse.Tokens.Count; i++)
+                        if (ReferenceEquals(parse.Tokens[i], token)) { at = i; break; }
+                    if (doubleDash < 0 || at < doubleDash) unknown.Add(token.Value);
+                }
+            return unknown;
+        }
+
         /// <summary>bcmr's global --json: machine-readable JSON lines on stdout instead of human output.</summary>
         internal static readonly Option<bool> Json = new("--json")
         {
@@ -28,9 +52,11 @@ namespace Bcmr.Cli
             root.Add(ServeCommand.Create());
 
             var parse = root.Parse(CopyCommand.ExpandBareModeFlags(args));
-            if (parse.Errors.Count > 0)
+            var unknown = UnknownOptions(parse);
+            if (parse.Errors.Count > 0 || unknown.Count > 0)
             {
                 foreach (var e in parse.Errors) Console.Error.WriteLine("bcmr: " + e.Message);
+                foreach (var u in unknown) Console.Error.WriteLine($"bcmr: unknown option '{u}' (a path that starts with '-' goes after '--')");
                 Console.Error.WriteLine("Try 'bcmr --help' or 'bcmr <command> --help'.");
                 return ExitCodes.Usage;
             }

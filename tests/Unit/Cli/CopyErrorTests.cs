@@ -20,6 +20,38 @@ public class CopyErrorTests
         Assert.False(File.Exists(t["dst.txt"]));
     }
 
+    [Theory]
+    [InlineData("--bogus")]
+    [InlineData("-P", "4")]                 // an option of a newer bcmr
+    [InlineData("--direct", "direct")]
+    public void Unknown_options_are_usage_errors_before_anything_is_copied(params string[] option)
+    {
+        using var t = new TempDir();
+        t.WriteRandom("a.txt", 10, 1);
+        Directory.CreateDirectory(t["dst"]);
+
+        var r = BcmrRunner.Run(["copy", .. option, t["a.txt"], t["dst"]]);
+
+        Assert.Equal(Usage, r.ExitCode);
+        Assert.Contains($"unknown option '{option[0]}'", r.Stderr);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(t["dst"]));
+    }
+
+    [Fact]
+    public void A_path_that_starts_with_a_dash_is_copied_after_double_dash_and_an_option_value_may_start_with_one()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("-odd.txt", 10, 1);
+        Directory.CreateDirectory(t["dst"]);
+
+        var r = BcmrRunner.Run(["copy", "--exclude=-nomatch", "--", t["-odd.txt"], t["dst"]]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        // Relative, as users type it: only "--" makes it a path.
+        var rel = BcmrRunner.Run(["copy", "--", "-odd.txt", "dst/again.txt"], cwd: t.Path);
+        Assert.True(rel.ExitCode == 0, rel.ToString());
+        Assert.Equal(Trees.Sha256(t["-odd.txt"]), Trees.Sha256(t["dst/again.txt"]));
+    }
+
     [Fact]
     public void A_missing_source_among_good_ones_fails_alone_with_the_partial_exit_code()
     {
