@@ -91,8 +91,20 @@ internal static class CopyCommand
                 r.AddError($"--bwlimit: {error}");
         });
 
+        var timeout = new Option<double?>("--timeout")
+        {
+            Description = "Remote copies: give up on a connection when no byte has moved either way for SECONDS while waiting for the server " +
+                "(default 300; 0 = never). Slow progress is not a stall. The copy then fails with 'stalled' and can be resumed with -C.",
+            HelpName = "SECONDS",
+        };
+        timeout.Validators.Add(r =>
+        {
+            if (r.Tokens.Count == 1 && double.TryParse(r.Tokens[0].Value, System.Globalization.CultureInfo.InvariantCulture, out var s) && (s < 0 || !double.IsFinite(s)))
+                r.AddError("--timeout must be 0 (never) or a number of seconds");
+        });
+
         cmd.Add(paths);
-        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, ssh, remoteBcmr, fast, noFallback, compress, bwlimit })
+        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, ssh, remoteBcmr, fast, noFallback, compress, bwlimit, timeout })
             cmd.Add(o);
 
         Option<ReflinkMode>? reflink = null;
@@ -143,6 +155,7 @@ internal static class CopyCommand
                 NoFallback = parse.GetValue(noFallback),
                 Compress = parse.GetValue(compress),
                 BandwidthLimit = parse.GetValue(bwlimit) is { } rate ? BandwidthLimiter.Parse(rate) : 0,
+                StallTimeout = parse.GetValue(timeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
                 Warn = line => Console.Error.WriteLine(line),
             };
             return Task.FromResult(Run(request, parse.GetValue(Program.Json), parse.GetValue(quiet), parse.GetValue(verbose), ct));

@@ -58,6 +58,9 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
     [Parameter] public SwitchParameter NoFallback { get; set; }
     [Parameter] [ValidateSet("auto", "zstd", "lz4", "none")] public string? Compress { get; set; }
     [Parameter] [ValidateRange(0, long.MaxValue)] public long BandwidthLimit { get; set; }
+    /// <summary>Seconds a remote connection may wait for its server while no byte moves before it is given up as
+    /// stalled (default 300; 0 = never), as Invoke-WebRequest's -TimeoutSec.</summary>
+    [Parameter] [ValidateRange(0, int.MaxValue)] public int TimeoutSec { get; set; } = -1;
     /// <summary>One <see cref="CopyResult"/> per file on the output, as Copy-Item's -PassThru gives its items.</summary>
     [Parameter] public SwitchParameter PassThru { get; set; }
     /// <summary>The <see cref="TransferSummary"/> on the output too, after any per-file results. Without it the summary
@@ -281,6 +284,7 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         Fast = Fast, SshCommand = SshCommand, RemoteCommand = RemoteCommand, NoFallback = NoFallback, Compress = Compress,
         BandwidthLimit = BandwidthLimit,
         WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath,
+        StallTimeout = TimeoutSec >= 0 ? TimeSpan.FromSeconds(TimeoutSec) : null,
     };
 
     /// <summary>-ProgressAction, else $ProgressPreference. With SilentlyContinue or Ignore nothing is even computed.</summary>

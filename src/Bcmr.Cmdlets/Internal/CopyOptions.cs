@@ -26,6 +26,7 @@ internal sealed record CopyOptions
     public long BandwidthLimit { get; init; }
     /// <summary>PowerShell's current FileSystem location: ssh and scp run there (-SshCommand 'ssh -F ./cfg').</summary>
     public string? WorkingDirectory { get; init; }
+    public TimeSpan? StallTimeout { get; init; }
 
     /// <summary>Progress at most five times a second: PowerShell hosts redraw on every record.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(200);
@@ -56,6 +57,7 @@ internal sealed record CopyOptions
         Compress = string.IsNullOrEmpty(Compress) ? null : Compress.ToLowerInvariant(),
         BandwidthLimit = BandwidthLimit,
         WorkingDirectory = WorkingDirectory,
+        StallTimeout = StallTimeout,
         ProgressInterval = ProgressInterval,
         Warn = warn,
     };

@@ -24,6 +24,7 @@ internal static class ParameterWording
         ("--remote-bcmr: empty command", "-RemoteCommand: empty command"),
         ("--jobs must be at least 1", "-Jobs must be at least 1"),
         ("--bwlimit: ", "-BandwidthLimit: "),
+        ("while waiting for the server (--timeout)", "while waiting for the server (-TimeoutSec)"),
     ];
 
     public static string ForCmdlet(string message)

@@ -248,7 +248,7 @@ internal sealed partial class RemoteTransfer
             var listing = c.Call(new ListRequest(parent), _ct);
             if (listing is ErrorResponse e) throw ServerError(c, parent, e);
             var rx = new Regex("^" + GlobToRegex(last) + "$", RegexOptions.CultureInvariant);
-            var matches = ((ListResponse)listing).Entries
+            var matches = c.Expect<ListResponse>(listing, MessageType.List).Entries
                 .Where(en => !en.Path.Contains('/') && rx.IsMatch(en.Path) && (!en.Path.StartsWith('.') || last.StartsWith('.')))
                 .Select(en => src.WithPath(slash < 0 ? en.Path : RemoteSpec.Join(parent, en.Path)))
                 .ToList();
@@ -289,7 +289,7 @@ internal sealed partial class RemoteTransfer
         {
             StatResponse s => s,
             ErrorResponse e => throw ServerError(c, src.ServerPath, e),
-            var m => throw Unexpected(c, m),
+            var m => throw ServeClient.WrongReply(c.Remote, m, MessageType.Stat, nameof(StatResponse)),
         };
         var name = src.BaseName();
         if (IsExcluded(name)) return;
@@ -313,7 +313,7 @@ internal sealed partial class RemoteTransfer
         if (listing is ErrorResponse le) throw ServerError(c, src.ServerPath, le);
         MakeLocalDirectory(target);
         var skipped = new List<string>();
-        foreach (var entry in ((ListResponse)listing).Entries)
+        foreach (var entry in c.Expect<ListResponse>(listing, MessageType.List).Entries)
         {
             // The listing is depth first with directories before their contents, so a skipped directory's entries follow it.
             if (skipped.Any(s => entry.Path.StartsWith(s + "/", StringComparison.Ordinal))) continue;

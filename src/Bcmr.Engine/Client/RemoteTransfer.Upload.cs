@@ -220,7 +220,7 @@ internal sealed partial class RemoteTransfer
             Request(c, new ResumeRequest(f.Remote), m =>
             {
                 if (m is ErrorResponse e) { f.Refused = ServerError(c, f.Remote, e); return; }
-                var r = (ResumeResponse)m;
+                var r = c.Expect<ResumeResponse>(m, MessageType.Resume);
                 DecideUploadResume(c, f, r, final);
             }, lost => throw lost);
         }
@@ -346,7 +346,7 @@ internal sealed partial class RemoteTransfer
             encoder.Begin(_probe!, hasher, (in EncodedBlock b) =>
             {
                 int sent = c.SendEncoded(b);
-                _limiter?.Wait(sent, _ct);
+                if (_limiter is { } limiter) c.OwnTime(() => limiter.Wait(sent, _ct));
                 wire += sent;
                 _tracker.AddBytes(cur, b.Data.Length);
             });
@@ -440,7 +440,7 @@ internal sealed partial class RemoteTransfer
             encoder.Begin(_probe!, null, (in EncodedBlock b) =>
             {
                 int sent = c.SendEncoded(b);
-                _limiter?.Wait(sent, _ct);
+                if (_limiter is { } limiter) c.OwnTime(() => limiter.Wait(sent, _ct));
                 wire += sent;
                 _tracker.AddBytes(cur, b.Data.Length);
             });
@@ -505,7 +505,7 @@ internal sealed partial class RemoteTransfer
         }
         BcmrException? error = local ?? lost;
         if (error is null && message is ErrorResponse e) error = ServerError(c, f.Remote, e);
-        if (error is null && message is not OkResponse) error = Unexpected(c, message!);
+        if (error is null && message is not OkResponse) error = ServeClient.WrongReply(c.Remote, message!, MessageType.Put, nameof(OkResponse));
         var hex = hash is null ? null : Blake3.ToHex(hash);
         if (error is null && message is OkResponse { Hash: { } remoteHash } && remoteHash != hex)
         {
@@ -519,7 +519,7 @@ internal sealed partial class RemoteTransfer
         {
             var v = verify.Lost is not null ? null : verify.Message as HashResponse;
             if (verify.Lost is { } verifyLost) error = verifyLost;
-            else if (v is null) error = verify.Message is ErrorResponse ve ? ServerError(c, f.Remote, ve) : Unexpected(c, verify.Message!);
+            else if (v is null) error = verify.Message is ErrorResponse ve ? ServerError(c, f.Remote, ve) : ServeClient.WrongReply(c.Remote, verify.Message!, MessageType.Hash, nameof(HashResponse));
             else if (v.Hash != hex)
                 error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{shown}: verification failed: the remote file's BLAKE3 is {v.Hash}, the source's {hex}");
         }

@@ -88,7 +88,7 @@ internal sealed partial class RemoteTransfer
             {
                 client = Connector is { } connect
                     ? connect(remote, RequestedCaps(upload))
-                    : ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload), _req.WorkingDirectory);
+                    : ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload), _req.WorkingDirectory, _req.StallTimeout);
                 _codec = Compression.Choose(client.Caps, _compression);
                 _probe = new CompressionProbe(_codec);
             }
@@ -178,9 +178,6 @@ internal sealed partial class RemoteTransfer
         : offset > 0 ? ResumeDecision.Resumed
         : note is null ? ResumeDecision.Fresh
         : ResumeDecision.StartedOver;
-
-    private static BcmrException Unexpected(ServeClient c, Message m) =>
-        new(BcmrErrorCode.ConnectionFailed, c.Remote, $"{c.Remote}: unexpected {m.Type} reply");
 
     private bool IsExcluded(string relativePath)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Protocol;
@@ -119,13 +120,107 @@ public sealed class ServeClient : IDisposable
     private bool _closed;
     private long _sent, _received;
 
-    private ServeClient(SshTransport? transport, Stream toServer, Stream fromServer, string remote)
+    private ServeClient(SshTransport? transport, Stream toServer, Stream fromServer, string remote, TimeSpan? stallTimeout)
     {
         _transport = transport;
         _remote = remote;
-        _toServer = new BufferedStream(toServer, 256 * 1024);
+        _rawToServer = toServer;
+        _rawFromServer = fromServer;
+        _lastActivity = Stopwatch.GetTimestamp();
+        // The watchdog sees bytes as they move, below the buffers: a 4 MiB frame on a slow link is progress all along.
+        _toServer = new BufferedStream(new ActivityStream(toServer, Touch), 256 * 1024);
         _writer = new FrameWriter(_toServer);
-        _reader = new FrameReader(new BufferedStream(fromServer, 256 * 1024));
+        _reader = new FrameReader(new BufferedStream(new ActivityStream(fromServer, Touch), 256 * 1024));
+        _stallTimeout = stallTimeout ?? DefaultStallTimeout;
+        if (_stallTimeout > TimeSpan.Zero)
+        {
+            var every = TimeSpan.FromTicks(Math.Clamp(_stallTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 50, TimeSpan.TicksPerSecond * 5));
+            _watchdog = new Timer(_ => CheckStalled(), null, every, every);
+        }
+    }
+
+    /// <summary>How long a session may wait for a reply while no byte moves either way before it is declared stalled
+    /// (rclone's --timeout has the same default). Slow progress is not a stall: any byte read or written resets it.
+    /// A server that reads a file larger than this many seconds of its disk speed before it answers (a Hash of a huge
+    /// file) needs a larger value.</summary>
+    public static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromMinutes(5);
+
+    private readonly Stream _rawToServer, _rawFromServer;
+    private readonly TimeSpan _stallTimeout;
+    private readonly Timer? _watchdog;
+    private long _lastActivity;
+    private bool _handshaking;
+    // Time the client spends on its own (handling a frame: disk writes, --bwlimit; a paced upload) is not the server's.
+    private int _ownTime;
+
+    private void Touch() => Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp());
+
+    /// <summary>Runs a wait the client chose (--bwlimit) without the watchdog counting it as the server's silence.</summary>
+    internal void OwnTime(Action wait)
+    {
+        Interlocked.Increment(ref _ownTime);
+        try { wait(); }
+        finally
+        {
+            Touch();
+            Interlocked.Decrement(ref _ownTime);
+        }
+    }
+
+    /// <summary>While a reply is awaited and nothing has moved for the timeout: the session is broken with a message
+    /// that says so, and the connection is cut so that every waiter wakes up.</summary>
+    private void CheckStalled()
+    {
+        lock (_lock)
+        {
+            if (_broken is not null || _closed && _pending.Count == 0) return;
+            if (_pending.Count == 0 && !_handshaking || Volatile.Read(ref _ownTime) > 0) return;
+            var idle = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastActivity));
+            if (idle < _stallTimeout) return;
+            _broken = new BcmrException(BcmrErrorCode.ConnectionFailed, _remote,
+                $"{_remote}: stalled: no data received or sent for {idle.TotalSeconds:0} s while waiting for the server (--timeout)");
+        }
+        _watchdog?.Dispose();
+        Cut();
+    }
+
+    /// <summary>Ends the connection at once: ssh is killed (or, for a session over plain streams, they are closed).</summary>
+    private void Cut()
+    {
+        if (_transport is not null) { _transport.Kill(); return; }
+        try { _rawToServer.Dispose(); } catch (IOException) { }
+        try { _rawFromServer.Dispose(); } catch (IOException) { }
+    }
+
+    /// <summary>Counts nothing, buffers nothing: calls <c>touch</c> whenever bytes move.</summary>
+    private sealed class ActivityStream(Stream inner, Action touch) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+        public override bool CanSeek => false;
+        public override bool CanWrite => inner.CanWrite;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            if (n > 0) touch();
+            return n;
+        }
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            inner.Write(buffer);
+            touch();
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>Capabilities in effect (the server's answer).</summary>
@@ -143,10 +238,11 @@ public sealed class ServeClient : IDisposable
     /// <summary>Starts ssh and opens a session; throws <see cref="BcmrException"/> with
     /// <see cref="BcmrErrorCode.RemoteUnavailable"/> when the remote has no bcmr to run (the caller may fall back to
     /// scp) and <see cref="BcmrErrorCode.ConnectionFailed"/> for everything else.</summary>
-    public static ServeClient Connect(RemoteSpec spec, string? sshCommand, string? remoteCommand, byte caps, string? workingDirectory = null)
+    public static ServeClient Connect(RemoteSpec spec, string? sshCommand, string? remoteCommand, byte caps,
+        string? workingDirectory = null, TimeSpan? stallTimeout = null)
     {
         var transport = SshTransport.Start(spec, sshCommand, remoteCommand, workingDirectory);
-        var client = new ServeClient(transport, transport.ToServer, transport.FromServer, spec.Target);
+        var client = new ServeClient(transport, transport.ToServer, transport.FromServer, spec.Target, stallTimeout);
         try
         {
             client.Handshake(caps);
@@ -160,9 +256,9 @@ public sealed class ServeClient : IDisposable
     }
 
     /// <summary>A session over given streams (a local child process, tests).</summary>
-    public static ServeClient Open(Stream toServer, Stream fromServer, string remote, byte caps)
+    public static ServeClient Open(Stream toServer, Stream fromServer, string remote, byte caps, TimeSpan? stallTimeout = null)
     {
-        var client = new ServeClient(null, toServer, fromServer, remote);
+        var client = new ServeClient(null, toServer, fromServer, remote, stallTimeout);
         client.Handshake(caps);
         return client;
     }
@@ -170,16 +266,20 @@ public sealed class ServeClient : IDisposable
     private void Handshake(byte caps)
     {
         Message? first;
+        lock (_lock) _handshaking = true;
         try
         {
             _writer.Write(new Hello(Wire.Version, caps));
             _writer.Flush();
             first = _reader.ReadMessage();
         }
-        catch (Exception e) when (e is IOException or ProtocolException)
+        catch (Exception e) when (e is IOException or ProtocolException or ObjectDisposedException)
         {
+            lock (_lock) if (_broken is not null) throw _broken; // stalled
             throw HandshakeFailure(e is ProtocolException p && !p.IsTruncation ? p : null);
         }
+        finally { lock (_lock) _handshaking = false; }
+        lock (_lock) if (_broken is not null) throw _broken;
         switch (first)
         {
             case Welcome w when w.Version == Wire.Version:
@@ -284,13 +384,23 @@ public sealed class ServeClient : IDisposable
     }
 
     /// <summary>Stat of a remote path: null when it does not exist; every other error is thrown.</summary>
+    /// <summary>A reply as the type its request is answered with. Callers deal with ErrorResponse first; any other
+    /// frame is the peer breaking the protocol, reported with what was asked and what came, never a cast exception.</summary>
+    public static T Expect<T>(string remote, Message reply, MessageType request) where T : Message =>
+        reply as T ?? throw WrongReply(remote, reply, request, typeof(T).Name);
+
+    public static BcmrException WrongReply(string remote, Message reply, MessageType request, string expected) =>
+        new(BcmrErrorCode.ConnectionFailed, remote, $"{remote}: protocol error: the reply to {request} was {reply.Type}, not {expected}");
+
+    internal T Expect<T>(Message reply, MessageType request) where T : Message => Expect<T>(_remote, reply, request);
+
     internal StatResponse? StatOrNull(string path, CancellationToken ct) =>
         Call(new StatRequest(path), ct) switch
         {
             StatResponse s => s,
             ErrorResponse e when ServerError(_remote, path, e.Text) is { Code: BcmrErrorCode.NotFound } => null,
             ErrorResponse e => throw ServerError(_remote, path, e.Text),
-            var m => throw new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: unexpected {m.Type} reply"),
+            var m => throw WrongReply(_remote, m, MessageType.Stat, nameof(StatResponse)),
         };
 
     private void ThrowIfBroken()
@@ -325,7 +435,15 @@ public sealed class ServeClient : IDisposable
                     }
                     head = _pending.Peek();
                 }
-                if (head.OnFrame(frame))
+                bool done;
+                Interlocked.Increment(ref _ownTime);
+                try { done = head.OnFrame(frame); }
+                finally
+                {
+                    Touch();
+                    Interlocked.Decrement(ref _ownTime);
+                }
+                if (done)
                 {
                     lock (_lock) _pending.Dequeue();
                     _window.Release();
@@ -415,6 +533,7 @@ public sealed class ServeClient : IDisposable
 
     public void Dispose()
     {
+        _watchdog?.Dispose();
         Close();
         _transport?.Dispose();
         _readerThread?.Join(TimeSpan.FromSeconds(5));

@@ -120,7 +120,7 @@ public static class TreeCheck
             var listing = client!.Call(new ListRequest(spec.ServerPath), ct);
             if (listing is ErrorResponse e) throw ServeClient.ServerError(client.Remote, spec.ServerPath, e.Text);
             var skipped = new List<string>();
-            foreach (var entry in ((ListResponse)listing).Entries)
+            foreach (var entry in ServeClient.Expect<ListResponse>(client.Remote, listing, MessageType.List).Entries)
             {
                 var rel = name + "/" + entry.Path;
                 if (skipped.Any(s => rel.StartsWith(s + "/", StringComparison.Ordinal))) continue;

@@ -63,6 +63,9 @@ public sealed class CopyRequest
     public string? Compress { get; init; }
     /// <summary>Bytes per second for file data (rsync's --bwlimit); 0 = unlimited.</summary>
     public long BandwidthLimit { get; init; }
+    /// <summary>A connection waiting for its server while no byte moves either way for this long is given up as
+    /// stalled; null: <see cref="Client.ServeClient.DefaultStallTimeout"/>; zero: never.</summary>
+    public TimeSpan? StallTimeout { get; init; }
 
     /// <summary>Where one-line warnings about the whole operation go (e.g. "falling back to scp"); the CLI prints
     /// them on stderr, the cmdlets write them as warnings. Per-file warnings travel in <see cref="CopyResult.Warnings"/>.</summary>

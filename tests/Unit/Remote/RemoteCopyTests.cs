@@ -299,6 +299,20 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [SshFact]
+    public void Slow_progress_is_not_a_stall_a_rate_limited_upload_and_download_outlast_a_short_timeout()
+    {
+        using var s = new Scene(fx);
+        var f = s.Local.WriteRandom("slow.bin", 12 * 1024 * 1024, 5);
+        // 12 MiB at 2 MiB/s: about 6 s during which the server has nothing to say, against a 3 s timeout (which the
+        // ssh handshake of a busy machine still fits in).
+        var up = Bcmr("copy", "--no-fallback", "--compress", "none", "--bwlimit", "2M", "--timeout", "3", f, fx.Remote(s.R("slow.bin")));
+        Assert.True(up.ExitCode == 0, up.ToString());
+        var down = Bcmr("copy", "--no-fallback", "--compress", "none", "--bwlimit", "2M", "--timeout", "3", fx.Remote(s.R("slow.bin")), s.Local["back.bin"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Equal(Trees.Sha256(f), Trees.Sha256(s.Local["back.bin"]));
+    }
+
+    [SshFact]
     public void Without_a_root_an_ssh_started_serve_reaches_what_the_account_may_like_scp_relative_paths_from_home()
     {
         using var s = new Scene(fx);

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using Bcmr.Tests.Infrastructure;
+using Bcmr.Tests.Module;
+
+namespace Bcmr.Tests.Remote;
+
+/// <summary>
+/// The client against a server that breaks the protocol (tests/Unit/Remote/FakePeer/fake_serve.py, a real process
+/// reached through a stand-in for ssh that runs the remote command locally): replies of the wrong type and a server
+/// that goes silent after Welcome. Each ends with a clear message and a non-zero exit, never a crash or a hang.
+/// </summary>
+public class HostilePeerTests
+{
+    private static readonly string PeerDir = Path.Combine(PublishedModule.RepoRoot, "tests", "Unit", "Remote", "FakePeer");
+
+    private static Dictionary<string, string> Peer(string mode) => new()
+    {
+        ["BCMR_SSH"] = $"sh {Path.Combine(PeerDir, "fake_ssh.sh")}",
+        ["BCMR_REMOTE"] = $"python3 {Path.Combine(PeerDir, "fake_serve.py")} {mode}",
+    };
+
+    private static void AssertCleanFailure(RunResult r)
+    {
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.DoesNotContain("Unhandled", r.Stderr);
+        Assert.DoesNotContain("Exception", r.Stderr);
+    }
+
+    [Theory]
+    [InlineData("welcome", "Stat", "StatResponse", false)]        // a download: the first Stat
+    [InlineData("list-wrong", "List", "ListResponse", true)]     // a recursive download: the directory's List
+    public void A_download_answered_with_the_wrong_reply_type_is_a_protocol_error_that_names_both(string mode, string request, string expected, bool recursive)
+    {
+        using var t = new TempDir();
+        string[] args = recursive ? ["copy", "-r", "peer:/d", t["out"]] : ["copy", "peer:/f", t["out"]];
+        var r = BcmrRunner.Run(args, Peer(mode), timeout: TimeSpan.FromMinutes(1));
+        AssertCleanFailure(r);
+        Assert.Contains($"protocol error: the reply to {request} was Welcome, not {expected}", r.Stderr);
+        Assert.False(File.Exists(t["out"]));
+    }
+
+    [Fact]
+    public void A_resumed_upload_answered_with_the_wrong_reply_type_fails_cleanly()
+    {
+        using var t = new TempDir();
+        var f = t.WriteRandom("f.bin", 1000, 1);
+        var r = BcmrRunner.Run(["copy", "-C", f, "peer:/up.bin"], Peer("resume-wrong"), timeout: TimeSpan.FromMinutes(1));
+        AssertCleanFailure(r);
+        Assert.Contains("protocol error: the reply to Resume was Welcome, not ResumeResponse", r.Stderr);
+    }
+
+    [Fact]
+    public void Check_against_a_wrong_listing_reply_fails_cleanly()
+    {
+        using var t = new TempDir();
+        Directory.CreateDirectory(t["d"]);
+        var r = BcmrRunner.Run(["check", "-r", t["d"], "peer:/d"], Peer("list-wrong"), timeout: TimeSpan.FromMinutes(1));
+        AssertCleanFailure(r);
+        Assert.Contains("protocol error: the reply to List was Welcome, not ListResponse", r.Stderr);
+    }
+
+    [Fact]
+    public void A_server_that_goes_silent_after_Welcome_is_given_up_as_stalled_after_the_timeout()
+    {
+        using var t = new TempDir();
+        var clock = Stopwatch.StartNew();
+        var r = BcmrRunner.Run(["copy", "--timeout", "2", "peer:/f", t["out"]], Peer("stall"), timeout: TimeSpan.FromMinutes(1));
+        clock.Stop();
+        AssertCleanFailure(r);
+        Assert.Contains("stalled: no data received or sent for", r.Stderr);
+        Assert.Contains("(--timeout)", r.Stderr);
+        Assert.False(File.Exists(t["out"]));
+        // The watchdog looks every half second; the process gives up once, not after the test's own minute.
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+    }
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("soon")]
+    public void A_timeout_that_is_not_a_number_of_seconds_is_a_usage_error(string value)
+    {
+        var r = BcmrRunner.Run(["copy", "--timeout", value, "a", "b"]);
+        Assert.Equal(2, r.ExitCode);
+    }
+}
