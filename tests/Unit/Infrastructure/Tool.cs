@@ -51,3 +51,14 @@ public sealed class RequiresToolsFactAttribute : FactAttribute
             Skip = $"needs {string.Join(", ", missing)} (Debian package {package}; .ci/run installs it)";
     }
 }
+
+/// <summary>The <see cref="RequiresToolsFactAttribute"/> rule for a theory.</summary>
+public sealed class RequiresToolsTheoryAttribute : TheoryAttribute
+{
+    public RequiresToolsTheoryAttribute(string package, params string[] tools)
+    {
+        var missing = tools.Where(t => !Tool.OnPath(t)).ToArray();
+        if (missing.Length > 0)
+            Skip = $"needs {string.Join(", ", missing)} (Debian package {package}; .ci/run installs it)";
+    }
+}

@@ -26,7 +26,7 @@ public class HostilePeerTests
         Assert.DoesNotContain("Exception", r.Stderr);
     }
 
-    [Theory]
+    [RequiresToolsTheory("python3", "python3")]
     [InlineData("welcome", "Stat", "StatResponse", false)]        // a download: the first Stat
     [InlineData("list-wrong", "List", "ListResponse", true)]     // a recursive download: the directory's List
     public void A_download_answered_with_the_wrong_reply_type_is_a_protocol_error_that_names_both(string mode, string request, string expected, bool recursive)
@@ -39,7 +39,7 @@ public class HostilePeerTests
         Assert.False(File.Exists(t["out"]));
     }
 
-    [Fact]
+    [RequiresToolsFact("python3", "python3")]
     public void A_resumed_upload_answered_with_the_wrong_reply_type_fails_cleanly()
     {
         using var t = new TempDir();
@@ -49,7 +49,7 @@ public class HostilePeerTests
         Assert.Contains("protocol error: the reply to Resume was Welcome, not ResumeResponse", r.Stderr);
     }
 
-    [Fact]
+    [RequiresToolsFact("python3", "python3")]
     public void Check_against_a_wrong_listing_reply_fails_cleanly()
     {
         using var t = new TempDir();
@@ -59,7 +59,7 @@ public class HostilePeerTests
         Assert.Contains("protocol error: the reply to List was Welcome, not ListResponse", r.Stderr);
     }
 
-    [Fact]
+    [RequiresToolsFact("python3", "python3")]
     public void A_server_that_goes_silent_after_Welcome_is_given_up_as_stalled_after_the_timeout()
     {
         using var t = new TempDir();
