@@ -103,8 +103,36 @@ internal static class CopyCommand
                 r.AddError("--timeout must be 0 (never) or a number of seconds");
         });
 
+        var retries = new Option<int>("--retries")
+        {
+            Description = "Try a file that failed on a transient error (connection lost, file busy, source changed while read, data damaged " +
+                "on the way) up to N more times, waiting --retry-delay, doubled each time (at most 60 s). Never retried: missing files, " +
+                "permissions, the server root, a full disk. Default 0.",
+            HelpName = "N",
+        };
+        retries.Validators.Add(r =>
+        {
+            if (r.Tokens.Count == 1 && int.TryParse(r.Tokens[0].Value, out var n) && n < 0) r.AddError("--retries must be 0 or more");
+        });
+        var retryDelay = new Option<double?>("--retry-delay")
+        {
+            Description = "Seconds before the first retry (default 2); each further retry waits twice as long, at most 60 s.",
+            HelpName = "SECONDS",
+        };
+        retryDelay.Validators.Add(r =>
+        {
+            if (r.Tokens.Count == 1 && double.TryParse(r.Tokens[0].Value, System.Globalization.CultureInfo.InvariantCulture, out var s) && (s < 0 || !double.IsFinite(s)))
+                r.AddError("--retry-delay must be 0 or more seconds");
+        });
+        var log = new Option<string?>("--log")
+        {
+            Description = "Append one JSON line per file and one result line (each with its time and operation; the fields of --json) to FILE, " +
+                "whatever is printed on stdout. A FILE that cannot be opened stops the command before anything is copied.",
+            HelpName = "FILE",
+        };
+
         cmd.Add(paths);
-        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, ssh, remoteBcmr, fast, noFallback, compress, bwlimit, timeout })
+        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, ssh, remoteBcmr, fast, noFallback, compress, bwlimit, timeout, retries, retryDelay, log })
             cmd.Add(o);
 
         Option<ReflinkMode>? reflink = null;
@@ -156,9 +184,11 @@ internal static class CopyCommand
                 Compress = parse.GetValue(compress),
                 BandwidthLimit = parse.GetValue(bwlimit) is { } rate ? BandwidthLimiter.Parse(rate) : 0,
                 StallTimeout = parse.GetValue(timeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+                Retries = parse.GetValue(retries),
+                RetryDelay = parse.GetValue(retryDelay) is { } delay ? TimeSpan.FromSeconds(delay) : Bcmr.Engine.Transfers.CopyRequest.DefaultRetryDelay,
                 Warn = line => Console.Error.WriteLine(line),
             };
-            return Task.FromResult(Run(request, parse.GetValue(Program.Json), parse.GetValue(quiet), parse.GetValue(verbose), ct));
+            return Task.FromResult(Run(request, parse.GetValue(Program.Json), parse.GetValue(quiet), parse.GetValue(verbose), parse.GetValue(log), ct));
         });
         return cmd;
     }
@@ -194,12 +224,22 @@ internal static class CopyCommand
         return result.ToArray();
     }
 
-    internal static int Run(CopyRequest request, bool json, bool quiet, bool verbose, CancellationToken ct)
+    internal static int Run(CopyRequest request, bool json, bool quiet, bool verbose, string? logPath, CancellationToken ct)
     {
         using var jsonOut = json ? new JsonOutput() : null;
         var human = json ? null : new HumanOutput(quiet, verbose);
+        TransferLog? log;
+        try { log = logPath is null ? null : TransferLog.Open(logPath, request.Operation); }
+        catch (BcmrException e)
+        {
+            if (json) jsonOut!.Result(request.Operation, null, e.Message, ExitCodes.Usage);
+            else human!.Error($"{request.Operation}: {e.Message}");
+            return ExitCodes.Usage;
+        }
+        using var _ = log;
         IProgress<TransferProgress>? progress = json ? jsonOut : human!.WantsProgress ? human : null;
-        Action<CopyResult> onResult = json ? jsonOut!.OnResult : human!.OnResult;
+        Action<CopyResult> show = json ? jsonOut!.OnResult : human!.OnResult;
+        Action<CopyResult> onResult = log is null ? show : r => { log.File(r); show(r); };
         TransferSummary summary;
         try
         {
@@ -207,13 +247,14 @@ internal static class CopyCommand
         }
         catch (BcmrException e) when (e.Code == BcmrErrorCode.InvalidArgument)
         {
+            log?.Result(null, e.Message, ExitCodes.Usage);
             if (json) jsonOut!.Result(request.Operation, null, e.Message, ExitCodes.Usage);
             else human!.Error($"{request.Operation}: {e.Message}");
             return ExitCodes.Usage;
         }
         int exit = ExitCodes.For(summary);
-        var error = summary.Fatal?.Message
-            ?? (summary.Cancelled ? "interrupted" : summary.Failed > 0 ? $"{summary.Failed} item(s) failed; first: {summary.Failures[0].Message}" : null);
+        var error = TransferJson.ErrorOf(summary);
+        log?.Result(summary, error, exit);
         if (json)
         {
             jsonOut!.Result(request.Operation, summary, error, exit);

@@ -31,6 +31,8 @@ public enum BcmrErrorCode
     RemoteUnavailable,
     /// <summary>Data that failed an integrity check on the way (a hash mismatch over the wire, a corrupt compressed block).</summary>
     CorruptData,
+    /// <summary>The file is busy or locked for now (EAGAIN, EBUSY, ETXTBSY; a Windows sharing violation).</summary>
+    Busy,
 }
 
 /// <summary>The one exception type the engine throws for expected failures: a code, the path it concerns, and a
@@ -60,6 +62,7 @@ public sealed class BcmrException : Exception
             Errno.ENOSPC or Errno.EDQUOT => BcmrErrorCode.DiskFull,
             Errno.EROFS => BcmrErrorCode.ReadOnlyFileSystem,
             Errno.EOPNOTSUPP or Errno.ENOSYS => BcmrErrorCode.Unsupported,
+            Errno.EAGAIN or Errno.EBUSY or Errno.ETXTBSY => BcmrErrorCode.Busy,
             _ => BcmrErrorCode.IoError,
         };
         var cause = errno switch
@@ -82,6 +85,7 @@ public sealed class BcmrException : Exception
         IOException io when IsDiskFull(io) => new(BcmrErrorCode.DiskFull, path, $"{path}: No space left on device", e),
         IOException io when io.HResult == Errno.EEXIST || (io.HResult & 0xFFFF) == 80 || (io.HResult & 0xFFFF) == 183
             => new(BcmrErrorCode.AlreadyExists, path, $"{path}: File exists", e),
+        IOException io when (io.HResult & 0xFFFF) is 32 or 33 /* sharing or lock violation */ => new(BcmrErrorCode.Busy, path, $"{path}: {e.Message}", e),
         _ => new(BcmrErrorCode.IoError, path, $"{path}: {e.Message}", e),
     };
 

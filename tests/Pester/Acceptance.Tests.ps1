@@ -300,6 +300,60 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         Get-TreeHash "$back/$leaf" | Should -Be (Get-TreeHash $artifacts)
     }
 
+    It '-RetryCount 2: the ssh connection killed once during a 200 MiB upload, the copy completes exactly with one warning' {
+        $big = Join-Path $TestDrive 'retry-big.bin'
+        New-RandomFile $big (200MB) 21
+        $remote = Join-Path $sshd.Home "retry-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $remote
+        # A thread job kills this process's ssh once 40 MiB have arrived (the copy itself blocks this runspace).
+        $killer = Start-ThreadJob -ArgumentList $remote, $PID -ScriptBlock {
+            param($dir, $parent)
+            $deadline = [DateTime]::UtcNow.AddMinutes(2)
+            while ([DateTime]::UtcNow -lt $deadline) {
+                $partial = Get-ChildItem -Force $dir -Filter '.retry-big.bin*' -ErrorAction SilentlyContinue | Measure-Object Length -Sum
+                if ($partial.Sum -ge 40MB) {
+                    $ssh = Get-Process ssh -ErrorAction SilentlyContinue | Where-Object { $_.Parent.Id -eq $parent }
+                    if ($ssh) { $ssh | Stop-Process -Force; return 'killed' }
+                }
+                Start-Sleep -Milliseconds 5
+            }
+            'not killed'
+        }
+        $result = Copy-BcmrItem $big "bcmrtest:$remote" -RetryCount 2 -RetryDelay 0 -PassThru -WarningVariable warnings -WarningAction SilentlyContinue
+        $killer | Wait-Job | Receive-Job | Should -Be 'killed'
+        $result.Status | Should -Be 'Copied'
+        (Get-FileHash (Join-Path $remote 'retry-big.bin')).Hash | Should -Be (Get-FileHash $big).Hash
+        $warnings | Should -HaveCount 1
+        $warnings[0] | Should -Match '^retry 1/2 of 1 file after a transient failure'
+    }
+
+    It '-RetryCount does not retry what cannot heal: a source this account cannot read' {
+        $secret = Join-Path $TestDrive 'secret.bin'
+        New-RandomFile $secret 1000 22
+        if ((id -u) -ne 0) { Set-ItResult -Skipped -Because 'needs root to run the copy as nobody'; return }
+        & chmod 600 $secret
+        $out = & setpriv --reuid=65534 --regid=65534 --clear-groups $Pwsh -NoProfile -NonInteractive -Command "Import-Module '$ModuleManifest'; Copy-BcmrItem '$secret' '$TestDrive/nobody-copy.bin' -RetryCount 3 -RetryDelay 0" 2>&1 | Out-String
+        $out | Should -Match 'Permission denied'
+        $out | Should -Not -Match 'retry'
+    }
+
+    It '-LogPath appends JSON lines that Get-Content | ConvertFrom-Json reads, resolved against the PowerShell location' {
+        $remote = Join-Path $sshd.Home "log-$([guid]::NewGuid().ToString('n'))"
+        Push-Location $TestDrive
+        try {
+            Get-ChildItem $artifacts | Copy-BcmrItem -Destination "bcmrtest:$remote" -LogPath ./transfers.log
+            Copy-BcmrItem (Join-Path $artifacts 'nope.bin') "bcmrtest:$remote" -LogPath ./transfers.log -ErrorAction SilentlyContinue
+        }
+        finally { Pop-Location }
+        $entries = Get-Content (Join-Path $TestDrive 'transfers.log') | ConvertFrom-Json
+        ($entries | Where-Object type -eq 'result') | Should -HaveCount 2
+        $files = $entries | Where-Object { $_.type -eq 'file' -and $_.status -eq 'copied' }
+        $files | Should -HaveCount 4
+        $files | ForEach-Object { $_.transport | Should -Be 'ssh'; [datetime]$_.time | Should -BeOfType ([datetime]) }
+        ($entries | Where-Object type -eq 'result')[0].files | Should -Be 4
+        ($entries | Where-Object status -eq 'failed').error_code | Should -Be 'NotFound'
+    }
+
     It '-SshCommand with a relative -F path resolves against the PowerShell location' {
         $cfgDir = Join-Path $TestDrive "cfg-$([guid]::NewGuid().ToString('n'))"
         $null = New-Item -ItemType Directory $cfgDir

@@ -7,11 +7,7 @@ namespace Bcmr.Cli.Output;
 /// (relaxed escaping), as in the copy command's lines.</summary>
 internal static class JsonLine
 {
-    public static readonly JsonWriterOptions Options = new()
-    {
-        Indented = false,
-        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
+    public static JsonWriterOptions Options => Bcmr.Engine.Transfers.TransferJson.Options;
 
     public static void Write(Action<Utf8JsonWriter> body)
     {

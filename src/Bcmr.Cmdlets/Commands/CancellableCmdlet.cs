@@ -20,7 +20,11 @@ public abstract class CancellableCmdlet : PSCmdlet, IDisposable
 
     public void Dispose()
     {
+        Dispose(true);
         _cts.Dispose();
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>Releases what a derived cmdlet holds (PowerShell disposes a cmdlet also when its pipeline is stopped).</summary>
+    protected virtual void Dispose(bool disposing) { }
 }

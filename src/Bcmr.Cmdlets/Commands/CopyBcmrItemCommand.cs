@@ -61,6 +61,12 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
     /// <summary>Seconds a remote connection may wait for its server while no byte moves before it is given up as
     /// stalled (default 300; 0 = never), as Invoke-WebRequest's -TimeoutSec.</summary>
     [Parameter] [ValidateRange(0, int.MaxValue)] public int TimeoutSec { get; set; } = -1;
+    /// <summary>Tries a file that failed on a transient error this many more times (robocopy's /R, with a sane default: 0).</summary>
+    [Parameter] [ValidateRange(0, 100)] public int RetryCount { get; set; }
+    /// <summary>The wait before the first retry (a number is seconds); each further retry waits twice as long, at most 60 s.</summary>
+    [Parameter] [Seconds] public TimeSpan RetryDelay { get; set; } = CopyRequest.DefaultRetryDelay;
+    /// <summary>Appends a JSON line per file and one per run to this file (Get-Content | ConvertFrom-Json reads it).</summary>
+    [Parameter] [ValidateNotNullOrEmpty] public string? LogPath { get; set; }
     /// <summary>One <see cref="CopyResult"/> per file on the output, as Copy-Item's -PassThru gives its items.</summary>
     [Parameter] public SwitchParameter PassThru { get; set; }
     /// <summary>The <see cref="TransferSummary"/> on the output too, after any per-file results. Without it the summary
@@ -74,8 +80,17 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
     private bool _destinationIsRemote;
     private static long s_sourceIds = 0x6263_6D72_0000_0000; // "bcmr": apart from the runtime's own small source ids
 
+    private TransferLog? _log;
+    private int _unresolved; // inputs refused before the engine saw them (missing, not a FileSystem path)
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _log?.Dispose();
+    }
+
     protected override void BeginProcessing()
     {
+        _log = OpenLog();
         if (RemotePath.IsRemote(Destination, IsDriveName))
         {
             _destination = Destination;
@@ -131,23 +146,23 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         catch (Exception e) when (e is ItemNotFoundException or System.Management.Automation.DriveNotFoundException or ProviderNotFoundException)
         {
             var missing = new BcmrException(BcmrErrorCode.NotFound, input, e.Message, e);
-            WriteError(ErrorMapping.Record(missing, input));
+            WriteInputError(ErrorMapping.Record(missing, input), input);
             return [];
         }
         catch (Exception e) when (e is SessionStateException or NotSupportedException or ArgumentException)
         {
-            WriteError(new ErrorRecord(e, "PathInvalid", ErrorCategory.InvalidArgument, input));
+            WriteInputError(new ErrorRecord(e, "PathInvalid", ErrorCategory.InvalidArgument, input), input);
             return [];
         }
         if (!IsFileSystem(provider))
         {
-            WriteError(NotFileSystem(input, provider));
+            WriteInputError(NotFileSystem(input, provider), input);
             return [];
         }
         if (literal && !Exists(paths[0]))
         {
             var missing = new BcmrException(BcmrErrorCode.NotFound, paths[0], $"Cannot find path '{paths[0]}' because it does not exist.");
-            WriteError(ErrorMapping.Record(missing, input));
+            WriteInputError(ErrorMapping.Record(missing, input), input);
             return [];
         }
         return paths;
@@ -185,7 +200,12 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
 
     protected override void EndProcessing()
     {
-        if (_sources.Count == 0) return;
+        var log = _log;
+        if (_sources.Count == 0)
+        {
+            if (_unresolved > 0) log?.Result(new EngineSummary { Operation = "copy", Failed = _unresolved }, $"{_unresolved} item(s) failed; nothing to copy");
+            return;
+        }
         using var pump = new EnginePump<EngineEvent>();
         // The engine's own warnings start with "bcmr: " for the CLI; a warning record says who it is from.
         var request = Options().ToRequest(_sources, _destination,
@@ -197,13 +217,18 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         try
         {
             summary = pump.Run(
-                () => TransferEngine.Run(request, view is null ? null : new Progress(pump), r => pump.Post(new EngineEvent(null, r, null)), Cancellation),
+                () => TransferEngine.Run(request, view is null ? null : new Progress(pump), r =>
+                {
+                    log?.File(r);
+                    pump.Post(new EngineEvent(null, r, null));
+                }, Cancellation),
                 e => Handle(e, view, sourceId, clock),
                 Cancel);
         }
         catch (BcmrException e)
         {
             // Rejected before anything was touched (a bad -Exclude, no usable destination).
+            log?.Result(null, e.Message);
             WriteCompleted(view, sourceId);
             ThrowTerminatingError(ErrorMapping.Record(e, Destination));
             return;
@@ -212,12 +237,50 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         {
             WriteCompleted(view, sourceId);
         }
+        log?.Result(_unresolved == 0 ? summary : WithUnresolved(summary), TransferJson.ErrorOf(_unresolved == 0 ? summary : WithUnresolved(summary)));
         if (Stopping) return;
         if (summary.Fatal is { } fatal)
             ThrowTerminatingError(ErrorMapping.Record(fatal, fatal.Path ?? (object)Destination));
         var totals = TransferSummary.From(summary);
         WriteInformation(totals, ["Bcmr", "Summary"]);
         if (Summary) WriteObject(totals);
+    }
+
+    private EngineSummary WithUnresolved(EngineSummary s) => new()
+    {
+        Operation = s.Operation, Files = s.Files, Bytes = s.Bytes, Skipped = s.Skipped, Failed = s.Failed + _unresolved,
+        Directories = s.Directories, Duration = s.Duration, WireBytes = s.WireBytes, DedupBlocks = s.DedupBlocks,
+        Transport = s.Transport, Cancelled = s.Cancelled, Fatal = s.Fatal,
+        Failures = s.Failures.Count > 0 ? s.Failures : [new EngineResult { Source = "", Destination = _destination, Status = CopyStatus.Failed, Message = "an input could not be resolved" }],
+    };
+
+    /// <summary>An input refused before the engine saw it: an error record, and a failed line in -LogPath's log.</summary>
+    private void WriteInputError(ErrorRecord record, string input)
+    {
+        _unresolved++;
+        var code = record.Exception is BcmrException b ? b.Code : BcmrErrorCode.InvalidArgument;
+        _log?.File(new EngineResult { Source = input, Destination = _destination, Status = CopyStatus.Failed, Message = record.Exception.Message, ErrorCode = code });
+        WriteError(record);
+    }
+
+    /// <summary>-LogPath, resolved against the PowerShell location; one that cannot be opened stops the command before
+    /// anything is copied.</summary>
+    private TransferLog? OpenLog()
+    {
+        if (LogPath is null) return null;
+        string path;
+        try { path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(LogPath); }
+        catch (Exception e) when (e is SessionStateException or NotSupportedException or ArgumentException)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "LogPathInvalid", ErrorCategory.InvalidArgument, LogPath));
+            return null;
+        }
+        try { return TransferLog.Open(path, "copy"); }
+        catch (BcmrException e)
+        {
+            ThrowTerminatingError(ErrorMapping.Record(e, LogPath));
+            return null;
+        }
     }
 
     private readonly record struct EngineEvent(TransferProgress? Progress, EngineResult? Result, string? Warning);
@@ -285,6 +348,8 @@ public sealed class CopyBcmrItemCommand : CancellableCmdlet
         BandwidthLimit = BandwidthLimit,
         WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath,
         StallTimeout = TimeoutSec >= 0 ? TimeSpan.FromSeconds(TimeoutSec) : null,
+        Retries = RetryCount,
+        RetryDelay = RetryDelay,
     };
 
     /// <summary>-ProgressAction, else $ProgressPreference. With SilentlyContinue or Ignore nothing is even computed.</summary>

@@ -27,6 +27,8 @@ internal sealed record CopyOptions
     /// <summary>PowerShell's current FileSystem location: ssh and scp run there (-SshCommand 'ssh -F ./cfg').</summary>
     public string? WorkingDirectory { get; init; }
     public TimeSpan? StallTimeout { get; init; }
+    public int Retries { get; init; }
+    public TimeSpan RetryDelay { get; init; } = CopyRequest.DefaultRetryDelay;
 
     /// <summary>Progress at most five times a second: PowerShell hosts redraw on every record.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(200);
@@ -58,6 +60,8 @@ internal sealed record CopyOptions
         BandwidthLimit = BandwidthLimit,
         WorkingDirectory = WorkingDirectory,
         StallTimeout = StallTimeout,
+        Retries = Retries,
+        RetryDelay = RetryDelay,
         ProgressInterval = ProgressInterval,
         Warn = warn,
     };

@@ -24,6 +24,7 @@ internal static class ErrorMapping
         BcmrErrorCode.OutsideRoot => ErrorCategory.SecurityError,
         BcmrErrorCode.ConnectionFailed => ErrorCategory.ConnectionError,
         BcmrErrorCode.RemoteUnavailable => ErrorCategory.ResourceUnavailable,
+        BcmrErrorCode.Busy => ErrorCategory.ResourceBusy,
         _ => ErrorCategory.NotSpecified,
     };
 

@@ -63,6 +63,7 @@ internal sealed partial class RemoteTransfer
         var encoder = new BlockEncoder();
         try
         {
+            BcmrException? lost = null;
             foreach (var f in files)
             {
                 _ct.ThrowIfCancellationRequested();
@@ -78,7 +79,16 @@ internal sealed partial class RemoteTransfer
                     if (_req.Move) Fs.DeleteFile(f.Local);
                     continue;
                 }
-                SendFile(c, dst, f, buffer, encoder);
+                // Once the connection is gone, files already sent fail through their own replies (below); the one being
+                // sent and every later one fail here, each by name, so that the summary says what is missing and a
+                // retry (--retries) can send exactly those.
+                if (lost is not null) { _log.Fail(f.Local, shown, EntryKind.File, lost, _transport); continue; }
+                try { SendFile(c, dst, f, buffer, encoder); }
+                catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed && !_ct.IsCancellationRequested)
+                {
+                    _log.Fail(f.Local, shown, EntryKind.File, e, _transport);
+                    lost = e;
+                }
             }
             Complete(c, block: true);
             // A move removes the source directories it emptied, deepest first; any that still hold something stay.

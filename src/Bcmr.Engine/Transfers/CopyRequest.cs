@@ -71,6 +71,16 @@ public sealed class CopyRequest
     /// them on stderr, the cmdlets write them as warnings. Per-file warnings travel in <see cref="CopyResult.Warnings"/>.</summary>
     public Action<string>? Warn { get; init; }
 
+    /// <summary>How many more times a file that failed on a transient error (<see cref="Retrying.IsTransient"/>: a lost
+    /// connection, a busy file, a source that changed while read, data damaged on the way) is tried again. 0: never.</summary>
+    public int Retries { get; init; }
+    /// <summary>The wait before the first retry; it doubles for each further one, up to <see cref="Retrying.MaxDelay"/>.</summary>
+    public TimeSpan RetryDelay { get; init; } = DefaultRetryDelay;
+    public static TimeSpan DefaultRetryDelay => Retrying.DefaultDelay;
+    /// <summary>The destination names the copy itself, never a directory to copy into (how a retry names a file
+    /// exactly where the first attempt would have put it).</summary>
+    internal bool ExactDestination { get; init; }
+
     /// <summary>Minimum time between progress reports.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
@@ -85,6 +95,7 @@ public sealed class CopyRequest
     /// </summary>
     internal DestinationPlan PlanDestination(int sourceCount, string shown, bool exists, bool isDirectory)
     {
+        if (ExactDestination && sourceCount == 1) return DestinationPlan.AsNamed;
         if (isDirectory) return DestinationPlan.IntoDirectory;
         if (sourceCount <= 1) return DestinationPlan.AsNamed;
         if (!exists && CreateMissingDestination) return DestinationPlan.CreateDirectory;

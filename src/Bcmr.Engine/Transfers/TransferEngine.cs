@@ -10,9 +10,11 @@ public static class TransferEngine
         Action<CopyResult>? onResult = null, CancellationToken cancellationToken = default)
     {
         var excludes = Validate(request);
-        return Client.RemoteTransfer.Applies(request)
-            ? new Client.RemoteTransfer(request, progress, onResult, excludes, cancellationToken).Run()
-            : new LocalTransfer(request, progress, onResult, excludes, cancellationToken).Run();
+        TransferSummary Once(CopyRequest r, Action<CopyResult>? results) => Client.RemoteTransfer.Applies(r)
+            ? new Client.RemoteTransfer(r, progress, results, excludes, cancellationToken).Run()
+            : new LocalTransfer(r, progress, results, excludes, cancellationToken).Run();
+        return request.Retries == 0 ? Once(request, onResult)
+            : new Retrying(request, Once, onResult, cancellationToken).Run();
     }
 
     public static Task<TransferSummary> RunAsync(CopyRequest request, IProgress<TransferProgress>? progress = null,
@@ -27,6 +29,10 @@ public static class TransferEngine
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "no source given");
         if (string.IsNullOrEmpty(r.Destination))
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "no destination given");
+        if (r.Retries < 0)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--retries must be 0 or more (got {r.Retries})");
+        if (r.RetryDelay < TimeSpan.Zero)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "--retry-delay must be 0 or more seconds");
         if (r.Jobs < 1)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--jobs must be at least 1 (got {r.Jobs})");
         var excludes = new Regex[r.Excludes.Count];

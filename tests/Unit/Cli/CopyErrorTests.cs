@@ -53,6 +53,36 @@ public class CopyErrorTests
     }
 
     [Fact]
+    public void Log_appends_a_json_line_per_file_and_per_run_and_an_unopenable_log_stops_before_copying()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("a.txt", 10, 1);
+        t.WriteRandom("b.txt", 20, 2);
+        Directory.CreateDirectory(t["dst"]);
+        var log = t["copies.log"];
+
+        Assert.Equal(0, BcmrRunner.Run("copy", "--log", log, t["a.txt"], t["b.txt"], t["dst"]).ExitCode);
+        var second = BcmrRunner.Run("copy", "-f", "--log", log, t["a.txt"], t["missing.txt"], t["dst"]);
+        Assert.Equal(Partial, second.ExitCode);
+
+        var lines = File.ReadAllLines(log).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["file", "file", "result", "file", "file", "result"], lines.Select(l => l.GetProperty("type").GetString()));
+        Assert.All(lines, l => Assert.True(DateTime.TryParse(l.GetProperty("time").GetString(), out _)));
+        Assert.All(lines, l => Assert.Equal("copy", l.GetProperty("operation").GetString()));
+        Assert.Equal([t["dst/a.txt"], t["dst/b.txt"]], lines.Take(2).Select(l => l.GetProperty("destination").GetString()).Order());
+        Assert.Equal(2, lines[2].GetProperty("files").GetInt32());
+        Assert.Equal(0, lines[2].GetProperty("exit_code").GetInt32());
+        Assert.Equal(1, lines[5].GetProperty("failed").GetInt32());
+        Assert.Equal(Partial, lines[5].GetProperty("exit_code").GetInt32());
+        Assert.Contains(lines.Skip(3).Take(2), l => l.GetProperty("status").GetString() == "failed" && l.GetProperty("error_code").GetString() == "NotFound");
+
+        var refused = BcmrRunner.Run("copy", "--log", t["no/such/dir/x.log"], t["a.txt"], t["dst/c.txt"]);
+        Assert.Equal(Usage, refused.ExitCode);
+        Assert.Contains("log file", refused.Stderr);
+        Assert.False(File.Exists(t["dst/c.txt"]));
+    }
+
+    [Fact]
     public void A_missing_source_among_good_ones_fails_alone_with_the_partial_exit_code()
     {
         using var t = new TempDir();

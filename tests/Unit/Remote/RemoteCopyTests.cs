@@ -427,6 +427,61 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Directory.Exists(dir) ? Directory.GetFiles(dir, pattern).Sum(f => { try { return new FileInfo(f).Length; } catch (IOException) { return 0; } }) : 0;
 
     [SshFact]
+    public void With_retries_an_upload_whose_connection_is_cut_once_completes_exactly_with_one_warning()
+    {
+        using var s = new Scene(fx);
+        const long size = 200L * MiB;
+        var big = s.Local["big.bin"];
+        ResumeTests.WriteRandom(big, size, 12);
+        s.Local.WriteRandom("small.txt", 1000, 13);
+        Directory.CreateDirectory(s.R("in"));
+        var r = CopyAndCutAt(40L * MiB, () => SizeOf(s.R("in"), ".big.bin.*"),
+            "copy", "--retries", "2", "--retry-delay", "0", big, s.Local["small.txt"], fx.Remote(s.R("in")));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(Trees.Sha256(big), Trees.Sha256(s.R("in/big.bin")));
+        Assert.Equal(Trees.Sha256(s.Local["small.txt"]), Trees.Sha256(s.R("in/small.txt")));
+        Assert.Single(r.Stderr.Split('\n'), l => l.Contains("retry 1/2 of ") && l.Contains("after a transient failure"));
+        Assert.DoesNotContain("retry 2/2", r.Stderr);
+        // One line per file, the last attempt's, and a result that counts two files and no failure.
+        var files = r.Stdout.Split('\n').Where(l => l.Contains("\"type\":\"file\"")).ToList();
+        Assert.Equal(2, files.Count);
+        Assert.All(files, l => Assert.Contains("\"status\":\"copied\"", l));
+        Assert.Contains("\"files\":2,\"skipped\":0,\"failed\":0", r.Stdout);
+    }
+
+    [SshFact]
+    public void Without_retries_the_same_cut_fails_the_file_and_leaves_nothing_under_its_name()
+    {
+        using var s = new Scene(fx);
+        var big = s.Local["big.bin"];
+        ResumeTests.WriteRandom(big, 200L * MiB, 12);
+        var r = CopyAndCutAt(40L * MiB, () => SizeOf(s.RemoteDir, ".big.bin.*"), "copy", big, fx.Remote(s.R("big.bin")));
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.DoesNotContain("retry", r.Stderr);
+        Assert.False(File.Exists(s.R("big.bin")));
+    }
+
+    [SshFact]
+    public void Errors_that_cannot_heal_are_not_retried_a_missing_or_unreadable_source()
+    {
+        using var s = new Scene(fx);
+        var secret = s.Local.WriteRandom("secret.bin", 1000, 14);
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // Locally, as nobody (the retry rule is the same for every transport; nobody's ssh could not log in here).
+        var open = s.Local["open"];
+        Directory.CreateDirectory(open);
+        File.SetUnixFileMode(open, (UnixFileMode)0x1FF);
+        var unreadable = BcmrRunner.Run(["copy", "--retries", "3", "--retry-delay", "0", secret, Path.Combine(open, "secret.bin")], asUser: "65534");
+        Assert.NotEqual(0, unreadable.ExitCode);
+        Assert.Contains("Permission denied", unreadable.Stderr);
+        Assert.DoesNotContain("retry", unreadable.Stderr);
+        var missing = Bcmr("copy", "--retries", "3", "--retry-delay", "0", s.Local["nope.bin"], fx.Remote(s.R("nope.bin")));
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("No such file or directory", missing.Stderr);
+        Assert.DoesNotContain("retry", missing.Stderr);
+    }
+
+    [SshFact]
     public void An_upload_cut_mid_file_resumes_and_sends_only_the_rest()
     {
         using var s = new Scene(fx);
