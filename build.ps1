@@ -7,6 +7,7 @@
     Build       dotnet build of the solution
     Test        tools/test.sh: the xunit suite, the Native AOT pass and Pester, as README and CI run them
     Package     dotnet publish src/Bcmr.Cmdlets -o out/Bcmr: the whole module (manifest, format file, help, bcmr)
+    Nupkg       Package, then Compress-PSResource: out/packages/Bcmr.<version>.nupkg, ready for Publish-PSResource
     Help        en-US/Bcmr.Cmdlets.dll-Help.xml from docs/help/*.md: platyPS's New-ExternalHelp where platyPS is
                 installed, else the same MSBuild step Package runs
     Pester      Package, then the Pester 5 tests in tests/Pester against out/Bcmr
@@ -16,7 +17,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Package', 'Help', 'Pester', 'PublishAot')]
+    [ValidateSet('Build', 'Test', 'Package', 'Nupkg', 'Help', 'Pester', 'PublishAot')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release'
@@ -38,6 +39,13 @@ switch ($Task) {
     'Build'      { Invoke-Dotnet build Bcmr.PowerShell.sln -c $Configuration }
     'Test'       { & bash ./tools/test.sh; if ($LASTEXITCODE -ne 0) { throw "tools/test.sh failed with exit code $LASTEXITCODE" } }
     'Package'    { Invoke-Package }
+    'Nupkg' {
+        Invoke-Package
+        $packages = Join-Path $PSScriptRoot 'out/packages'
+        $null = New-Item -ItemType Directory -Force $packages
+        Compress-PSResource -Path $ModuleOut -DestinationPath $packages
+        Get-ChildItem $packages -Filter 'Bcmr.*.nupkg'
+    }
     'Help' {
         if (Get-Module -ListAvailable -Name platyPS) {
             Import-Module platyPS

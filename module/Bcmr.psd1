@@ -1,6 +1,6 @@
 @{
     RootModule           = 'Bcmr.Cmdlets.dll'
-    ModuleVersion        = '0.1.0'
+    ModuleVersion        = '0.2.0'
     GUID                 = '1754097b-aa8e-466e-8097-a4e6df9287cf'
     Author               = 'Bcmr contributors'
     CompanyName          = 'Bcmr contributors'
@@ -13,6 +13,7 @@
         'Clear-BcmrCas'
         'Copy-BcmrItem'
         'Get-BcmrSession'
+        'Move-BcmrItem'
         'Remove-BcmrSession'
         'Start-BcmrServe'
     )
@@ -21,10 +22,18 @@
     AliasesToExport      = @()
     PrivateData          = @{
         PSData = @{
-            # Placeholders until the project has a public home and a LICENSE file; checked only for URI syntax.
-            Tags       = @('copy', 'transfer', 'blake3', 'ssh', 'rsync', 'resume', 'integrity', 'Linux', 'Windows', 'PSEdition_Core')
-            ProjectUri = 'https://github.com/bcmr/bcmr-powershell'
-            LicenseUri = 'https://github.com/bcmr/bcmr-powershell/blob/main/LICENSE'
+            Tags         = @('copy', 'transfer', 'blake3', 'ssh', 'rsync', 'robocopy', 'resume', 'integrity', 'Linux', 'Windows', 'PSEdition_Core')
+            # No ProjectUri or LicenseUri: the project has no public home yet; the LICENSE file ships in the module.
+            ReleaseNotes = @'
+0.2.0
+- Copy-BcmrItem behaves as Copy-Item on reruns: existing files are replaced atomically and copies keep LastWriteTime;
+  -NoClobber keeps existing files, -SkipUnchanged copies only what changed.
+- Several piped items into a folder that does not exist create it.
+- -PassThru writes per-file results only; the summary is on the information stream, or the output with -Summary.
+- -RetryCount/-RetryDelay retry transient failures on a new connection; -LogPath appends JSON lines;
+  -TimeoutSec gives up a stalled connection.
+- Move-BcmrItem; about_Bcmr help; Start-BcmrServe without -Root reaches what the ssh account may, as scp.
+'@
         }
     }
 }

@@ -13,6 +13,10 @@ param(
     [string[]] $Path = @(Join-Path $PSScriptRoot '../tests/Pester')
 )
 $ErrorActionPreference = 'Stop'
+# Plain text everywhere, child pwsh processes included: escape codes in a failure message are not valid XML, and
+# Pester could not write its report.
+$env:NO_COLOR = '1'
+$PSStyle.OutputRendering = 'PlainText'
 if ($PesterManifest) { Import-Module $PesterManifest -Force }
 else { Import-Module Pester -MinimumVersion 5.0 }
 

@@ -1,1 +1,1 @@
-namespace Bcmr.Engine; public static class EngineInfo { public const string Version = "0.1.0"; }
+namespace Bcmr.Engine; public static class EngineInfo { public const string Version = "0.2.0"; }

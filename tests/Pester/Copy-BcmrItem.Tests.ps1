@@ -102,7 +102,7 @@ Describe 'Copy-BcmrItem' {
 
 Describe 'Module' {
     It 'exports exactly the cmdlets' {
-        (Get-Command -Module Bcmr).Name | Sort-Object | Should -Be @('Clear-BcmrCas', 'Copy-BcmrItem', 'Get-BcmrSession', 'Remove-BcmrSession', 'Start-BcmrServe')
+        (Get-Command -Module Bcmr).Name | Sort-Object | Should -Be @('Clear-BcmrCas', 'Copy-BcmrItem', 'Get-BcmrSession', 'Move-BcmrItem', 'Remove-BcmrSession', 'Start-BcmrServe')
     }
 
     It 'has help with examples for every cmdlet' {

@@ -69,6 +69,8 @@ public sealed class HelpPage
     public List<(string Type, List<string> Text)> Outputs = new();
     public List<string> Notes = new();
     public List<(string Text, string Uri)> Links = new();
+    /// <summary>The parameter sets the SYNTAX section names (its "### Name" headings), in order.</summary>
+    public List<string> SyntaxSets = new();
 
     /// <summary>Paragraphs: runs of non-blank lines joined with spaces (markdown's own rule), list items kept apart.</summary>
     private static void AddLine(List<string> paragraphs, ref bool open, string line)
@@ -134,6 +136,7 @@ public sealed class HelpPage
                 open = false;
                 switch (section)
                 {
+                    case "SYNTAX": page.SyntaxSets.Add(title.Replace("(Default)", "").Trim()); break;
                     case "EXAMPLES": example = new HelpExample { Title = title }; page.Examples.Add(example); break;
                     case "PARAMETERS":
                         parameter = null;
@@ -198,9 +201,12 @@ public static class Maml
     private static XElement Command(HelpPage p)
     {
         var verbNoun = p.Name.Split('-');
-        var sets = p.Parameters.SelectMany(x => x.Sets).Where(s => s != "(All)").Select(s => s.Replace("(Default)", "").Trim())
-            .Distinct(StringComparer.Ordinal).ToList();
-        if (sets.Count == 0) sets.Add("(All)");
+        // One syntax line per parameter set the SYNTAX section names (a set may have no parameter of its own, as
+        // Start-BcmrServe's Stdio set); pages without set headings get the sets their parameters name.
+        var sets = p.SyntaxSets.Count > 0 ? p.SyntaxSets.ToList()
+            : p.Parameters.SelectMany(x => x.Sets).Where(s => s != "(All)").Select(s => s.Replace("(Default)", "").Trim())
+                .Distinct(StringComparer.Ordinal).ToList();
+        if (sets.Count == 0 || p.SyntaxSets.Count == 1 && p.Parameters.All(x => x.Sets.All(s => s == "(All)"))) sets = new List<string> { "(All)" };
         return new XElement(C + "command",
             new XAttribute(XNamespace.Xmlns + "maml", M), new XAttribute(XNamespace.Xmlns + "command", C),
             new XAttribute(XNamespace.Xmlns + "dev", D),
@@ -225,8 +231,11 @@ public static class Maml
                 new XElement(M + "title", $"-------------------------- {e.Title} --------------------------"),
                 new XElement(D + "code", e.Code.ToString()),
                 Paras(D + "remarks", e.Remarks)))),
+            // Only an absolute web address is a uri: Get-Help -Online opens the first one, and a page of this folder
+            // (Start-BcmrServe.md) is no address; without one, -Online says in PowerShell's words that there is none.
             new XElement(C + "relatedLinks", p.Links.Select(l => new XElement(M + "navigationLink",
-                new XElement(M + "linkText", l.Text), new XElement(M + "uri", l.Uri)))));
+                new XElement(M + "linkText", l.Text),
+                new XElement(M + "uri", Uri.TryCreate(l.Uri, UriKind.Absolute, out var u) && (u.Scheme == "https" || u.Scheme == "http") ? l.Uri : "")))));
     }
 
     private static XElement Parameter(HelpParameter x, bool inSyntax)

@@ -7,6 +7,7 @@ namespace Bcmr.Cmdlets.Internal;
 /// testable function rather than code inside the cmdlet.</summary>
 internal sealed record CopyOptions
 {
+    public bool Move { get; init; }
     public bool Recurse { get; init; }
     public bool Force { get; init; }
     public bool SkipUnchanged { get; init; }
@@ -40,6 +41,7 @@ internal sealed record CopyOptions
         Destination = destination,
         // A piped batch into a folder that does not exist yet creates it (robocopy's and rsync's habit, not cp's).
         CreateMissingDestination = true,
+        Move = Move,
         Recursive = Recurse,
         Force = Force,
         SkipUnchanged = SkipUnchanged,

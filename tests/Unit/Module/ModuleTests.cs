@@ -46,8 +46,11 @@ public class ModuleTests
         Assert.NotEqual(Guid.Empty, (Guid)m.Guid);
         Assert.Equal(PublishedModule.Cmdlets, ((System.Collections.IDictionary)m.ExportedCmdlets).Keys.Cast<string>().Order());
         Assert.Contains("blake3", (IEnumerable<string>)m.Tags);
-        Assert.NotNull(m.ProjectUri);
-        Assert.NotNull(m.LicenseUri);
+        // No placeholder links: the project has no public home yet, and the LICENSE file ships in the module.
+        Assert.Null(m.ProjectUri);
+        Assert.Null(m.LicenseUri);
+        Assert.Contains((string)m.Version.ToString(), (string)m.ReleaseNotes);
+        Assert.True(File.Exists(Path.Combine(PublishedModule.Directory, "LICENSE")));
     }
 
     [Fact]
