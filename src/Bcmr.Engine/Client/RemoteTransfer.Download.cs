@@ -318,7 +318,14 @@ internal sealed partial class RemoteTransfer
             // The listing is depth first with directories before their contents, so a skipped directory's entries follow it.
             if (skipped.Any(s => entry.Path.StartsWith(s + "/", StringComparison.Ordinal))) continue;
             if (!IsSafeRelative(entry.Path))
-                throw new BcmrException(BcmrErrorCode.InvalidArgument, src.ToString(), $"{src}: the server listed an unsafe name '{entry.Path}'; nothing of it was copied");
+            {
+                // Refused alone (with what lies under it), by name; the rest of the tree is still copied.
+                var shown = src.WithPath(RemoteSpec.Join(src.ServerPath, entry.Path)).ToString();
+                _log.Fail(shown, target, entry.IsDir ? EntryKind.Directory : EntryKind.File, new BcmrException(BcmrErrorCode.InvalidArgument, shown,
+                    $"{shown}: the server listed a name that cannot be written here safely ('{entry.Path}'); not copied"), _transport);
+                if (entry.IsDir) skipped.Add(entry.Path);
+                continue;
+            }
             if (IsExcluded(name + "/" + entry.Path))
             {
                 if (entry.IsDir) skipped.Add(entry.Path);
@@ -342,11 +349,16 @@ internal sealed partial class RemoteTransfer
     }
 
     /// <summary>A name from a server's listing may only go down from the destination: relative, '/'-separated, no
-    /// empty, "." or ".." component, no backslash, colon (a Windows drive or stream) or control character. A
-    /// malicious server can then never make a download write outside the local destination.</summary>
-    internal static bool IsSafeRelative(string path) =>
-        path.Length > 0 && !path.StartsWith('/') && path.IndexOfAny(['\\', ':']) < 0 && !path.Any(char.IsControl) &&
-        path.Split('/').All(part => part is not ("" or "." or ".."));
+    /// empty, "." or ".." component. A malicious server can then never make a download write outside the local
+    /// destination. What else is refused depends on the side that writes: on Linux any other name is a name (a colon
+    /// in 12:30:00.log, a backslash, a control character); on Windows a backslash or colon would be a separator, a
+    /// drive or a stream, and control characters cannot be written, so those are refused there.</summary>
+    internal static bool IsSafeRelative(string path) => IsSafeRelative(path, OperatingSystem.IsWindows());
+
+    internal static bool IsSafeRelative(string path, bool windows) =>
+        path.Length > 0 && !path.StartsWith('/') && path.IndexOf('\0') < 0
+        && (!windows || path.IndexOfAny(['\\', ':']) < 0 && !path.Any(char.IsControl))
+        && path.Split('/').All(part => part is not ("" or "." or ".."));
 
     private void MakeLocalDirectory(string dir)
     {

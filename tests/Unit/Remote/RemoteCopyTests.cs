@@ -299,6 +299,22 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [SshFact]
+    public void Names_legal_on_Linux_that_Windows_would_refuse_come_down_with_the_tree()
+    {
+        using var s = new Scene(fx);
+        var tree = s.R("logs");
+        Directory.CreateDirectory(Path.Combine(tree, "day:1"));
+        File.WriteAllText(Path.Combine(tree, "12:30:00.log"), "noon");
+        File.WriteAllText(Path.Combine(tree, "day:1", "back\\slash.txt"), "odd");
+        File.WriteAllText(Path.Combine(tree, "plain.txt"), "plain");
+        var r = Bcmr("copy", "-r", "--no-fallback", fx.Remote(tree), s.Local["logs"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("noon", File.ReadAllText(s.Local["logs/12:30:00.log"]));
+        Assert.Equal("odd", File.ReadAllText(Path.Combine(s.Local["logs"], "day:1", "back\\slash.txt")));
+        Assert.Equal("plain", File.ReadAllText(s.Local["logs/plain.txt"]));
+    }
+
+    [SshFact]
     public void Slow_progress_is_not_a_stall_a_rate_limited_upload_and_download_outlast_a_short_timeout()
     {
         using var s = new Scene(fx);

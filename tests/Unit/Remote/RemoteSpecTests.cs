@@ -164,17 +164,21 @@ public class RemoteSpecTests
         Assert.Equal(matches, System.Text.RegularExpressions.Regex.IsMatch(name, "^" + RemoteTransfer.GlobToRegex(glob) + "$"));
 
     [Theory]
-    [InlineData("a.txt", true)]
-    [InlineData("dir/sub/a b [1].txt", true)]
-    [InlineData("../etc/passwd", false)]
-    [InlineData("a/../../x", false)]
-    [InlineData("/etc/passwd", false)]
-    [InlineData("a//b", false)]
-    [InlineData("./a", false)]
-    [InlineData("a\\..\\..\\x", false)]
-    [InlineData("C:x", false)]
-    [InlineData("a\nb", false)]
-    [InlineData("", false)]
-    public void Names_from_a_server_listing_only_go_down_from_the_destination(string name, bool safe) =>
-        Assert.Equal(safe, RemoteTransfer.IsSafeRelative(name));
+    [InlineData("a.txt", true, true)]
+    [InlineData("dir/sub/a b [1].txt", true, true)]
+    [InlineData("12:30:00.log", true, false)]     // a colon is a name on Linux, a drive or stream on Windows
+    [InlineData("C:x", true, false)]
+    [InlineData("a\\..\\..\\x", true, false)]     // one odd name on Linux; a way up on Windows
+    [InlineData("a\nb", true, false)]
+    [InlineData("../etc/passwd", false, false)]
+    [InlineData("a/../../x", false, false)]
+    [InlineData("/etc/passwd", false, false)]
+    [InlineData("a//b", false, false)]
+    [InlineData("./a", false, false)]
+    [InlineData("", false, false)]
+    public void Names_from_a_server_listing_only_go_down_from_the_destination_and_are_refused_only_where_unsafe_to_write(string name, bool safeOnLinux, bool safeOnWindows)
+    {
+        Assert.Equal(safeOnLinux, RemoteTransfer.IsSafeRelative(name, windows: false));
+        Assert.Equal(safeOnWindows, RemoteTransfer.IsSafeRelative(name, windows: true));
+    }
 }
