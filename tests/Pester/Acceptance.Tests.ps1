@@ -327,12 +327,12 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         $warnings[0] | Should -Match '^retry 1/2 of 1 file after a transient failure'
     }
 
-    It '-RetryCount does not retry what cannot heal: a source this account cannot read' {
+    It '-RetryCount does not retry what cannot heal: a source this account cannot read' -Skip:(-not $IsLinux -or -not (Get-Command setpriv -ErrorAction SilentlyContinue)) {
         $secret = Join-Path $TestDrive 'secret.bin'
         New-RandomFile $secret 1000 22
-        if ((id -u) -ne 0) { Set-ItResult -Skipped -Because 'needs root to run the copy as nobody'; return }
-        & chmod 600 $secret
-        $out = & setpriv --reuid=65534 --regid=65534 --clear-groups $Pwsh -NoProfile -NonInteractive -Command "Import-Module '$ModuleManifest'; Copy-BcmrItem '$secret' '$TestDrive/nobody-copy.bin' -RetryCount 3 -RetryDelay 0" 2>&1 | Out-String
+        # Unreadable even to root: mode 000, and the child pwsh runs without the capabilities that override it.
+        & chmod 000 $secret
+        $out = & setpriv --bounding-set=-dac_override,-dac_read_search $Pwsh -NoProfile -NonInteractive -Command "Import-Module '$ModuleManifest'; Copy-BcmrItem '$secret' '$TestDrive/unreadable-copy.bin' -RetryCount 3 -RetryDelay 0" 2>&1 | Out-String
         $out | Should -Match 'Permission denied'
         $out | Should -Not -Match 'retry'
     }
