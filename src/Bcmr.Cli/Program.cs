@@ -38,6 +38,16 @@ namespace Bcmr.Cli
 
         public static int Main(string[] args)
         {
+            SimdImage.ExecBestImage(args);
+            if (args is ["--version"])
+            {
+                // The version, then which SIMD path runs, so that users and bug reports can tell.
+                var version = typeof(Program).Assembly
+                    .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+                    .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "?";
+                Console.WriteLine($"{version} ({SimdImage.Description()})");
+                return 0;
+            }
             var root = new RootCommand(
                 "bcmr: fast, integrity-checked copy and move of files and directory trees.\n" + ExitCodes.HelpText +
                 "\nEnvironment: BCMR_PORTABLE_IO=1 uses the portable I/O path instead of Linux system calls.");

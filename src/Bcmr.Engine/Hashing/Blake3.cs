@@ -27,6 +27,9 @@ public static unsafe class Blake3
     /// <summary>Writes <c>output.Length</c> bytes of (extended) hash output.</summary>
     public static void Hash(ReadOnlySpan<byte> data, Span<byte> output) => Hash(data, output, Blake3HashMany.Default);
 
+    /// <summary>The SIMD kernel this process hashes with (avx512, avx2, sse (128-bit), neon, scalar).</summary>
+    public static string KernelName => Blake3HashMany.KernelName;
+
     internal static void Hash(ReadOnlySpan<byte> data, Span<byte> output, Blake3Simd simd)
     {
         Blake3Hasher hasher = Blake3Hasher.Create(simd);

@@ -27,6 +27,16 @@ internal static unsafe class Blake3HashMany
         : Vector128.IsHardwareAccelerated ? Blake3Simd.Vector128
         : Blake3Simd.Scalar;
 
+    /// <summary>The kernel <see cref="Default"/> runs, as bcmr --version reports it: avx512, avx2, sse4.1/neon (128-bit
+    /// lanes), or scalar.</summary>
+    public static string KernelName => Default switch
+    {
+        Blake3Simd.Vector512 => "avx512",
+        Blake3Simd.Vector256 => Avx2.IsSupported ? "avx2" : "vector256",
+        Blake3Simd.Vector128 => System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? "neon" : "sse (128-bit)",
+        _ => "scalar",
+    };
+
     /// <summary>
     /// Tests set this to run the generic kernel where the AVX2-specific one (<see cref="Blake3Avx2"/>)
     /// would be chosen, so the generic code that machines without AVX2 rely on is exercised here too.
