@@ -268,6 +268,41 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         Get-TreeHash $remote | Should -Be (Get-TreeHash (Join-Path $workspace 'artifacts'))
     }
 
+    It 'the destination rule over ssh, row by row' {
+        $remote = Join-Path $sshd.Home "rows-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $remote
+        $zip = Join-Path $artifacts 'app.zip'
+        # One file into a name that does not exist: that name.
+        Copy-BcmrItem $zip "bcmrtest:$remote/renamed.zip"
+        (Get-FileHash "$remote/renamed.zip").Hash | Should -Be (Get-FileHash $zip).Hash
+        # One file into an existing folder: inside, under its own name.
+        Copy-BcmrItem $zip "bcmrtest:$remote"
+        (Get-FileHash "$remote/app.zip").Hash | Should -Be (Get-FileHash $zip).Hash
+        # One file onto an existing file: replaced; with -NoClobber refused and kept.
+        Set-Content "$remote/renamed.zip" 'old'
+        Copy-BcmrItem $zip "bcmrtest:$remote/renamed.zip" -NoClobber -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].CategoryInfo.Category | Should -Be 'ResourceExists'
+        Get-Content "$remote/renamed.zip" | Should -Be 'old'
+        Copy-BcmrItem $zip "bcmrtest:$remote/renamed.zip"
+        (Get-FileHash "$remote/renamed.zip").Hash | Should -Be (Get-FileHash $zip).Hash
+        # A folder with -Recurse into a name that does not exist: the copy gets that name; again: inside it.
+        Copy-BcmrItem $artifacts "bcmrtest:$remote/tree" -Recurse
+        Get-TreeHash "$remote/tree" | Should -Be (Get-TreeHash $artifacts)
+        Copy-BcmrItem $artifacts "bcmrtest:$remote/tree" -Recurse
+        Get-TreeHash "$remote/tree/$(Split-Path -Leaf $artifacts)" | Should -Be (Get-TreeHash $artifacts)
+        # Several items into an existing folder: each inside; into an existing file: a terminating error.
+        $null = New-Item -ItemType Directory "$remote/many"
+        Get-ChildItem $artifacts | Copy-BcmrItem -Destination "bcmrtest:$remote/many"
+        Get-TreeHash "$remote/many" | Should -Be (Get-TreeHash $artifacts)
+        { Get-ChildItem $artifacts | Copy-BcmrItem -Destination "bcmrtest:$remote/app.zip" -ErrorAction Stop } |
+            Should -Throw -ErrorId 'BcmrNotADirectory,Bcmr.Cmdlets.Commands.CopyBcmrItemCommand'
+        (Get-FileHash "$remote/app.zip").Hash | Should -Be (Get-FileHash $zip).Hash
+        # A folder without -Recurse: an error for it alone.
+        Copy-BcmrItem $artifacts "bcmrtest:$remote/norecurse" -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].Exception.Message | Should -Match 'use -Recurse'
+        Test-Path "$remote/norecurse" | Should -BeFalse
+    }
+
     It 'and back down: several remote items into a missing local folder, with -PassThru results from ssh' {
         $remote = Join-Path $sshd.Home "down-$([guid]::NewGuid().ToString('n'))"
         Copy-BcmrItem $artifacts "bcmrtest:$remote" -Recurse -NoFallback
