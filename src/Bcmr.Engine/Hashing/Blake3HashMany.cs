@@ -496,6 +496,8 @@ internal static unsafe class Blake3HashMany
         }
     }
 
+    /// <remarks>AVX-512 rotates in one instruction (vprord); the shift-or pair it replaces made this kernel barely
+    /// faster than AVX2's (bench/RESULTS.md, issue 17).</remarks>
     internal struct Ops512 : IVecOps<Vector512<uint>>
     {
         public static int Lanes => 16;
@@ -511,13 +513,17 @@ internal static unsafe class Blake3HashMany
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<uint> Ror16(Vector512<uint> x, Vector512<uint>* c) => Vector512.ShiftRightLogical(x, 16) | Vector512.ShiftLeft(x, 16);
+        public static Vector512<uint> Ror16(Vector512<uint> x, Vector512<uint>* c) =>
+            Avx512F.IsSupported ? Avx512F.RotateRight(x, 16) : Vector512.ShiftRightLogical(x, 16) | Vector512.ShiftLeft(x, 16);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<uint> Ror12(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 12) | Vector512.ShiftLeft(x, 20);
+        public static Vector512<uint> Ror12(Vector512<uint> x) =>
+            Avx512F.IsSupported ? Avx512F.RotateRight(x, 12) : Vector512.ShiftRightLogical(x, 12) | Vector512.ShiftLeft(x, 20);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<uint> Ror8(Vector512<uint> x, Vector512<uint>* c) => Vector512.ShiftRightLogical(x, 8) | Vector512.ShiftLeft(x, 24);
+        public static Vector512<uint> Ror8(Vector512<uint> x, Vector512<uint>* c) =>
+            Avx512F.IsSupported ? Avx512F.RotateRight(x, 8) : Vector512.ShiftRightLogical(x, 8) | Vector512.ShiftLeft(x, 24);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<uint> Ror7(Vector512<uint> x) => Vector512.ShiftRightLogical(x, 7) | Vector512.ShiftLeft(x, 25);
+        public static Vector512<uint> Ror7(Vector512<uint> x) =>
+            Avx512F.IsSupported ? Avx512F.RotateRight(x, 7) : Vector512.ShiftRightLogical(x, 7) | Vector512.ShiftLeft(x, 25);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<uint> Load(uint* p) => Vector512.Load(p);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
