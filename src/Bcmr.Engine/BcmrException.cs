@@ -76,6 +76,18 @@ public sealed class BcmrException : Exception
         return new BcmrException(code, path, action is null ? $"{path}: {cause}" : $"{path}: {action}: {cause}");
     }
 
+    /// <summary>
+    /// An error met on one of the engine's temporary files (a staged copy or a partial one), reworded for the
+    /// destination the user named, with the temporary file's name after it: users know their destination, not our
+    /// temporaries. Any other error is returned as it is.
+    /// </summary>
+    public static BcmrException ForDestination(BcmrException e, string temporary, string destination)
+    {
+        if (e.Path != temporary) return e;
+        var rest = e.Message.StartsWith(temporary + ": ", StringComparison.Ordinal) ? e.Message[(temporary.Length + 2)..] : e.Message;
+        return new BcmrException(e.Code, destination, $"{destination}: {rest} (writing {System.IO.Path.GetFileName(temporary)})", e);
+    }
+
     /// <summary>Maps a .NET I/O exception (portable code path) to our codes.</summary>
     internal static BcmrException FromIo(Exception e, string path) => e switch
     {

@@ -544,7 +544,7 @@ internal sealed partial class RemoteTransfer
         if (error is not null)
         {
             Fs.TryDeleteFile(r.Partial);
-            _log.Fail(f.Shown, f.Local, EntryKind.File, error, _transport, r.Wire);
+            _log.Fail(f.Shown, f.Local, EntryKind.File, BcmrException.ForDestination(error, r.Partial, f.Local), _transport, r.Wire);
             return;
         }
         _log.Succeed(new CopyResult

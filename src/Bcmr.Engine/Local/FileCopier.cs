@@ -60,6 +60,10 @@ internal static class FileCopier
             if (o.Sync) Fs.FlushDirectory(ParentOf(dst));
             return new FileCopyOutcome(copied, method, hash, dropped);
         }
+        catch (BcmrException e) when (e.Path == staging)
+        {
+            throw BcmrException.ForDestination(e, staging, dst);
+        }
         finally
         {
             handle.Dispose();

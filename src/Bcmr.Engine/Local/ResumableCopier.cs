@@ -59,6 +59,13 @@ internal static class ResumableCopier
     public static ResumableOutcome Copy(string src, string dst, ResumeMode mode, FileCopyOptions o, SessionStore store,
         Action<long>? onBytes, Action<long>? onKept, CancellationToken ct)
     {
+        try { return CopyThroughPartial(src, dst, mode, o, store, onBytes, onKept, ct); }
+        catch (BcmrException e) { throw BcmrException.ForDestination(e, FileCopier.PartialPath(dst), dst); }
+    }
+
+    private static ResumableOutcome CopyThroughPartial(string src, string dst, ResumeMode mode, FileCopyOptions o, SessionStore store,
+        Action<long>? onBytes, Action<long>? onKept, CancellationToken ct)
+    {
         using var srcHandle = Fs.OpenRead(src);
         var meta = Fs.Fstat(srcHandle, src);
         if (meta.Kind == EntryKind.Directory)
