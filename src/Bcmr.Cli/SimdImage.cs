@@ -59,9 +59,31 @@ internal static partial class SimdImage
         var (_, _, ecx81, _) = X86Base.CpuId(unchecked((int)0x80000001), 0);
         bool avx2 = (ebx7 & (1 << 5)) != 0, bmi1 = (ebx7 & (1 << 3)) != 0, bmi2 = (ebx7 & (1 << 8)) != 0, lzcnt = (ecx81 & (1 << 5)) != 0;
         if (!avx2 || !bmi1 || !bmi2 || !lzcnt) return 2;
+        if (!KernelSaves(AvxState)) return 2;
         const int f = 1 << 16, dq = 1 << 17, cd = 1 << 28, bw = 1 << 30, vl = 1 << 31;
-        return (ebx7 & (f | dq | cd | bw | vl)) == (f | dq | cd | bw | vl) ? 4 : 3;
+        return (ebx7 & (f | dq | cd | bw | vl)) == (f | dq | cd | bw | vl) && KernelSaves(Avx512State) ? 4 : 3;
     }
+
+    // XSAVE state components: SSE and AVX (YMM) registers; AVX-512's opmask and upper ZMM registers.
+    private const ulong AvxState = 0b110, Avx512State = 0b1110_0110;
+
+    /// <summary>
+    /// Whether the kernel saves these register states for processes, which the CPU's flags alone do not tell (a VM or
+    /// kernel may expose AVX-512 without enabling it, and an image that needs it would abort at start with no way back).
+    /// Asked through arch_prctl(ARCH_GET_XCOMP_SUPP), Linux 5.16 and later; an older kernel that cannot answer is
+    /// trusted on OSXSAVE, as before the question existed.
+    /// </summary>
+    private static bool KernelSaves(ulong components)
+    {
+        ulong supported = 0;
+        if (arch_prctl(ArchGetXcompSupp, ref supported) != 0) return true;
+        return (supported & components) == components;
+    }
+
+    private const int ArchGetXcompSupp = 0x1021;
+
+    [LibraryImport("libc", EntryPoint = "arch_prctl", SetLastError = true)]
+    private static partial int arch_prctl(int code, ref ulong value);
 
     /// <summary>What `bcmr --version` says after the version: the image that runs and the BLAKE3 kernel it uses.</summary>
     public static string Description() =>

@@ -560,10 +560,9 @@ public class ResumeTests
         Assert.Equal(B3(s.Src), FileLine(r).GetProperty("blake3").GetString());
     }
 
-    [Fact]
+    [RequiresToolsFact("strace", "strace")]
     public void Checkpoint_syncs_the_data_before_it_replaces_the_session()
     {
-        if (!Tool.TryRun("strace", "-V")) { Console.WriteLine("SKIP: strace not installed"); return; }
         using var s = new Scene(140L * 1024 * 1024);
         var log = s.Dir["strace.log"];
         var args = new List<string> { "-f", "-o", log, "-e", "trace=openat,pwrite64,fdatasync,fsync,rename,renameat,renameat2", BcmrRunner.Executable, "copy", "-q", "-C", s.Src, s.Dst };

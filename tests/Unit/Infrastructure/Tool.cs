@@ -62,3 +62,12 @@ public sealed class RequiresToolsTheoryAttribute : TheoryAttribute
             Skip = $"needs {string.Join(", ", missing)} (Debian package {package}; .ci/run installs it)";
     }
 }
+
+/// <summary>A test that needs root (mounts, other users): skipped, with what it needs root for, elsewhere. CI runs as root.</summary>
+public sealed class RequiresRootFactAttribute : FactAttribute
+{
+    public RequiresRootFactAttribute(string why)
+    {
+        if (!OperatingSystem.IsLinux() || Environment.UserName != "root") Skip = $"needs root: it {why}";
+    }
+}
