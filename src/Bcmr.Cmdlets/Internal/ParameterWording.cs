@@ -4,7 +4,7 @@ namespace Bcmr.Cmdlets.Internal;
 /// The engine words its hints for the command line ("use -f to overwrite"); a PowerShell user has parameters, not
 /// flags. Every message the cmdlets pass on (error records, warnings, result messages) goes through
 /// <see cref="ForCmdlet"/>, so the hints name Copy-BcmrItem's parameters. One table: a new engine hint that names a
-/// flag gets its line here (ParameterWordingTests lists the engine's hints and fails on one without a line).
+/// flag gets its line here (the Pester acceptance tests check that messages name -Recurse and -NoClobber).
 /// </summary>
 internal static class ParameterWording
 {

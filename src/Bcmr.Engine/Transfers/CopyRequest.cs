@@ -3,7 +3,7 @@ using Bcmr.Engine.Local;
 namespace Bcmr.Engine.Transfers;
 
 /// <summary>Everything a copy or move needs to know. The CLI and the cmdlets fill it in; the engine validates it.</summary>
-public sealed class CopyRequest
+public sealed record CopyRequest
 {
     public required IReadOnlyList<string> Sources { get; init; }
     public required string Destination { get; init; }

@@ -55,17 +55,8 @@ internal sealed class Retrying(CopyRequest request, Func<CopyRequest, Action<Cop
     }
 
     /// <summary>The request that copies one failed entry again, to exactly the name the first attempt was writing.</summary>
-    private CopyRequest Copy(CopyResult failed) => new()
-    {
-        Sources = [failed.Source], Destination = failed.Destination, ExactDestination = true,
-        Move = request.Move, Recursive = request.Recursive, Preserve = request.Preserve,
-        Force = request.Force, KeepTimes = request.KeepTimes, SkipUnchanged = request.SkipUnchanged, DryRun = request.DryRun,
-        Verify = request.Verify, Sync = request.Sync, Jobs = request.Jobs, Excludes = request.Excludes, Reflink = request.Reflink,
-        Sparse = request.Sparse, Resume = request.Resume, Sessions = request.Sessions, SshCommand = request.SshCommand,
-        RemoteCommand = request.RemoteCommand, WorkingDirectory = request.WorkingDirectory, Fast = request.Fast,
-        NoFallback = request.NoFallback, Compress = request.Compress, BandwidthLimit = request.BandwidthLimit,
-        StallTimeout = request.StallTimeout, Warn = request.Warn, ProgressInterval = request.ProgressInterval,
-    };
+    private CopyRequest Copy(CopyResult failed) =>
+        request with { Sources = [failed.Source], Destination = failed.Destination, ExactDestination = true };
 
     /// <summary>
     /// A failed file or link that a retry can name exactly: its result carries its own destination. A failure recorded

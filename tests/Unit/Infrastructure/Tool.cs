@@ -33,6 +33,13 @@ public static class Tool
         return dirs.Any(d => File.Exists(Path.Combine(d, exe)));
     }
 
+    /// <summary>Why a test that needs <paramref name="tools"/> cannot run here, or null when they are all on PATH.</summary>
+    public static string? MissingReason(string package, params string[] tools)
+    {
+        var missing = tools.Where(t => !OnPath(t)).ToArray();
+        return missing.Length == 0 ? null : $"needs {string.Join(", ", missing)} (Debian package {package}; .ci/run installs it)";
+    }
+
     public static bool TryRun(string exe, params string[] args)
     {
         try { return Run(exe, args).ExitCode == 0; }
@@ -44,23 +51,13 @@ public static class Tool
 /// install, where one is missing from PATH. `.ci/run` installs them all, so CI runs every such test.</summary>
 public sealed class RequiresToolsFactAttribute : FactAttribute
 {
-    public RequiresToolsFactAttribute(string package, params string[] tools)
-    {
-        var missing = tools.Where(t => !Tool.OnPath(t)).ToArray();
-        if (missing.Length > 0)
-            Skip = $"needs {string.Join(", ", missing)} (Debian package {package}; .ci/run installs it)";
-    }
+    public RequiresToolsFactAttribute(string package, params string[] tools) => Skip = Tool.MissingReason(package, tools);
 }
 
 /// <summary>The <see cref="RequiresToolsFactAttribute"/> rule for a theory.</summary>
 public sealed class RequiresToolsTheoryAttribute : TheoryAttribute
 {
-    public RequiresToolsTheoryAttribute(string package, params string[] tools)
-    {
-        var missing = tools.Where(t => !Tool.OnPath(t)).ToArray();
-        if (missing.Length > 0)
-            Skip = $"needs {string.Join(", ", missing)} (Debian package {package}; .ci/run installs it)";
-    }
+    public RequiresToolsTheoryAttribute(string package, params string[] tools) => Skip = Tool.MissingReason(package, tools);
 }
 
 /// <summary>A test that needs root (mounts, other users): skipped, with what it needs root for, elsewhere. CI runs as root.</summary>
