@@ -29,7 +29,7 @@ internal sealed partial class RemoteTransfer
     /// <summary>
     /// Receives one file. The reader thread takes each Data or DataCompressed frame off the connection, decodes or
     /// copies it into one of the <see cref="DiskSink"/>'s buffers and goes back to reading; the sink's thread writes
-    /// it at its place in the partial file (".name.bcmr-part" beside the destination) and hashes it. Local failures
+    /// it at its place in the partial file (<see cref="Temporaries.PartialPath"/>) and hashes it. Local failures
     /// are recorded and the rest of the reply is still consumed, so the stream stays in step. The reply is done (and
     /// the calling thread commits or discards the file) only after the sink has handled everything before it.
     /// </summary>
@@ -376,7 +376,7 @@ internal sealed partial class RemoteTransfer
 
     /// <summary>
     /// Without -f an existing destination is refused. With -C/-s/-a a partial file left by an interrupted download
-    /// (".name.bcmr-part") is continued, or a destination that already holds the whole file is skipped:
+    /// (<see cref="Temporaries.PartialPath"/>) is continued, or a destination that already holds the whole file is skipped:
     /// -a by length alone; -C after the BLAKE3 of its last up-to-4 MiB matches the server's (one Hash request,
     /// one block read on each side); -s after the BLAKE3 of all of it matches. The server's whole-file BLAKE3 at the
     /// end still checks the assembled file, prefix included.
@@ -402,7 +402,7 @@ internal sealed partial class RemoteTransfer
                 else if (existing is not null && !_req.Force) f.Refused = FileCopier.ExistsError(f.Local);
                 continue;
             }
-            var partial = FileCopier.PartialPath(f.Local);
+            var partial = Temporaries.PartialPath(f.Local);
             var held = Fs.TryLstat(partial) is { Kind: EntryKind.File } p && p.Size > 0 ? (Path: partial, Size: p.Size)
                 : existing is { Kind: EntryKind.File } e && e.Size > 0 ? (Path: f.Local, Size: e.Size)
                 : (Path: (string?)null, Size: 0L);
@@ -444,7 +444,7 @@ internal sealed partial class RemoteTransfer
     private void RequestFile(ServeClient c, DownloadFile f)
     {
         var clock = Stopwatch.StartNew();
-        var partial = FileCopier.PartialPath(f.Local);
+        var partial = Temporaries.PartialPath(f.Local);
         SafeFileHandle h;
         // Under FAST the server's Ok carries no hash, so a running hash here would have nothing to be compared with;
         // -V instead re-reads the file and compares it with the server's Hash of the source.

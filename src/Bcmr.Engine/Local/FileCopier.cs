@@ -30,8 +30,8 @@ internal static class FileCopier
         if (meta.Size >= PrecheckThreshold && !o.Force && Fs.TryLstat(dst) is not null)
             throw ExistsError(dst);
 
-        var staging = StagingPath(dst);
-        var handle = Fs.CreateNew(staging, meta.Mode);
+        var staging = Temporaries.StagingPath(dst);
+        var handle = Temporaries.CreateStaging(staging, meta.Mode);
         bool committed = false;
         try
         {
@@ -74,7 +74,7 @@ internal static class FileCopier
     public static void CopySymlink(string src, string dst, FileCopyOptions o)
     {
         var target = Fs.ReadLink(src);
-        var staging = StagingPath(dst);
+        var staging = Temporaries.StagingPath(dst);
         Fs.CreateSymlink(target, staging);
         bool committed = false;
         try
@@ -116,30 +116,6 @@ internal static class FileCopier
         if (copied != before.Size || after.Size != before.Size || after.MtimeSec != before.MtimeSec || after.MtimeNsec != before.MtimeNsec)
             throw new BcmrException(BcmrErrorCode.SourceChanged, src,
                 $"{src}: changed while being copied (size {before.Size} -> {after.Size}, read {copied}); not committed");
-    }
-
-    /// <summary>".name.1a2b3c4d5e6f.bcmr-tmp" beside the destination: same filesystem (so the rename is atomic),
-    /// hidden, recognisable, and unique per attempt.</summary>
-    public static string StagingPath(string dst)
-    {
-        var dir = ParentOf(dst);
-        var name = Path.GetFileName(dst.AsSpan().TrimEnd('/')).ToString();
-        var suffix = $".{Random.Shared.NextInt64():x16}".Substring(0, 13) + ".bcmr-tmp";
-        // Keep within NAME_MAX (255 bytes) even for long UTF-8 names.
-        while (System.Text.Encoding.UTF8.GetByteCount(name) + suffix.Length + 1 > 255) name = name[..^1];
-        return Path.Join(dir, "." + name + suffix);
-    }
-
-    /// <summary>".name.bcmr-part" beside the destination: where a resumable copy (local with -C/-s/-a, or a
-    /// server-side upload) keeps its bytes until they are complete. Deterministic, so the next run finds it;
-    /// hidden and never the final name, so nothing half-written is ever mistaken for the destination.</summary>
-    public static string PartialPath(string dst)
-    {
-        var dir = ParentOf(dst);
-        var name = Path.GetFileName(dst.AsSpan().TrimEnd('/')).ToString();
-        const string suffix = ".bcmr-part";
-        while (System.Text.Encoding.UTF8.GetByteCount(name) + suffix.Length + 1 > 255) name = name[..^1];
-        return Path.Join(dir, "." + name + suffix);
     }
 
     public static string ParentOf(string path)

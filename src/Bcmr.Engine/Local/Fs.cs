@@ -172,6 +172,32 @@ internal static unsafe partial class Fs
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
     }
 
+    /// <summary>Takes an exclusive advisory lock on a file we just created, held until the handle closes; a
+    /// filesystem without locks only loses the stale-file sweep (<see cref="Temporaries.SweepStale"/>).</summary>
+    public static void TryLock(SafeFileHandle h)
+    {
+        if (Linux) flock(Fd(h), LOCK_EX | LOCK_NB);
+    }
+
+    /// <summary>Drops the lock of <see cref="TryLock"/> before a file takes its final or partial name: .NET readers
+    /// (FileShare emulated with flock) would otherwise be refused until our handle closes.</summary>
+    public static void Unlock(SafeFileHandle h)
+    {
+        if (Linux) flock(Fd(h), LOCK_UN);
+    }
+
+    /// <summary>Removes a regular file nobody holds a lock on (a staging file whose writer died), while holding the
+    /// lock ourselves so that no writer can take it in between. False when it is in use or cannot be removed.</summary>
+    public static bool TryRemoveUnlocked(string path)
+    {
+        if (!Linux) return false;
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+        if (fd < 0) return false;
+        using var h = new SafeFileHandle(fd, ownsHandle: true);
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) return false;
+        return unlink(path) == 0;
+    }
+
     /// <summary>Opens (creating if needed) a file that this process alone may write while it holds the handle:
     /// an exclusive advisory lock, so two resumable copies to one destination refuse instead of interleaving.</summary>
     public static SafeFileHandle OpenExclusive(string path, uint mode, string displayPath)

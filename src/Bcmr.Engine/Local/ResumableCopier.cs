@@ -35,7 +35,7 @@ internal sealed record ResumableOutcome(
     CopyMethod Method, List<string>? DroppedXattrs);
 
 /// <summary>
-/// The streaming checkpoint copy for -C/-s/-a. Bytes go to the destination's partial file (".name.bcmr-part"), never
+/// The streaming checkpoint copy for -C/-s/-a. Bytes go to the destination's partial file (<see cref="Temporaries.PartialPath"/>), never
 /// to its final name; every 4 MiB block is hashed once, to its chaining value at its position in the file (on worker
 /// threads, see <see cref="BlockHashPipeline"/>); every 64 MiB the partial file's data is made durable and only then
 /// is the session that vouches for it replaced atomically, so a session never claims a byte that a crash could lose.
@@ -60,7 +60,7 @@ internal static class ResumableCopier
         Action<long>? onBytes, Action<long>? onKept, CancellationToken ct)
     {
         try { return CopyThroughPartial(src, dst, mode, o, store, onBytes, onKept, ct); }
-        catch (BcmrException e) { throw BcmrException.ForDestination(e, FileCopier.PartialPath(dst), dst); }
+        catch (BcmrException e) { throw BcmrException.ForDestination(e, Temporaries.PartialPath(dst), dst); }
     }
 
     private static ResumableOutcome CopyThroughPartial(string src, string dst, ResumeMode mode, FileCopyOptions o, SessionStore store,
@@ -75,7 +75,7 @@ internal static class ResumableCopier
 
         var absSrc = Path.GetFullPath(src);
         var absDst = Path.GetFullPath(dst);
-        var partial = FileCopier.PartialPath(dst);
+        var partial = Temporaries.PartialPath(dst);
         var partialMeta = Fs.TryLstat(partial);
         if (partialMeta is { Kind: not EntryKind.File })
             throw new BcmrException(BcmrErrorCode.AlreadyExists, dst, $"{dst}: {partial} exists and is not a regular file; remove it");

@@ -19,7 +19,7 @@ internal sealed class SessionFormatException(string reason) : Exception(reason);
 /// chaining values prove a block on disk and finish the whole-file BLAKE3 without reading the blocks before the
 /// resume point (see <see cref="BlockLedger"/>).</para>
 /// <para>bcmr 0.6 parses these files (the layout is its own), but could not resume from one of our sessions anyway:
-/// our bytes are in <c>.NAME.bcmr-part</c>, not under the final name it would check. Were it to compare a
+/// our bytes are in the partial file (<see cref="Temporaries.PartialPath"/>), not under the final name it would check. Were it to compare a
 /// chaining-value slot, the check would fail and it would copy from the start: safe.</para>
 /// <para>Read but no longer written: a session without extension (bcmr 0.6: roots), and our earlier
 /// <c>"BCX1" | u32 src_mtime_nsec | u32 m, m × 32-byte chaining values</c> (slots: roots; m is n, or 0 when

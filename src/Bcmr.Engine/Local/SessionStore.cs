@@ -97,7 +97,7 @@ public sealed class SessionStore
                 BytesDone = (long)s.BytesWritten, TotalBytes = (long)s.SourceSize, Blocks = s.Blocks.Count,
                 Created = DateTimeOffset.FromUnixTimeSeconds((long)Math.Min(s.CreatedAt, 253402300799)),
                 Updated = DateTimeOffset.FromUnixTimeSeconds((long)Math.Min(s.UpdatedAt, 253402300799)),
-                PartialFile = FileCopier.PartialPath(s.Destination),
+                PartialFile = Temporaries.PartialPath(s.Destination),
             };
         }
         catch (Exception e) when (e is SessionFormatException or IOException or UnauthorizedAccessException)

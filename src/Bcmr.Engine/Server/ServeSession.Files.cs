@@ -27,8 +27,9 @@ public sealed partial class ServeSession
     /// what it points to, with the target's size and mtime, and a linked directory is descended into unless it is one
     /// of the directories already being listed above it (a cycle); a link that leads outside the root, dangles or
     /// loops is skipped and noted on the log, so a listing never reveals or offers anything outside the root. FIFOs,
-    /// sockets and devices are skipped, and so are our own staging and partial files (".name.*.bcmr-tmp",
-    /// ".name.bcmr-part": uploads in flight or unfinished, never content). An unreadable directory fails the whole List (the protocol has no per-entry
+    /// sockets and devices are skipped, and so are our own staging and partial files (uploads in flight or
+    /// unfinished, never content; recognised by <see cref="Temporaries.IsOurs"/>, so a user's file that only looks like
+    /// one is listed like any other). An unreadable directory fails the whole List (the protocol has no per-entry
     /// errors, and a silent gap would look like a complete tree). A listing that does not fit in one frame
     /// (<see cref="Wire.MaxPayload"/>) is an error.
     /// </summary>
@@ -52,7 +53,7 @@ public sealed partial class ServeSession
             throw new BcmrException(BcmrErrorCode.InvalidArgument, dir, $"{dir}: directories nested more than {MaxListDepth} deep");
         foreach (var name in ReadDirectory(dir))
         {
-            if (IsOurTemporary(name)) continue;
+            if (Temporaries.IsOurs(dir, name)) continue;
             var full = dir + "/" + name;
             var rel = prefix + name;
             var meta = Fs.TryLstat(full);
@@ -89,9 +90,6 @@ public sealed partial class ServeSession
             ancestors.Remove((m.Device, m.Inode));
         }
     }
-
-    private static bool IsOurTemporary(string name) =>
-        name.StartsWith('.') && (name.EndsWith(".bcmr-tmp", StringComparison.Ordinal) || name.EndsWith(".bcmr-part", StringComparison.Ordinal));
 
     private static List<string> ReadDirectory(string dir)
     {
@@ -182,14 +180,14 @@ public sealed partial class ServeSession
 
     /// <summary>
     /// Resume{path}: where an upload of <paramref name="r"/>'s path can continue. When a partial upload exists
-    /// (".name.bcmr-part", see <see cref="HandlePut"/>) it reports that file; otherwise the final file; otherwise size 0.
+    /// (<see cref="Temporaries.PartialPath"/>, see <see cref="HandlePut"/>) it reports that file; otherwise the final file; otherwise size 0.
     /// The hash is the hex BLAKE3 of the last full 4 MiB block (the one ending at floor(size / 4 MiB) × 4 MiB), absent
     /// when the file is shorter than one block.
     /// </summary>
     private ResumeResponse HandleResume(ResumeRequest r)
     {
         var path = _jail.Resolve(r.Path);
-        var partial = FileCopier.PartialPath(path);
+        var partial = Temporaries.PartialPath(path);
         string? report = Fs.TryLstat(partial) is { Kind: EntryKind.File } ? partial : null;
         if (report is null)
         {
@@ -223,13 +221,14 @@ public sealed partial class ServeSession
             throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
         var parent = FileCopier.ParentOf(path);
         MakeDirectories(parent);
-        var staging = FileCopier.StagingPath(path);
+        var staging = Temporaries.StagingPath(path);
         using (var h = CreateStaging(staging, path, existing))
         {
             try
             {
                 Fs.SetLength(h, (long)r.Size, path);
                 if (Sync) Fs.FlushToDisk(h, path);
+                Fs.Unlock(h);
                 Fs.Rename(staging, path, replace: true);
             }
             catch
@@ -298,7 +297,7 @@ public sealed partial class ServeSession
     private static SafeFileHandle CreateStaging(string staging, string dst, FileMeta? existing)
     {
         SafeFileHandle h;
-        try { h = Fs.CreateNew(staging, 0x1B6); }
+        try { h = Temporaries.CreateStaging(staging, 0x1B6); }
         catch (BcmrException e)
         {
             throw new BcmrException(e.Code, dst, e.Message.Replace(staging, dst, StringComparison.Ordinal), e);

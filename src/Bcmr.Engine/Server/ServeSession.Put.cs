@@ -38,12 +38,12 @@ public sealed partial class ServeSession
     /// Done (bcmr 0.6 sends it). When size − offset bytes have arrived the server replies Ok{hex BLAKE3 of the whole
     /// file}; data past the declared size is a protocol error (Error, connection closed), and a Done before all bytes
     /// arrived is an error for this Put only (Error, the session goes on).
-    /// <para>Staging: the bytes go to a unique staging file beside the destination (<see cref="FileCopier.StagingPath"/>,
+    /// <para>Staging: the bytes go to a unique staging file beside the destination (<see cref="Temporaries.StagingPath"/>,
     /// parents created as needed), renamed over the destination only once complete, fsynced first under
     /// <see cref="Caps.Sync"/> (then the directory too). The final name never holds a partial file.</para>
     /// <para>Partial files: when an upload cannot finish (the connection drops or breaks, the client ends it short, the
     /// server is interrupted, a write fails) the bytes received so far are kept as
-    /// <see cref="FileCopier.PartialPath"/> (".name.bcmr-part", replacing any older one), cut to the last byte fully
+    /// <see cref="Temporaries.PartialPath"/> (replacing any older one), cut to the last byte fully
     /// written. A Put at offset 0 that completes removes any partial of the same destination.</para>
     /// <para>Resume: a Put with offset &gt; 0 continues, in order of preference: (1) the partial file, which must hold
     /// at least offset bytes; it is claimed by renaming it to the staging name (so two sessions cannot continue the
@@ -118,8 +118,8 @@ public sealed partial class ServeSession
             throw new BcmrException(BcmrErrorCode.IsADirectory, dst, $"{dst}: Is a directory");
         MakeDirectories(FileCopier.ParentOf(dst));
 
-        var partial = FileCopier.PartialPath(dst);
-        var staging = FileCopier.StagingPath(dst);
+        var partial = Temporaries.PartialPath(dst);
+        var staging = Temporaries.StagingPath(dst);
         var hasher = Blake3Hasher.Create();
         long offset = (long)r.Offset;
         SafeFileHandle h;
@@ -133,6 +133,7 @@ public sealed partial class ServeSession
             try
             {
                 h = Fs.OpenReadWrite(staging);
+                Fs.TryLock(h); // in use again: not a stale staging file for the sweep
                 try
                 {
                     long have = Fs.Fstat(h, staging).Size;
@@ -245,6 +246,7 @@ public sealed partial class ServeSession
         lock (_lock)
         {
             if (_interrupted) return; // Interrupt() has kept the bytes as the partial file
+            Fs.Unlock(put.Handle);
             Fs.Rename(put.Staging, put.Path, replace: true);
             put.Finished = true;
         }
@@ -264,6 +266,7 @@ public sealed partial class ServeSession
         {
             Fs.SetLength(put.Handle, put.Position, put.Path);
             if (Sync) Fs.FlushToDisk(put.Handle, put.Path);
+            Fs.Unlock(put.Handle);
             Fs.Rename(put.Staging, put.Partial, replace: true);
             Log($"Put {put.Path}: {reason}; kept {put.Position} bytes in {put.Partial} for resume");
         }

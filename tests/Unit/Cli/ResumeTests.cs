@@ -25,7 +25,7 @@ public class ResumeTests
         {
             Src = Dir["src/" + name];
             Dst = Dir["dst/" + name];
-            Partial = Dir["dst/." + name + ".bcmr-part"];
+            Partial = Temporaries.PartialPath(Dir["dst/" + name]);
             Data = Dir["data"];
             Directory.CreateDirectory(Dir["dst"]);
             if (size >= 0) WriteRandom(Src, size, seed);
@@ -577,7 +577,7 @@ public class ResumeTests
         // Find the partial file's descriptor, then check: every session rename comes after a data sync of that
         // descriptor with no write to it in between.
         var lines = File.ReadAllLines(log);
-        var fd = lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"openat\(.*\.big\.bin\.bcmr-part.*\) = (\d+)"))
+        var fd = lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"openat\(.*\.big\.bin\.[0-9a-f]{20}\.bcmr-part.*\) = (\d+)"))
             .First(m => m.Success).Groups[1].Value;
         bool dirtySinceSync = false;
         int checkpoints = 0;

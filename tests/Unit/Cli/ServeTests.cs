@@ -1,3 +1,4 @@
+using Bcmr.Engine.Local;
 using System.Security.Cryptography;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Server;
@@ -224,7 +225,7 @@ public sealed class ServeTests : IDisposable
         }
 
         Assert.False(File.Exists(R("dir/big.bin")));
-        var partial = R("dir/.big.bin.bcmr-part");
+        var partial = Temporaries.PartialPath(R("dir/big.bin"));
         Assert.Equal(Sha(data[..(6 * MiB)]), Trees.Sha256(partial));
         Trees.AssertNoStagingFiles(_root, partials: false); // the partial file is expected here
 
@@ -268,7 +269,7 @@ public sealed class ServeTests : IDisposable
         Tool.Output("kill", "-TERM", c.Process.Id.ToString());
         AssertCleanExit(c, 130);
         Assert.False(File.Exists(R("sig.bin")));
-        Assert.Equal(Sha(data), Trees.Sha256(R(".sig.bin.bcmr-part")));
+        Assert.Equal(Sha(data), Trees.Sha256(Temporaries.PartialPath(R("sig.bin"))));
         Trees.AssertNoStagingFiles(_root, partials: false); // the partial file is expected here
     }
 

@@ -19,7 +19,7 @@ public class LocalUnitTests
     public void Staging_names_are_unique_hidden_siblings_within_name_max()
     {
         var longName = new string('ü', 127) + ".bin"; // 258 bytes of UTF-8
-        var names = Enumerable.Range(0, 1000).Select(_ => FileCopier.StagingPath("/d/" + longName)).ToHashSet();
+        var names = Enumerable.Range(0, 1000).Select(_ => Temporaries.StagingPath("/d/" + longName)).ToHashSet();
 
         Assert.Equal(1000, names.Count);
         Assert.All(names, n =>

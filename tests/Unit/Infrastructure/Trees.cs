@@ -40,7 +40,9 @@ public static class Trees
     {
         var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 };
         var leftovers = Directory.EnumerateFiles(root, "*.bcmr-tmp", options)
-            .Concat(partials ? Directory.EnumerateFiles(root, "*.bcmr-part", options) : []).ToList();
+            .Concat(partials ? Directory.EnumerateFiles(root, "*.bcmr-part", options) : [])
+            .Where(p => Bcmr.Engine.Local.Temporaries.IsOurs(System.IO.Path.GetDirectoryName(p)!, System.IO.Path.GetFileName(p)))
+            .ToList();
         Assert.True(leftovers.Count == 0, "staging files left behind: " + string.Join(", ", leftovers));
     }
 }

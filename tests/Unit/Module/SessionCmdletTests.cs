@@ -20,7 +20,7 @@ public sealed class SessionCmdletTests : IDisposable
         var data = Path.Combine(home, ".local", "share");
         var src = _t["src/big.bin"];
         var dst = _t["dst/big.bin"];
-        var partial = _t["dst/.big.bin.bcmr-part"];
+        var partial = Temporaries.PartialPath(_t["dst/big.bin"]);
         Directory.CreateDirectory(_t["dst"]);
         Cli.ResumeTests.WriteRandom(src, 200L << 20, 7);
         var sessionFile = Path.Combine(data, "bcmr", "sessions", SessionStore.IdFor(src, dst) + ".session");

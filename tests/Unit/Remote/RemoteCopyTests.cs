@@ -1,3 +1,4 @@
+using Bcmr.Engine.Local;
 using System.Diagnostics;
 using System.Text.Json;
 using Bcmr.Tests.Cli;
@@ -508,7 +509,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.NotEqual(0, first.ExitCode);
         Assert.False(File.Exists(s.R("big.bin")), "no file under the final name after a cut upload");
         // The server keeps what arrived as the partial file.
-        var partial = s.R(".big.bin.bcmr-part");
+        var partial = Temporaries.PartialPath(s.R("big.bin"));
         Assert.True(SpinUntil(() => File.Exists(partial)), "partial kept by the server");
         long kept = new FileInfo(partial).Length;
         Assert.True(kept >= 90L * MiB, $"kept {kept}");
@@ -532,7 +533,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         using var s = new Scene(fx);
         const long size = 256L * MiB;
         ResumeTests.WriteRandom(s.R("big.bin"), size, 12);
-        var partial = s.Local[".big.bin.bcmr-part"];
+        var partial = Temporaries.PartialPath(s.Local["big.bin"]);
         var first = CopyAndCutAt(96L * MiB, () => File.Exists(partial) ? new FileInfo(partial).Length : 0, "copy", fx.Remote(s.R("big.bin")), s.Local["big.bin"]);
         Assert.NotEqual(0, first.ExitCode);
         Assert.False(File.Exists(s.Local["big.bin"]), "no file under the final name after a cut download");
@@ -562,11 +563,11 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         File.Delete(s.R("tree/a.txt"));
         File.Delete(s.R("tree/sub/twelve.bin"));
         var good = File.ReadAllBytes(Path.Combine(src, "sub", "twelve.bin"));
-        File.WriteAllBytes(s.R("tree/sub/.twelve.bin.bcmr-part"), good[..(9 * MiB)]);
+        File.WriteAllBytes(Temporaries.PartialPath(s.R("tree/sub/twelve.bin")), good[..(9 * MiB)]);
         var damaged = File.ReadAllBytes(Path.Combine(src, "sub", "block-and-a-bit.bin"))[..(4 * MiB + 5)];
         damaged[100] ^= 1;
         File.Delete(s.R("tree/sub/block-and-a-bit.bin"));
-        File.WriteAllBytes(s.R("tree/sub/.block-and-a-bit.bin.bcmr-part"), damaged);
+        File.WriteAllBytes(Temporaries.PartialPath(s.R("tree/sub/block-and-a-bit.bin")), damaged);
 
         var again = Bcmr("--json", "copy", "-r", "-C", src, fx.Remote(s.RemoteDir));
         Assert.True(again.ExitCode == 0, again.ToString());
@@ -588,7 +589,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Directory.CreateDirectory(s.Local["down"]);
         Assert.Equal(0, Bcmr("copy", "-r", fx.Remote(s.R("tree")), s.Local["down"]).ExitCode);
         File.Delete(s.Local["down/tree/sub/twelve.bin"]);
-        File.WriteAllBytes(s.Local["down/tree/sub/.twelve.bin.bcmr-part"], good[..(5 * MiB)]);
+        File.WriteAllBytes(Temporaries.PartialPath(s.Local["down/tree/sub/twelve.bin"]), good[..(5 * MiB)]);
         var down = Bcmr("--json", "copy", "-r", "-C", fx.Remote(s.R("tree")), s.Local["down"]);
         Assert.True(down.ExitCode == 0, down.ToString());
         Assert.Equal(5 * MiB, F(down, "twelve.bin").GetProperty("resumed_from").GetInt64());
@@ -612,7 +613,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         }
 
         // -a trusts the length the other side holds.
-        File.WriteAllBytes(s.R(".f.bin.bcmr-part"), bytes[..(6 * MiB)]);
+        File.WriteAllBytes(Temporaries.PartialPath(s.R("f.bin")), bytes[..(6 * MiB)]);
         var a = Run("-a", src, fx.Remote(s.R("f.bin")));
         Assert.Equal(6 * MiB, a.GetProperty("resumed_from").GetInt64());
         Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.R("f.bin")));
@@ -620,7 +621,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         // -s proves the prefix: a partial with one flipped byte early on starts over.
         var bad = bytes[..(7 * MiB)];
         bad[10] ^= 0xff;
-        File.WriteAllBytes(s.Local[".down.bin.bcmr-part"], bad);
+        File.WriteAllBytes(Temporaries.PartialPath(s.Local["down.bin"]), bad);
         var strict = Run("-s", fx.Remote(s.R("f.bin")), s.Local["down.bin"]);
         Assert.Equal("started_over", strict.GetProperty("resume").GetString());
         Assert.Equal(10 * MiB + 3, strict.GetProperty("wire_bytes").GetInt64());
@@ -628,7 +629,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
         // ... and a good one continues; an identical complete file is skipped without data.
         File.Delete(s.Local["down.bin"]);
-        File.WriteAllBytes(s.Local[".down.bin.bcmr-part"], bytes[..(7 * MiB)]);
+        File.WriteAllBytes(Temporaries.PartialPath(s.Local["down.bin"]), bytes[..(7 * MiB)]);
         var good = Run("-s", fx.Remote(s.R("f.bin")), s.Local["down.bin"]);
         Assert.Equal(7 * MiB, good.GetProperty("resumed_from").GetInt64());
         Assert.Equal(3 * MiB + 3, good.GetProperty("wire_bytes").GetInt64());

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Local;
 using System.Security.Cryptography;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
@@ -246,7 +247,7 @@ public sealed class DedupServeTests : IDisposable
         var e = Assert.IsType<ErrorResponse>(c.Receive());
         Assert.Contains("ended before block 3 of 4", e.Text);
         Assert.False(File.Exists(R("p.bin")));
-        Assert.Equal(data.AsSpan(0, 12 * MiB).ToArray(), File.ReadAllBytes(R(".p.bin.bcmr-part")));
+        Assert.Equal(data.AsSpan(0, 12 * MiB).ToArray(), File.ReadAllBytes(Temporaries.PartialPath(R("p.bin"))));
     }
 
     [Fact]

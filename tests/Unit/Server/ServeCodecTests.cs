@@ -1,3 +1,4 @@
+using Bcmr.Engine.Local;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using Bcmr.Engine.Codecs;
@@ -167,7 +168,7 @@ public sealed class ServeCodecTests : IDisposable
         Assert.Contains("bad.txt", e.Text);
         Assert.Equal(3UL, Assert.IsType<StatResponse>(c.Receive()).Size);
         Assert.False(File.Exists(_t["bad.txt"]));
-        Assert.Equal(text.AsSpan(0, 4 * MiB).ToArray(), File.ReadAllBytes(_t[".bad.txt.bcmr-part"]));
+        Assert.Equal(text.AsSpan(0, 4 * MiB).ToArray(), File.ReadAllBytes(Temporaries.PartialPath(_t["bad.txt"])));
         Trees.AssertNoStagingFiles(Root, partials: false);
     }
 

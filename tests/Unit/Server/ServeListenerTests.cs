@@ -1,3 +1,4 @@
+using Bcmr.Engine.Local;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -119,7 +120,7 @@ public sealed class ServeListenerTests : IDisposable
         cc.Send(new PutRequest("cut.bin", 16 * 1024 * 1024, 0));
         cc.SendData(data.AsSpan(0, 1024 * 1024));
         cc.Writer.Flush();
-        var partial = _t[".cut.bin.bcmr-part"];
+        var partial = Temporaries.PartialPath(_t["cut.bin"]);
         // The bytes go to a staging file beside the destination until the upload completes or is cut.
         Assert.True(SpinWait.SpinUntil(() => Directory.EnumerateFiles(_t.Path, ".cut.bin*").Any(f => new FileInfo(f).Length > 0), 5000), "the upload never started");
         var clock = Stopwatch.StartNew();
@@ -128,7 +129,7 @@ public sealed class ServeListenerTests : IDisposable
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"stopping took {clock.Elapsed}");
         Assert.False(File.Exists(_t["cut.bin"]));
         Assert.True(File.Exists(partial), "the bytes received were not kept for resume");
-        Assert.Equal([".cut.bin.bcmr-part"], Directory.EnumerateFiles(_t.Path, ".cut.bin*").Select(Path.GetFileName)); // no staging file left
+        Assert.Equal([Path.GetFileName(partial)], Directory.EnumerateFiles(_t.Path, ".cut.bin*").Select(Path.GetFileName)); // no staging file left
         Assert.Throws<SocketException>(() => new TcpClient("127.0.0.1", port).Dispose());
     }
 }

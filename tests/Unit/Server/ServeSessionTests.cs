@@ -1,3 +1,4 @@
+using Bcmr.Engine.Local;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Server;
@@ -78,7 +79,7 @@ public sealed class ServeSessionTests : IDisposable
         var e = Assert.IsType<ErrorResponse>(c.Receive());
         Assert.Contains("after 3000 of 5000 bytes", e.Text);
         Assert.False(File.Exists(_t["short.bin"]));
-        Assert.Equal(data, File.ReadAllBytes(_t[".short.bin.bcmr-part"]));
+        Assert.Equal(data, File.ReadAllBytes(Temporaries.PartialPath(_t["short.bin"])));
 
         c.Send(new ResumeRequest("short.bin"));
         Assert.Equal(new ResumeResponse(3000, null), c.Receive());
@@ -98,7 +99,7 @@ public sealed class ServeSessionTests : IDisposable
         Assert.Equal(1, c.WaitForExit());
         Assert.Equal(ServeEnd.ProtocolError, c.End);
         Assert.False(File.Exists(_t["over.bin"]));
-        Assert.Equal(Random(60, 3), File.ReadAllBytes(_t[".over.bin.bcmr-part"]));
+        Assert.Equal(Random(60, 3), File.ReadAllBytes(Temporaries.PartialPath(_t["over.bin"])));
     }
 
     [Fact]
@@ -125,7 +126,7 @@ public sealed class ServeSessionTests : IDisposable
     public void A_Put_at_offset_continues_the_partial_file_and_Ok_hashes_the_whole_file()
     {
         var data = Random(9 * MiB + 123, 8);
-        File.WriteAllBytes(_t[".big.bin.bcmr-part"], data[..(5 * MiB + 7)]);
+        File.WriteAllBytes(Temporaries.PartialPath(_t["big.bin"]), data[..(5 * MiB + 7)]);
         File.WriteAllBytes(_t["big.bin"], Random(100, 9)); // an older complete file: replaced only at the end
 
         using var c = Open();
@@ -138,20 +139,20 @@ public sealed class ServeSessionTests : IDisposable
         c.Writer.Flush();
         Assert.Equal(new OkResponse(B3(data)), c.Receive());
         Assert.Equal(data, File.ReadAllBytes(_t["big.bin"]));
-        Assert.False(File.Exists(_t[".big.bin.bcmr-part"]));
+        Assert.False(File.Exists(Temporaries.PartialPath(_t["big.bin"])));
         Trees.AssertNoStagingFiles(Root);
     }
 
     [Fact]
     public void Resuming_beyond_what_the_partial_holds_is_refused_and_the_partial_survives()
     {
-        File.WriteAllBytes(_t[".p.bin.bcmr-part"], Random(100, 10));
+        File.WriteAllBytes(Temporaries.PartialPath(_t["p.bin"]), Random(100, 10));
         using var c = Open();
         c.Send(new PutRequest("p.bin", 300, 200));
         c.SendData(Random(100, 11));
         c.Writer.Flush();
         Assert.Contains("holds only 100 bytes", Assert.IsType<ErrorResponse>(c.Receive()).Text);
-        Assert.Equal(Random(100, 10), File.ReadAllBytes(_t[".p.bin.bcmr-part"]));
+        Assert.Equal(Random(100, 10), File.ReadAllBytes(Temporaries.PartialPath(_t["p.bin"])));
         c.Send(new StatRequest("."));
         Assert.IsType<StatResponse>(c.Receive());
         Trees.AssertNoStagingFiles(Root, partials: false); // the partial file is expected here
@@ -182,10 +183,10 @@ public sealed class ServeSessionTests : IDisposable
     [Fact]
     public void A_completed_Put_at_offset_zero_removes_a_stale_partial()
     {
-        File.WriteAllBytes(_t[".s.bin.bcmr-part"], Random(50, 13));
+        File.WriteAllBytes(Temporaries.PartialPath(_t["s.bin"]), Random(50, 13));
         using var c = Open();
         Assert.IsType<OkResponse>(c.Put("s.bin", Random(80, 14)));
-        Assert.False(File.Exists(_t[".s.bin.bcmr-part"]));
+        Assert.False(File.Exists(Temporaries.PartialPath(_t["s.bin"])));
     }
 
     [Fact]
@@ -200,7 +201,7 @@ public sealed class ServeSessionTests : IDisposable
         while (Directory.GetFiles(Root, "*.bcmr-tmp").Length == 0 && DateTime.UtcNow < deadline) Thread.Sleep(20);
         Thread.Sleep(300); // let the server write what it has
         c.Session!.Interrupt();
-        Assert.Equal(data, File.ReadAllBytes(_t[".i.bin.bcmr-part"]));
+        Assert.Equal(data, File.ReadAllBytes(Temporaries.PartialPath(_t["i.bin"])));
         Assert.False(File.Exists(_t["i.bin"]));
         c.CloseInput();
         c.WaitForExit();
@@ -267,7 +268,7 @@ public sealed class ServeSessionTests : IDisposable
     }
 
     [Fact]
-    public void List_follows_symlinks_that_stay_inside_and_skips_the_rest_and_our_temporaries()
+    public void List_follows_symlinks_that_stay_inside_and_skips_the_rest_and_our_temporaries_but_not_lookalikes()
     {
         var outside = new TempDir();
         try
@@ -283,8 +284,11 @@ public sealed class ServeSessionTests : IDisposable
             File.CreateSymbolicLink(links[3], "nowhere");
             File.CreateSymbolicLink(links[4], "..");
             mkfifo(_t["d/fifo"]);
-            File.WriteAllText(_t["d/.up.bin.bcmr-part"], "partial");
-            File.WriteAllText(_t["d/.up.bin.0123456789ab.bcmr-tmp"], "staging");
+            File.WriteAllText(Temporaries.PartialPath(_t["d/up.bin"]), "partial");
+            File.WriteAllText(Temporaries.StagingPath(_t["d/up.bin"]), "staging");
+            // A user's files that only look like ours are content: listed, so downloads copy them.
+            File.WriteAllText(_t["d/.x.bcmr-part"], "mine");
+            File.WriteAllText(_t["d/.x.0123456789ab01234567.bcmr-tmp"], "mine too");
             try
             {
                 using var c = Open();
@@ -293,6 +297,7 @@ public sealed class ServeSessionTests : IDisposable
                 var got = list.Entries.Select(e => (e.Path, e.Size, e.IsDir)).ToList();
                 Assert.Equal(new (string, ulong, bool)[]
                 {
+                    (".x.0123456789ab01234567.bcmr-tmp", 8, false), (".x.bcmr-part", 4, false),
                     ("e", 0, true), ("e/cycle", 0, true), ("e/f.txt", 7, false),
                     ("link-dir", 0, true), ("link-dir/cycle", 0, true), ("link-dir/f.txt", 7, false),
                     ("link-file", 3, false),

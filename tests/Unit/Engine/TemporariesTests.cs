@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using Bcmr.Engine.Local;
+using Bcmr.Tests.Infrastructure;
+
+namespace Bcmr.Tests.Engine;
+
+/// <summary>Our staging and partial names: recognised only where we made them, never confused with a user's file,
+/// and stale staging files of dead processes swept (issue 16, items 1 and 14).</summary>
+public class TemporariesTests
+{
+    [Fact]
+    public void Our_names_are_recognised_where_they_were_made_and_lookalikes_are_not()
+    {
+        using var t = new TempDir();
+        var dst = t["x.bin"];
+        var staging = Temporaries.StagingPath(dst);
+        var partial = Temporaries.PartialPath(dst);
+        Assert.Equal(Temporaries.StagingSuffix, Temporaries.Kind(t.Path, Path.GetFileName(staging)));
+        Assert.Equal(Temporaries.PartialSuffix, Temporaries.Kind(t.Path, Path.GetFileName(partial)));
+        Assert.Equal(partial, Temporaries.PartialPath(dst)); // the next run finds it
+        Assert.NotEqual(staging, Temporaries.StagingPath(dst));
+
+        Assert.False(Temporaries.IsOurs(t.Path, ".x.bin.bcmr-part"));
+        Assert.False(Temporaries.IsOurs(t.Path, ".x.bin.0123456789ab.bcmr-tmp"));
+        Assert.False(Temporaries.IsOurs(t.Path, ".x.bin.0123456789ab01234567.bcmr-tmp"));
+        // One of our names copied into another directory is a plain file there.
+        Assert.False(Temporaries.IsOurs(t["other"], Path.GetFileName(partial)));
+        Assert.False(Temporaries.IsOurs(t["other"], Path.GetFileName(staging)));
+        // Nor is it the partial of the same name in the other directory.
+        Assert.NotEqual(Path.GetFileName(partial), Path.GetFileName(Temporaries.PartialPath(t["other/x.bin"])));
+    }
+
+    [Fact]
+    public void Long_names_that_share_a_truncated_prefix_never_share_a_partial()
+    {
+        var stem = new string('a', 250);
+        var a = Temporaries.PartialPath("/d/" + stem + "-one");
+        var b = Temporaries.PartialPath("/d/" + stem + "-two");
+        Assert.NotEqual(a, b);
+        Assert.All(new[] { a, b }, p => Assert.True(System.Text.Encoding.UTF8.GetByteCount(Path.GetFileName(p)) <= 255));
+        Assert.True(Temporaries.IsOurs("/d", Path.GetFileName(a)));
+    }
+
+    [Fact]
+    public void The_sweep_removes_only_unlocked_old_staging_files_of_ours()
+    {
+        using var t = new TempDir();
+        var old = t["old.bin"];
+        var stale = Temporaries.StagingPath(old);
+        File.WriteAllText(stale, "left by a killed copy");
+        var held = Temporaries.StagingPath(t["held.bin"]);
+        using var holder = Temporaries.CreateStaging(held, 0x1B6); // a live writer's lock
+        var young = Temporaries.StagingPath(t["young.bin"]);
+        File.WriteAllText(young, "just created, not locked yet");
+        var lookalike = t[".old.bin.0123456789ab01234567.bcmr-tmp"];
+        File.WriteAllText(lookalike, "the user's");
+        var partial = Temporaries.PartialPath(old);
+        File.WriteAllText(partial, "kept for resume");
+        var past = DateTime.UtcNow.AddMinutes(-5);
+        foreach (var p in new[] { stale, held, lookalike, partial }) File.SetLastWriteTimeUtc(p, past);
+
+        Temporaries.ForgetSweeps();
+        Assert.Equal(1, Temporaries.SweepStale(t.Path));
+
+        Assert.False(File.Exists(stale));
+        Assert.True(File.Exists(held));
+        Assert.True(File.Exists(young));
+        Assert.True(File.Exists(lookalike));
+        Assert.True(File.Exists(partial));
+    }
+
+    [Fact]
+    public void A_killed_copy_leaves_a_staging_file_that_the_next_copy_into_the_directory_removes()
+    {
+        using var t = new TempDir();
+        var src = t.WriteRandom("big.bin", 512 * 1024 * 1024, 1);
+        Directory.CreateDirectory(t["d"]);
+        using (var p = Process.Start(BcmrRunner.StartInfo(["copy", "--reflink", "disable", src, t["d/big.bin"]]))!)
+        {
+            var clock = Stopwatch.StartNew();
+            while (!Directory.EnumerateFiles(t["d"], "*.bcmr-tmp", new EnumerationOptions { AttributesToSkip = 0 }).Any())
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the copy never started");
+                Assert.False(p.HasExited, "the copy finished before it could be killed");
+                Thread.Sleep(2);
+            }
+            p.Kill();
+            p.WaitForExit();
+        }
+        var left = Directory.GetFiles(t["d"], "*.bcmr-tmp", new EnumerationOptions { AttributesToSkip = 0 }).Single();
+        Assert.True(Temporaries.IsOurs(t["d"], Path.GetFileName(left)));
+        File.SetLastWriteTimeUtc(left, DateTime.UtcNow.AddMinutes(-1));
+        var lookalike = t["d/.big.bin.0123456789ab01234567.bcmr-tmp"];
+        File.WriteAllText(lookalike, "the user's");
+        File.SetLastWriteTimeUtc(lookalike, DateTime.UtcNow.AddMinutes(-1));
+
+        var small = t.WriteRandom("small.txt", 100, 2);
+        var r = BcmrRunner.Run("copy", small, t["d/"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+
+        Assert.False(File.Exists(left), "the dead copy's staging file is still there");
+        Assert.True(File.Exists(lookalike));
+        Assert.Equal(Trees.Sha256(small), Trees.Sha256(t["d/small.txt"]));
+    }
+
+    [Fact]
+    public void Copy_C_r_of_a_tree_holding_a_file_named_like_a_partial_copies_both_unchanged()
+    {
+        using var t = new TempDir();
+        t.WriteRandom("s/x", 9 * 1024 * 1024 + 5, 3);
+        t.WriteRandom("s/.x.bcmr-part", 1024 * 1024, 4);
+        t.WriteRandom("s/.x.0123456789ab01234567.bcmr-tmp", 1000, 5);
+
+        Directory.CreateDirectory(t["d"]);
+        var r = BcmrRunner.Run("copy", "-C", "-r", t["s"], t["d"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Trees.AssertIdentical(t["s"], t["d/s"]);
+
+        // And again over the copy: the user's ".x.bcmr-part" in d is not taken for x's partial.
+        var again = BcmrRunner.Run("--json", "copy", "-C", "-r", t["s"], t["d"]);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Trees.AssertIdentical(t["s"], t["d/s"]);
+    }
+}
