@@ -39,8 +39,9 @@ internal static class CopyCommand
         var sync = new Option<bool>("--sync") { Description = "fsync every file before its rename and its directory after (durable; slower with many files). Off by default, as in cp." };
         var resume = new Option<bool>("--resume", "-C")
         {
-            Description = "Resume an interrupted copy: continue from the last block its session recorded and that still matches on disk " +
-                "(one block is read back). Without a session, a destination with the source's size and modification time counts as done. " +
+            Description = "Resume an interrupted copy, keeping only bytes proven equal to the source: locally, every block its session recorded " +
+                "is read back and the copy continues after those that still match; remotely, the BLAKE3 of what one side holds must equal " +
+                "the other's. Without a session, a destination with the source's size and modification time counts as done. " +
                 "Files over 64 MiB keep a session in $XDG_DATA_HOME/bcmr/sessions (see 'bcmr session'). Implies replacing the destination.",
         };
         var strict = new Option<bool>("--strict", "-s")

@@ -32,6 +32,9 @@ public sealed class CopyResult
     /// <summary>Bytes already at the destination that were kept (a resumed copy).</summary>
     public long ResumedFrom { get; init; }
     public ResumeDecision? Resume { get; init; }
+    /// <summary>With a resume switch: what proved the kept bytes equal to the source ("size", "size+mtime", "blake3",
+    /// "blake3-prefix", "chaining-values").</summary>
+    public string? ResumeCompared { get; init; }
     public string? Message { get; init; }
     public BcmrErrorCode? ErrorCode { get; init; }
 
@@ -40,7 +43,7 @@ public sealed class CopyResult
         Source = r.Source, Destination = r.Destination, Kind = r.Kind, Status = r.Status, Bytes = r.Bytes,
         Blake3 = r.Blake3, Duration = r.Duration, Transport = r.Transport, Method = r.Method, WireBytes = r.WireBytes,
         DedupBlocks = r.DedupBlocks, ResumedFrom = r.ResumedFrom,
-        Resume = r.Resume, Message = r.Message is null ? null : Bcmr.Cmdlets.Internal.ParameterWording.ForCmdlet(r.Message), ErrorCode = r.ErrorCode,
+        Resume = r.Resume, ResumeCompared = r.ResumeCompared, Message = r.Message is null ? null : Bcmr.Cmdlets.Internal.ParameterWording.ForCmdlet(r.Message), ErrorCode = r.ErrorCode,
     };
 }
 

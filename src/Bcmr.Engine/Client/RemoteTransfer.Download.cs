@@ -23,6 +23,8 @@ internal sealed partial class RemoteTransfer
         public long Offset;
         public string? Note;
         public bool AlreadyComplete;
+        /// <summary>What proved the kept bytes (<see cref="CopyResult.ResumeCompared"/>).</summary>
+        public string? Compared;
         public BcmrException? Refused;
     }
 
@@ -40,6 +42,9 @@ internal sealed partial class RemoteTransfer
         public string Partial { get; } = partial;
         /// <summary>Null under FAST: the server sends no hash to compare with, so none is computed while receiving.</summary>
         public Blake3Hasher? Hasher { get; } = hasher;
+        /// <summary>A resumed download's received bytes alone: after a Get at an offset bcmr 0.6 answers with their
+        /// BLAKE3, where ours answers with the whole file's (the prefix was proven before the Get).</summary>
+        public Blake3Hasher? SuffixHasher { get; } = hasher is not null && offset > 0 ? Blake3Hasher.Create() : null;
         /// <summary>Bytes written and hashed (by the sink thread).</summary>
         public long Position = offset;
         public long Wire;
@@ -97,7 +102,11 @@ internal sealed partial class RemoteTransfer
         public void Store(byte[] buffer, int length)
         {
             if (LocalError is not null) return;
-            try { DataCopier.HashAndWrite(buffer.AsSpan(0, length), Hasher, Handle, file.Local, Position); }
+            try
+            {
+                DataCopier.HashAndWrite(buffer.AsSpan(0, length), Hasher, Handle, file.Local, Position);
+                SuffixHasher?.Update(buffer.AsSpan(0, length));
+            }
             catch (BcmrException e)
             {
                 LocalError = e;
@@ -223,7 +232,7 @@ internal sealed partial class RemoteTransfer
             {
                 _log.Skip(new CopyResult
                 {
-                    Source = f.Shown, Destination = f.Local, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete,
+                    Source = f.Shown, Destination = f.Local, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete, ResumeCompared = f.Compared,
                     Message = $"{f.Local}: {f.Note ?? "already complete"}", Transport = _transport,
                 });
                 continue;
@@ -376,10 +385,11 @@ internal sealed partial class RemoteTransfer
 
     /// <summary>
     /// Without -f an existing destination is refused. With -C/-s/-a a partial file left by an interrupted download
-    /// (<see cref="Temporaries.PartialPath"/>) is continued, or a destination that already holds the whole file is skipped:
-    /// -a by length alone; -C after the BLAKE3 of its last up-to-4 MiB matches the server's (one Hash request,
-    /// one block read on each side); -s after the BLAKE3 of all of it matches. The server's whole-file BLAKE3 at the
-    /// end still checks the assembled file, prefix included.
+    /// (<see cref="Temporaries.PartialPath"/>) is continued, or a destination that already holds the whole file is
+    /// skipped, once proven: -a by length alone; -C by the same size and modification time as the source (the protocol
+    /// carries whole seconds; our downloads set it), else, as -s always, by the BLAKE3 of everything held compared with
+    /// the server's hash of the source's prefix of that length (one Hash request; the server reads as much as we
+    /// hold). Bytes that are not proven are not kept. The server's BLAKE3 at the end still checks the assembled file.
     /// </summary>
     private void CheckDownloadTargets(ServeClient c, List<DownloadFile> files)
     {
@@ -413,29 +423,42 @@ internal sealed partial class RemoteTransfer
                 f.Note = $"the local {(whole ? "file" : "partial file")} holds {held.Size} bytes, more than the source's {f.Size}; copied again";
                 continue;
             }
-            void Accept()
+            if (whole && held.Size < f.Size)
             {
-                if (whole && held.Size == f.Size) f.AlreadyComplete = true;
-                else if (whole) f.Note = "the destination is shorter than the source; copied again";
+                f.Note = "the destination is shorter than the source; copied again";
+                continue;
+            }
+            void Accept(string compared)
+            {
+                f.Compared = compared;
+                if (whole) f.AlreadyComplete = true;
                 else f.Offset = held.Size;
             }
             if (_req.Resume == ResumeMode.Append)
             {
-                if (whole && held.Size < f.Size) { f.Note = "the destination is shorter than the source; copied again"; continue; }
-                Accept();
+                Accept("size");
                 continue;
             }
-            long start = _req.Resume == ResumeMode.Strict ? 0 : Math.Max(0, held.Size - Wire.MaxBlock);
+            if (_req.Resume == ResumeMode.Resume && whole && existing is { } ex && ex.MtimeSec == f.Mtime && ex.MtimeNsec == 0)
+            {
+                Accept("size+mtime");
+                continue;
+            }
+            string compared = whole ? "blake3" : "blake3-prefix";
             byte[] localHash;
-            try { localHash = HashLocal(held.Path, start, held.Size - start); }
+            try { localHash = HashLocal(held.Path, 0, held.Size); }
             catch (BcmrException) { continue; }
             var expected = Blake3.ToHex(localHash);
             var heldPath = held.Path;
-            Request(c, new HashRequest(f.Remote, (ulong)start, (ulong)(held.Size - start)), m =>
+            Request(c, new HashRequest(f.Remote, 0, (ulong)held.Size), m =>
             {
-                if (m is HashResponse h && h.Hash == expected) Accept();
+                if (m is HashResponse h && h.Hash == expected) Accept(compared);
                 else if (m is ErrorResponse e) f.Refused = ServerError(c, f.Remote, e);
-                else f.Note = $"the bytes held in {heldPath} do not match the source; copied again";
+                else
+                {
+                    f.Compared = compared;
+                    f.Note = $"the bytes held in {heldPath} do not match the source (BLAKE3 of the first {held.Size} bytes); copied again";
+                }
             }, lost => throw lost);
         }
         Complete(c, block: true);
@@ -513,7 +536,8 @@ internal sealed partial class RemoteTransfer
         if (error is null && r.Position != f.Size)
             error = new BcmrException(BcmrErrorCode.SourceChanged, f.Shown, $"{f.Shown}: received {r.Position} bytes, the listing said {f.Size} (it changed meanwhile); not committed");
         var hex = r.Hasher is null ? null : Blake3.ToHex(r.Hasher.Finalize());
-        if (error is null && hex is not null && r.Final is OkResponse { Hash: { } remoteHash } && remoteHash != hex)
+        var suffixHex = r.SuffixHasher is null ? null : Blake3.ToHex(r.SuffixHasher.Finalize());
+        if (error is null && hex is not null && r.Final is OkResponse { Hash: { } remoteHash } && remoteHash != hex && remoteHash != suffixHex)
             error = new BcmrException(BcmrErrorCode.CorruptData, f.Shown,
                 $"{f.Local}: BLAKE3 mismatch after download (received {hex}, the server read {remoteHash}); removed" +
                 (f.Offset > 0 ? $" (resumed at {f.Offset}: rerun without -C to copy it whole)" : ""));
@@ -551,7 +575,7 @@ internal sealed partial class RemoteTransfer
         {
             Source = f.Shown, Destination = f.Local, Kind = EntryKind.File, Status = CopyStatus.Copied, Bytes = f.Size,
             Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = r.Wire, ResumedFrom = f.Offset,
-            Resume = ResumeOutcome(f.Offset, f.Note),
+            Resume = ResumeOutcome(f.Offset, f.Note), ResumeCompared = f.Compared,
             Message = f.Note is null ? null : $"{f.Local}: {f.Note}",
         });
     }

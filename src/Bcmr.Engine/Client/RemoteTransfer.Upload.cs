@@ -21,6 +21,8 @@ internal sealed partial class RemoteTransfer
         public long Offset;
         public string? Note;
         public bool AlreadyComplete;
+        /// <summary>What proved the kept bytes (<see cref="CopyResult.ResumeCompared"/>).</summary>
+        public string? Compared;
         public BcmrException? Refused;
     }
 
@@ -73,7 +75,7 @@ internal sealed partial class RemoteTransfer
                 {
                     _log.Skip(new CopyResult
                     {
-                        Source = f.Local, Destination = shown, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete,
+                        Source = f.Local, Destination = shown, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete, ResumeCompared = f.Compared,
                         Message = $"{shown}: {f.Note ?? "already complete"}", Transport = _transport,
                     });
                     if (_req.Move) Fs.DeleteFile(f.Local);
@@ -188,20 +190,24 @@ internal sealed partial class RemoteTransfer
 
     /// <summary>
     /// Before any data: without -f, a destination that exists is refused (one pipelined Stat per file not known to be
-    /// new); with -C/-s/-a, where each upload can continue (one Resume per file: the size the server holds for it,
-    /// partial or complete, and the BLAKE3 of its last full block).
+    /// new); with -C/-s/-a, where each upload can continue. The server reports what it holds for the file (a partial
+    /// upload, else the file under its final name) and, for -C/-s, the BLAKE3 of all of it, which must equal the
+    /// hash of the source's prefix of that length (read here):
     /// <list type="bullet">
-    /// <item>-a: the server's size is trusted: equal to ours and complete is skipped, shorter continues there.</item>
-    /// <item>-C: as -a, but the last full block must match ours (one block read here, one there).</item>
-    /// <item>-s: as -C, and a complete-looking file is only skipped when the BLAKE3 of the whole file matches.</item>
+    /// <item>-a: the length is trusted: a complete file of the source's size is skipped, a shorter one continued.</item>
+    /// <item>-C and -s: only proven bytes are kept: a complete file is skipped when its whole BLAKE3 matches, a
+    /// shorter one is continued when its prefix's does; anything else is sent again from the start.</item>
     /// </list>
-    /// Every continued upload still ends with the server's BLAKE3 of the whole file compared with ours, so a wrong
-    /// guess about an unverified tail costs a second upload, never a wrong file.
+    /// Our server answers in one request (ResumeProof); a bcmr 0.6 server is asked with Stat, Resume and Hash. Every
+    /// upload still ends with the whole file's BLAKE3 compared, and on our server before the file replaces anything
+    /// (Commit), so a source that changes after the check costs a failed file, never a wrong one.
     /// </summary>
     private void CheckUploadTargets(ServeClient c, RemoteSpec dst, List<UploadFile> files)
     {
         var resume = _req.Resume;
+        bool extended = (c.Caps & Caps.Extended) != 0;
         var sameSize = new List<UploadFile>(); // -SkipUnchanged: compared by BLAKE3 below
+        var legacy = new List<(UploadFile File, long Held, bool Final)>();
         foreach (var f in files)
         {
             if (resume == ResumeMode.None)
@@ -225,16 +231,41 @@ internal sealed partial class RemoteTransfer
                     };
             }
             // Even under a directory that did not exist, a partial upload may (a first run cut before its rename).
+            if (extended)
+            {
+                ulong askAbout = resume == ResumeMode.Append ? 0 : (ulong)f.Size; // -a needs no hash
+                Request(c, new ResumeProofRequest(f.Remote, askAbout), m =>
+                {
+                    if (m is ErrorResponse e) { f.Refused = ServerError(c, f.Remote, e); return; }
+                    var r = c.Expect<ResumeProofResponse>(m, MessageType.ResumeProof);
+                    DecideUploadResume(f, r.Held != ResumeProofResponse.Nothing ? (long)Math.Min(r.Size, long.MaxValue) : 0,
+                        r.Held == ResumeProofResponse.Final, r.Hash);
+                }, lost => throw lost);
+                continue;
+            }
             StatResponse? final = null;
             Request(c, new StatRequest(f.Remote), m => final = m as StatResponse, lost => throw lost);
             Request(c, new ResumeRequest(f.Remote), m =>
             {
                 if (m is ErrorResponse e) { f.Refused = ServerError(c, f.Remote, e); return; }
                 var r = c.Expect<ResumeResponse>(m, MessageType.Resume);
-                DecideUploadResume(c, f, r, final);
+                long held = (long)Math.Min(r.Size, long.MaxValue);
+                legacy.Add((f, held, final is { IsDir: false } && (long)final.Size == held));
             }, lost => throw lost);
         }
         Complete(c, block: true);
+        // A bcmr 0.6 server: the hash of what it holds, asked of the final name it writes in place.
+        foreach (var (f, held, isFinal) in legacy)
+        {
+            if (held == 0 || held > f.Size || resume == ResumeMode.Append)
+            {
+                DecideUploadResume(f, held, isFinal, null);
+                continue;
+            }
+            Request(c, new HashRequest(f.Remote, 0, (ulong)held), m => DecideUploadResume(f, held, isFinal, (m as HashResponse)?.Hash),
+                lost => throw lost);
+        }
+        if (legacy.Count > 0) Complete(c, block: true);
         // Remote times cannot be set yet, so "unchanged" on an upload is proven by the whole file's BLAKE3 on both sides.
         foreach (var f in sameSize)
         {
@@ -250,50 +281,36 @@ internal sealed partial class RemoteTransfer
             }, lost => throw lost);
         }
         if (sameSize.Count > 0) Complete(c, block: true);
-        if (resume == ResumeMode.Strict)
-        {
-            // Complete-looking files under -s: proven by the whole file's BLAKE3 on both sides.
-            foreach (var f in files.Where(f => f.AlreadyComplete))
-            {
-                var local = HashLocal(f.Local, 0, f.Size);
-                Request(c, new HashRequest(f.Remote, 0, null), m =>
-                {
-                    if (m is HashResponse h && h.Hash == Blake3.ToHex(local)) return;
-                    f.AlreadyComplete = false;
-                    f.Offset = 0;
-                    f.Note = "the remote file differs from the source; copied again";
-                }, lost => throw lost);
-            }
-            Complete(c, block: true);
-        }
     }
 
-    private void DecideUploadResume(ServeClient c, UploadFile f, ResumeResponse r, StatResponse? final)
+    /// <summary>Where an upload continues, given what the server holds for it: <paramref name="held"/> bytes (under the
+    /// final name when <paramref name="isFinal"/>) whose BLAKE3 is <paramref name="remoteHash"/> (null: not asked, or
+    /// not known).</summary>
+    private void DecideUploadResume(UploadFile f, long held, bool isFinal, string? remoteHash)
     {
-        long held = (long)Math.Min(r.Size, long.MaxValue);
         if (held == 0) return;
         if (held > f.Size)
         {
             f.Note = $"the remote holds {held} bytes, more than the source's {f.Size}; copied again";
             return;
         }
-        if (_req.Resume != ResumeMode.Append && r.BlockHash is { } remoteBlock)
+        if (_req.Resume == ResumeMode.Append) f.Compared = "size";
+        else
         {
-            long blockStart = (held / Wire.MaxBlock - 1) * Wire.MaxBlock;
-            var local = HashLocal(f.Local, blockStart, Wire.MaxBlock);
-            if (Blake3.ToHex(local) != remoteBlock)
+            f.Compared = held == f.Size ? "blake3" : "blake3-prefix";
+            string local;
+            try { local = Blake3.ToHex(HashLocal(f.Local, 0, held)); }
+            catch (BcmrException) { return; } // the copy itself meets (and reports) a source it cannot read
+            if (remoteHash != local)
             {
-                f.Note = $"the remote's block at {blockStart} does not match the source; copied again";
+                f.Note = held == f.Size
+                    ? $"the remote {(isFinal ? "file" : "partial upload")} differs from the source (BLAKE3); copied again"
+                    : $"the first {held} bytes the remote holds differ from the source's (BLAKE3); copied again";
                 return;
             }
         }
-        bool complete = held == f.Size && final is { IsDir: false } && (long)final.Size == f.Size;
-        if (complete)
-        {
-            f.AlreadyComplete = true;
-            return;
-        }
-        f.Offset = held;
+        if (held == f.Size && isFinal) f.AlreadyComplete = true;
+        else f.Offset = held;
     }
 
     /// <summary>BLAKE3 of bytes [offset, offset + count) of a local file (fewer if it ends first).</summary>
@@ -392,8 +409,9 @@ internal sealed partial class RemoteTransfer
             {
                 if (!finished) encoder.Abandon();
             }
-            var verify = EndPut(c, f, cur, size, verify: _req.Verify && local is null);
             var hash = local is null ? hasher.Finalize() : null;
+            // A local error always stops before the last block: the server has not got everything.
+            var verify = EndPut(c, f, cur, size, Terminator(c, allSent: local is null, hash), verify: _req.Verify && local is null);
             Track(reply, () => CompleteUpload(c, f, shown, reply.Message, reply.Lost, verify, local, hash, offset, wire, 0, clock));
         }
     }
@@ -442,6 +460,7 @@ internal sealed partial class RemoteTransfer
         long wire = 0;
         int deduplicated = 0;
         BcmrException? local = null;
+        bool allSent = true;
         if (reply.Missing is { } missing)
         {
             int lastMissing = count - 1;
@@ -482,28 +501,41 @@ internal sealed partial class RemoteTransfer
                 }
                 encoder.Finish();
                 finished = true;
+                allSent = local is null;
+                // The server assembles the file from both reads; ours must have been of one unchanged file.
+                if (local is null) FileCopier.EnsureUnchanged(h, f.Local, before, size);
             }
+            catch (BcmrException e) when (finished) { local = e; }
             finally
             {
                 if (!finished) encoder.Abandon();
             }
         }
-        var verify = EndPut(c, f, cur, size, verify: _req.Verify && local is null && reply.Missing is not null);
+        var verify = EndPut(c, f, cur, size, Terminator(c, allSent, local is null ? hash : null),
+            verify: _req.Verify && local is null && reply.Missing is not null);
         Track(reply, () => CompleteUpload(c, f, shown, reply.Final, reply.Lost, verify, local, hash, 0, wire, deduplicated, clock));
     }
 
-    /// <summary>Ends a Put's data with Done (bcmr 0.6's terminator; a Done before all bytes ends the Put with an Error
-    /// and the server keeps the rest as partial) and, for -V, asks the server to re-read the file (its reply comes
-    /// after the Put's).</summary>
-    private SingleReply? EndPut(ServeClient c, UploadFile f, ProgressTracker.CurrentFile cur, long size, bool verify)
+    /// <summary>Ends a Put's data and, for -V, asks the server to re-read the file (its reply comes after the Put's).
+    /// Our server gets the verdict (Commit with <paramref name="hash"/>, the BLAKE3 of the source as sent, or an empty
+    /// one to abandon it) and replaces the final name only if it agrees; bcmr 0.6 gets Done (a Done before all bytes
+    /// ends the Put with an Error and the server keeps what arrived as the partial file).</summary>
+    private SingleReply? EndPut(ServeClient c, UploadFile f, ProgressTracker.CurrentFile cur, long size, Message terminator, bool verify)
     {
-        c.SendNoReply(Done.Instance);
+        c.SendNoReply(terminator);
         _tracker.FinishFile(cur, Math.Max(0, size - cur.Done));
         if (!verify) return null;
         var reply = new SingleReply();
         c.Send(new HashRequest(f.Remote, 0, null), reply, _ct);
         return reply;
     }
+
+    /// <summary>What follows a Put's data: see <see cref="EndPut"/>. <paramref name="hash"/> null abandons a complete
+    /// upload whose source changed; an incomplete one always ends with Done.</summary>
+    private static Message Terminator(ServeClient c, bool allSent, byte[]? hash) =>
+        (c.Caps & Caps.Extended) == 0 || !allSent ? Done.Instance
+        : hash is null ? CommitRequest.Abandon
+        : new CommitRequest(Blake3.ToHex(hash));
 
     private void CompleteUpload(ServeClient c, UploadFile f, string shown, Message? message, BcmrException? lost, SingleReply? verify,
         BcmrException? local, byte[]? hash, long offset, long wire, int deduplicated, Stopwatch clock)
@@ -517,6 +549,8 @@ internal sealed partial class RemoteTransfer
         if (error is null && message is ErrorResponse e) error = ServerError(c, f.Remote, e);
         if (error is null && message is not OkResponse) error = ServeClient.WrongReply(c.Remote, message!, MessageType.Put, nameof(OkResponse));
         var hex = hash is null ? null : Blake3.ToHex(hash);
+        if (error is null && message is OkResponse { Hash: { } committedHash } && committedHash != hex && (c.Caps & Caps.Extended) != 0)
+            error = new BcmrException(BcmrErrorCode.CorruptData, f.Local, $"{shown}: the server committed BLAKE3 {committedHash}, the source's is {hex}");
         if (error is null && message is OkResponse { Hash: { } remoteHash } && remoteHash != hex)
         {
             // Not committed as good: empty the remote copy (the protocol has no remove) and fail the file.
@@ -552,7 +586,7 @@ internal sealed partial class RemoteTransfer
             Source = f.Local, Destination = shown, Kind = EntryKind.File, Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied,
             Bytes = f.Size, Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = wire, ResumedFrom = offset,
             DedupBlocks = deduplicated,
-            Resume = ResumeOutcome(offset, f.Note),
+            Resume = ResumeOutcome(offset, f.Note), ResumeCompared = f.Compared,
             Message = f.Note is null ? null : $"{shown}: {f.Note}",
         });
     }

@@ -128,7 +128,7 @@ internal sealed partial class RemoteTransfer
         if (upload) caps |= Caps.Dedup;
         if (_req.Sync) caps |= Caps.Sync;
         if (_req.Fast) caps |= Caps.Fast;
-        return caps;
+        return (byte)(caps | Caps.Extended);
     }
 
     // ---- replies, in order --------------------------------------------------------------------------------------

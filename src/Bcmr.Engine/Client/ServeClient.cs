@@ -501,6 +501,7 @@ public sealed class ServeClient : IDisposable
             : text.Contains("Not a directory", StringComparison.Ordinal) || text.Contains("not a directory", StringComparison.Ordinal) ? BcmrErrorCode.NotADirectory
             : text.Contains("No space left", StringComparison.Ordinal) ? BcmrErrorCode.DiskFull
             : text.Contains("changed while", StringComparison.Ordinal) ? BcmrErrorCode.SourceChanged
+            : text.Contains("not committed: the bytes received hash", StringComparison.Ordinal) ? BcmrErrorCode.CorruptData
             : BcmrErrorCode.IoError;
         return new BcmrException(code, path, $"{remote}: {text}");
     }

@@ -32,15 +32,15 @@ public enum ResumeDecision
 
 internal sealed record ResumableOutcome(
     long Bytes, long ResumedFrom, long CheckBytes, TimeSpan CheckTime, ResumeDecision Decision, string? Note, byte[]? Hash,
-    CopyMethod Method, List<string>? DroppedXattrs);
+    CopyMethod Method, List<string>? DroppedXattrs, string? Compared);
 
 /// <summary>
 /// The streaming checkpoint copy for -C/-s/-a. Bytes go to the destination's partial file (<see cref="Temporaries.PartialPath"/>), never
 /// to its final name; every 4 MiB block is hashed once, to its chaining value at its position in the file (on worker
 /// threads, see <see cref="BlockHashPipeline"/>); every 64 MiB the partial file's data is made durable and only then
 /// is the session that vouches for it replaced atomically, so a session never claims a byte that a crash could lose.
-/// A later run recomputes the last recorded block(s) on disk, walking back only past damaged ones, and continues
-/// there; the recorded chaining values finish the whole-file BLAKE3 without reading the prefix again. A session of
+/// A later run re-reads the recorded blocks on disk, proving each against its chaining value, and continues after
+/// the proven prefix, whose chaining values then finish the whole-file BLAKE3. A session of
 /// bcmr 0.6 (standalone roots, data under the final name) is checked with roots and continued with roots. On
 /// completion the partial file is renamed into place and the session deleted. Resume flags imply replacing the
 /// destination they continue, as in bcmr.
@@ -96,14 +96,21 @@ internal static class ResumableCopier
         // it was checked against, not 0, or the next run would take the source for changed.
         if (session is not null) session.SourceMtimeNsec ??= (uint)meta.MtimeNsec;
 
+        bool fromSession = mode == ResumeMode.Resume && session is { Blocks.Count: > 0 };
         var plan = Decide(mode, srcHandle, src, meta, dst, partial, partialMeta, finalMeta, session, note, ct);
         var checkTime = decideClock.Elapsed;
+        string? compared = plan.Offset == 0 && plan.Decision != ResumeDecision.AlreadyComplete ? null : mode switch
+        {
+            ResumeMode.Append => "size",
+            ResumeMode.Strict => plan.Offset == meta.Size ? "blake3" : "blake3-prefix",
+            _ => fromSession ? "chaining-values" : "size+mtime",
+        };
 
         if (plan.Decision == ResumeDecision.AlreadyComplete && plan.FromFinal)
         {
             store.Delete(absSrc, absDst);
             onKept?.Invoke(meta.Size);
-            return new ResumableOutcome(0, meta.Size, plan.CheckBytes, checkTime, plan.Decision, plan.Note, null, CopyMethod.None, null);
+            return new ResumableOutcome(0, meta.Size, plan.CheckBytes, checkTime, plan.Decision, plan.Note, null, CopyMethod.None, null, compared);
         }
 
         // Continuing the bytes under the final name: move them aside first, so the final name never holds a file
@@ -140,7 +147,7 @@ internal static class ResumableCopier
             store.Delete(absSrc, absDst);
             if (o.Sync) Fs.FlushDirectory(FileCopier.ParentOf(dst));
             var decision = plan.Decision == ResumeDecision.AlreadyComplete ? ResumeDecision.Resumed : plan.Decision;
-            return new ResumableOutcome(meta.Size - plan.Offset, plan.Offset, plan.CheckBytes, checkTime, decision, plan.Note, hash, method, dropped);
+            return new ResumableOutcome(meta.Size - plan.Offset, plan.Offset, plan.CheckBytes, checkTime, decision, plan.Note, hash, method, dropped, compared);
         }
         catch (BcmrException e) when (e.Code is BcmrErrorCode.SourceChanged or BcmrErrorCode.VerifyMismatch)
         {
@@ -204,46 +211,50 @@ internal static class ResumableCopier
         }
     }
 
-    /// <summary>The O(1) check: hash the last recorded block that lies within the file on disk (to the kind of hash
-    /// the session holds: its chaining value at its index, or a bcmr 0.6 root); if it does not match, step back one
-    /// block at a time. Reads one block when nothing is damaged.</summary>
+    /// <summary>Every recorded block that lies within the file on disk is read again and hashed to the kind of hash
+    /// the session holds (its chaining value at its index, or a bcmr 0.6 root); the copy continues after the last block
+    /// of the prefix that matches. Reading only the last block (bcmr 0.6's O(1) check) would let a block damaged
+    /// earlier in the prefix pass, and its recorded chaining value would then vouch for bytes that are not there in the
+    /// whole-file BLAKE3 we report: the prefix is read once instead, at disk speed, instead of sent again.</summary>
     private static Plan DecideFromSession(ResumeSession session, string path, long onDisk, long size, bool fromFinal,
         string? note, CancellationToken ct)
     {
         var blocks = session.Blocks;
         int candidates = (int)Math.Min(blocks.Count, onDisk / BlockSize);
         long checkBytes = 0;
-        int damaged = blocks.Count - candidates;
-        using var h = Fs.OpenRead(path);
-        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
-        var hasher = Blake3Hasher.Create();
-        Span<byte> hash = stackalloc byte[BlockLedger.HashSize];
-        try
+        int proven = 0;
+        using (var h = Fs.OpenRead(path))
         {
-            for (int i = candidates - 1; i >= 0; i--)
+            var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+            var hasher = Blake3Hasher.Create();
+            Span<byte> hash = stackalloc byte[BlockLedger.HashSize];
+            try
             {
-                ct.ThrowIfCancellationRequested();
-                int n = Fs.ReadFull(h, buffer.AsSpan(0, BlockSize), (long)i * BlockSize, path);
-                checkBytes += n;
-                if (n == BlockSize)
+                for (; proven < candidates; proven++)
                 {
-                    blocks.Compute(hasher, i, buffer.AsSpan(0, n), hash);
-                    if (hash.SequenceEqual(blocks.Hash(i)))
-                    {
-                        long offset = (long)(i + 1) * BlockSize;
-                        var prefix = blocks.Prefix(i + 1);
-                        string? damage = damaged > 0 ? $"{damaged} recorded block(s) missing or damaged on disk; resuming at {offset}" : null;
-                        if (offset == size && onDisk == size)
-                            return new Plan(ResumeDecision.AlreadyComplete, size, prefix, fromFinal, checkBytes, Join(note, damage));
-                        return new Plan(ResumeDecision.Resumed, offset, prefix, fromFinal, checkBytes, Join(note, damage));
-                    }
+                    ct.ThrowIfCancellationRequested();
+                    int n = Fs.ReadFull(h, buffer.AsSpan(0, BlockSize), (long)proven * BlockSize, path);
+                    checkBytes += n;
+                    if (n != BlockSize) break;
+                    blocks.Compute(hasher, proven, buffer.AsSpan(0, n), hash);
+                    if (!hash.SequenceEqual(blocks.Hash(proven))) break;
                 }
-                damaged++;
             }
+            finally { ArrayPool<byte>.Shared.Return(buffer); }
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
-        return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes,
-            Join(note, $"none of the {blocks.Count} recorded block(s) matches what is on disk; starting over"));
+        if (proven == 0)
+            return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes,
+                Join(note, blocks.Count == 0 || candidates == 0
+                    ? $"none of the {blocks.Count} recorded block(s) is on disk; starting over"
+                    : $"the first recorded block does not match what is on disk; starting over"));
+        long offset = (long)proven * BlockSize;
+        var prefix = blocks.Prefix(proven);
+        string? damage = proven < blocks.Count
+            ? $"{blocks.Count - proven} recorded block(s) missing or damaged on disk (block {proven} on); resuming at {offset}"
+            : null;
+        if (offset == size && onDisk == size)
+            return new Plan(ResumeDecision.AlreadyComplete, size, prefix, fromFinal, checkBytes, Join(note, damage));
+        return new Plan(ResumeDecision.Resumed, offset, prefix, fromFinal, checkBytes, Join(note, damage));
     }
 
     /// <summary>-s: compare the existing bytes with the source block by block (every block read on both sides) and

@@ -167,6 +167,20 @@ public static class MessageCodec
                 return new TruncateRequest(path, r.U64());
             }
 
+            case MessageType.Commit: return new CommitRequest(r.Str());
+            case MessageType.ResumeProof:
+            {
+                var path = r.Str();
+                return new ResumeProofRequest(path, r.U64());
+            }
+            case MessageType.ResumeProofResponse:
+            {
+                var held = r.U8();
+                if (held > ResumeProofResponse.Final) throw r.Malformed($"held kind {held} is not 0, 1 or 2");
+                var size = r.U64();
+                var mtime = r.I64();
+                return new ResumeProofResponse(held, size, mtime, r.OptStr());
+            }
             case MessageType.Welcome: return new Welcome(r.U8(), r.OptionalTrailingU8());
             case MessageType.Ok: return new OkResponse(r.OptStr());
             case MessageType.Error: return new ErrorResponse(r.Str());

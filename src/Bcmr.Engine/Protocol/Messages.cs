@@ -167,6 +167,27 @@ public sealed record GetChunkedRequest(string Path, ulong Offset, ulong Length) 
     internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(Offset); w.U64(Length); }
 }
 
+/// <summary>0x10 Commit{str hash} (<see cref="Caps.Extended"/>): follows a Put's last Data frame instead of Done and
+/// carries the BLAKE3 (hex) of the source bytes the client sent; the server renames the upload into place only when
+/// its own hash of the file agrees, so a failed upload never replaces the previous version. An empty hash abandons
+/// the upload (the client's source changed while it was sent).</summary>
+public sealed record CommitRequest(string Hash) : Message
+{
+    public static readonly CommitRequest Abandon = new("");
+    public override MessageType Type => MessageType.Commit;
+    internal override int PayloadSize => PayloadWriter.StrSize(Hash);
+    internal override void WritePayload(ref PayloadWriter w) => w.Str(Hash);
+}
+
+/// <summary>0x11 ResumeProof{str path, u64 source size} (<see cref="Caps.Extended"/>): what an upload of the path could
+/// continue from, with the proof: see <see cref="ResumeProofResponse"/>.</summary>
+public sealed record ResumeProofRequest(string Path, ulong SourceSize) : Message
+{
+    public override MessageType Type => MessageType.ResumeProof;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 8;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(SourceSize); }
+}
+
 /// <summary>0x0f Truncate{str path, u64 size}.</summary>
 public sealed record TruncateRequest(string Path, ulong Size) : Message
 {
@@ -275,6 +296,17 @@ public sealed record ResumeResponse(ulong Size, string? BlockHash) : Message
     public override MessageType Type => MessageType.ResumeResponse;
     internal override int PayloadSize => 8 + PayloadWriter.OptStrSize(BlockHash);
     internal override void WritePayload(ref PayloadWriter w) { w.U64(Size); w.OptStr(BlockHash); }
+}
+
+/// <summary>0x8d ResumeProofResponse{u8 held, u64 size, i64 mtime, opt str hash} (<see cref="Caps.Extended"/>): held
+/// is 0 (nothing), 1 (a partial upload) or 2 (the file under its final name); hash is the BLAKE3 of all of its size
+/// bytes, absent when nothing is held or it holds more than the source size asked about.</summary>
+public sealed record ResumeProofResponse(byte Held, ulong Size, long Mtime, string? Hash) : Message
+{
+    public const byte Nothing = 0, Partial = 1, Final = 2;
+    public override MessageType Type => MessageType.ResumeProofResponse;
+    internal override int PayloadSize => 1 + 8 + 8 + PayloadWriter.OptStrSize(Hash);
+    internal override void WritePayload(ref PayloadWriter w) { w.U8(Held); w.U64(Size); w.I64(Mtime); w.OptStr(Hash); }
 }
 
 /// <summary>0x89 DataCompressed{u8 algo (1 LZ4, 2 Zstd), u32 original size, bytes}.</summary>

@@ -1,6 +1,7 @@
 namespace Bcmr.Engine.Protocol;
 
-/// <summary>Every message type code of protocol version 1. Client requests are 0x01..0x0f, server replies 0x81..0x8c.</summary>
+/// <summary>Every message type code of protocol version 1. Client requests are 0x01..0x0f, server replies 0x81..0x8c
+/// (bcmr 0.6's); 0x10.. and 0x8d.. are ours, sent only when both sides have <see cref="Caps.Extended"/>.</summary>
 public enum MessageType : byte
 {
     // client -> server
@@ -19,6 +20,8 @@ public enum MessageType : byte
     PutChunked = 0x0d,
     GetChunked = 0x0e,
     Truncate = 0x0f,
+    Commit = 0x10,
+    ResumeProof = 0x11,
 
     // server -> client
     Welcome = 0x81,
@@ -33,6 +36,7 @@ public enum MessageType : byte
     MissingBlocks = 0x8a,
     DirectChannelReady = 0x8b,
     AuthChallenge = 0x8c,
+    ResumeProofResponse = 0x8d,
 }
 
 /// <summary>Capability bits of the Hello/Welcome caps byte. The effective set is the AND of both sides; new features
@@ -48,6 +52,10 @@ public static class Caps
     public const byte Sync = 0x10;
     public const byte DirectTcp = 0x20;
     public const byte Aead = 0x40;
+    /// <summary>Both peers are this implementation: the messages bcmr 0.6 lacks (0x10 and up, 0x8d and up) may be
+    /// used: Commit after a Put's data (the server renames only once the client's hash agrees) and ResumeProof (the
+    /// BLAKE3 of everything an upload could continue from). A bcmr 0.6 peer never sets it and gets version 1 as is.</summary>
+    public const byte Extended = 0x80;
 
     public static string Describe(byte caps)
     {
@@ -60,7 +68,7 @@ public static class Caps
         if ((caps & Sync) != 0) names.Add("sync");
         if ((caps & DirectTcp) != 0) names.Add("direct-tcp");
         if ((caps & Aead) != 0) names.Add("aead");
-        if ((caps & 0x80) != 0) names.Add("0x80");
+        if ((caps & Extended) != 0) names.Add("extended");
         return string.Join(",", names);
     }
 }
@@ -87,7 +95,7 @@ public static class Wire
     /// <summary>Frame length of a Data frame carrying <paramref name="dataLength"/> bytes: type + u32 + data.</summary>
     public static int DataFrameLength(int dataLength) => 1 + 4 + dataLength;
 
-    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x0f or >= 0x81 and <= 0x8c;
+    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x11 or >= 0x81 and <= 0x8d;
 
     /// <summary>Requests flow client to server, replies server to client.</summary>
     public static bool IsClientMessage(MessageType type) => (byte)type < 0x80;

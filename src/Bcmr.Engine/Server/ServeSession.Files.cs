@@ -14,7 +14,7 @@ public sealed partial class ServeSession
     /// <summary>Stat follows symlinks (the jail already resolved them). Directories report size 0.</summary>
     private StatResponse HandleStat(StatRequest r)
     {
-        var path = _jail.Resolve(r.Path);
+        var path = LegacyView(_jail.Resolve(r.Path));
         var meta = Fs.TryStat(path) ?? throw NotFound(path);
         bool dir = meta.Kind == EntryKind.Directory;
         return new StatResponse(dir ? 0 : (ulong)meta.Size, meta.MtimeSec, dir);
@@ -111,7 +111,7 @@ public sealed partial class ServeSession
     /// reaching past the end is cut at the end, so an offset beyond it hashes no bytes (bcmr 0.6 does the same).</summary>
     private HashResponse HandleHash(HashRequest r)
     {
-        var path = _jail.Resolve(r.Path);
+        var path = LegacyView(_jail.Resolve(r.Path));
         using var h = OpenRegular(path);
         long size = Fs.Fstat(h, path).Size;
         long start = (long)Math.Min(r.Offset, (ulong)size);
@@ -204,6 +204,49 @@ public sealed partial class ServeSession
         var hasher = Blake3Hasher.Create();
         HashRange(h, report, blockStart, Wire.MaxBlock, hasher);
         return new ResumeResponse((ulong)size, Hex(hasher.Finalize()));
+    }
+
+    /// <summary>
+    /// ResumeProof{path, source size} (<see cref="Caps.Extended"/>): what an upload of the path can continue from (the
+    /// partial upload, else the file under its final name, else nothing) and the BLAKE3 of all of it, so that the
+    /// client continues only from bytes proven equal to its source's prefix and skips only a file proven whole. No
+    /// hash when it holds more than the source: that is never continued.
+    /// </summary>
+    private ResumeProofResponse HandleResumeProof(ResumeProofRequest r)
+    {
+        var path = _jail.Resolve(r.Path);
+        var partial = Temporaries.PartialPath(path);
+        byte held = ResumeProofResponse.Partial;
+        string report = partial;
+        if (Fs.TryLstat(partial) is not { Kind: EntryKind.File })
+        {
+            var meta = Fs.TryStat(path);
+            if (meta is null) return new ResumeProofResponse(ResumeProofResponse.Nothing, 0, 0, null);
+            if (meta.Value.Kind == EntryKind.Directory)
+                throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
+            held = ResumeProofResponse.Final;
+            report = path;
+        }
+        using var h = OpenRegular(report);
+        var m = Fs.Fstat(h, report);
+        if ((ulong)m.Size > r.SourceSize) return new ResumeProofResponse(held, (ulong)m.Size, m.MtimeSec, null);
+        var hasher = Blake3Hasher.Create();
+        HashRange(h, report, 0, m.Size, hasher);
+        return new ResumeProofResponse(held, (ulong)m.Size, m.MtimeSec, Hex(hasher.Finalize()));
+    }
+
+    /// <summary>
+    /// What a bcmr 0.6 client (no <see cref="Caps.Extended"/>) sees at <paramref name="path"/> for Stat and Hash: an
+    /// interrupted upload's partial file when no file holds the final name yet. bcmr 0.6 writes uploads in place, so
+    /// its client resumes by looking at the final name (Stat, then Hash of the prefix, then Put at an offset); showing
+    /// it the partial lets it continue what it sent instead of starting over, and its Put at that offset continues
+    /// the partial here. Our own clients ask with ResumeProof and see the final name as it is.
+    /// </summary>
+    private string LegacyView(string path)
+    {
+        if (Extended || Fs.TryLstat(path) is not null) return path;
+        var partial = Temporaries.PartialPath(path);
+        return Fs.TryLstat(partial) is { Kind: EntryKind.File } ? partial : path;
     }
 
     /// <summary>

@@ -241,8 +241,9 @@ public sealed partial class ServeSession
 
     private void CommitPut(PutState put)
     {
-        if (Sync) Fs.FlushToDisk(put.Handle, put.Path);
         var hash = put.Hasher.Finalize();
+        if (Extended && !ClientAgrees(put, Hex(hash))) return;
+        if (Sync) Fs.FlushToDisk(put.Handle, put.Path);
         lock (_lock)
         {
             if (_interrupted) return; // Interrupt() has kept the bytes as the partial file
@@ -254,7 +255,37 @@ public sealed partial class ServeSession
         if (Fs.TryLstat(put.Partial) is { Kind: EntryKind.File }) Fs.TryDeleteFile(put.Partial);
         if (put.Deduped) PruneAfterDedup(); // before Ok, so a client that sees Ok sees the store within its cap
         Send(new OkResponse(Hex(hash)));
-        _afterPut = true;
+        _afterPut = !Extended; // an extended client's verdict was its terminator
+    }
+
+    /// <summary>
+    /// Under <see cref="Caps.Extended"/> the client's verdict follows the data: Commit with the BLAKE3 of what it
+    /// sent. Only a hash equal to ours lets the upload replace the final name; a different one (the source changed
+    /// between two reads, a resumed prefix that was not the source's) or an empty one (the client abandons: its source
+    /// changed) discards the staging file, so the previous version stays as it was. Done (a client that has no
+    /// verdict) commits as version 1 does.
+    /// </summary>
+    private bool ClientAgrees(PutState put, string hash)
+    {
+        if (!_reader.TryReadFrame(out var frame))
+            throw new ProtocolException(ProtocolErrorKind.Truncated, $"connection closed before the client's verdict on Put {put.ClientPath}");
+        if (frame.Type == MessageType.Done) return true;
+        if (frame.Type != MessageType.Commit)
+            throw Violation($"Put {put.ClientPath}: expected Commit after the data, got {Describe(frame.Type)}");
+        var verdict = (CommitRequest)frame.Decode();
+        if (verdict.Hash == hash) return true;
+        lock (_lock)
+        {
+            if (!put.Finished)
+            {
+                put.Finished = true;
+                Fs.TryDeleteFile(put.Staging);
+            }
+        }
+        Fail(verdict.Hash.Length == 0
+            ? $"{put.Path}: upload abandoned by the client (its source changed while it was sent); not committed, the previous version is unchanged"
+            : $"{put.Path}: not committed: the bytes received hash to {hash}, the client's source to {verdict.Hash}; the previous version is unchanged");
+        return false;
     }
 
     /// <summary>Keeps the good bytes of an upload that cannot finish as its partial file. Call under <c>_lock</c>.</summary>

@@ -90,7 +90,7 @@ public sealed class ServeOptions
 public sealed partial class ServeSession : IDisposable
 {
     /// <summary>What this server implements: LZ4 and zstd blocks, dedup uploads, fsync on request and hash-less Get.</summary>
-    public const byte SupportedCaps = Caps.Lz4 | Caps.Zstd | Caps.Dedup | Caps.Sync | Caps.Fast;
+    public const byte SupportedCaps = Caps.Lz4 | Caps.Zstd | Caps.Dedup | Caps.Sync | Caps.Fast | Caps.Extended;
 
     private const int IoBufferSize = 64 * 1024;
 
@@ -132,6 +132,9 @@ public sealed partial class ServeSession : IDisposable
     private bool Fast => (EffectiveCaps & Caps.Fast) != 0;
     private bool Sync => (EffectiveCaps & Caps.Sync) != 0;
     private bool Dedup => (EffectiveCaps & Caps.Dedup) != 0;
+    /// <summary>The client is ours: Commit ends a Put, ResumeProof is understood; otherwise a bcmr 0.6 client, which
+    /// sees an interrupted upload where it would have left it itself (see <see cref="LegacyView"/>).</summary>
+    private bool Extended => (EffectiveCaps & Caps.Extended) != 0;
 
     /// <summary>The codec Get uses for its blocks: zstd, else lz4, else raw, of what was negotiated.</summary>
     public WireCodec Codec { get; private set; }
@@ -239,6 +242,11 @@ public sealed partial class ServeSession : IDisposable
             _afterPut = false; // a bcmr 0.6 client's terminator of the Put just completed
             return true;
         }
+        if (frame.Type == MessageType.Commit && _afterPut)
+        {
+            _afterPut = false; // the verdict on a Put that was refused or failed (its Error is already sent)
+            return true;
+        }
         _afterPut = false;
 
         switch (frame.Type)
@@ -265,6 +273,7 @@ public sealed partial class ServeSession : IDisposable
             case PutRequest r: HandlePut(r); break;
             case MkdirRequest r: Respond(() => HandleMkdir(r)); break;
             case ResumeRequest r: Respond(() => HandleResume(r)); break;
+            case ResumeProofRequest r when Extended: Respond(() => HandleResumeProof(r)); break;
             case TruncateRequest r: Respond(() => HandleTruncate(r)); break;
             case PutChunkedRequest r:
                 Fail($"PutChunked {r.Path}: not supported by this server (no direct TCP channel)");

@@ -26,6 +26,12 @@ public sealed class CopyResult
     public long ResumedFrom { get; init; }
     /// <summary>With a resume flag: what was decided for this file; null for an ordinary copy.</summary>
     public ResumeDecision? Resume { get; init; }
+    /// <summary>With a resume flag: what proved the bytes kept or the file skipped equal to the source. "size" (-a
+    /// trusts the length), "size+mtime" (a download whose copy has the source's size and modification time),
+    /// "blake3" (the whole file's hash on both sides), "blake3-prefix" (the hash of the kept prefix on both sides),
+    /// "chaining-values" (a local session's recorded block hashes, each block re-read and compared); null when
+    /// nothing was kept.</summary>
+    public string? ResumeCompared { get; init; }
     /// <summary>Bytes of the existing destination read back to decide where to continue (one block, usually).</summary>
     public long ResumeCheckBytes { get; init; }
     /// <summary>Time taken to decide where to continue (load the session, check the tail block).</summary>

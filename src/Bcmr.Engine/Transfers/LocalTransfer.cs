@@ -379,7 +379,7 @@ internal sealed class LocalTransfer
             Source = job.Source, Destination = job.Destination, Kind = job.Kind,
             Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied, Bytes = o.Bytes,
             Blake3 = o.Hash is null ? null : Blake3.ToHex(o.Hash), Duration = clock.Elapsed, Method = o.Method,
-            ResumedFrom = o.ResumedFrom, Resume = o.Decision, ResumeCheckBytes = o.CheckBytes, ResumeCheckTime = o.CheckTime, Message = note,
+            ResumedFrom = o.ResumedFrom, Resume = o.Decision, ResumeCompared = o.Compared, ResumeCheckBytes = o.CheckBytes, ResumeCheckTime = o.CheckTime, Message = note,
             Warnings = o.DroppedXattrs?.Select(n => $"{job.Destination}: extended attribute '{n}' not kept (refused by the destination)").ToArray(),
         });
     }

@@ -42,6 +42,7 @@ public static class TransferJson
                 ResumeDecision.StartedOver => "started_over", _ => "fresh",
             });
             w.WriteNumber("resumed_from", r.ResumedFrom);
+            if (r.ResumeCompared is { } compared) w.WriteString("resume_compared", compared);
             w.WriteNumber("resume_check_bytes", r.ResumeCheckBytes);
             w.WriteNumber("resume_check_secs", Math.Round(r.ResumeCheckTime.TotalSeconds, 6));
         }

@@ -67,7 +67,7 @@ public sealed class ServeTests : IDisposable
         Directory.CreateDirectory(R("sub/empty-dir"));
 
         using var c = ServeConnection.Start(_root);
-        Assert.Equal(new Welcome(1, Caps.Lz4 | Caps.Zstd | Caps.Dedup | Caps.Sync), c.Handshake(0xFF & ~Caps.Fast));
+        Assert.Equal(new Welcome(1, Caps.Lz4 | Caps.Zstd | Caps.Dedup | Caps.Sync), c.Handshake(0xFF & ~Caps.Fast & ~Caps.Extended));
 
         // Stat
         foreach (var (name, size) in sizes)

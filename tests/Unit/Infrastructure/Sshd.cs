@@ -147,6 +147,15 @@ public sealed class SshFactAttribute : FactAttribute
     }
 }
 
+/// <summary>The <see cref="SshFactAttribute"/> rule for a theory.</summary>
+public sealed class SshTheoryAttribute : TheoryAttribute
+{
+    public SshTheoryAttribute()
+    {
+        if (SshdFixture.MissingReason is not null) Skip = SshdFixture.MissingReason;
+    }
+}
+
 /// <summary>Processes below a pid (for killing the ssh a bcmr started).</summary>
 public static class ProcessTree
 {

@@ -34,6 +34,9 @@ public class GoldenBytesTests
         { "GetChunked", new GetChunkedRequest("f", 8, 16), "16000000 0e 01000000 66 0800000000000000 1000000000000000" },
         { "Truncate", new TruncateRequest("f", 100), "0e000000 0f 01000000 66 6400000000000000" },
         { "UTF-8 path", new StatRequest("é"), "07000000 03 02000000 c3a9" },
+        { "Commit", new CommitRequest("ab"), "07000000 10 02000000 6162" },
+        { "Commit abandon", CommitRequest.Abandon, "05000000 10 00000000" },
+        { "ResumeProof", new ResumeProofRequest("f", 10), "0e000000 11 01000000 66 0a00000000000000" },
 
         // ---- server -> client
         { "Welcome", new Welcome(1, 0x18), "03000000 81 01 18" },
@@ -56,6 +59,8 @@ public class GoldenBytesTests
         { "DirectChannelReady", new DirectChannelReady("1.2.3.4:5", Filled(0xcd, 32)),
             "2e000000 8b 09000000 312e322e332e343a35 " + Repeat("cd", 32) },
         { "AuthChallenge", new AuthChallenge(Filled(0xef, 32)), "21000000 8c " + Repeat("ef", 32) },
+        { "ResumeProofResponse", new ResumeProofResponse(1, 5, -1, "cd"), "19000000 8d 01 0500000000000000 ffffffffffffffff 01 02000000 6364" },
+        { "ResumeProofResponse nothing", new ResumeProofResponse(0, 0, 0, null), "13000000 8d 00 0000000000000000 0000000000000000 00" },
     };
 
     [Theory]

@@ -82,4 +82,25 @@ public class HostilePeerTests
         var r = BcmrRunner.Run(["copy", "--timeout", value, "a", "b"]);
         Assert.Equal(2, r.ExitCode);
     }
+
+    [RequiresToolsFact("b3sum", "python3", "b3sum")]
+    public void Download_C_from_a_bcmr_06_server_continues_the_partial_it_answers_with_the_hash_from_the_offset()
+    {
+        // bcmr 0.6 answers a Get at an offset with the BLAKE3 of the bytes it sent, ours with the whole file's;
+        // before, our client took 0.6's answer for a mismatch, failed and deleted the partial file.
+        using var t = new TempDir();
+        var remote = t.WriteRandom("remote/f.bin", 9 * 1024 * 1024 + 11, 21);
+        var bytes = File.ReadAllBytes(remote);
+        var dst = t["local/f.bin"];
+        Directory.CreateDirectory(t["local"]);
+        File.WriteAllBytes(Bcmr.Engine.Local.Temporaries.PartialPath(dst), bytes[..(5 * 1024 * 1024)]);
+
+        var r = BcmrRunner.Run(["--json", "copy", "-C", "peer:" + remote, dst], Peer("v06"), timeout: TimeSpan.FromMinutes(1));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(Trees.Sha256(remote), Trees.Sha256(dst));
+        var f = r.JsonFiles.Single();
+        Assert.Equal(5 * 1024 * 1024, f.GetProperty("resumed_from").GetInt64());
+        Assert.Equal("blake3-prefix", f.GetProperty("resume_compared").GetString());
+        Assert.Equal(Tool.Output("b3sum", "--no-names", remote).Trim(), f.GetProperty("blake3").GetString());
+    }
 }

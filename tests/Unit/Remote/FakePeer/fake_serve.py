@@ -6,7 +6,11 @@
   list-wrong    Stat says "a directory"; List is answered with Welcome
   resume-wrong  Stat says "no such file"; Mkdir Ok; Resume is answered with Welcome
   stall         Welcome, then nothing at all (reads and ignores requests)
+  v06           a well-behaved server the way bcmr 0.6 answers downloads: Stat, Hash (via b3sum), and Get, whose
+                Ok after a Get at an offset carries the BLAKE3 of the bytes from the offset, not of the whole file
 """
+import os
+import subprocess
 import struct
 import sys
 import time
@@ -34,14 +38,51 @@ def text(s):
     return struct.pack("<I", len(b)) + b
 
 
-WELCOME, OK, ERROR, STAT_RESPONSE = 0x81, 0x82, 0x83, 0x85
-STAT, MKDIR = 0x03, 0x07
+WELCOME, OK, ERROR, DATA, STAT_RESPONSE, HASH_RESPONSE = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
+STAT, HASH, GET, MKDIR = 0x03, 0x04, 0x05, 0x07
+
+
+def field_str(payload, at):
+    (n,) = struct.unpack_from("<I", payload, at)
+    return payload[at + 4:at + 4 + n].decode(), at + 4 + n
+
+
+def b3(data):
+    return subprocess.run(["b3sum", "--no-names"], input=data, capture_output=True, check=True).stdout.split()[0]
+
+
+def v06(kind, payload):
+    path, at = field_str(payload, 0)
+    if not os.path.exists(path):
+        write(ERROR, text(f"{path}: No such file or directory"))
+    elif kind == STAT:
+        st = os.stat(path)
+        write(STAT_RESPONSE, struct.pack("<Qq?", st.st_size, int(st.st_mtime), os.path.isdir(path)))
+    elif kind == HASH:
+        (offset,) = struct.unpack_from("<Q", payload, at)
+        has_limit = payload[at + 8]
+        data = open(path, "rb").read()[offset:]
+        if has_limit:
+            (limit,) = struct.unpack_from("<Q", payload, at + 9)
+            data = data[:limit]
+        write(HASH_RESPONSE, text(b3(data).decode()))
+    elif kind == GET:
+        (offset,) = struct.unpack_from("<Q", payload, at)
+        data = open(path, "rb").read()[offset:]
+        for i in range(0, len(data), 4 << 20):
+            chunk = data[i:i + (4 << 20)]
+            write(DATA, struct.pack("<I", len(chunk)) + chunk)
+        write(OK, bytes([1]) + text(b3(data).decode()))
+    else:
+        write(ERROR, text("not supported by this fake"))
 
 read()  # Hello
 write(WELCOME, bytes([1, 0]))
 while True:
     kind, payload = read()
-    if mode == "stall":
+    if mode == "v06" and kind in (STAT, HASH, GET):
+        v06(kind, payload)
+    elif mode == "stall":
         time.sleep(3600)
     elif mode == "welcome":
         write(WELCOME, bytes([1, 0]))
