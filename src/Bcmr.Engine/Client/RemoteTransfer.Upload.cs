@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
+using Bcmr.Engine.Local.Native;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Transfers;
 
@@ -116,6 +117,7 @@ internal sealed partial class RemoteTransfer
             throw new BcmrException(BcmrErrorCode.SpecialFile, src, $"{src}: not a regular file or directory; not copied");
         var name = LocalTransfer.BaseName(src);
         if (IsExcluded(name)) return;
+        if (PathBytes.HasEscapes(name)) throw NotUtf8(src);
         var target = dstIsDir ? RemoteSpec.Join(dst.Path, name) : dst.ServerPath;
         var targetStat = dstIsDir ? c.StatOrNull(target, _ct) : dstStat;
         if (meta.Kind == EntryKind.File)
@@ -147,8 +149,8 @@ internal sealed partial class RemoteTransfer
             return;
         }
         dirs.Add((local, remote));
-        List<LocalTransfer.DirEntry> entries;
-        try { entries = LocalTransfer.ListDirectory(local); }
+        List<DirEntry> entries;
+        try { entries = Fs.ListDirectory(local); }
         catch (BcmrException e)
         {
             _log.Fail(local, remote, EntryKind.Directory, e, _transport);
@@ -162,6 +164,11 @@ internal sealed partial class RemoteTransfer
             if (IsExcluded(childRel)) continue;
             var childLocal = Path.Join(local, entry.Name);
             var childRemote = RemoteSpec.Join(remote, entry.Name);
+            if (PathBytes.HasEscapes(entry.Name))
+            {
+                _log.Fail(childLocal, childRemote, entry.Kind, NotUtf8(childLocal), _transport);
+                continue;
+            }
             var child = Fs.TryStat(childLocal);
             if (child is null)
             {
@@ -184,6 +191,11 @@ internal sealed partial class RemoteTransfer
         }
         ancestors.Remove((meta.Device, meta.Inode));
     }
+
+    /// <summary>A name that is not UTF-8 (copied locally byte for byte) cannot cross the protocol, whose strings
+    /// are UTF-8: that file fails by name, the rest of the tree goes.</summary>
+    private static BcmrException NotUtf8(string local) =>
+        new(BcmrErrorCode.InvalidArgument, local, $"{PathBytes.Printable(local)}: the name is not valid UTF-8, and names cross to a server as UTF-8 only; not copied");
 
     private void SkipLocal(string local, string remote, string message) =>
         _log.Skip(new CopyResult { Source = local, Destination = remote, Status = CopyStatus.Skipped, Message = message, Transport = _transport });

@@ -2,6 +2,9 @@ namespace Bcmr.Engine.Local;
 
 public enum EntryKind { File, Directory, Symlink, Other }
 
+/// <summary>One entry of a directory listing (<see cref="Fs.ListDirectory"/>).</summary>
+internal readonly record struct DirEntry(string Name, EntryKind Kind, long Size);
+
 /// <summary>What we know about one filesystem entry: enough to decide, copy, preserve and detect change.</summary>
 internal readonly record struct FileMeta(
     EntryKind Kind,

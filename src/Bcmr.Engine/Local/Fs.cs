@@ -135,8 +135,66 @@ internal static unsafe partial class Fs
         if (!Linux) return Path.GetFullPath(path);
         byte* p = realpath(path, null);
         if (p == null) return Path.GetFullPath(path);
-        try { return System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)p)!; }
+        try { return PathBytes.Decode(System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated(p)); }
         finally { free(p); }
+    }
+
+    /// <summary>The entries of a directory (not "." and ".."), unsorted: names exactly as the filesystem holds them
+    /// (<see cref="PathBytes"/>), the kind from the directory entry (a symlink is a symlink), and a regular file's size.
+    /// Anything that is neither a directory nor a symlink is listed as a file (its copy finds out what it is).</summary>
+    public static List<DirEntry> ListDirectory(string dir)
+    {
+        if (!Linux) return ListDirectoryManaged(dir);
+        nint d = opendir(dir);
+        if (d == 0) throw BcmrException.FromErrno(LastErrno, dir);
+        var entries = new List<DirEntry>();
+        try
+        {
+            while (true)
+            {
+                System.Runtime.InteropServices.Marshal.SetLastPInvokeError(0);
+                byte* e = readdir64(d);
+                if (e == null)
+                {
+                    int errno = LastErrno;
+                    if (errno != 0) throw BcmrException.FromErrno(errno, dir);
+                    break;
+                }
+                var raw = System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated(e + DirentNameOffset);
+                if (raw.SequenceEqual("."u8) || raw.SequenceEqual(".."u8)) continue;
+                var name = PathBytes.Decode(raw);
+                byte type = e[DirentTypeOffset];
+                var kind = type switch
+                {
+                    DT_DIR => EntryKind.Directory,
+                    DT_LNK => EntryKind.Symlink,
+                    DT_UNKNOWN => TryLstat(dir + "/" + name)?.Kind switch { EntryKind.Directory => EntryKind.Directory, EntryKind.Symlink => EntryKind.Symlink, _ => EntryKind.File },
+                    _ => EntryKind.File,
+                };
+                long size = kind == EntryKind.File && type is DT_REG or DT_UNKNOWN ? TryLstat(dir + "/" + name)?.Size ?? 0 : 0;
+                entries.Add(new DirEntry(name, kind, size));
+            }
+        }
+        finally { closedir(d); }
+        return entries;
+    }
+
+    private static List<DirEntry> ListDirectoryManaged(string dir)
+    {
+        try
+        {
+            var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false };
+            var entries = new System.IO.Enumeration.FileSystemEnumerable<DirEntry>(dir, (ref System.IO.Enumeration.FileSystemEntry e) => new DirEntry(
+                e.FileName.ToString(),
+                (e.Attributes & FileAttributes.ReparsePoint) != 0 ? EntryKind.Symlink
+                    : e.IsDirectory ? EntryKind.Directory : EntryKind.File,
+                e.IsDirectory ? 0 : e.Length), options);
+            return entries.ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw BcmrException.FromIo(e, dir);
+        }
     }
 
     // ---- opening ---------------------------------------------------------------------------------------------
@@ -412,6 +470,14 @@ internal static unsafe partial class Fs
 
     public static string ReadLink(string path)
     {
+        if (Linux)
+        {
+            var buf = new byte[PathBytes.PathMax];
+            nint n;
+            fixed (byte* p = buf) n = readlink(path, p, (nuint)buf.Length);
+            if (n < 0) throw BcmrException.FromErrno(LastErrno, path);
+            return PathBytes.Decode(buf.AsSpan(0, (int)n));
+        }
         try
         {
             return new FileInfo(path).LinkTarget
@@ -443,6 +509,18 @@ internal static unsafe partial class Fs
     }
 
     /// <summary>Removes an empty directory; returns false when it is not empty (moves keep what they left behind).</summary>
+    /// <summary>rmdir: an error names the directory and the cause (e.g. Directory not empty).</summary>
+    public static void RemoveDirectory(string path)
+    {
+        if (Linux)
+        {
+            if (rmdir(path) != 0) throw BcmrException.FromErrno(LastErrno, path, "cannot remove");
+            return;
+        }
+        try { Directory.Delete(path, recursive: false); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
     public static bool TryRemoveEmptyDirectory(string path)
     {
         if (Linux) return rmdir(path) == 0;

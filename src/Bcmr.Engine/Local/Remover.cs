@@ -61,7 +61,7 @@ public static class Remover
             {
                 if (!request.Recursive)
                 {
-                    bool empty = LocalTransfer.ListDirectory(path).Count == 0;
+                    bool empty = Fs.ListDirectory(path).Count == 0;
                     if (!request.EmptyDirectories || !empty)
                     {
                         Report(new RemoveResult(path, meta.Kind, RemoveStatus.Failed,
@@ -73,8 +73,8 @@ public static class Remover
                 else
                 {
                     bool all = true;
-                    List<LocalTransfer.DirEntry> entries;
-                    try { entries = LocalTransfer.ListDirectory(path); }
+                    List<DirEntry> entries;
+                    try { entries = Fs.ListDirectory(path); }
                     catch (BcmrException e) { Report(new RemoveResult(path, meta.Kind, RemoveStatus.Failed, e.Message, e.Code)); return false; }
                     foreach (var entry in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
                     {
@@ -89,11 +89,7 @@ public static class Remover
             if (request.DryRun) { Report(new RemoveResult(path, meta.Kind, RemoveStatus.DryRun)); return true; }
             try
             {
-                if (meta.Kind == EntryKind.Directory)
-                {
-                    try { Directory.Delete(path, recursive: false); }
-                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
-                }
+                if (meta.Kind == EntryKind.Directory) Fs.RemoveDirectory(path);
                 else Fs.DeleteFile(path);
                 Report(new RemoveResult(path, meta.Kind, RemoveStatus.Removed));
                 return true;

@@ -135,7 +135,7 @@ public static class TreeCheck
         {
             ct.ThrowIfCancellationRequested();
             var (dir, rel) = pending.Pop();
-            foreach (var entry in LocalTransfer.ListDirectory(dir))
+            foreach (var entry in Fs.ListDirectory(dir))
             {
                 var childRel = rel + "/" + entry.Name;
                 if (Excluded(childRel, excludes)) continue;

@@ -175,7 +175,7 @@ internal sealed class LocalTransfer
             {
                 if (!_req.DryRun) EnsureDirectory(src, dst);
                 if (_req.Move) _emptiedSourceDirs.Add(src);
-                foreach (var entry in ListDirectory(src))
+                foreach (var entry in Fs.ListDirectory(src))
                 {
                     var childRel = rel + "/" + entry.Name;
                     if (IsExcluded(childRel)) continue;
@@ -186,26 +186,6 @@ internal sealed class LocalTransfer
                 }
             }
             catch (BcmrException e) { Fail(src, dst, EntryKind.Directory, e); }
-        }
-    }
-
-    internal readonly record struct DirEntry(string Name, EntryKind Kind, long Size);
-
-    internal static List<DirEntry> ListDirectory(string dir)
-    {
-        try
-        {
-            var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false };
-            var entries = new FileSystemEnumerable<DirEntry>(dir, (ref FileSystemEntry e) => new DirEntry(
-                e.FileName.ToString(),
-                (e.Attributes & FileAttributes.ReparsePoint) != 0 ? EntryKind.Symlink
-                    : e.IsDirectory ? EntryKind.Directory : EntryKind.File,
-                e.IsDirectory ? 0 : e.Length), options);
-            return entries.ToList();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw BcmrException.FromIo(e, dir);
         }
     }
 

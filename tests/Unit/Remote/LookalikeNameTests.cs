@@ -73,4 +73,25 @@ public class LookalikeNameTests(SshdFixture fx) : IClassFixture<SshdFixture>
             try { Directory.Delete(remote, recursive: true); } catch (IOException) { }
         }
     }
+
+    [SshFact]
+    public void An_upload_refuses_each_name_that_is_not_UTF8_by_name_and_copies_the_rest()
+    {
+        using var local = new TempDir();
+        var remote = Path.Combine(fx.RemoteHome, "bytes-" + Guid.NewGuid().ToString("n")[..10]);
+        try
+        {
+            ByteNameTests.Make(local["s"]);
+            var r = Bcmr("copy", "-r", local["s"], fx.Remote(remote));
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains("name is not valid UTF-8", r.Stderr);
+            Assert.Contains("name.txt", r.Stderr);
+            Assert.Equal("valid\n", File.ReadAllText(Path.Combine(remote, "ok-ü.txt")));
+            Assert.False(File.Exists(Path.Combine(remote, "bad\uFFFD\uFFFDname.txt")));
+        }
+        finally
+        {
+            try { Directory.Delete(remote, recursive: true); } catch (IOException) { }
+        }
+    }
 }

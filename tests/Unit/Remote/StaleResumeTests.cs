@@ -149,7 +149,14 @@ public class StaleResumeTests(SshdFixture fx) : IClassFixture<SshdFixture>
         // Slow enough (8 MiB/s over 32 MiB) to change the source's last block while it is being sent.
         using var p = System.Diagnostics.Process.Start(BcmrRunner.StartInfo(["copy", "-f", "--bwlimit", "8M", src, fx.Remote(previous)], fx.Env()))!;
         var stderr = p.StandardError.ReadToEndAsync();
-        Thread.Sleep(1500);
+        // Once the server holds 8 MiB of the upload, the last block (sent last, 3 s later) is changed.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!Directory.EnumerateFiles(s.RemoteDir, "*.bcmr-tmp", new EnumerationOptions { AttributesToSkip = 0 })
+                   .Any(f => new FileInfo(f).Length >= 8 * MiB))
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60) && !p.HasExited, "the upload never got going:\n" + (p.HasExited ? stderr.Result : ""));
+            Thread.Sleep(20);
+        }
         using (var w = new FileStream(src, FileMode.Open, FileAccess.Write))
         {
             w.Position = 31 * MiB;

@@ -40,10 +40,10 @@ internal static unsafe partial class LibC
     [StructLayout(LayoutKind.Sequential)]
     public struct Timespec { public long Sec; public long Nsec; }
 
-    [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int statx(int dirfd, string path, int flags, uint mask, out Statx buf);
 
-    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int open(string path, int flags, uint mode);
 
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
@@ -86,40 +86,40 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "fchmod", SetLastError = true)]
     public static partial int fchmod(int fd, uint mode);
 
-    [LibraryImport(Lib, EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int chmod(string path, uint mode);
 
     [LibraryImport(Lib, EntryPoint = "fchown", SetLastError = true)]
     public static partial int fchown(int fd, uint uid, uint gid);
 
-    [LibraryImport(Lib, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int lchown(string path, uint uid, uint gid);
 
     [LibraryImport(Lib, EntryPoint = "futimens", SetLastError = true)]
     public static partial int futimens(int fd, Timespec* times);
 
-    [LibraryImport(Lib, EntryPoint = "utimensat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "utimensat", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int utimensat(int dirfd, string path, Timespec* times, int flags);
 
-    [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int renameat2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
 
-    [LibraryImport(Lib, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int rename(string oldpath, string newpath);
 
-    [LibraryImport(Lib, EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int link(string oldpath, string newpath);
 
-    [LibraryImport(Lib, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int unlink(string path);
 
-    [LibraryImport(Lib, EntryPoint = "rmdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "rmdir", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int rmdir(string path);
 
-    [LibraryImport(Lib, EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int mkdir(string path, uint mode);
 
-    [LibraryImport(Lib, EntryPoint = "symlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "symlink", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int symlink(string target, string linkpath);
 
     [LibraryImport(Lib, EntryPoint = "flistxattr", SetLastError = true)]
@@ -131,13 +131,13 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "fsetxattr", SetLastError = true)]
     public static partial int fsetxattr(int fd, byte* name, byte* value, nuint size, int flags);
 
-    [LibraryImport(Lib, EntryPoint = "llistxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "llistxattr", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial nint llistxattr(string path, byte* list, nuint size);
 
-    [LibraryImport(Lib, EntryPoint = "lgetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "lgetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial nint lgetxattr(string path, byte* name, byte* value, nuint size);
 
-    [LibraryImport(Lib, EntryPoint = "lsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "lsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial int lsetxattr(string path, byte* name, byte* value, nuint size, int flags);
 
     [LibraryImport(Lib, EntryPoint = "umask")]
@@ -145,8 +145,24 @@ internal static unsafe partial class LibC
 
     public static int LastErrno => Marshal.GetLastPInvokeError();
 
-    [LibraryImport(Lib, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Lib, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
     public static partial byte* realpath(string path, byte* resolved);
+
+    [LibraryImport(Lib, EntryPoint = "readlink", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
+    public static partial nint readlink(string path, byte* buf, nuint size);
+
+    [LibraryImport(Lib, EntryPoint = "opendir", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
+    public static partial nint opendir(string path);
+
+    /// <summary>struct dirent64: u64 d_ino, i64 d_off, u16 d_reclen, u8 d_type, char d_name[] (NUL-terminated).</summary>
+    [LibraryImport(Lib, EntryPoint = "readdir64", SetLastError = true)]
+    public static partial byte* readdir64(nint dir);
+
+    [LibraryImport(Lib, EntryPoint = "closedir")]
+    public static partial int closedir(nint dir);
+
+    public const int DirentNameOffset = 19, DirentTypeOffset = 18;
+    public const byte DT_UNKNOWN = 0, DT_DIR = 4, DT_REG = 8, DT_LNK = 10;
 
     [LibraryImport(Lib, EntryPoint = "sendfile", SetLastError = true)]
     public static partial nint sendfile(int outFd, int inFd, long* offset, nuint count);
