@@ -8,7 +8,7 @@ namespace Bcmr.Tests.Module;
 /// in the middle.</summary>
 public sealed class BigFileFixture : IDisposable
 {
-    public const long Size = 512L << 20;
+    public const long Size = 2L << 30; // 512 MiB copied and verified in 0.5 s on an AVX-512 EPYC: too fast to see progress twice
     public readonly TempDir Dir = new();
     public readonly string Path;
 
