@@ -509,6 +509,23 @@ internal static unsafe partial class Fs
     }
 
     /// <summary>Removes an empty directory; returns false when it is not empty (moves keep what they left behind).</summary>
+    /// <summary>Whether the reader at the other end of an output descriptor (pipe or socket) is gone: nobody will
+    /// read what we would send, so work for it can stop. False when unknown.</summary>
+    public static bool PeerGone(int fd)
+    {
+        if (!Linux) return false;
+        var p = new PollFd { Fd = fd, Events = POLLOUT };
+        return poll(&p, 1, 0) == 1 && (p.Revents & (POLLERR | POLLHUP)) != 0;
+    }
+
+    /// <summary>Bytes an unprivileged writer may still allocate on the filesystem of <paramref name="path"/>; null when unknown.</summary>
+    public static long? AvailableBytes(string path)
+    {
+        if (Linux) return statvfs(path, out var s) == 0 ? (long)Math.Min(s.Bavail * s.Frsize, long.MaxValue) : null;
+        try { return new DriveInfo(Path.GetPathRoot(Path.GetFullPath(path))!).AvailableFreeSpace; }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return null; }
+    }
+
     /// <summary>rmdir: an error names the directory and the cause (e.g. Directory not empty).</summary>
     public static void RemoveDirectory(string path)
     {

@@ -54,6 +54,19 @@ public sealed class ContentStore
     /// call.</summary>
     public static ContentStore Default => new(DefaultDirectory, CapFromEnvironment());
 
+    /// <summary>
+    /// The store of a serve confined to <paramref name="root"/>: its own directory beside the default store
+    /// (<c>cas-roots/&lt;16 hex of the root&gt;</c>, same cap), so that a client of one jail cannot learn of, or be
+    /// handed through dedup, blocks that only files of another jail under the same account hold. A serve that may
+    /// reach everything the account may (root "/") uses the account's default store.
+    /// </summary>
+    public static ContentStore ForRoot(string root)
+    {
+        if (root == "/") return Default;
+        var id = Hashing.Blake3.ToHex(Hashing.Blake3.Hash(System.Text.Encoding.UTF8.GetBytes("bcmr root\0" + root)).AsSpan(0, 8));
+        return new ContentStore(Path.Join(DefaultDirectory.TrimEnd('/', Path.DirectorySeparatorChar) + "-roots", id), CapFromEnvironment());
+    }
+
     /// <summary>A store in <paramref name="directory"/> (created when first written) with a cap in bytes (0 or less =
     /// unbounded).</summary>
     public ContentStore(string directory, long capBytes)

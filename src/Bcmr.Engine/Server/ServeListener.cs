@@ -9,6 +9,9 @@ namespace Bcmr.Engine.Server;
 /// <see cref="ServeSession"/> per connection, each on its own thread. The protocol has no authentication of its own
 /// (ssh provides it on the usual path), so a listener binds loopback addresses only unless the caller explicitly
 /// allows others: anyone who can reach the port can read and write the whole root.
+/// <para>Bounded: at most <see cref="MaxConnections"/> sessions at once (one more is told the server is busy and
+/// closed), a connection that sends nothing for <see cref="IdleTimeout"/> is closed, and an accept that fails (out of
+/// descriptors) is retried after a pause that doubles up to a second, logged once a second, instead of spinning.</para>
 /// </summary>
 public sealed class ServeListener : IDisposable
 {
@@ -18,6 +21,13 @@ public sealed class ServeListener : IDisposable
     private readonly Dictionary<Socket, (ServeSession Session, Thread Thread)> _active = new();
     private int _served;
     private bool _stopped;
+    private long _lastBusyLog = long.MinValue / 2;
+
+    /// <summary>Sessions served at once; one more connection is refused with an Error.</summary>
+    public int MaxConnections { get; init; } = 64;
+
+    /// <summary>A connection that sends nothing for this long is closed (its upload kept as a partial file).</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
     private ServeListener(TcpListener listener, ServeOptions options)
     {
@@ -55,8 +65,10 @@ public sealed class ServeListener : IDisposable
     /// <summary>Binds and starts listening. Throws <see cref="BcmrException"/>: InvalidArgument for a non-loopback
     /// address without <paramref name="allowRemote"/>, IoError when the address cannot be bound, NotFound when the root
     /// does not exist.</summary>
-    public static ServeListener Start(IPEndPoint endpoint, ServeOptions options, bool allowRemote)
+    public static ServeListener Start(IPEndPoint endpoint, ServeOptions options, bool allowRemote,
+        int maxConnections = 64, TimeSpan? idleTimeout = null)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConnections, 1);
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(options);
         if (!IPAddress.IsLoopback(endpoint.Address) && !allowRemote)
@@ -70,25 +82,46 @@ public sealed class ServeListener : IDisposable
         {
             throw new BcmrException(BcmrErrorCode.IoError, null, $"cannot listen on {endpoint}: {e.Message}", e);
         }
-        return new ServeListener(listener, options);
+        return new ServeListener(listener, options) { MaxConnections = maxConnections, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(10) };
     }
+
 
     /// <summary>Accepts connections until <paramref name="cancellationToken"/> is cancelled, then interrupts the
     /// sessions still running (an upload keeps its partial file, as on a dropped connection) and waits for them.</summary>
     public void Run(CancellationToken cancellationToken)
     {
         using var stop = cancellationToken.Register(Stop);
+        var pause = TimeSpan.Zero;
+        long lastLog = long.MinValue / 2;
+        int unlogged = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
-            Socket socket;
-            try { socket = _listener.AcceptSocket(); }
+            Exception? failure;
+            try
+            {
+                failure = Serve(_listener.AcceptSocket());
+            }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
             {
                 if (cancellationToken.IsCancellationRequested || _stopped) break;
-                _options.Log?.WriteLine($"bcmr serve: accept failed: {e.Message}");
+                failure = e;
+            }
+            if (failure is null)
+            {
+                pause = TimeSpan.Zero;
                 continue;
             }
-            Serve(socket);
+            // Out of descriptors (or threads) the same error comes back at once: pause, doubling up to a second, and
+            // say so once a second, not once per attempt.
+            pause = TimeSpan.FromMilliseconds(Math.Clamp(pause.TotalMilliseconds * 2, 10, 1000));
+            unlogged++;
+            if (Environment.TickCount64 - lastLog >= 1000)
+            {
+                _options.Log?.WriteLine($"bcmr serve: accept failed: {failure.Message}" + (unlogged > 1 ? $" ({unlogged} times since the last message)" : "") + $"; retrying in {pause.TotalMilliseconds:0} ms");
+                lastLog = Environment.TickCount64;
+                unlogged = 0;
+            }
+            cancellationToken.WaitHandle.WaitOne(pause);
         }
         Stop();
         Thread[] threads;
@@ -96,19 +129,29 @@ public sealed class ServeListener : IDisposable
         foreach (var t in threads) t.Join(TimeSpan.FromSeconds(10));
     }
 
-    private void Serve(Socket socket)
+    /// <summary>Starts a session for <paramref name="socket"/>; the failure when the system has no resources left for
+    /// it (the socket is closed then), null otherwise.</summary>
+    private Exception? Serve(Socket socket)
     {
-        Interlocked.Increment(ref _served);
         socket.NoDelay = true;
         var remote = socket.RemoteEndPoint?.ToString() ?? "?";
+        int running;
+        lock (_lock) running = _active.Count;
+        if (running >= MaxConnections)
+        {
+            Refuse(socket, remote, running);
+            return null;
+        }
+        Interlocked.Increment(ref _served);
+        if (IdleTimeout > TimeSpan.Zero) socket.ReceiveTimeout = (int)Math.Min(IdleTimeout.TotalMilliseconds, int.MaxValue);
         var stream = new NetworkStream(socket, ownsSocket: true);
         ServeSession session;
-        try { session = new ServeSession(stream, stream, _options); }
+        try { session = new ServeSession(stream, stream, _options, (int)socket.Handle); }
         catch (BcmrException e)
         {
             _options.Log?.WriteLine($"bcmr serve: {remote}: {e.Message}");
             stream.Dispose();
-            return;
+            return null;
         }
         var thread = new Thread(() =>
         {
@@ -128,12 +171,39 @@ public sealed class ServeListener : IDisposable
             {
                 session.Dispose();
                 stream.Dispose();
-                return;
+                return null;
             }
             _active[socket] = (session, thread);
         }
+        try { thread.Start(); }
+        catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
+        {
+            // Out of descriptors the runtime cannot start a thread (it reports OutOfMemory): drop this connection.
+            lock (_lock) _active.Remove(socket);
+            session.Dispose();
+            stream.Dispose();
+            return e;
+        }
         _options.Log?.WriteLine($"bcmr serve: {remote}: connected");
-        thread.Start();
+        return null;
+    }
+
+    /// <summary>One connection too many: an Error in place of Welcome, then closed. Logged once a second at most.</summary>
+    private void Refuse(Socket socket, string remote, int running)
+    {
+        try
+        {
+            socket.Send(Protocol.MessageCodec.Encode(new Protocol.ErrorResponse(
+                $"server busy: {running} connections are being served, the limit of this listener; try again later")));
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException) { }
+        finally { socket.Close(); }
+        if (Environment.TickCount64 - Interlocked.Read(ref _lastBusyLog) >= 1000)
+        {
+            Interlocked.Exchange(ref _lastBusyLog, Environment.TickCount64);
+            _options.Log?.WriteLine($"bcmr serve: {remote}: refused, {running} connections already (the limit)");
+        }
     }
 
     /// <summary>Stops accepting and interrupts every session; safe from any thread, more than once.</summary>

@@ -264,6 +264,11 @@ public sealed partial class ServeSession
             throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
         var parent = FileCopier.ParentOf(path);
         MakeDirectories(parent);
+        // A sparse file costs nothing to make, but every later Hash or Get of it reads all of it: no larger than the
+        // ranged writes it is made for could ever fill.
+        if (Fs.AvailableBytes(parent) is long free && (long)r.Size > free + (existing?.Size ?? 0))
+            throw new BcmrException(BcmrErrorCode.DiskFull, path,
+                $"{path}: Truncate to {r.Size} bytes refused: only {free} bytes are free on its filesystem (No space left on device)");
         var staging = Temporaries.StagingPath(path);
         using (var h = CreateStaging(staging, path, existing))
         {
@@ -302,11 +307,18 @@ public sealed partial class ServeSession
 
     /// <summary>Feeds <paramref name="count"/> bytes from <paramref name="offset"/> to the hasher; a file that ends
     /// earlier is an error (it changed under us).</summary>
-    private static void HashRange(SafeFileHandle h, string path, long offset, long count, Blake3Hasher hasher)
+    private void HashRange(SafeFileHandle h, string path, long offset, long count, Blake3Hasher hasher)
     {
-        long done = DataCopier.HashRange(h, path, offset, count, hasher);
-        if (done < count)
-            throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: ended at {offset + done} while being hashed (expected {count - done} more bytes)");
+        const long Step = 16L * Wire.MaxBlock;
+        for (long done = 0; done < count;)
+        {
+            StopIfClientGone(path);
+            long want = Math.Min(Step, count - done);
+            long got = DataCopier.HashRange(h, path, offset + done, want, hasher);
+            done += got;
+            if (got < want)
+                throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: ended at {offset + done} while being hashed (expected {count - done} more bytes)");
+        }
     }
 
     /// <summary>mkdir -p: creates every missing directory down to <paramref name="path"/> (a canonical path inside

@@ -348,6 +348,7 @@ public sealed partial class ServeSession
         long pos = 0;
         while (pos < count)
         {
+            StopIfClientGone(src);
             int n = Fs.ReadFull(h, block.AsSpan(0, (int)Math.Min(block.Length, count - pos)), pos, src);
             if (n == 0)
                 throw new BcmrException(BcmrErrorCode.SourceChanged, src, $"{src}: ended at {pos} while its first {count} bytes were copied");

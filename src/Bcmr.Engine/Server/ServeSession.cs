@@ -107,9 +107,17 @@ public sealed partial class ServeSession : IDisposable
     private bool _afterPut;
     private volatile bool _interrupted;
 
+    /// <summary>The descriptor our replies go out on, to notice a client that is gone while a request still works
+    /// for it (<see cref="Fs.PeerGone"/>); null when unknown.</summary>
+    private readonly int? _peerFd;
+
     /// <summary>Throws <see cref="BcmrException"/> when the root does not exist or is not a directory.</summary>
-    public ServeSession(Stream input, Stream output, ServeOptions options)
+    public ServeSession(Stream input, Stream output, ServeOptions options) : this(input, output, options, options.OutputFd) { }
+
+    /// <param name="peerFd">The descriptor behind <paramref name="output"/> (a listener's socket).</param>
+    internal ServeSession(Stream input, Stream output, ServeOptions options, int? peerFd)
     {
+        _peerFd = peerFd;
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(options);
@@ -139,7 +147,18 @@ public sealed partial class ServeSession : IDisposable
     /// <summary>The codec Get uses for its blocks: zstd, else lz4, else raw, of what was negotiated.</summary>
     public WireCodec Codec { get; private set; }
 
-    private ContentStore Store => _store ??= _options.Store ?? ContentStore.Default;
+    private ContentStore Store => _store ??= _options.Store ?? ContentStore.ForRoot(_jail.Root);
+
+    /// <summary>Between blocks of long work (hashing a large file, copying a prefix): stops it once the client is
+    /// gone, instead of reading a 1 TiB file for nobody.</summary>
+    private void StopIfClientGone(string path)
+    {
+        if (_peerFd is int fd && Fs.PeerGone(fd))
+            throw new ClientGoneException($"the client is gone; stopped working on {path}");
+    }
+
+    /// <summary>Not an IOException: no handler may answer it with an Error, there is nobody to read one.</summary>
+    private sealed class ClientGoneException(string message) : Exception(message);
 
     /// <summary>Runs the session to its end. Never throws for anything the peer does.</summary>
     public ServeEnd Run()
@@ -170,6 +189,11 @@ public sealed partial class ServeSession : IDisposable
         {
             Log($"connection lost: {e.Message}");
             return _interrupted ? ServeEnd.Interrupted : ServeEnd.ConnectionLost;
+        }
+        catch (ClientGoneException e)
+        {
+            Log(e.Message);
+            return ServeEnd.ConnectionLost;
         }
         catch (Exception e) when (e is ObjectDisposedException && _interrupted)
         {

@@ -212,6 +212,13 @@ public sealed class ServeConnection : IDisposable
 
     public void CloseInput() => _toServer.Dispose();
 
+    /// <summary>Goes away as a client whose connection dropped: closes what it writes and what it reads.</summary>
+    public void CloseBothEnds()
+    {
+        _toServer.Dispose();
+        _fromServer.Dispose();
+    }
+
     /// <summary>Waits for the server to end (process exit or session end); returns the exit code (in process: 0 for
     /// Done/EndOfInput, 1 otherwise).</summary>
     public int WaitForExit(TimeSpan? timeout = null)

@@ -132,4 +132,52 @@ public sealed class ServeListenerTests : IDisposable
         Assert.Equal([Path.GetFileName(partial)], Directory.EnumerateFiles(_t.Path, ".cut.bin*").Select(Path.GetFileName)); // no staging file left
         Assert.Throws<SocketException>(() => new TcpClient("127.0.0.1", port).Dispose());
     }
+
+    [Fact]
+    public void One_connection_over_the_limit_is_told_the_server_is_busy_and_a_place_that_frees_up_is_served()
+    {
+        using var cts = new CancellationTokenSource();
+        using var listener = ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0), Options, allowRemote: false, maxConnections: 2);
+        var run = Task.Factory.StartNew(() => listener.Run(cts.Token), TaskCreationOptions.LongRunning);
+        var port = listener.LocalEndpoint.Port;
+        var first = new TcpClient("127.0.0.1", port);
+        var c1 = ServeConnection.OverStream(first.GetStream());
+        c1.Handshake();
+        using var second = new TcpClient("127.0.0.1", port);
+        using var c2 = ServeConnection.OverStream(second.GetStream());
+        c2.Handshake();
+
+        using (var third = new TcpClient("127.0.0.1", port))
+        using (var c3 = ServeConnection.OverStream(third.GetStream()))
+            Assert.Contains("server busy", Assert.IsType<ErrorResponse>(c3.Receive()).Text);
+
+        c1.EndSession();
+        c1.Dispose();
+        first.Dispose();
+        Assert.True(SpinWait.SpinUntil(() =>
+        {
+            using var again = new TcpClient("127.0.0.1", port);
+            using var c = ServeConnection.OverStream(again.GetStream());
+            c.Send(new Hello(Wire.Version, 0));
+            return c.Receive() is Welcome;
+        }, 5000), "no place freed up after a client left");
+        cts.Cancel();
+        Assert.True(run.Wait(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public void A_connection_that_sends_nothing_is_closed_after_the_idle_timeout()
+    {
+        using var cts = new CancellationTokenSource();
+        using var listener = ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0), Options, allowRemote: false,
+            idleTimeout: TimeSpan.FromMilliseconds(300));
+        var run = Task.Factory.StartNew(() => listener.Run(cts.Token), TaskCreationOptions.LongRunning);
+        using var client = new TcpClient("127.0.0.1", listener.LocalEndpoint.Port);
+        client.ReceiveTimeout = 30_000; // far longer than the server's: it is the server that must hang up
+        using var c = ServeConnection.OverStream(client.GetStream());
+        c.Handshake();
+        Assert.Equal(0, client.GetStream().Read(new byte[16])); // end of stream: the server closed the idle connection
+        cts.Cancel();
+        Assert.True(run.Wait(TimeSpan.FromSeconds(5)));
+    }
 }

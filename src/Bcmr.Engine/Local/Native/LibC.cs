@@ -164,6 +164,20 @@ internal static unsafe partial class LibC
     public const int DirentNameOffset = 19, DirentTypeOffset = 18;
     public const byte DT_UNKNOWN = 0, DT_DIR = 4, DT_REG = 8, DT_LNK = 10;
 
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd { public int Fd; public short Events; public short Revents; }
+    public const short POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10;
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint nfds, int timeout);
+
+    /// <summary>struct statvfs (x86-64 and arm64): f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, ... (u64 each).</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 112)]
+    public struct StatVfs { public ulong Bsize, Frsize, Blocks, Bfree, Bavail, Files, Ffree, Favail, Fsid, Flag, Namemax; }
+
+    [LibraryImport(Lib, EntryPoint = "statvfs", SetLastError = true, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(PathMarshaller))]
+    public static partial int statvfs(string path, out StatVfs buf);
+
     [LibraryImport(Lib, EntryPoint = "sendfile", SetLastError = true)]
     public static partial nint sendfile(int outFd, int inFd, long* offset, nuint count);
 
