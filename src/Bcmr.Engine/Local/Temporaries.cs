@@ -83,9 +83,11 @@ internal static partial class Temporaries
 
     /// <summary>Creates a staging file (mode as given, less the umask) and locks it for as long as the handle lives,
     /// which is what tells <see cref="SweepStale"/> it is in use. Stale staging files of the directory are removed first.</summary>
-    public static SafeFileHandle CreateStaging(string staging, uint mode)
+    /// <param name="directoryShownAs">The canonical directory when <paramref name="staging"/> names it another way
+    /// (through an open descriptor, see the server's root jail): our names are checked against it.</param>
+    public static SafeFileHandle CreateStaging(string staging, uint mode, string? directoryShownAs = null)
     {
-        SweepStale(FileCopier.ParentOf(staging));
+        SweepStale(FileCopier.ParentOf(staging), directoryShownAs);
         var h = Fs.CreateNew(staging, mode);
         Fs.TryLock(h);
         return h;
@@ -96,10 +98,14 @@ internal static partial class Temporaries
     /// a few seconds. Best effort and at most once a minute per directory: an unreadable directory or a file that
     /// cannot be removed is left as it is (the copy that follows reports its own errors).
     /// </summary>
-    public static int SweepStale(string dir)
+    public static int SweepStale(string dir, string? shownAs = null)
     {
-        string key;
-        try { key = Path.GetFullPath(dir); }
+        string key, list;
+        try
+        {
+            list = Path.GetFullPath(dir);
+            key = shownAs is null ? list : Path.GetFullPath(shownAs);
+        }
         catch (Exception e) when (e is ArgumentException or IOException or NotSupportedException) { return 0; }
         long now = Environment.TickCount64;
         if (Swept.TryGetValue(key, out var last) && now - last < SweepInterval.TotalMilliseconds) return 0;
@@ -108,7 +114,7 @@ internal static partial class Temporaries
         int removed = 0;
         try
         {
-            foreach (var path in Directory.EnumerateFiles(key, "*" + StagingSuffix, new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true }))
+            foreach (var path in Directory.EnumerateFiles(list, "*" + StagingSuffix, new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true }))
             {
                 if (Kind(key, Path.GetFileName(path)) != StagingSuffix) continue;
                 if (Fs.TryLstat(path) is not { Kind: EntryKind.File } meta) continue;

@@ -56,15 +56,16 @@ public sealed class ContentStore
 
     /// <summary>
     /// The store of a serve confined to <paramref name="root"/>: its own directory beside the default store
-    /// (<c>cas-roots/&lt;16 hex of the root&gt;</c>, same cap), so that a client of one jail cannot learn of, or be
-    /// handed through dedup, blocks that only files of another jail under the same account hold. A serve that may
-    /// reach everything the account may (root "/") uses the account's default store.
+    /// (<c>&lt;data dir&gt;/bcmr/cas-roots/&lt;16 hex of the root&gt;</c>, same cap), so that a client of one jail cannot
+    /// learn of, or be handed through dedup, blocks that only files of another jail under the same account hold. A
+    /// serve that may reach everything the account may (root "/") uses the account's default store, and so does one
+    /// given <c>BCMR_CAS_DIR</c>: that directory is the store its administrator chose for it.
     /// </summary>
     public static ContentStore ForRoot(string root)
     {
-        if (root == "/") return Default;
+        if (root == "/" || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("BCMR_CAS_DIR"))) return Default;
         var id = Hashing.Blake3.ToHex(Hashing.Blake3.Hash(System.Text.Encoding.UTF8.GetBytes("bcmr root\0" + root)).AsSpan(0, 8));
-        return new ContentStore(Path.Join(DefaultDirectory.TrimEnd('/', Path.DirectorySeparatorChar) + "-roots", id), CapFromEnvironment());
+        return new ContentStore(Path.Join(DataDirectory.Bcmr, "cas-roots", id), CapFromEnvironment());
     }
 
     /// <summary>A store in <paramref name="directory"/> (created when first written) with a cap in bytes (0 or less =

@@ -19,9 +19,11 @@ namespace Bcmr.Engine.Server;
 /// <see cref="IsOutsideRootMessage"/>, not by parsing the rest.</item>
 /// </list>
 /// Intermediate steps may pass outside the root ("../root/x" is fine); only where the path lands counts, and the
-/// server then works on that canonical path, never the client's spelling. Limitation: a symlink that another local
-/// process swaps in between this check and the server's use of the path is not caught (no openat2 RESOLVE_BENEATH);
-/// the root jail protects against the client, not against other writers inside the root.
+/// server then works on that canonical path, never the client's spelling. A directory that another local process
+/// swaps for a symlink between this check and the server's use of the path must not redirect the use: writes go
+/// through <see cref="Pin"/> (the parent directory opened one component at a time from the root, none of them
+/// followed if it is a link, and every name used through that descriptor), and reads check what they opened
+/// (<see cref="OpenedInside"/>).
 /// </summary>
 public sealed class RootJail
 {
@@ -92,6 +94,67 @@ public sealed class RootJail
             return Contains(canonical) ? canonical : null;
         }
         catch (BcmrException) { return null; }
+    }
+
+    /// <summary>
+    /// The directory holding <paramref name="canonicalPath"/> (a path <see cref="Resolve"/> returned), opened from the
+    /// root one component at a time without following links (O_PATH | O_NOFOLLOW), and created where missing when
+    /// <paramref name="createParents"/>. Names under it are used as <c>/proc/self/fd/N/name</c>, which the kernel
+    /// resolves through the open directory, not through the path, so a component replaced by a symlink after the
+    /// check cannot send a write outside the root: the swap makes the walk fail (refused), or comes too late to
+    /// matter. Without a jail (root "/") nothing needs pinning and the canonical directory is used as it is.
+    /// </summary>
+    /// <summary>Whether <see cref="Pin"/> holds directories open; without (no jail, or not Linux) it creates no parents.</summary>
+    public bool Pins => Root != "/" && Fs.Linux;
+
+    public PinnedDirectory Pin(string canonicalPath, bool createParents)
+    {
+        if (!Pins || canonicalPath == Root) return PinnedDirectory.Unpinned(canonicalPath);
+        var parent = canonicalPath[..canonicalPath.LastIndexOf('/')];
+        var rel = parent.Length > Root.Length ? parent[(Root.Length + 1)..] : "";
+        int fd = PinnedDirectory.OpenDirectory(Root, Root, follow: true);
+        string walked = Root;
+        try
+        {
+            foreach (var part in rel.Split('/', StringSplitOptions.RemoveEmptyEntries))
+            {
+                walked += "/" + part;
+                var through = $"/proc/self/fd/{fd}/{part}";
+                var meta = Fs.TryLstat(through);
+                if (meta is null && createParents)
+                {
+                    try { Fs.MakeDirectory(through, 0x1FF); }
+                    catch (BcmrException e) when (e.Code == BcmrErrorCode.AlreadyExists) { }
+                    catch (BcmrException e) { throw new BcmrException(e.Code, walked, e.Message.Replace(through, walked, StringComparison.Ordinal), e); }
+                }
+                else if (meta is { Kind: not (EntryKind.Directory or EntryKind.Symlink) })
+                    throw new BcmrException(BcmrErrorCode.NotADirectory, walked, $"{walked}: Not a directory");
+                int next = PinnedDirectory.OpenDirectory(through, walked, follow: false);
+                PinnedDirectory.Close(fd);
+                fd = next;
+            }
+        }
+        catch
+        {
+            PinnedDirectory.Close(fd);
+            throw;
+        }
+        return new PinnedDirectory(fd, parent, Path.GetFileName(canonicalPath));
+    }
+
+    /// <summary>Throws OutsideRoot when the file <paramref name="h"/> opened for <paramref name="path"/> lies outside
+    /// the root after all (a directory on the way was swapped for a link after <see cref="Resolve"/>): nothing of it
+    /// is read or sent.</summary>
+    public void OpenedInside(Microsoft.Win32.SafeHandles.SafeFileHandle h, string path)
+    {
+        if (Root == "/" || !Fs.Linux) return;
+        string real;
+        try { real = Fs.ReadLink($"/proc/self/fd/{(int)h.DangerousGetHandle()}"); }
+        catch (BcmrException) { return; } // no /proc: nothing to compare with
+        if (real.EndsWith(" (deleted)", StringComparison.Ordinal)) real = real[..^" (deleted)".Length];
+        if (!Contains(real))
+            throw new BcmrException(BcmrErrorCode.OutsideRoot, path,
+                OutsideRootMessage(path, Root) + $" (a directory on its way changed while it was opened: it leads to {real})");
     }
 
     /// <summary>True when a canonical path is the root or lies under it.</summary>

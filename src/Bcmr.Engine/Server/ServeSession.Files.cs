@@ -173,9 +173,27 @@ public sealed partial class ServeSession
     private OkResponse HandleMkdir(MkdirRequest r)
     {
         var path = _jail.Resolve(r.Path);
-        MakeDirectories(path);
-        if (Sync) Fs.FlushDirectory(FileCopier.ParentOf(path));
+        if (path == _jail.Root) return OkResponse.Empty;
+        using var dir = PinParent(path);
+        try
+        {
+            try { Fs.MakeDirectory(dir.Target, 0x1FF); }
+            catch (BcmrException e) when (e.Code == BcmrErrorCode.AlreadyExists)
+            {
+                if (Fs.TryStat(dir.Target) is not { Kind: EntryKind.Directory })
+                    throw new BcmrException(BcmrErrorCode.NotADirectory, path, $"{path}: File exists (not a directory)");
+            }
+            if (Sync) Fs.FlushDirectory(dir.Target[..dir.Target.LastIndexOf('/')]);
+        }
+        catch (BcmrException e) { throw new BcmrException(e.Code, path, dir.Shown(e.Message), e); }
         return OkResponse.Empty;
+    }
+
+    /// <summary>The directory of <paramref name="path"/> held open, created where missing (see <see cref="RootJail.Pin"/>).</summary>
+    private PinnedDirectory PinParent(string path)
+    {
+        if (!_jail.Pins) MakeDirectories(FileCopier.ParentOf(path));
+        return _jail.Pin(path, createParents: true);
     }
 
     /// <summary>
@@ -262,30 +280,32 @@ public sealed partial class ServeSession
         var existing = Fs.TryStat(path);
         if (existing is { Kind: EntryKind.Directory })
             throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
-        var parent = FileCopier.ParentOf(path);
-        MakeDirectories(parent);
+        using var dir = PinParent(path);
+        var parent = dir.Target[..dir.Target.LastIndexOf('/')];
         // A sparse file costs nothing to make, but every later Hash or Get of it reads all of it: no larger than the
         // ranged writes it is made for could ever fill.
         if (Fs.AvailableBytes(parent) is long free && (long)r.Size > free + (existing?.Size ?? 0))
             throw new BcmrException(BcmrErrorCode.DiskFull, path,
                 $"{path}: Truncate to {r.Size} bytes refused: only {free} bytes are free on its filesystem (No space left on device)");
-        var staging = Temporaries.StagingPath(path);
-        using (var h = CreateStaging(staging, path, existing))
+        var staging = dir.Name(Temporaries.StagingPath(path));
+        try
         {
+            using var h = CreateStaging(staging, path, existing);
             try
             {
                 Fs.SetLength(h, (long)r.Size, path);
                 if (Sync) Fs.FlushToDisk(h, path);
                 Fs.Unlock(h);
-                Fs.Rename(staging, path, replace: true);
+                Fs.Rename(staging, dir.Target, replace: true);
             }
             catch
             {
                 Fs.TryDeleteFile(staging);
                 throw;
             }
+            if (Sync) Fs.FlushDirectory(parent);
         }
-        if (Sync) Fs.FlushDirectory(parent);
+        catch (BcmrException e) { throw new BcmrException(e.Code, path, dir.Shown(e.Message), e); }
         return OkResponse.Empty;
     }
 
@@ -295,14 +315,21 @@ public sealed partial class ServeSession
         new(BcmrErrorCode.NotFound, path, $"{path}: No such file or directory");
 
     /// <summary>Opens a path that must be a regular file for reading.</summary>
-    private static SafeFileHandle OpenRegular(string path)
+    private SafeFileHandle OpenRegular(string path)
     {
         var meta = Fs.TryStat(path) ?? throw NotFound(path);
         if (meta.Kind == EntryKind.Directory)
             throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
         if (meta.Kind != EntryKind.File)
             throw new BcmrException(BcmrErrorCode.SpecialFile, path, $"{path}: not a regular file");
-        return Fs.OpenRead(path);
+        var h = Fs.OpenRead(path);
+        try { _jail.OpenedInside(h, path); }
+        catch
+        {
+            h.Dispose();
+            throw;
+        }
+        return h;
     }
 
     /// <summary>Feeds <paramref name="count"/> bytes from <paramref name="offset"/> to the hasher; a file that ends
@@ -352,7 +379,7 @@ public sealed partial class ServeSession
     private static SafeFileHandle CreateStaging(string staging, string dst, FileMeta? existing)
     {
         SafeFileHandle h;
-        try { h = Temporaries.CreateStaging(staging, 0x1B6); }
+        try { h = Temporaries.CreateStaging(staging, 0x1B6, FileCopier.ParentOf(dst)); }
         catch (BcmrException e)
         {
             throw new BcmrException(e.Code, dst, e.Message.Replace(staging, dst, StringComparison.Ordinal), e);

@@ -13,7 +13,12 @@ public sealed partial class ServeSession
     private sealed class PutState
     {
         public required string ClientPath { get; init; }
+        /// <summary>The canonical destination, for messages.</summary>
         public required string Path { get; init; }
+        /// <summary>The destination's directory held open: <see cref="Target"/>, <see cref="Staging"/> and
+        /// <see cref="Partial"/> reach it through the descriptor (<see cref="RootJail.Pin"/>).</summary>
+        public required PinnedDirectory Dir { get; init; }
+        public string Target => Dir.Target;
         public required string Staging { get; init; }
         public required string Partial { get; init; }
         public required SafeFileHandle Handle { get; init; }
@@ -89,8 +94,9 @@ public sealed partial class ServeSession
         {
             // The server's side failed (disk full, permission...): keep what was written, tell the client, and stay
             // in step with its stream by reading the rest of this Put's data.
-            lock (_lock) AbandonPut(put, e.Message);
-            Fail(e.Message);
+            var message = put.Dir.Shown(e.Message);
+            lock (_lock) AbandonPut(put, message);
+            Fail(message);
             DrainData(put.Remaining, $"Put {r.Path}");
         }
         catch
@@ -103,6 +109,7 @@ public sealed partial class ServeSession
         {
             lock (_lock) _activePut = null;
             put.Handle.Dispose();
+            put.Dir.Dispose();
         }
     }
 
@@ -116,10 +123,24 @@ public sealed partial class ServeSession
         var existing = Fs.TryStat(dst);
         if (existing is { Kind: EntryKind.Directory })
             throw new BcmrException(BcmrErrorCode.IsADirectory, dst, $"{dst}: Is a directory");
-        MakeDirectories(FileCopier.ParentOf(dst));
+        var dir = PinParent(dst);
+        try { return BeginPut(r, dst, existing, dir); }
+        catch (BcmrException e)
+        {
+            dir.Dispose();
+            throw new BcmrException(e.Code, e.Path, dir.Shown(e.Message), e);
+        }
+        catch
+        {
+            dir.Dispose();
+            throw;
+        }
+    }
 
-        var partial = Temporaries.PartialPath(dst);
-        var staging = Temporaries.StagingPath(dst);
+    private PutState BeginPut(PutRequest r, string dst, FileMeta? existing, PinnedDirectory dir)
+    {
+        var partial = dir.Name(Temporaries.PartialPath(dst));
+        var staging = dir.Name(Temporaries.StagingPath(dst));
         var hasher = Blake3Hasher.Create();
         long offset = (long)r.Offset;
         SafeFileHandle h;
@@ -160,7 +181,7 @@ public sealed partial class ServeSession
         else if (existing is { Kind: EntryKind.File } file && file.Size >= offset)
         {
             h = CreateStaging(staging, dst, existing);
-            try { CopyPrefix(dst, h, offset, hasher); }
+            try { CopyPrefix(dir.Target, h, offset, hasher); }
             catch
             {
                 h.Dispose();
@@ -176,7 +197,7 @@ public sealed partial class ServeSession
 
         return new PutState
         {
-            ClientPath = r.Path, Path = dst, Staging = staging, Partial = partial, Handle = h, Hasher = hasher,
+            ClientPath = r.Path, Path = dst, Dir = dir, Staging = staging, Partial = partial, Handle = h, Hasher = hasher,
             DeclaredSize = r.Size, Position = offset, Remaining = r.Size - r.Offset,
         };
     }
@@ -248,10 +269,10 @@ public sealed partial class ServeSession
         {
             if (_interrupted) return; // Interrupt() has kept the bytes as the partial file
             Fs.Unlock(put.Handle);
-            Fs.Rename(put.Staging, put.Path, replace: true);
+            Fs.Rename(put.Staging, put.Target, replace: true);
             put.Finished = true;
         }
-        if (Sync) Fs.FlushDirectory(FileCopier.ParentOf(put.Path));
+        if (Sync) Fs.FlushDirectory(put.Dir.Target[..put.Dir.Target.LastIndexOf('/')]);
         if (Fs.TryLstat(put.Partial) is { Kind: EntryKind.File }) Fs.TryDeleteFile(put.Partial);
         if (put.Deduped) PruneAfterDedup(); // before Ok, so a client that sees Ok sees the store within its cap
         Send(new OkResponse(Hex(hash)));
@@ -299,12 +320,12 @@ public sealed partial class ServeSession
             if (Sync) Fs.FlushToDisk(put.Handle, put.Path);
             Fs.Unlock(put.Handle);
             Fs.Rename(put.Staging, put.Partial, replace: true);
-            Log($"Put {put.Path}: {reason}; kept {put.Position} bytes in {put.Partial} for resume");
+            Log($"Put {put.Path}: {reason}; kept {put.Position} bytes in {put.Dir.Shown(put.Partial)} for resume");
         }
         catch (Exception e) when (e is BcmrException or IOException or ObjectDisposedException)
         {
             Fs.TryDeleteFile(put.Staging);
-            Log($"Put {put.Path}: {reason}; could not keep the partial file: {e.Message}");
+            Log($"Put {put.Path}: {reason}; could not keep the partial file: {put.Dir.Shown(e.Message)}");
         }
     }
 

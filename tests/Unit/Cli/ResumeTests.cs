@@ -580,6 +580,26 @@ public class ResumeTests
         Assert.Equal(B3(s.Src), FileLine(r).GetProperty("blake3").GetString());
     }
 
+    /// <summary>The descriptor the partial file was opened as, in an strace -f log; the call may be split by another
+    /// thread's ("openat(... &lt;unfinished ...&gt;" then "&lt;... openat resumed&gt;) = N" on the same pid).</summary>
+    private static string PartialDescriptor(string[] lines)
+    {
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var open = System.Text.RegularExpressions.Regex.Match(lines[i], @"^(\d+)\s+openat\(.*\.big\.bin\.[0-9a-f]{20}\.bcmr-part");
+            if (!open.Success) continue;
+            var done = System.Text.RegularExpressions.Regex.Match(lines[i], @"\) = (\d+)$");
+            if (done.Success) return done.Groups[1].Value;
+            var pid = open.Groups[1].Value;
+            for (int j = i + 1; j < lines.Length; j++)
+            {
+                var resumed = System.Text.RegularExpressions.Regex.Match(lines[j], $@"^{pid}\s+<\.\.\. openat resumed>.*\) = (\d+)$");
+                if (resumed.Success) return resumed.Groups[1].Value;
+            }
+        }
+        throw new InvalidOperationException("the partial file's openat is not in the strace log");
+    }
+
     [RequiresToolsFact("strace", "strace")]
     public void Checkpoint_syncs_the_data_before_it_replaces_the_session()
     {
@@ -597,8 +617,7 @@ public class ResumeTests
         // Find the partial file's descriptor, then check: every session rename comes after a data sync of that
         // descriptor with no write to it in between.
         var lines = File.ReadAllLines(log);
-        var fd = lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"openat\(.*\.big\.bin\.[0-9a-f]{20}\.bcmr-part.*\) = (\d+)"))
-            .First(m => m.Success).Groups[1].Value;
+        var fd = PartialDescriptor(lines);
         bool dirtySinceSync = false;
         int checkpoints = 0;
         foreach (var l in lines)

@@ -17,7 +17,8 @@ public sealed class ServeBoundsTests : IDisposable
     private readonly TempDir _t = new();
     public void Dispose() => _t.Dispose();
 
-    private Dictionary<string, string> Env => new() { ["BCMR_CAS_DIR"] = _t["cas"], ["HOME"] = _t.Path, ["XDG_DATA_HOME"] = _t["data"] };
+    /// <summary>The default store location (no BCMR_CAS_DIR, which names one store on purpose), in this test's data dir.</summary>
+    private Dictionary<string, string> Env => new() { ["BCMR_CAS_DIR"] = "", ["HOME"] = _t.Path, ["XDG_DATA_HOME"] = _t["data"] };
 
     [Fact]
     public void Hashing_stops_when_the_client_is_gone()

@@ -1,0 +1,118 @@
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Protocol;
+using Bcmr.Tests.Infrastructure;
+
+namespace Bcmr.Tests.Server;
+
+/// <summary>
+/// Another local process flips a directory inside the root to a symlink that leads outside while a client uploads
+/// into it (issue 16 item 10; before, 2 of 3 000 Puts landed outside the root): every write is resolved through
+/// directories opened one component at a time without following links, and every read checks what it opened.
+/// </summary>
+public sealed class JailRaceTests : IDisposable
+{
+    private readonly TempDir _t = new();
+    public void Dispose() => _t.Dispose();
+
+    /// <summary>Flips root/d between the real directory and a symlink to <paramref name="outside"/> until stopped. The
+    /// server may create a new "d" in between (mkdir -p of a Put): that one is moved aside, inside the root.</summary>
+    private static Thread Flipper(string root, string outside, CancellationToken stop, Action flipped) => new(() =>
+    {
+        var d = Path.Combine(root, "d");
+        var real = Path.Combine(root, "d.real");
+        int aside = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                Directory.Move(d, real);
+                File.CreateSymbolicLink(d, outside);
+                Thread.Yield();
+                File.Delete(d);
+                Directory.Move(real, d);
+                flipped();
+            }
+            catch (IOException)
+            {
+                try
+                {
+                    if (new FileInfo(d).LinkTarget is not null) File.Delete(d);
+                    if (Directory.Exists(real))
+                    {
+                        if (Directory.Exists(d)) Directory.Move(d, Path.Combine(root, $"d.aside{aside++}"));
+                        Directory.Move(real, d);
+                    }
+                }
+                catch (IOException) { }
+            }
+        }
+    }) { IsBackground = true };
+
+    [Fact]
+    public void A_directory_flipped_to_a_symlink_never_lets_a_Put_Mkdir_or_Truncate_land_outside_the_root()
+    {
+        var root = _t["root"];
+        var outside = _t["outside"];
+        Directory.CreateDirectory(Path.Combine(root, "d"));
+        Directory.CreateDirectory(outside);
+        using var stop = new CancellationTokenSource();
+        long flips = 0;
+        var flipper = Flipper(root, outside, stop.Token, () => flips++);
+        var data = new byte[100];
+        using (var c = ServeConnection.InProcess(root))
+        {
+            c.Handshake(Caps.Extended);
+            flipper.Start();
+            var hash = Blake3.ToHex(Blake3.Hash(data));
+            for (int i = 0; i < 3000; i++)
+            {
+                c.Send(new PutRequest($"d/f{i}", (ulong)data.Length, 0));
+                c.SendData(data);
+                c.Send(new CommitRequest(hash));
+                c.Receive(); // Ok, or an Error: refused or raced away, never written outside
+                if (i % 100 == 0)
+                {
+                    c.Send(new MkdirRequest($"d/m{i}/n"));
+                    c.Receive();
+                    c.Send(new TruncateRequest($"d/t{i}", 10));
+                    c.Receive();
+                }
+            }
+            stop.Cancel();
+            flipper.Join();
+        }
+        Assert.True(flips > 100, $"only {flips} flips: the race was hardly tried");
+        var leaked = Directory.EnumerateFileSystemEntries(outside, "*", SearchOption.AllDirectories).ToList();
+        Assert.True(leaked.Count == 0, $"{leaked.Count} entries written outside the root, e.g. {leaked.FirstOrDefault()}");
+        Assert.True(Directory.EnumerateFiles(Path.Combine(root, "d"), "f*").Count() > 0, "no Put succeeded at all");
+    }
+
+    [Fact]
+    public void A_Get_or_Hash_raced_to_a_file_outside_the_root_sends_none_of_it()
+    {
+        var root = _t["root"];
+        var outside = _t["outside"];
+        Directory.CreateDirectory(Path.Combine(root, "d"));
+        Directory.CreateDirectory(outside);
+        File.WriteAllText(Path.Combine(root, "d", "f"), "inside");
+        File.WriteAllText(Path.Combine(outside, "f"), "SECRET");
+        using var stop = new CancellationTokenSource();
+        var flipper = Flipper(root, outside, stop.Token, () => { });
+        var secretHash = Blake3.ToHex(Blake3.Hash("SECRET"u8));
+        using (var c = ServeConnection.InProcess(root))
+        {
+            c.Handshake();
+            flipper.Start();
+            for (int i = 0; i < 2000; i++)
+            {
+                c.Send(new GetRequest("d/f", 0));
+                var (bytes, _) = c.ReceiveGet();
+                Assert.NotEqual("SECRET"u8.ToArray(), bytes);
+                c.Send(new HashRequest("d/f", 0, null));
+                Assert.False(c.Receive() is HashResponse h && h.Hash == secretHash, "the hash of a file outside the root was sent");
+            }
+            stop.Cancel();
+            flipper.Join();
+        }
+    }
+}
