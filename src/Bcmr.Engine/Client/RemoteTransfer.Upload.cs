@@ -62,7 +62,7 @@ internal sealed partial class RemoteTransfer
                 m => { if (m is ErrorResponse e) _log.Fail(local, shown, EntryKind.Directory, ServerError(c, remote, e), _transport); else _log.DirectoryCreated(); },
                 lost => _log.Fail(local, shown, EntryKind.Directory, lost, _transport));
         }
-        var buffer = ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+        var buffer = BlockBuffers.Pool.Rent(Wire.MaxBlock);
         var encoder = new BlockEncoder();
         try
         {
@@ -101,7 +101,7 @@ internal sealed partial class RemoteTransfer
         finally
         {
             encoder.Dispose();
-            ArrayPool<byte>.Shared.Return(buffer);
+            BlockBuffers.Pool.Return(buffer);
         }
     }
 

@@ -242,7 +242,15 @@ public sealed class ServeClient : IDisposable
         string? workingDirectory = null, TimeSpan? stallTimeout = null)
     {
         var transport = SshTransport.Start(spec, sshCommand, remoteCommand, workingDirectory);
-        var client = new ServeClient(transport, transport.ToServer, transport.FromServer, spec.Target, stallTimeout);
+        return HandshakeOrDispose(new ServeClient(transport, transport.ToServer, transport.FromServer, spec.Target, stallTimeout), caps);
+    }
+
+    /// <summary>A session over given streams (a local child process, tests).</summary>
+    public static ServeClient Open(Stream toServer, Stream fromServer, string remote, byte caps, TimeSpan? stallTimeout = null) =>
+        HandshakeOrDispose(new ServeClient(null, toServer, fromServer, remote, stallTimeout), caps);
+
+    private static ServeClient HandshakeOrDispose(ServeClient client, byte caps)
+    {
         try
         {
             client.Handshake(caps);
@@ -250,17 +258,10 @@ public sealed class ServeClient : IDisposable
         }
         catch
         {
+            // Its watchdog timer would otherwise keep the client, and its 512 KiB of buffers, alive for good.
             client.Dispose();
             throw;
         }
-    }
-
-    /// <summary>A session over given streams (a local child process, tests).</summary>
-    public static ServeClient Open(Stream toServer, Stream fromServer, string remote, byte caps, TimeSpan? stallTimeout = null)
-    {
-        var client = new ServeClient(null, toServer, fromServer, remote, stallTimeout);
-        client.Handshake(caps);
-        return client;
     }
 
     private void Handshake(byte caps)

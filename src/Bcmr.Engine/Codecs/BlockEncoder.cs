@@ -165,7 +165,7 @@ internal sealed class BlockEncoder : IDisposable
             if (free is not null)
             {
                 _filling = free;
-                return free.Block ??= ArrayPool<byte>.Shared.Rent(BlockCodec.MaxBlock);
+                return free.Block ??= BlockBuffers.Pool.Rent(BlockCodec.MaxBlock);
             }
             if (_pending.Count > 0)
             {
@@ -231,7 +231,7 @@ internal sealed class BlockEncoder : IDisposable
             return;
         }
 
-        slot.Scratch ??= ArrayPool<byte>.Shared.Rent(BlockCodec.MaxCompressedSize(BlockCodec.MaxBlock));
+        slot.Scratch ??= BlockBuffers.Pool.Rent(BlockCodec.MaxCompressedSize(BlockCodec.MaxBlock));
         if (_workers == 0 || (last && _pending.Count == 0) || !probe.HasOutcome || probe.LastMissed)
         {
             // Compressed here, as FrameWriter.WriteBlock does, when there is nothing to overlap with (the last
@@ -433,8 +433,8 @@ internal sealed class BlockEncoder : IDisposable
         _disposed = true;
         foreach (var s in _slots)
         {
-            if (s.Block is not null) ArrayPool<byte>.Shared.Return(s.Block);
-            if (s.Scratch is not null) ArrayPool<byte>.Shared.Return(s.Scratch);
+            if (s.Block is not null) BlockBuffers.Pool.Return(s.Block);
+            if (s.Scratch is not null) BlockBuffers.Pool.Return(s.Scratch);
             s.Block = s.Scratch = null;
         }
     }

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Codecs;
 using System.Buffers;
 using System.Runtime.ExceptionServices;
 using Bcmr.Engine.Hashing;
@@ -59,7 +60,7 @@ internal sealed class BlockHashPipeline : IDisposable
         _nextToRecord = ledger.Count;
         int workers = threaded ? WorkerCount : 0;
         // One buffer per worker, one being read and written, one spare so the copy thread rarely waits.
-        for (int i = 0; i < (threaded ? workers + 2 : 1); i++) _free.Push(ArrayPool<byte>.Shared.Rent(BlockLedger.BlockSize));
+        for (int i = 0; i < (threaded ? workers + 2 : 1); i++) _free.Push(BlockBuffers.Pool.Rent(BlockLedger.BlockSize));
         if (threaded)
         {
             _threads = new Thread[workers];
@@ -238,7 +239,7 @@ internal sealed class BlockHashPipeline : IDisposable
         {
             if (_tail is not null) { _free.Push(_tail); _tail = null; }
             // Buffers of jobs never hashed (a failed worker, an abandoned copy) are dropped to the GC.
-            while (_free.TryPop(out var b)) ArrayPool<byte>.Shared.Return(b);
+            while (_free.TryPop(out var b)) BlockBuffers.Pool.Return(b);
         }
     }
 }

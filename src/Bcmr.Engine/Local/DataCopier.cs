@@ -1,3 +1,4 @@
+using Bcmr.Engine.Codecs;
 using System.Buffers;
 using Bcmr.Engine.Hashing;
 using Microsoft.Win32.SafeHandles;
@@ -148,7 +149,7 @@ internal static unsafe class DataCopier
     private static long ReadWriteRange(in Source src, in Target dst, long offset, long length, Blake3Hasher? hasher,
         Action<long>? onBytes, CancellationToken ct)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        var buffer = BlockBuffers.Pool.Rent(BlockSize);
         try
         {
             long done = 0;
@@ -164,14 +165,14 @@ internal static unsafe class DataCopier
             }
             return done;
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        finally { BlockBuffers.Pool.Return(buffer); }
     }
 
     /// <summary>The portable path and the hashing path: one thread, one pooled buffer, read then write.</summary>
     private static long ReadWriteLoop(in Source src, in Target dst, long offset, Blake3Hasher? hasher, Action<long>? onBytes,
         CancellationToken ct, bool punchZeroPages)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        var buffer = BlockBuffers.Pool.Rent(BlockSize);
         try
         {
             long pos = offset;
@@ -187,7 +188,7 @@ internal static unsafe class DataCopier
             if (punchZeroPages) Fs.SetLength(dst.Handle, pos, dst.DisplayPath);
             return pos - offset;
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        finally { BlockBuffers.Pool.Return(buffer); }
     }
 
     /// <summary>Hashes and writes a block one <see cref="Fs.IoSlice"/> at a time (the slice is still in cache for the
@@ -237,7 +238,7 @@ internal static unsafe class DataCopier
     /// shorter than expected means.</summary>
     public static long HashRange(SafeFileHandle h, string path, long offset, long count, Blake3Hasher hasher, CancellationToken ct = default)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        var buffer = BlockBuffers.Pool.Rent(BlockSize);
         try
         {
             long done = 0;
@@ -251,7 +252,7 @@ internal static unsafe class DataCopier
             }
             return done;
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        finally { BlockBuffers.Pool.Return(buffer); }
     }
 
     private static readonly byte[] Zeros = new byte[64 * 1024];

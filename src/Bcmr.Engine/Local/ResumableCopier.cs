@@ -1,3 +1,4 @@
+using Bcmr.Engine.Codecs;
 using System.Buffers;
 using Bcmr.Engine.Hashing;
 using Microsoft.Win32.SafeHandles;
@@ -225,7 +226,7 @@ internal static class ResumableCopier
         int proven = 0;
         using (var h = Fs.OpenRead(path))
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+            var buffer = BlockBuffers.Pool.Rent(BlockSize);
             var hasher = Blake3Hasher.Create();
             Span<byte> hash = stackalloc byte[BlockLedger.HashSize];
             try
@@ -240,7 +241,7 @@ internal static class ResumableCopier
                     if (!hash.SequenceEqual(blocks.Hash(proven))) break;
                 }
             }
-            finally { ArrayPool<byte>.Shared.Return(buffer); }
+            finally { BlockBuffers.Pool.Return(buffer); }
         }
         if (proven == 0)
             return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes,

@@ -156,9 +156,9 @@ public sealed class FrameReader : IDisposable
         if (_buffer.Length >= needed) return needed;
         if (have < _buffer.Length) return _buffer.Length;
         int size = (int)Math.Min(needed, Math.Max((long)MinBuffer, 2L * _buffer.Length));
-        var bigger = ArrayPool<byte>.Shared.Rent(size);
+        var bigger = BlockBuffers.Pool.Rent(size);
         _buffer.AsSpan(0, have).CopyTo(bigger);
-        if (_buffer.Length > 0) ArrayPool<byte>.Shared.Return(_buffer);
+        if (_buffer.Length > 0) BlockBuffers.Pool.Return(_buffer);
         _buffer = bigger;
         return Math.Min(needed, _buffer.Length);
     }
@@ -197,7 +197,7 @@ public sealed class FrameReader : IDisposable
 
     public void Dispose()
     {
-        if (_buffer.Length > 0) ArrayPool<byte>.Shared.Return(_buffer);
+        if (_buffer.Length > 0) BlockBuffers.Pool.Return(_buffer);
         _buffer = Array.Empty<byte>();
     }
 }

@@ -165,16 +165,16 @@ public sealed class FrameWriter : IDisposable
         int size = MessageCodec.FrameSize(message);
         if (_scratch.Length < size)
         {
-            if (_scratch.Length > 0) ArrayPool<byte>.Shared.Return(_scratch);
+            if (_scratch.Length > 0) BlockBuffers.Pool.Return(_scratch);
             _scratch = Array.Empty<byte>();
-            _scratch = ArrayPool<byte>.Shared.Rent(Math.Max(size, 4096));
+            _scratch = BlockBuffers.Pool.Rent(Math.Max(size, 4096));
         }
         return MessageCodec.EncodeTo(message, _scratch);
     }
 
     public void Dispose()
     {
-        if (_scratch.Length > 0) ArrayPool<byte>.Shared.Return(_scratch);
+        if (_scratch.Length > 0) BlockBuffers.Pool.Return(_scratch);
         _scratch = Array.Empty<byte>();
     }
 }

@@ -355,7 +355,7 @@ public sealed partial class ServeSession : IDisposable
     private ReadOnlySpan<byte> ReadBlock(in Frame frame) => frame.Type switch
     {
         MessageType.Data => frame.DataBytes,
-        MessageType.DataCompressed => frame.DecodeBlock(_decoded ??= ArrayPool<byte>.Shared.Rent(Wire.MaxBlock)),
+        MessageType.DataCompressed => frame.DecodeBlock(_decoded ??= BlockBuffers.Pool.Rent(Wire.MaxBlock)),
         _ => throw new InvalidOperationException(frame.Type.ToString()),
     };
 
@@ -365,7 +365,7 @@ public sealed partial class ServeSession : IDisposable
         Enum.IsDefined(type) ? $"{type} (0x{(byte)type:x2})" : $"type 0x{(byte)type:x2}";
 
     /// <summary>The session's one 4 MiB block buffer (Get, hashing, copying prefixes), rented on first use.</summary>
-    private byte[] Block => _block ??= ArrayPool<byte>.Shared.Rent(Wire.MaxBlock);
+    private byte[] Block => _block ??= BlockBuffers.Pool.Rent(Wire.MaxBlock);
 
     private void Log(string line)
     {
@@ -380,8 +380,8 @@ public sealed partial class ServeSession : IDisposable
     {
         _reader.Dispose();
         _writer.Dispose();
-        if (_block is not null) ArrayPool<byte>.Shared.Return(_block);
-        if (_decoded is not null) ArrayPool<byte>.Shared.Return(_decoded);
+        if (_block is not null) BlockBuffers.Pool.Return(_block);
+        if (_decoded is not null) BlockBuffers.Pool.Return(_decoded);
         _block = _decoded = null;
         _encoder?.Dispose();
         _encoder = null;
