@@ -16,8 +16,42 @@ internal static class SessionCommand
             "Resume sessions of interrupted copies (-C/-s/-a), kept in $XDG_DATA_HOME/bcmr/sessions (~/.local/share/bcmr/sessions). " +
             "A session is removed when its copy completes, and refused when older than 7 days, corrupt, or when the source changed.");
 
-        var list = new Command("list", "List sessions: id, progress, age, source and destination.");
-        list.SetAction(parse => Print(SessionStore.Default.List(), parse.GetValue(Program.Json), details: false));
+        var listDirs = new Argument<string[]>("DIR")
+        {
+            Description = "Also list the temporaries (.NAME.<hex>.bcmr-tmp) that killed copies left in these directories and below; " +
+                "the next copy into such a directory removes them.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var list = new Command("list", "List sessions: id, progress, age, source and destination; with DIR, also the stale temporaries there.") { listDirs };
+        list.SetAction(parse =>
+        {
+            bool json = parse.GetValue(Program.Json);
+            var dirs = parse.GetValue(listDirs) ?? [];
+            int rc = Print(SessionStore.Default.List(), json, details: false, quietWhenEmpty: dirs.Length > 0);
+            foreach (var dir in dirs)
+            {
+                if (!Directory.Exists(dir))
+                {
+                    Console.Error.WriteLine($"bcmr: session list: {dir}: not a directory");
+                    rc = ExitCodes.Failure;
+                    continue;
+                }
+                foreach (var t in StaleTemporaries.Find(dir))
+                {
+                    if (json)
+                        JsonLine.Write(w =>
+                        {
+                            w.WriteString("type", "stale_temporary");
+                            w.WriteString("path", t.Path);
+                            w.WriteNumber("bytes", t.Bytes);
+                            w.WriteNumber("modified_unix", t.Modified.ToUnixTimeSeconds());
+                        });
+                    else
+                        Console.WriteLine($"stale temporary  {Units.Bytes(t.Bytes)}  {Units.Duration(DateTimeOffset.UtcNow - t.Modified)} ago  {t.Path}");
+                }
+            }
+            return rc;
+        });
 
         var showId = new Argument<string>("ID") { Description = "A session id (or its first digits), or the copy's source or destination path." };
         var show = new Command("show", "Show one session in full.") { showId };
@@ -74,7 +108,7 @@ internal static class SessionCommand
         return ExitCodes.Failure;
     }
 
-    private static int Print(IReadOnlyList<SessionInfo> sessions, bool json, bool details)
+    private static int Print(IReadOnlyList<SessionInfo> sessions, bool json, bool details, bool quietWhenEmpty = false)
     {
         if (json)
         {
@@ -83,7 +117,7 @@ internal static class SessionCommand
         }
         if (sessions.Count == 0)
         {
-            Console.WriteLine("no sessions");
+            if (!quietWhenEmpty) Console.WriteLine("no sessions");
             return ExitCodes.Success;
         }
         foreach (var s in sessions)

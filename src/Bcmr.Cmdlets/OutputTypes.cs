@@ -75,6 +75,16 @@ public sealed class TransferSummary
     };
 }
 
+/// <summary>A temporary file a killed copy left (Get-BcmrSession -TemporaryIn).</summary>
+public sealed class StaleTemporary
+{
+    public string Path { get; init; } = "";
+    public long Bytes { get; init; }
+    public DateTimeOffset Modified { get; init; }
+
+    internal static StaleTemporary From(Bcmr.Engine.Local.StaleTemporary t) => new() { Path = t.Path, Bytes = t.Bytes, Modified = t.Modified };
+}
+
 /// <summary>A resumable copy's session, as Get-BcmrSession shows it.</summary>
 public sealed class SessionInfo
 {

@@ -6,11 +6,18 @@ namespace Bcmr.Cmdlets.Commands;
 /// <summary>Get-BcmrSession: the interrupted resumable copies in the same store `bcmr session list` reads, newest
 /// first; -Path keeps those whose source or destination matches, -Id those whose id starts with one given.</summary>
 [Cmdlet(VerbsCommon.Get, "BcmrSession", DefaultParameterSetName = PathSet)]
-[OutputType(typeof(SessionInfo))]
+[OutputType(typeof(SessionInfo), ParameterSetName = [PathSet, IdSet])]
+[OutputType(typeof(Bcmr.StaleTemporary), ParameterSetName = [TemporarySet])]
 public sealed class GetBcmrSessionCommand : PSCmdlet
 {
     private const string PathSet = "Path";
     private const string IdSet = "Id";
+    private const string TemporarySet = "Temporary";
+
+    /// <summary>Directories to search (with their subdirectories) for the temporaries killed copies left.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = TemporarySet)]
+    [ValidateNotNullOrEmpty]
+    public string[] TemporaryIn { get; set; } = [];
 
     [Parameter(Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("PSPath", "FullName")]
@@ -26,6 +33,21 @@ public sealed class GetBcmrSessionCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == TemporarySet)
+        {
+            foreach (var dir in TemporaryIn)
+            {
+                var full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(dir);
+                if (!System.IO.Directory.Exists(full))
+                {
+                    WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot find the directory '{full}'."),
+                        "DirectoryNotFound", ErrorCategory.ObjectNotFound, dir));
+                    continue;
+                }
+                foreach (var t in StaleTemporaries.Find(full)) WriteObject(Bcmr.StaleTemporary.From(t));
+            }
+            return;
+        }
         _all ??= SessionStore.Default.List();
         if (ParameterSetName == IdSet)
         {

@@ -244,6 +244,16 @@ internal static unsafe partial class Fs
         if (Linux) flock(Fd(h), LOCK_UN);
     }
 
+    /// <summary>Whether another process holds the lock of <see cref="TryLock"/> on the file (false when unknown).</summary>
+    public static bool IsLocked(string path)
+    {
+        if (!Linux) return false;
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+        if (fd < 0) return false;
+        using var h = new SafeFileHandle(fd, ownsHandle: true);
+        return flock(fd, LOCK_EX | LOCK_NB) != 0 && LastErrno == Errno.EAGAIN;
+    }
+
     /// <summary>Removes a regular file nobody holds a lock on (a staging file whose writer died), while holding the
     /// lock ourselves so that no writer can take it in between. False when it is in use or cannot be removed.</summary>
     public static bool TryRemoveUnlocked(string path)

@@ -6,6 +6,17 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Bcmr.Engine.Local;
 
+/// <summary>A staging file that a copy which died (SIGKILL, power loss) left beside its destination: ours by name,
+/// held by no process. The next copy into its directory removes it.</summary>
+public sealed record StaleTemporary(string Path, long Bytes, DateTimeOffset Modified);
+
+/// <summary>Finding what <see cref="StaleTemporary"/> describes (for <c>bcmr session list DIR</c> and
+/// Get-BcmrSession -TemporaryIn).</summary>
+public static class StaleTemporaries
+{
+    public static IReadOnlyList<StaleTemporary> Find(string directory) => Temporaries.FindStale(directory);
+}
+
 /// <summary>
 /// The names of our own files beside a destination, and how we recognise them again.
 /// <para>A staging file (".NAME.&lt;20 hex&gt;.bcmr-tmp", one per attempt, renamed over the destination once complete)
@@ -125,6 +136,34 @@ internal static partial class Temporaries
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         return removed;
+    }
+
+    /// <summary>The staging files a dead process left in <paramref name="directory"/> and below (links not followed):
+    /// what <see cref="SweepStale"/> removes the next time a copy writes there. Nothing is removed here.</summary>
+    public static List<StaleTemporary> FindStale(string directory)
+    {
+        var found = new List<StaleTemporary>();
+        var pending = new Stack<string>([Path.GetFullPath(directory)]);
+        while (pending.Count > 0)
+        {
+            var dir = pending.Pop();
+            List<DirEntry> entries;
+            try { entries = Fs.ListDirectory(dir); }
+            catch (BcmrException) { continue; }
+            foreach (var e in entries)
+            {
+                var path = Path.Join(dir, e.Name);
+                if (e.Kind == EntryKind.Directory) pending.Push(path);
+                else if (e.Kind == EntryKind.File && Kind(dir, e.Name) == StagingSuffix && Fs.TryLstat(path) is { } meta)
+                {
+                    var modified = DateTimeOffset.FromUnixTimeSeconds(meta.MtimeSec);
+                    if (DateTimeOffset.UtcNow - modified >= StaleAfter && !Fs.IsLocked(path))
+                        found.Add(new StaleTemporary(path, meta.Size, modified));
+                }
+            }
+        }
+        found.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return found;
     }
 
     /// <summary>Tests: forget which directories were swept.</summary>

@@ -70,7 +70,7 @@ public class ModuleTests
     {
         using var ps = new PowerShellSession();
         var r = ps.Run("foreach ($c in 'Copy-BcmrItem', 'Get-BcmrSession', 'Remove-BcmrSession', 'Start-BcmrServe', 'Clear-BcmrCas') { (Get-Command $c).OutputType.Name }");
-        Assert.Equal(["Bcmr.CopyResult", "Bcmr.TransferSummary", "Bcmr.SessionInfo", "Bcmr.SessionInfo", "Bcmr.ServeEndpoint", "Bcmr.CasClearResult"], r.Output.Select(o => o.ToString()));
+        Assert.Equal(["Bcmr.CopyResult", "Bcmr.TransferSummary", "Bcmr.SessionInfo", "Bcmr.StaleTemporary", "Bcmr.SessionInfo", "Bcmr.ServeEndpoint", "Bcmr.CasClearResult"], r.Output.Select(o => o.ToString()));
         var meta = (CommandInfo)ps.Run("Get-Command Copy-BcmrItem").Output.Single().BaseObject;
         var path = meta.Parameters["Path"];
         var pathAttr = path.Attributes.OfType<ParameterAttribute>().Single();

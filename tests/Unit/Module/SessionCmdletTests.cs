@@ -85,4 +85,32 @@ public sealed class SessionCmdletTests : IDisposable
         Assert.Equal(0, r.ExitCode);
         Assert.Equal(["0"], r.Output);
     }
+
+    [Fact]
+    public void Get_TemporaryIn_lists_the_temporaries_killed_copies_left_and_not_lookalikes_or_ones_in_use()
+    {
+        var home = _t["home"];
+        Directory.CreateDirectory(_t["dst/sub"]);
+        var stale = Temporaries.StagingPath(_t["dst/sub/vm.img"]);
+        File.WriteAllBytes(stale, new byte[1234]);
+        var lookalike = _t["dst/.vm.img.0123456789ab01234567.bcmr-tmp"];
+        File.WriteAllText(lookalike, "the user's");
+        var held = Temporaries.StagingPath(_t["dst/held.bin"]);
+        using var holder = Temporaries.CreateStaging(held, 0x1B6);
+        foreach (var f in new[] { stale, lookalike, held }) File.SetLastWriteTimeUtc(f, DateTime.UtcNow.AddMinutes(-5));
+
+        var r = PwshHostProcess.Run($"Get-BcmrSession -TemporaryIn '{_t["dst"]}' | ForEach-Object {{ '{{0}}|{{1}}|{{2}}' -f $_.Path, $_.Bytes, $_.GetType().FullName }}", home);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal([$"{stale}|1234|Bcmr.StaleTemporary"], r.Output);
+
+        var cli = BcmrRunner.Run("--json", "session", "list", _t["dst"]);
+        Assert.True(cli.ExitCode == 0, cli.ToString());
+        var line = Assert.Single(cli.JsonLines, l => l.GetProperty("type").GetString() == "stale_temporary");
+        Assert.Equal(stale, line.GetProperty("path").GetString());
+        Assert.Equal(1234, line.GetProperty("bytes").GetInt64());
+        Assert.True(File.Exists(stale), "listing must not remove anything");
+
+        r = PwshHostProcess.Run($"Get-BcmrSession -TemporaryIn '{_t["missing"]}'", home);
+        Assert.Contains("DirectoryNotFound", r.Stderr);
+    }
 }
