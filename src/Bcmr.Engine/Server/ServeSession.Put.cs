@@ -139,6 +139,12 @@ public sealed partial class ServeSession
 
     private PutState BeginPut(PutRequest r, string dst, FileMeta? existing, PinnedDirectory dir)
     {
+        // A dedup upload is filled from the store without its bytes crossing the wire: one HaveBlocks frame naming a
+        // known block half a million times would write 2 TiB. No upload may declare more than the disk can take.
+        var directory = dir.Target[..dir.Target.LastIndexOf('/')];
+        if (Fs.AvailableBytes(directory) is long free && (long)r.Size > free + (existing?.Size ?? 0))
+            throw new BcmrException(BcmrErrorCode.DiskFull, dst,
+                $"{dst}: an upload of {r.Size} bytes refused: only {free} bytes are free on its filesystem (No space left on device)");
         var partial = dir.Name(Temporaries.PartialPath(dst));
         var staging = dir.Name(Temporaries.StagingPath(dst));
         var hasher = Blake3Hasher.Create();

@@ -56,6 +56,25 @@ public sealed class ServeBoundsTests : IDisposable
         Assert.Equal(1 << 20, new FileInfo(Path.Combine(root, "small.bin")).Length);
     }
 
+    [Fact]
+    public void A_Put_declaring_more_than_the_free_space_is_refused_before_anything_is_written()
+    {
+        // A dedup Put is filled from the store without its bytes crossing the wire: HaveBlocks naming one known block
+        // half a million times would otherwise write 2 TiB.
+        var root = _t["root"];
+        Directory.CreateDirectory(root);
+        using var c = ServeConnection.InProcess(root);
+        c.Handshake(Caps.Dedup);
+        c.Send(new PutRequest("huge.bin", 1UL << 50, 0));
+        c.Send(new HaveBlocks(4 << 20, new byte[32]));
+        var e = Assert.IsType<ErrorResponse>(c.Receive());
+        Assert.Contains("huge.bin", e.Text);
+        Assert.Contains("No space left", e.Text);
+        c.Send(new StatRequest("huge.bin")); // the session goes on, in step
+        Assert.IsType<ErrorResponse>(c.Receive());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(root));
+    }
+
     [RequiresToolsFact("util-linux", "prlimit")]
     public void Out_of_descriptors_the_accept_loop_pauses_instead_of_spinning()
     {
