@@ -1,6 +1,8 @@
 namespace Bcmr.Engine;
 
 /// <summary>What went wrong, independent of how a caller shows it (exit code, ErrorRecord category).</summary>
+/// <remarks>The values travel on the wire between our own peers (<see cref="Protocol.ErrorResponse.Code"/>): add new
+/// codes at the end only, never renumber.</remarks>
 public enum BcmrErrorCode
 {
     Unknown = 0,

@@ -519,7 +519,7 @@ internal sealed partial class RemoteTransfer
         {
             HashResponse h when h.Hash == reread => null,
             HashResponse h => new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{f.Local}: verification failed: read back {reread}, the source's BLAKE3 is {h.Hash}; removed"),
-            ErrorResponse e => ServeClient.ServerError(c.Remote, f.Remote, e.Text),
+            ErrorResponse e => ServeClient.ServerError(c.Remote, f.Remote, e),
             var m => new BcmrException(BcmrErrorCode.ConnectionFailed, f.Shown, $"{f.Shown}: unexpected {m?.Type} reply"),
         };
     }
@@ -537,7 +537,7 @@ internal sealed partial class RemoteTransfer
             return;
         }
         error = r.LocalError;
-        if (error is null && r.Final is ErrorResponse e) error = ServeClient.ServerError(c.Remote, f.Remote, e.Text);
+        if (error is null && r.Final is ErrorResponse e) error = ServeClient.ServerError(c.Remote, f.Remote, e);
         if (error is null && r.Final is not OkResponse) error = new BcmrException(BcmrErrorCode.ConnectionFailed, f.Shown, $"{f.Shown}: unexpected {r.Final?.Type} reply");
         if (error is null && r.Position != f.Size)
             error = new BcmrException(BcmrErrorCode.SourceChanged, f.Shown, $"{f.Shown}: received {r.Position} bytes, the listing said {f.Size} (it changed meanwhile); not committed");

@@ -169,7 +169,7 @@ internal sealed partial class RemoteTransfer
         });
     }
 
-    private static BcmrException ServerError(ServeClient c, string path, ErrorResponse e) => ServeClient.ServerError(c.Remote, path, e.Text);
+    private static BcmrException ServerError(ServeClient c, string path, ErrorResponse e) => ServeClient.ServerError(c.Remote, path, e);
 
     /// <summary>What -C/-s/-a did for a copied file: continued at <paramref name="offset"/>, started over (a note says
     /// why the held bytes were not used), or a fresh copy; null without a resume flag.</summary>

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Protocol;
-using Bcmr.Engine.Server;
 
 namespace Bcmr.Engine.Client;
 
@@ -399,8 +398,8 @@ public sealed class ServeClient : IDisposable
         Call(new StatRequest(path), ct) switch
         {
             StatResponse s => s,
-            ErrorResponse e when ServerError(_remote, path, e.Text) is { Code: BcmrErrorCode.NotFound } => null,
-            ErrorResponse e => throw ServerError(_remote, path, e.Text),
+            ErrorResponse e when ServerError(_remote, path, e) is { Code: BcmrErrorCode.NotFound } => null,
+            ErrorResponse e => throw ServerError(_remote, path, e),
             var m => throw WrongReply(_remote, m, MessageType.Stat, nameof(StatResponse)),
         };
 
@@ -491,21 +490,10 @@ public sealed class ServeClient : IDisposable
             $"{_remote}: {why}{(stderr.Length > 0 ? ": " + stderr : "")}", cause);
     }
 
-    /// <summary>Maps a server's Error text to our error code: the root-jail refusal is recognised by its stable
-    /// wording; other texts carry the server's own errno wording.</summary>
-    public static BcmrException ServerError(string remote, string path, string text)
-    {
-        var code = RootJail.IsOutsideRootMessage(text) ? BcmrErrorCode.OutsideRoot
-            : text.Contains("No such file or directory", StringComparison.Ordinal) ? BcmrErrorCode.NotFound
-            : text.Contains("Permission denied", StringComparison.Ordinal) ? BcmrErrorCode.PermissionDenied
-            : text.Contains("Is a directory", StringComparison.Ordinal) ? BcmrErrorCode.IsADirectory
-            : text.Contains("Not a directory", StringComparison.Ordinal) || text.Contains("not a directory", StringComparison.Ordinal) ? BcmrErrorCode.NotADirectory
-            : text.Contains("No space left", StringComparison.Ordinal) ? BcmrErrorCode.DiskFull
-            : text.Contains("changed while", StringComparison.Ordinal) ? BcmrErrorCode.SourceChanged
-            : text.Contains("not committed: the bytes received hash", StringComparison.Ordinal) ? BcmrErrorCode.CorruptData
-            : BcmrErrorCode.IoError;
-        return new BcmrException(code, path, $"{remote}: {text}");
-    }
+    /// <summary>A server's Error as our exception: the code it carries (our servers), else what its wording says
+    /// (<see cref="WireErrors.CodeOf"/>).</summary>
+    public static BcmrException ServerError(string remote, string path, ErrorResponse e) =>
+        new(WireErrors.CodeOf(e), path, $"{remote}: {e.Text}");
 
     /// <summary>Ends the session cleanly: Done, close our side, let the server exit.</summary>
     public void Close()

@@ -183,7 +183,11 @@ public static class MessageCodec
             }
             case MessageType.Welcome: return new Welcome(r.U8(), r.OptionalTrailingU8());
             case MessageType.Ok: return new OkResponse(r.OptStr());
-            case MessageType.Error: return new ErrorResponse(r.Str());
+            case MessageType.Error:
+            {
+                var text = r.Str();
+                return new ErrorResponse(text, r.AtEnd ? null : WireErrors.Decode(r.U16()));
+            }
             case MessageType.Data: return new Data(DataBytes(payload).ToArray());
             case MessageType.StatResponse:
             {

@@ -216,11 +216,17 @@ public sealed record OkResponse(string? Hash) : Message
 }
 
 /// <summary>0x83 Error{str message}.</summary>
-public sealed record ErrorResponse(string Text) : Message
+/// <remarks>Between our own peers (<see cref="Caps.Extended"/>) a u16 error code follows the text (a trailing field,
+/// which readers of version 1 skip): the client classifies the failure by it instead of by the wording.</remarks>
+public sealed record ErrorResponse(string Text, BcmrErrorCode? Code = null) : Message
 {
     public override MessageType Type => MessageType.Error;
-    internal override int PayloadSize => PayloadWriter.StrSize(Text);
-    internal override void WritePayload(ref PayloadWriter w) => w.Str(Text);
+    internal override int PayloadSize => PayloadWriter.StrSize(Text) + (Code is null ? 0 : 2);
+    internal override void WritePayload(ref PayloadWriter w)
+    {
+        w.Str(Text);
+        if (Code is { } code) w.U16((ushort)code);
+    }
 }
 
 /// <summary>0x84 Data{bytes}: one block of file content (at most <see cref="Wire.MaxBlock"/>). On the hot path use

@@ -46,6 +46,14 @@ internal ref struct PayloadReader
         };
     }
 
+    public ushort U16()
+    {
+        Need(2, "u16");
+        ushort v = BinaryPrimitives.ReadUInt16LittleEndian(_data.Slice(_pos, 2));
+        _pos += 2;
+        return v;
+    }
+
     public uint U32()
     {
         Need(4, "u32");
@@ -150,6 +158,12 @@ internal ref struct PayloadWriter
     public void U8(byte v) => _buf[_pos++] = v;
 
     public void Bool(bool v) => _buf[_pos++] = v ? (byte)1 : (byte)0;
+
+    public void U16(ushort v)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(_buf.Slice(_pos, 2), v);
+        _pos += 2;
+    }
 
     public void U32(uint v)
     {

@@ -1,5 +1,6 @@
 using System.Text;
 using Bcmr.Engine.Local;
+using Bcmr.Engine.Protocol;
 
 namespace Bcmr.Engine.Server;
 
@@ -29,10 +30,10 @@ public sealed class RootJail
 {
     /// <summary>The refusal message: <c>string.Format(OutsideRootFormat, clientPath, root)</c>. A stable format that
     /// clients may match with <see cref="IsOutsideRootMessage"/> to report "outside the server root" plainly.</summary>
-    public const string OutsideRootFormat = "path {0} is outside the server root {1}";
+    public const string OutsideRootFormat = WireErrors.OutsideRootFormat;
 
     /// <summary>The fixed part of <see cref="OutsideRootFormat"/> that identifies the refusal.</summary>
-    public const string OutsideRootMarker = " is outside the server root ";
+    public const string OutsideRootMarker = WireErrors.OutsideRootMarker;
 
     public const int MaxSymlinkHops = 40;
     public const int MaxPathBytes = 4096;
@@ -56,12 +57,10 @@ public sealed class RootJail
         Home = home is null ? Root : Resolve(home);
     }
 
-    public static string OutsideRootMessage(string clientPath, string root) =>
-        string.Format(System.Globalization.CultureInfo.InvariantCulture, OutsideRootFormat, Printable(clientPath), root);
+    public static string OutsideRootMessage(string clientPath, string root) => WireErrors.OutsideRootMessage(Printable(clientPath), root);
 
     /// <summary>True when an Error message from a server is the root-jail refusal.</summary>
-    public static bool IsOutsideRootMessage(string message) =>
-        message.StartsWith("path ", StringComparison.Ordinal) && message.Contains(OutsideRootMarker, StringComparison.Ordinal);
+    public static bool IsOutsideRootMessage(string message) => WireErrors.IsOutsideRootMessage(message);
 
     /// <summary>The canonical absolute path for <paramref name="clientPath"/>; throws <see cref="BcmrException"/>
     /// (OutsideRoot, InvalidArgument, or the error of an lstat/readlink on the way) when it cannot be used.</summary>

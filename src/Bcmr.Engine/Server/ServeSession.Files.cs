@@ -141,7 +141,7 @@ public sealed partial class ServeSession
         }
         catch (BcmrException e)
         {
-            Fail(e.Message);
+            Fail(e);
             return;
         }
         using (h)
@@ -164,7 +164,7 @@ public sealed partial class ServeSession
             }
             catch (BcmrException e)
             {
-                Fail(e.Message);
+                Fail(e);
             }
         }
     }

@@ -72,7 +72,7 @@ public sealed partial class ServeSession
         try { put = BeginPut(r); }
         catch (BcmrException e)
         {
-            Fail(e.Message);
+            Fail(e);
             DrainData(expected, $"Put {r.Path}");
             return;
         }
@@ -96,7 +96,7 @@ public sealed partial class ServeSession
             // in step with its stream by reading the rest of this Put's data.
             var message = put.Dir.Shown(e.Message);
             lock (_lock) AbandonPut(put, message);
-            Fail(message);
+            Fail(message, e.Code);
             DrainData(put.Remaining, $"Put {r.Path}");
         }
         catch
@@ -309,9 +309,12 @@ public sealed partial class ServeSession
                 Fs.TryDeleteFile(put.Staging);
             }
         }
-        Fail(verdict.Hash.Length == 0
-            ? $"{put.Path}: upload abandoned by the client (its source changed while it was sent); not committed, the previous version is unchanged"
-            : $"{put.Path}: not committed: the bytes received hash to {hash}, the client's source to {verdict.Hash}; the previous version is unchanged");
+        if (verdict.Hash.Length == 0)
+            Fail($"{put.Path}: upload abandoned by the client (its source changed while it was sent); not committed, the previous version is unchanged",
+                BcmrErrorCode.SourceChanged);
+        else
+            Fail($"{put.Path}: not committed: the bytes received hash to {hash}, the client's source to {verdict.Hash}; the previous version is unchanged",
+                BcmrErrorCode.CorruptData);
         return false;
     }
 

@@ -319,23 +319,27 @@ public sealed partial class ServeSession : IDisposable
         try { reply = handler(); }
         catch (BcmrException e)
         {
-            Fail(e.Message);
+            Fail(e);
             return;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // These handlers touch only the filesystem, never the connection.
-            Fail(e.Message);
+            Fail(e.Message, e is UnauthorizedAccessException ? BcmrErrorCode.PermissionDenied : BcmrErrorCode.IoError);
             return;
         }
         Send(reply);
     }
 
-    private void Fail(string message)
+    /// <param name="code">Sent to our own clients (<see cref="Caps.Extended"/>) beside the text; a bcmr 0.6 client
+    /// gets the text alone, as version 1 defines it, and so does any client for a refusal that has no code.</param>
+    private void Fail(string message, BcmrErrorCode? code = null)
     {
         Log(message);
-        Send(new ErrorResponse(message));
+        Send(new ErrorResponse(message, Extended ? code : null));
     }
+
+    private void Fail(BcmrException e) => Fail(e.Message, e.Code);
 
     private void Send(Message message)
     {

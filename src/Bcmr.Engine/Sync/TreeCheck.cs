@@ -118,7 +118,7 @@ public static class TreeCheck
         if (spec is not null)
         {
             var listing = client!.Call(new ListRequest(spec.ServerPath), ct);
-            if (listing is ErrorResponse e) throw ServeClient.ServerError(client.Remote, spec.ServerPath, e.Text);
+            if (listing is ErrorResponse e) throw ServeClient.ServerError(client.Remote, spec.ServerPath, e);
             var skipped = new List<string>();
             foreach (var entry in ServeClient.Expect<ListResponse>(client.Remote, listing, MessageType.List).Entries)
             {

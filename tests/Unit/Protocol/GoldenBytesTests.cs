@@ -1,3 +1,4 @@
+using Bcmr.Engine;
 using Bcmr.Engine.Protocol;
 
 namespace Bcmr.Tests.Protocol;
@@ -43,6 +44,7 @@ public class GoldenBytesTests
         { "Ok none", OkResponse.Empty, "02000000 82 00" },
         { "Ok hash", new OkResponse("ab12"), "0a000000 82 01 04000000 61623132" },
         { "Error", new ErrorResponse("no"), "07000000 83 02000000 6e6f" },
+        { "Error with code", new ErrorResponse("no", BcmrErrorCode.OutsideRoot), "09000000 83 02000000 6e6f 1200" },
         { "Data", new Data([1, 2, 3]), "08000000 84 03000000 010203" },
         { "Data empty", new Data([]), "05000000 84 00000000" },
         { "StatResponse", new StatResponse(1234, -1, true), "12000000 85 d204000000000000 ffffffffffffffff 01" },

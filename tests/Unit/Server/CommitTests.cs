@@ -1,3 +1,4 @@
+using Bcmr.Engine;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
@@ -141,5 +142,29 @@ public sealed class CommitTests : IDisposable
         Assert.Equal(new OkResponse(B3(data)), c.Receive());
         Assert.Equal(data, File.ReadAllBytes(_t["f.bin"]));
         Assert.False(File.Exists(Temporaries.PartialPath(_t["f.bin"])));
+    }
+
+    [Fact]
+    public void Our_clients_get_the_error_code_beside_the_text_and_bcmr_06_clients_the_text_alone()
+    {
+        // Issue 15: the client classifies by code, not by wording (which is why it used to need the server's RootJail).
+        Directory.CreateDirectory(_t["dir"]);
+        using (var c = Open())
+        {
+            c.Send(new StatRequest("../outside"));
+            var e = Assert.IsType<ErrorResponse>(c.Receive());
+            Assert.Equal(BcmrErrorCode.OutsideRoot, e.Code);
+            c.Send(new HashRequest("missing", 0, null));
+            Assert.Equal(BcmrErrorCode.NotFound, Assert.IsType<ErrorResponse>(c.Receive()).Code);
+            c.Send(new HashRequest("dir", 0, null));
+            Assert.Equal(BcmrErrorCode.IsADirectory, Assert.IsType<ErrorResponse>(c.Receive()).Code);
+        }
+        using (var legacy = Open(caps: 0))
+        {
+            legacy.Send(new StatRequest("../outside"));
+            var e = Assert.IsType<ErrorResponse>(legacy.Receive());
+            Assert.Null(e.Code);
+            Assert.Equal(BcmrErrorCode.OutsideRoot, WireErrors.CodeOf(e)); // still recognised by its wording
+        }
     }
 }
