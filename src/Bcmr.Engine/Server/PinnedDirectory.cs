@@ -17,6 +17,10 @@ public sealed class PinnedDirectory : IDisposable
     /// <summary>The canonical path of the directory.</summary>
     public string Directory { get; }
 
+    /// <summary>The directory itself as this process reaches it: through the descriptor, or its canonical path when
+    /// nothing is pinned (no jail).</summary>
+    public string Opened => _through;
+
     /// <summary>The entry it was pinned for, through the descriptor.</summary>
     public string Target { get; }
 

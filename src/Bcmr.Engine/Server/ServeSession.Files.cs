@@ -183,7 +183,7 @@ public sealed partial class ServeSession
                 if (Fs.TryStat(dir.Target) is not { Kind: EntryKind.Directory })
                     throw new BcmrException(BcmrErrorCode.NotADirectory, path, $"{path}: File exists (not a directory)");
             }
-            if (Sync) Fs.FlushDirectory(dir.Target[..dir.Target.LastIndexOf('/')]);
+            if (Sync) Fs.FlushDirectory(dir.Opened);
         }
         catch (BcmrException e) { throw new BcmrException(e.Code, path, dir.Shown(e.Message), e); }
         return OkResponse.Empty;
@@ -281,7 +281,7 @@ public sealed partial class ServeSession
         if (existing is { Kind: EntryKind.Directory })
             throw new BcmrException(BcmrErrorCode.IsADirectory, path, $"{path}: Is a directory");
         using var dir = PinParent(path);
-        var parent = dir.Target[..dir.Target.LastIndexOf('/')];
+        var parent = dir.Opened;
         // A sparse file costs nothing to make, but every later Hash or Get of it reads all of it: no larger than the
         // ranged writes it is made for could ever fill.
         if (Fs.AvailableBytes(parent) is long free && (long)r.Size > free + (existing?.Size ?? 0))

@@ -141,8 +141,7 @@ public sealed partial class ServeSession
     {
         // A dedup upload is filled from the store without its bytes crossing the wire: one HaveBlocks frame naming a
         // known block half a million times would write 2 TiB. No upload may declare more than the disk can take.
-        var directory = dir.Target[..dir.Target.LastIndexOf('/')];
-        if (Fs.AvailableBytes(directory) is long free && (long)r.Size > free + (existing?.Size ?? 0))
+        if (Fs.AvailableBytes(dir.Opened) is long free && (long)r.Size > free + (existing?.Size ?? 0))
             throw new BcmrException(BcmrErrorCode.DiskFull, dst,
                 $"{dst}: an upload of {r.Size} bytes refused: only {free} bytes are free on its filesystem (No space left on device)");
         var partial = dir.Name(Temporaries.PartialPath(dst));
@@ -278,7 +277,7 @@ public sealed partial class ServeSession
             Fs.Rename(put.Staging, put.Target, replace: true);
             put.Finished = true;
         }
-        if (Sync) Fs.FlushDirectory(put.Dir.Target[..put.Dir.Target.LastIndexOf('/')]);
+        if (Sync) Fs.FlushDirectory(put.Dir.Opened);
         if (Fs.TryLstat(put.Partial) is { Kind: EntryKind.File }) Fs.TryDeleteFile(put.Partial);
         if (put.Deduped) PruneAfterDedup(); // before Ok, so a client that sees Ok sees the store within its cap
         Send(new OkResponse(Hex(hash)));

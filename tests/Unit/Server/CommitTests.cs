@@ -18,14 +18,9 @@ public sealed class CommitTests : IDisposable
     private readonly TempDir _t = new();
     public void Dispose() => _t.Dispose();
 
-    private static byte[] Random(int size, int seed)
-    {
-        var b = new byte[size];
-        new Random(seed).NextBytes(b);
-        return b;
-    }
+    private static byte[] Random(int size, int seed) => ServeSessionTests.Random(size, seed);
 
-    private static string B3(ReadOnlySpan<byte> data) => Blake3.ToHex(Blake3.Hash(data));
+    private static string B3(ReadOnlySpan<byte> data) => ServeSessionTests.B3(data);
 
     private ServeConnection Open(byte caps = Caps.Extended)
     {

@@ -16,14 +16,14 @@ public sealed class ServeSessionTests : IDisposable
 
     public void Dispose() => _t.Dispose();
 
-    private static byte[] Random(int size, int seed)
+    internal static byte[] Random(int size, int seed)
     {
         var b = new byte[size];
         new Random(seed).NextBytes(b);
         return b;
     }
 
-    private static string B3(ReadOnlySpan<byte> data) => Blake3.ToHex(Blake3.Hash(data));
+    internal static string B3(ReadOnlySpan<byte> data) => Blake3.ToHex(Blake3.Hash(data));
 
     private ServeConnection Open(byte caps = 0)
     {
