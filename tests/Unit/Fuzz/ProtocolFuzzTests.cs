@@ -15,6 +15,7 @@ namespace Bcmr.Tests.Fuzz;
 /// where it started; nothing may be written outside the server root or the client's destination. A failure names
 /// the seed and the input number, so it can be replayed.
 /// </summary>
+[Collection("Fuzz")]
 public sealed class ProtocolFuzzTests : IDisposable
 {
     /// <summary>10 000 (the floor); BCMR_FUZZ_INPUTS runs more, or fewer while working on the harness.</summary>
@@ -287,3 +288,7 @@ public sealed class ProtocolFuzzTests : IDisposable
         Assert.True(withFailures > 0);
     }
 }
+
+/// <summary>The fuzz harnesses run with no other test beside them: the process's memory is theirs to measure.</summary>
+[CollectionDefinition("Fuzz", DisableParallelization = true)]
+public sealed class FuzzCollection;
