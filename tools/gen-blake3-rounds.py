@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the BLAKE3 round code used in src/Bcmr.Engine/Hashing: the body of one round for the
 scalar (Blake3Core.Compress) and generic vector (Blake3HashMany.Kernel) forms, all seven rounds
-for the AVX2 kernel (Blake3Avx2.HashMany8), or the message schedule table.
+for the AVX2 and AVX-512 kernels (Blake3Avx2.HashMany8, Blake3Avx512.HashMany16), or the message schedule table.
 
 The G functions are expanded into straight-line code on plain locals because the JIT keeps a
 local that is passed by `ref` (even to an inlined helper) in memory, which tripled the
@@ -22,7 +22,10 @@ inlining temporaries, so all seven rounds fit unrolled in the JIT's 1024 tracked
 then reads the message through its own pointer mr = m + (an opaque zero read with Volatile.Read),
 which the JIT cannot prove equal across rounds, so the loads stay memory operands.
 
-usage: gen-blake3-rounds.py scalar|vector|avx2 INDENT
+The avx512 form (Blake3Avx512.cs) is the same with all 16 state words in locals, since AVX-512 has 32
+vector registers, and every rotate one vprord.
+
+usage: gen-blake3-rounds.py scalar|vector|avx2|avx512 INDENT
        gen-blake3-rounds.py schedule
 """
 import sys
@@ -60,8 +63,10 @@ def emit(kind, indent):
     print("\n".join(" " * indent + line for line in out))
 
 
-def emit_x86(indent, shuffle):
-    name = lambda i: "*p15" if i == 15 else f"v{i}"
+def emit_x86(indent, form):
+    """form "avx2": state word 15 in memory, 16/8-bit rotates as byte shuffles; form "avx512": 32 registers
+    hold all 16 state words, and every rotate is one vprord."""
+    name = lambda i: "*p15" if form == "avx2" and i == 15 else f"v{i}"
     out = []
     schedule = list(range(16))
     for r in range(7):
@@ -74,11 +79,17 @@ def emit_x86(indent, shuffle):
                 for i, (a, b, c, d) in enumerate(groups):
                     out.append(f"{name(a)} = {name(a)} + {name(b)} + mr[{schedule[base + 2 * i + half]}];")
                 for i, (a, b, c, d) in enumerate(groups):
-                    out.append(f"{name(d)} = {shuffle}(({name(d)} ^ {name(a)}).AsByte(), {mask}[0]).AsUInt32();")
+                    if form == "avx2":
+                        out.append(f"{name(d)} = Avx2.Shuffle(({name(d)} ^ {name(a)}).AsByte(), {mask}[0]).AsUInt32();")
+                    else:
+                        out.append(f"{name(d)} = Avx512F.RotateRight({name(d)} ^ {name(a)}, {rot_d});")
                 for i, (a, b, c, d) in enumerate(groups):
                     out.append(f"{name(c)} = {name(c)} + {name(d)};")
                 for i, (a, b, c, d) in enumerate(groups):
-                    out.append(f"t = {name(b)} ^ {name(c)}; {name(b)} = (t >> {rot_b}) | (t << {32 - rot_b});")
+                    if form == "avx2":
+                        out.append(f"t = {name(b)} ^ {name(c)}; {name(b)} = (t >> {rot_b}) | (t << {32 - rot_b});")
+                    else:
+                        out.append(f"{name(b)} = Avx512F.RotateRight({name(b)} ^ {name(c)}, {rot_b});")
         schedule = [schedule[p] for p in PERMUTATION]
     print("\n".join(" " * indent + line for line in out))
 
@@ -97,7 +108,7 @@ if __name__ == "__main__":
         for row in schedule_table():
             print(", ".join(map(str, row)) + ",")
         sys.exit(0)
-    if sys.argv[1] == "avx2":
-        emit_x86(int(sys.argv[2]), "Avx2.Shuffle")
+    if sys.argv[1] in ("avx2", "avx512"):
+        emit_x86(int(sys.argv[2]), sys.argv[1])
     else:
         emit(sys.argv[1], int(sys.argv[2]))

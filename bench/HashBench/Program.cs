@@ -56,6 +56,41 @@ if (args.Length > 0 && args[0] == "--package")
         Console.WriteLine($"  {cases[i].Name,-28} {size / best[i] / (1 << 30),6:F2} GiB/s (best of {rounds})");
     return;
 }
+if (args.Length > 0 && args[0] == "--kernel")
+{
+    // The hash-many kernels alone, on 16 chunks that stay in L1: what the tree layer above them costs is the
+    // difference to the whole-buffer figures. Usage: HashBench --kernel
+    byte[] chunks = new byte[16 * 1024];
+    new Random(3).NextBytes(chunks);
+    byte[] cvs = new byte[16 * 32];
+    uint[] key = new uint[8];
+    foreach (Blake3Simd simd in Enum.GetValues<Blake3Simd>())
+    {
+        foreach (bool generic in simd >= Blake3Simd.Vector256 ? new[] { false, true } : new[] { false })
+        {
+            Blake3HashMany.GenericKernelsOnly = generic;
+            double best = double.MaxValue;
+            for (int round = 0; round < 5; round++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                for (int i = 0; i < 4096; i++)
+                {
+                    unsafe
+                    {
+                        fixed (byte* input = chunks) fixed (byte* cvOut = cvs) fixed (uint* k = key)
+                        {
+                            Blake3HashMany.HashMany(simd, input, 16, 16, k, 0, true, 0, 1, 2, cvOut);
+                        }
+                    }
+                }
+                best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+            Blake3HashMany.GenericKernelsOnly = false;
+            Console.WriteLine($"{simd,-10} {(generic ? "generic" : "specific"),-9} {4096.0 * chunks.Length / best / (1 << 30),6:F2} GiB/s");
+        }
+    }
+    return;
+}
 if (args.Length > 0 && args[0] == "--create")
 {
     // Cost of a hasher per small file, as the copy engine does when verifying.

@@ -38,7 +38,6 @@ namespace Bcmr.Cli
 
         public static int Main(string[] args)
         {
-            SimdImage.ExecBestImage(args);
             if (args is ["--version"])
             {
                 // The version, then which SIMD path runs, so that users and bug reports can tell.

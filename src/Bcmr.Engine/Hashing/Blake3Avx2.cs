@@ -57,6 +57,7 @@ internal static unsafe class Blake3Avx2
             {
                 blockFlags |= flagsEnd;
             }
+            Blake3HashMany.Prefetch(input, stride, 8, b, blocks);
             Blake3HashMany.Ops256.LoadMessage(input + (nint)b * Blake3Core.BlockLen, stride, m);
 
             Vector256<uint> v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];

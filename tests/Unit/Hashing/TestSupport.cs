@@ -185,8 +185,8 @@ internal sealed class TempDir : IDisposable
 internal static class Paths
 {
     /// <summary>
-    /// Every SIMD path, including ones this machine only emulates in software; the 256-bit path both with
-    /// its AVX2 kernel and with the generic kernel used where AVX2 is missing.
+    /// Every SIMD path, including ones this machine only emulates in software; the 256- and 512-bit paths both
+    /// with their AVX2/AVX-512 kernels and with the generic kernels used where those are missing.
     /// </summary>
     public static TheoryData<int, bool> All => new()
     {
@@ -195,6 +195,7 @@ internal static class Paths
         { (int)Blake3Simd.Vector256, false },
         { (int)Blake3Simd.Vector256, true },
         { (int)Blake3Simd.Vector512, false },
+        { (int)Blake3Simd.Vector512, true },
     };
 
     /// <summary>Runs <paramref name="body"/> with the generic kernel forced (on this thread) or not.</summary>
