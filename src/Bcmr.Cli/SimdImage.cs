@@ -20,9 +20,10 @@ internal static partial class SimdImage
 
     /// <summary>What `bcmr --version` says after the version: the image that runs and the BLAKE3 kernel it uses.</summary>
     public static string Description() =>
-        RuntimeFeature.IsDynamicCodeSupported
-            ? $"blake3: {Bcmr.Engine.Hashing.Blake3.KernelName}; JIT"
-            : $"blake3: {Bcmr.Engine.Hashing.Blake3.KernelName}; image x86-64-v{OwnLevel} of a CPU with x86-64-v{CpuLevel()}";
+        RuntimeFeature.IsDynamicCodeSupported ? $"blake3: {Bcmr.Engine.Hashing.Blake3.KernelName}; JIT"
+        : OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
+            ? $"blake3: {Bcmr.Engine.Hashing.Blake3.KernelName}; image x86-64-v{OwnLevel} of a CPU with x86-64-v{CpuLevel()}"
+        : $"blake3: {Bcmr.Engine.Hashing.Blake3.KernelName}; Native AOT";
 
     /// <summary>The CPU's x86-64 level as the hand-over decided it (Native/simd_dispatch.c, linked into AOT images only).</summary>
     [LibraryImport("bcmrnative", EntryPoint = "bcmr_cpu_level")]

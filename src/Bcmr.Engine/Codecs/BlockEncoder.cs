@@ -212,7 +212,7 @@ internal sealed class BlockEncoder : IDisposable
             hasher = null;
             WriteAll();
         }
-        var codec = length == 0 ? WireCodec.None : probe.Next();
+        var codec = length == 0 ? WireCodec.None : probe.Next(length);
 
         if (codec == WireCodec.None)
         {

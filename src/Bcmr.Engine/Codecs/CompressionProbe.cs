@@ -2,17 +2,19 @@ namespace Bcmr.Engine.Codecs;
 
 /// <summary>
 /// Which codec to try for the next block sent on a connection. Data that did not compress twice in a row (media, archives,
-/// encrypted or random bytes) is sent raw without trying, except every 8th block, which probes again so a file that
-/// changes character (a tar of mixed content) still gets compressed. A failed zstd attempt costs about a third of a
-/// millisecond per 4 MiB block... times every block of a large file, on the thread that also reads and hashes.
+/// encrypted or random bytes) is sent raw without trying, except the first block after every 32 MiB sent raw, which probes
+/// again so data that changes character (a tar of mixed content) still gets compressed. A failed zstd attempt costs about a
+/// third of a millisecond per 4 MiB block... times every block of a large file, on the thread that also reads and hashes.
+/// The back-off counts bytes, not blocks: counted in blocks, a tree of 64 KiB files was probed every 8th file, and the
+/// failed attempts (each resetting zstd's tables) were most of the client's CPU in a 10 000-file upload (bench/RESULTS.md).
 /// </summary>
 public sealed class CompressionProbe(WireCodec codec)
 {
     private const int MissesBeforeSkipping = 2;
-    private const int ProbeEvery = 8;
+    internal const long ProbeEveryBytes = 32L << 20;
 
     private int _misses;
-    private long _blocks;
+    private long _rawSinceProbe;
     private bool _reported;
 
     /// <summary>The last block tried did not compress: the next choice depends on the blocks still being tried
@@ -22,12 +24,18 @@ public sealed class CompressionProbe(WireCodec codec)
     /// <summary>Some block tried with a codec has been reported.</summary>
     public bool HasOutcome => _reported;
 
-    /// <summary>The codec to use for the next block (None: send it raw without trying).</summary>
-    public WireCodec Next()
+    /// <summary>The codec to use for the next block, of <paramref name="length"/> bytes (None: send it raw without trying).</summary>
+    public WireCodec Next(int length)
     {
-        long index = _blocks++;
         if (codec == WireCodec.None) return WireCodec.None;
-        return _misses >= MissesBeforeSkipping && index % ProbeEvery != 0 ? WireCodec.None : codec;
+        if (_misses < MissesBeforeSkipping) return codec;
+        if (_rawSinceProbe >= ProbeEveryBytes)
+        {
+            _rawSinceProbe = 0;
+            return codec;
+        }
+        _rawSinceProbe += length;
+        return WireCodec.None;
     }
 
     /// <summary>What happened to a block encoded with <paramref name="tried"/>.</summary>
@@ -36,5 +44,6 @@ public sealed class CompressionProbe(WireCodec codec)
         if (tried == WireCodec.None) return;
         _reported = true;
         _misses = compressed ? 0 : _misses + 1;
+        if (compressed) _rawSinceProbe = 0;
     }
 }

@@ -4,25 +4,37 @@ namespace Bcmr.Tests.Codecs;
 
 public class CompressionProbeTests
 {
-    [Fact]
-    public void Incompressible_data_stops_being_tried_except_every_eighth_block_and_compressible_data_resumes_it()
+    /// <summary>Which of <paramref name="blocks"/> blocks of <paramref name="length"/> bytes are tried, when the ones at
+    /// <paramref name="compressibleFrom"/> and after compress.</summary>
+    private static int[] TriedAt(int blocks, int length, int compressibleFrom)
     {
         var probe = new CompressionProbe(WireCodec.Zstd);
-        var tried = new List<WireCodec>();
-        for (int i = 0; i < 20; i++)
+        var tried = new List<int>();
+        for (int i = 0; i < blocks; i++)
         {
-            var c = probe.Next();
-            tried.Add(c);
-            probe.Report(c, compressed: i >= 16);
+            var c = probe.Next(length);
+            if (c == WireCodec.Zstd) tried.Add(i);
+            probe.Report(c, compressed: i >= compressibleFrom);
         }
-        // blocks 0,1 tried and failed; then only 8 and 16 are probed; 16 compresses, so 17.. are tried again.
-        var triedAt = tried.Select((c, i) => (c, i)).Where(t => t.c == WireCodec.Zstd).Select(t => t.i).ToArray();
-        Assert.Equal([0, 1, 8, 16, 17, 18, 19], triedAt);
+        return [.. tried];
+    }
+
+    [Fact]
+    public void Incompressible_data_stops_being_tried_except_after_every_32_MiB_and_compressible_data_resumes_it() =>
+        // 4 MiB blocks: 0 and 1 fail; after 8 raw blocks (32 MiB) block 10 probes, then 19; 19 compresses, so 20.. are tried.
+        Assert.Equal([0, 1, 10, 19, 20, 21], TriedAt(22, 4 << 20, compressibleFrom: 19));
+
+    [Fact]
+    public void Small_files_are_probed_by_the_bytes_sent_not_once_every_few_files()
+    {
+        // 64 KiB files, one block each: after two misses, one probe per 512 files (32 MiB), not one per 8 files.
+        var tried = TriedAt(2000, 64 << 10, compressibleFrom: int.MaxValue);
+        Assert.Equal([0, 1, 514, 1027, 1540], tried);
     }
 
     [Fact]
     public void No_codec_is_never_tried() =>
-        Assert.All(Enumerable.Range(0, 10).Select(_ => new CompressionProbe(WireCodec.None).Next()), c => Assert.Equal(WireCodec.None, c));
+        Assert.All(Enumerable.Range(0, 10).Select(_ => new CompressionProbe(WireCodec.None).Next(4 << 20)), c => Assert.Equal(WireCodec.None, c));
 
     [Fact]
     public void The_probe_says_whether_anything_is_known_and_whether_the_last_attempt_missed()
