@@ -13,7 +13,8 @@ namespace Bcmr.Engine.Client;
 /// </summary>
 internal abstract class PendingReply
 {
-    private readonly ManualResetEventSlim _done = new();
+    // No spinning before blocking: the waiter is the sending thread, and the reply comes from the other end of ssh.
+    private readonly ManualResetEventSlim _done = new(false, spinCount: 0);
 
     /// <summary>One frame of this reply; true when the reply is complete.</summary>
     public abstract bool OnFrame(in Frame frame);
@@ -113,7 +114,7 @@ public sealed class ServeClient : IDisposable
     private readonly FrameReader _reader;
     private readonly Queue<PendingReply> _pending = new();
     private readonly object _lock = new();
-    private readonly SemaphoreSlim _window = new(Window, Window);
+    private readonly RequestWindow _window = new(Window);
     private Thread? _readerThread;
     private BcmrException? _broken;
     private bool _closed;
@@ -326,11 +327,10 @@ public sealed class ServeClient : IDisposable
     /// <see cref="Window"/> replies are outstanding.</summary>
     internal void Send(Message request, PendingReply reply, CancellationToken ct)
     {
-        if (!_window.Wait(0))
+        if (!_window.TryEnter())
         {
             Flush();
-            try { _window.Wait(ct); }
-            catch (OperationCanceledException) { throw; }
+            _window.Enter(ct);
         }
         lock (_lock)
         {
@@ -477,6 +477,7 @@ public sealed class ServeClient : IDisposable
             failed = _pending.ToList();
             _pending.Clear();
         }
+        _window.Close();
         foreach (var p in failed) p.OnConnectionLost(_broken);
     }
 
