@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local copy benchmarks (issue 2): bcmr (Native AOT build) against cp and rsync in the same run, warm cache,
+# Local copy benchmarks (issues 2 and 17): bcmr (Native AOT build) against cp and rsync in the same run, warm cache,
 # hyperfine medians, ratios printed. Usage: bench/local.sh [runs]   (default 5 runs per command)
 # Needs: hyperfine, rsync, clang + zlib1g-dev (AOT publish). Data lives in $BENCH_DIR (default /tmp/bcmr-bench).
 set -euo pipefail
@@ -56,6 +56,13 @@ hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$DIR/big.json" \
   "$BCMR copy -q --reflink disable $DIR/big.bin $DIR/out"
 read -r cp_big bcmr_big <<<"$(median "$DIR/big.json")"
 echo "RATIO 1GiB: bcmr/cp = $(ratio "$bcmr_big" "$cp_big")  (goal <= 1.15)"
+
+echo "== 1 GiB random file, -V (bcmr reads the copy back and compares its BLAKE3 with the source's; cp verifies nothing)"
+hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$DIR/bigv.json" \
+  "cp --reflink=never $DIR/big.bin $DIR/out" \
+  "$BCMR copy -q -V --reflink disable $DIR/big.bin $DIR/out"
+read -r cp_bigv bcmr_bigv <<<"$(median "$DIR/bigv.json")"
+echo "RATIO 1GiB -V: bcmr/cp = $(ratio "$bcmr_bigv" "$cp_bigv")  (goal <= 1.6, issue 17)"
 
 echo "== 2100 files of 1-8 KB in 420 directories"
 hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$DIR/small.json" \
