@@ -21,7 +21,7 @@ namespace Bcmr.Engine.Codecs;
 public static class BlockCodec
 {
     /// <summary>The largest block (decoded size) a frame carries: 4 MiB (Protocol.Wire.MaxBlock).</summary>
-    public const int MaxBlock = 4 * 1024 * 1024;
+    public const int MaxBlock = Hashing.BlockLedger.BlockSize;
 
     /// <summary>The zstd level bcmr 0.6 uses.</summary>
     public const int ZstdLevel = 3;

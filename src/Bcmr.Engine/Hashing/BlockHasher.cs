@@ -12,7 +12,7 @@ namespace Bcmr.Engine.Hashing;
 /// </remarks>
 public sealed class BlockHasher
 {
-    public const int BlockSize = 4 * 1024 * 1024;
+    public const int BlockSize = BlockLedger.BlockSize;
 
     private const int SliceBytes = 64 * 1024;
 

@@ -23,6 +23,9 @@ public enum BlockHashKind
 /// </summary>
 public sealed class BlockLedger
 {
+    /// <summary>The one block size of the engine, 4 MiB, as bcmr 0.6 has it: session slots, the wire's largest Data
+    /// block, copy buffers and block hashes all use this constant, so a block sent, written, hashed and recorded is
+    /// the same block (a striped transfer merges the whole-file root from per-block chaining values).</summary>
     public const int BlockSize = 4 * 1024 * 1024;
     public const int HashSize = 32;
     public const ulong ChunksPerBlock = BlockSize / 1024;

@@ -22,7 +22,7 @@ public enum CopyMethod { None, Reflink, CopyFileRange, SparseExtents, ReadWrite 
 /// </summary>
 internal static unsafe class DataCopier
 {
-    public const int BlockSize = 4 * 1024 * 1024;
+    public const int BlockSize = Hashing.BlockLedger.BlockSize;
     private const int SparsePage = 4096;
     // copy_file_range in slices so that cancellation and progress stay responsive inside a large file.
     private const long KernelSlice = 32L * 1024 * 1024;

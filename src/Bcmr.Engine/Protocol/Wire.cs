@@ -90,7 +90,7 @@ public static class Wire
     public const int FrameLimit = MaxPayload + 64;
 
     /// <summary>The largest block a Data or DataCompressed frame may carry (decoded size): 4 MiB.</summary>
-    public const int MaxBlock = 4 * 1024 * 1024;
+    public const int MaxBlock = Hashing.BlockLedger.BlockSize;
 
     /// <summary>Frame length of a Data frame carrying <paramref name="dataLength"/> bytes: type + u32 + data.</summary>
     public static int DataFrameLength(int dataLength) => 1 + 4 + dataLength;
