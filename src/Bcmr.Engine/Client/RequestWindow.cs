@@ -20,7 +20,8 @@ internal sealed class RequestWindow(int size)
         get { lock (_lock) return _waiting; }
     }
 
-    /// <summary>Takes a place if one is free.</summary>
+    /// <summary>Takes a place if one is free, or lets the sender through once the window is closed (it then finds the
+    /// connection gone).</summary>
     public bool TryEnter()
     {
         lock (_lock)

@@ -23,12 +23,7 @@ internal static unsafe class Blake3Avx2
         uint flags, uint flagsStart, uint flagsEnd, byte* output)
     {
         uint* counterWords = stackalloc uint[16];
-        for (int l = 0; l < 8; l++)
-        {
-            ulong laneCounter = counter + (incrementCounter ? (ulong)l : 0);
-            counterWords[l] = (uint)laneCounter;
-            counterWords[8 + l] = (uint)(laneCounter >> 32);
-        }
+        Blake3HashMany.LaneCounters(counterWords, counterWords + 8, 8, counter, incrementCounter);
         Vector256<uint> counterLow = Vector256.Load(counterWords);
         Vector256<uint> counterHigh = Vector256.Load(counterWords + 8);
         Vector256<uint> blockLen = Vector256.Create((uint)Blake3Core.BlockLen);
@@ -537,19 +532,11 @@ internal static unsafe class Blake3Avx2
             blockFlags = flags;
         }
 
-        // Un-transpose through a small buffer: once per input, against 16 compressions per chunk.
         uint* words = stackalloc uint[8 * 8];
         for (int i = 0; i < 8; i++)
         {
             h[i].Store(words + 8 * i);
         }
-        uint* o = (uint*)output;
-        for (int l = 0; l < 8; l++)
-        {
-            for (int i = 0; i < 8; i++)
-            {
-                o[l * 8 + i] = words[i * 8 + l];
-            }
-        }
+        Blake3HashMany.StoreChainingValues(words, 8, output);
     }
 }

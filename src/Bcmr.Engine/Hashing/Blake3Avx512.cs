@@ -25,12 +25,7 @@ internal static unsafe class Blake3Avx512
         uint flags, uint flagsStart, uint flagsEnd, byte* output)
     {
         uint* counterWords = stackalloc uint[32];
-        for (int l = 0; l < 16; l++)
-        {
-            ulong laneCounter = counter + (incrementCounter ? (ulong)l : 0);
-            counterWords[l] = (uint)laneCounter;
-            counterWords[16 + l] = (uint)(laneCounter >> 32);
-        }
+        Blake3HashMany.LaneCounters(counterWords, counterWords + 16, 16, counter, incrementCounter);
         Vector512<uint> counterLow = Vector512.Load(counterWords);
         Vector512<uint> counterHigh = Vector512.Load(counterWords + 16);
 
@@ -525,18 +520,10 @@ internal static unsafe class Blake3Avx512
             blockFlags = flags;
         }
 
-        // Un-transpose through a small buffer: once per input, against 16 compressions per chunk.
         uint* words = stackalloc uint[8 * 16];
         h0.Store(words); h1.Store(words + 16); h2.Store(words + 32); h3.Store(words + 48);
         h4.Store(words + 64); h5.Store(words + 80); h6.Store(words + 96); h7.Store(words + 112);
-        uint* o = (uint*)output;
-        for (int l = 0; l < 16; l++)
-        {
-            for (int i = 0; i < 8; i++)
-            {
-                o[l * 8 + i] = words[i * 16 + l];
-            }
-        }
+        Blake3HashMany.StoreChainingValues(words, 16, output);
     }
 
     /// <summary>

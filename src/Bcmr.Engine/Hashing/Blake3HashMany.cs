@@ -107,6 +107,34 @@ internal static unsafe class Blake3HashMany
         }
     }
 
+    /// <summary>Each lane's chunk counter split into its low and high words: lane l counts from
+    /// <paramref name="counter"/> + l when <paramref name="incrementCounter"/> (chunks), else all lanes use it (parents).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void LaneCounters(uint* low, uint* high, int lanes, ulong counter, bool incrementCounter)
+    {
+        for (int l = 0; l < lanes; l++)
+        {
+            ulong laneCounter = counter + (incrementCounter ? (ulong)l : 0);
+            low[l] = (uint)laneCounter;
+            high[l] = (uint)(laneCounter >> 32);
+        }
+    }
+
+    /// <summary>Writes each lane's 32-byte chaining value to <paramref name="output"/> from the final state stored word
+    /// by word (word i of lane l at <c>words[i * lanes + l]</c>): the un-transpose, once per input against 16
+    /// compressions per chunk.</summary>
+    internal static void StoreChainingValues(uint* words, int lanes, byte* output)
+    {
+        uint* o = (uint*)output;
+        for (int l = 0; l < lanes; l++)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                o[l * 8 + i] = words[i * lanes + l];
+            }
+        }
+    }
+
     /// <summary>
     /// Before block <paramref name="b"/> of <paramref name="lanes"/> inputs <paramref name="stride"/> apart, fetches
     /// each input's block four ahead, and in the last four blocks the first ones of the next batch of inputs, which
@@ -161,12 +189,7 @@ internal static unsafe class Blake3HashMany
         {
             int lanes = TOps.Lanes;
             uint* counterWords = stackalloc uint[32];
-            for (int l = 0; l < lanes; l++)
-            {
-                ulong laneCounter = counter + (incrementCounter ? (ulong)l : 0);
-                counterWords[l] = (uint)laneCounter;
-                counterWords[16 + l] = (uint)(laneCounter >> 32);
-            }
+            LaneCounters(counterWords, counterWords + 16, lanes, counter, incrementCounter);
             TVec counterLow = TOps.Load(counterWords);
             TVec counterHigh = TOps.Load(counterWords + 16);
             TVec blockLen = TOps.Splat(Blake3Core.BlockLen);
@@ -276,20 +299,12 @@ internal static unsafe class Blake3HashMany
                 blockFlags = flags;
             }
 
-            // Un-transpose through a small buffer: this runs once per input, against 16 compressions per chunk.
             uint* words = stackalloc uint[8 * 16];
             for (int i = 0; i < 8; i++)
             {
                 TOps.Store(h[i], words + i * lanes);
             }
-            uint* o = (uint*)output;
-            for (int l = 0; l < lanes; l++)
-            {
-                for (int i = 0; i < 8; i++)
-                {
-                    o[l * 8 + i] = words[i * lanes + l];
-                }
-            }
+            StoreChainingValues(words, lanes, output);
         }
     }
 

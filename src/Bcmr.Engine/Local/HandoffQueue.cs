@@ -3,7 +3,8 @@ namespace Bcmr.Engine.Local;
 /// <summary>
 /// A queue between threads that waits on a monitor and never spins. BlockingCollection (SemaphoreSlim) spins and yields
 /// before it blocks; on two cores, with a hand-off per small file, a 10 000-file download spent 57 000 sched_yield calls
-/// in it, CPU taken from ssh and from the threads doing the work (bench/RESULTS.md, issue 17).
+/// in it, CPU taken from ssh and from the threads doing the work (bench/RESULTS.md, issue 17). One taker: an add wakes
+/// a waiter only when it makes the queue non-empty.
 /// </summary>
 internal sealed class HandoffQueue<T>
 {
