@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using Bcmr.Cli.Output;
 using System.CommandLine;
 using Bcmr.Engine;

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Globalization;
 using Bcmr.Engine;
 using Bcmr.Engine.Local;

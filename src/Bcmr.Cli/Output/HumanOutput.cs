@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Globalization;
 using Bcmr.Engine.Transfers;
 
@@ -67,7 +68,7 @@ internal sealed class HumanOutput : IProgress<TransferProgress>
                     _err.WriteLine("bcmr: " + r.Message);
                     break;
                 case CopyStatus.DryRun:
-                    _out.WriteLine($"would {(r.Kind == Engine.Local.EntryKind.Directory ? "create" : "copy")} '{r.Source}' -> '{r.Destination}'");
+                    _out.WriteLine($"would {(r.Kind == Engine.Platform.EntryKind.Directory ? "create" : "copy")} '{r.Source}' -> '{r.Destination}'");
                     break;
                 default:
                     if (r.Message is not null && !_quiet)

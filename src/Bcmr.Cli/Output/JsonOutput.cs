@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Bcmr.Engine.Local;
 using Bcmr.Engine.Transfers;
 
 namespace Bcmr.Cli.Output;

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using Bcmr.Engine.Codecs;
 using System.Collections.Concurrent;
 using System.Buffers;

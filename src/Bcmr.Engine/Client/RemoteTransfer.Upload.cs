@@ -1,9 +1,10 @@
+using Bcmr.Engine.Platform;
 using System.Buffers;
 using System.Diagnostics;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
-using Bcmr.Engine.Local.Native;
+using Bcmr.Engine.Platform.Native;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Transfers;
 

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Diagnostics;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Transfers;

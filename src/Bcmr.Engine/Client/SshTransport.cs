@@ -1,5 +1,5 @@
+using Bcmr.Engine.Platform;
 using System.Diagnostics;
-using Bcmr.Engine.Local;
 
 namespace Bcmr.Engine.Client;
 

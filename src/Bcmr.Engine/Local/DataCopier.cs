@@ -1,8 +1,9 @@
+using Bcmr.Engine.Platform;
 using Bcmr.Engine.Codecs;
 using System.Buffers;
 using Bcmr.Engine.Hashing;
 using Microsoft.Win32.SafeHandles;
-using static Bcmr.Engine.Local.Native.LibC;
+using static Bcmr.Engine.Platform.Native.LibC;
 
 namespace Bcmr.Engine.Local;
 

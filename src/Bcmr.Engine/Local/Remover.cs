@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Text.RegularExpressions;
 using Bcmr.Engine.Transfers;
 

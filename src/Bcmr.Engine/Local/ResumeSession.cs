@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Buffers.Binary;
 using System.Text;
 using Bcmr.Engine.Hashing;

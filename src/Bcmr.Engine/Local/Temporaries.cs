@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.RegularExpressions;

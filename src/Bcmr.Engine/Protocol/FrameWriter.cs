@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Buffers;
 using System.Buffers.Binary;
 using Bcmr.Engine.Codecs;
@@ -42,7 +43,7 @@ public sealed class FrameWriter : IDisposable
 
     /// <summary>
     /// Writes one Data frame carrying <paramref name="block"/>, feeding <paramref name="hasher"/> (when given) each
-    /// 256 KiB slice (<see cref="Local.Fs.IoSlice"/>) just before writing it. Measured on a 1 GiB download over loopback ssh: the slice is still in
+    /// 256 KiB slice (<see cref="Platform.Fs.IoSlice"/>) just before writing it. Measured on a 1 GiB download over loopback ssh: the slice is still in
     /// cache for the write, and the pipe to ssh fills while the rest of the block is hashed instead of only after.
     /// </summary>
     public void WriteData(ReadOnlySpan<byte> block, Blake3Hasher? hasher)
@@ -54,9 +55,9 @@ public sealed class FrameWriter : IDisposable
         }
         DataHeader(block.Length);
         _output.Write(_dataHeader);
-        for (int at = 0; at < block.Length; at += Local.Fs.IoSlice)
+        for (int at = 0; at < block.Length; at += Platform.Fs.IoSlice)
         {
-            var slice = block.Slice(at, Math.Min(Local.Fs.IoSlice, block.Length - at));
+            var slice = block.Slice(at, Math.Min(Platform.Fs.IoSlice, block.Length - at));
             hasher.Update(slice);
             _output.Write(slice);
         }

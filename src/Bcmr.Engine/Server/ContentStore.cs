@@ -1,5 +1,5 @@
+using Bcmr.Engine.Platform;
 using Bcmr.Engine.Hashing;
-using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
 using Microsoft.Win32.SafeHandles;
 

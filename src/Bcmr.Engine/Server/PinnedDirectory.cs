@@ -1,5 +1,6 @@
+using Bcmr.Engine.Platform;
 using Bcmr.Engine.Local;
-using Bcmr.Engine.Local.Native;
+using Bcmr.Engine.Platform.Native;
 
 namespace Bcmr.Engine.Server;
 

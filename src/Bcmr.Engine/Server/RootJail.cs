@@ -1,5 +1,5 @@
+using Bcmr.Engine.Platform;
 using System.Text;
-using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
 
 namespace Bcmr.Engine.Server;

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;

@@ -1,5 +1,5 @@
-using Bcmr.Engine.Local;
-using Bcmr.Engine.Local.Native;
+using Bcmr.Engine.Platform;
+using Bcmr.Engine.Platform.Native;
 using Bcmr.Engine.Protocol;
 using Microsoft.Win32.SafeHandles;
 

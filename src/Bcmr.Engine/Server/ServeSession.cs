@@ -1,7 +1,7 @@
+using Bcmr.Engine.Platform;
 using System.Buffers;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
-using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
 
 namespace Bcmr.Engine.Server;

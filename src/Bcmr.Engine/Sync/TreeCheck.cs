@@ -1,6 +1,6 @@
+using Bcmr.Engine.Platform;
 using System.Text.RegularExpressions;
 using Bcmr.Engine.Client;
-using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Transfers;
 

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using Bcmr.Engine.Local;
 
 namespace Bcmr.Engine.Transfers;

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 namespace Bcmr.Engine.Transfers;
 
 /// <summary>Counts and forwards per-entry results (from any thread) and builds the summary at the end.</summary>
@@ -27,7 +28,7 @@ internal sealed class ResultLog(Action<CopyResult>? onResult)
         onResult?.Invoke(r);
     }
 
-    public void Fail(string src, string dst, Local.EntryKind kind, BcmrException e, string transport = "local", long wire = 0) =>
+    public void Fail(string src, string dst, Platform.EntryKind kind, BcmrException e, string transport = "local", long wire = 0) =>
         Fail(new CopyResult
         {
             Source = src, Destination = dst, Kind = kind, Status = CopyStatus.Failed, Message = e.Message, ErrorCode = e.Code,

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Diagnostics;
 
 namespace Bcmr.Engine.Transfers;
@@ -65,8 +66,8 @@ internal sealed class Retrying(CopyRequest request, Func<CopyRequest, Action<Cop
     /// contents may already be partly there and copying it "as" the destination could put them one level off.
     /// </summary>
     private bool Retryable(CopyResult r) =>
-        r.Status == CopyStatus.Failed && IsTransient(r.ErrorCode) && r.Kind != Local.EntryKind.Directory
-        && (r.Destination != request.Destination || Local.Fs.TryLstat(r.Source) is { Kind: Local.EntryKind.File or Local.EntryKind.Symlink });
+        r.Status == CopyStatus.Failed && IsTransient(r.ErrorCode) && r.Kind != Platform.EntryKind.Directory
+        && (r.Destination != request.Destination || Platform.Fs.TryLstat(r.Source) is { Kind: Platform.EntryKind.File or Platform.EntryKind.Symlink });
 
     /// <summary>Forwards every result but the transient failures, which are kept for the next round (or forwarded after
     /// all, on the last one).</summary>

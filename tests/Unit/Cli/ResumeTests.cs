@@ -1,3 +1,4 @@
+using Bcmr.Engine.Platform;
 using System.Diagnostics;
 using System.Text.Json;
 using Bcmr.Engine.Local;

@@ -11,7 +11,7 @@ namespace Bcmr.Tests.Engine;
 /// </summary>
 public class ArchitectureTests
 {
-    private static readonly string[] Layers = ["Hashing", "Codecs", "Local", "Protocol", "Server", "Client", "Sync", "Transfers"];
+    private static readonly string[] Layers = ["Platform", "Hashing", "Codecs", "Local", "Protocol", "Server", "Client", "Sync", "Transfers"];
 
     /// <summary>Never, whatever the order: the server and the client meet only in Protocol/.</summary>
     private static readonly (string From, string To)[] Apart = [("Client", "Server")];

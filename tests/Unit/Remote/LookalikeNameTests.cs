@@ -1,4 +1,3 @@
-using Bcmr.Engine.Local;
 using Bcmr.Tests.Cli;
 using Bcmr.Tests.Infrastructure;
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Bcmr.Engine.Local.Native;
+namespace Bcmr.Engine.Platform.Native;
 
 /// <summary>The Linux system calls behind the fast per-file path. Raw fds and errno, no .NET stream layer:
 /// copying thousands of small files is bounded by syscalls per file, and FileStream adds fstat/flock/lseek calls.</summary>

@@ -1,10 +1,10 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using Bcmr.Engine.Local.Native;
+using Bcmr.Engine.Platform.Native;
 using Microsoft.Win32.SafeHandles;
-using static Bcmr.Engine.Local.Native.LibC;
+using static Bcmr.Engine.Platform.Native.LibC;
 
-namespace Bcmr.Engine.Local;
+namespace Bcmr.Engine.Platform;
 
 /// <summary>
 /// Every filesystem operation the local copy needs, each in one place with two branches: raw Linux system calls

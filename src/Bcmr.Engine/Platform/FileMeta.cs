@@ -1,4 +1,4 @@
-namespace Bcmr.Engine.Local;
+namespace Bcmr.Engine.Platform;
 
 public enum EntryKind { File, Directory, Symlink, Other }
 

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.InteropServices.Marshalling;
 using System.Text;
 
-namespace Bcmr.Engine.Local.Native;
+namespace Bcmr.Engine.Platform.Native;
 
 /// <summary>
 /// Linux names are bytes, .NET strings are UTF-16: names that are not valid UTF-8 are carried in strings with each

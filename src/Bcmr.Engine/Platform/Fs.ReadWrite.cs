@@ -1,7 +1,7 @@
 using Microsoft.Win32.SafeHandles;
-using static Bcmr.Engine.Local.Native.LibC;
+using static Bcmr.Engine.Platform.Native.LibC;
 
-namespace Bcmr.Engine.Local;
+namespace Bcmr.Engine.Platform;
 
 internal static partial class Fs
 {

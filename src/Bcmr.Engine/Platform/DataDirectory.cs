@@ -1,4 +1,4 @@
-namespace Bcmr.Engine.Local;
+namespace Bcmr.Engine.Platform;
 
 /// <summary>Where bcmr keeps per-user state (sessions, the content store): <c>$XDG_DATA_HOME/bcmr</c> or
 /// <c>~/.local/share/bcmr</c> on Linux and macOS, <c>%LOCALAPPDATA%\bcmr</c> on Windows; bcmr 0.6 uses the same places.</summary>
