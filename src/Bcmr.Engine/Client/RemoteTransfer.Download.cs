@@ -328,7 +328,7 @@ internal sealed partial class RemoteTransfer
             var m => throw ServeClient.WrongReply(c.Remote, m, MessageType.Stat, nameof(StatResponse)),
         };
         var name = src.BaseName();
-        if (IsExcluded(name)) return;
+        if (_filter.Excludes(name)) return;
         var target = dstIsDir ? Path.Join(dst, name) : dst;
         var targetMeta = Fs.TryStat(target);
         if (!stat.IsDir)
@@ -345,56 +345,44 @@ internal sealed partial class RemoteTransfer
             throw new BcmrException(BcmrErrorCode.IsADirectory, src.ToString(), $"{src}: is a directory (use -r to copy directories)");
         if (targetMeta is { Kind: not EntryKind.Directory })
             throw new BcmrException(BcmrErrorCode.NotADirectory, target, $"{target}: cannot overwrite non-directory with directory '{src}'");
-        var listing = c.Call(new ListRequest(src.ServerPath), _ct);
-        if (listing is ErrorResponse le) throw ServerError(c, src.ServerPath, le);
-        MakeLocalDirectory(target);
-        var skipped = new List<string>();
-        foreach (var entry in c.Expect<ListResponse>(listing, MessageType.List).Entries)
-        {
-            // The listing is depth first with directories before their contents, so a skipped directory's entries follow it.
-            if (skipped.Any(s => entry.Path.StartsWith(s + "/", StringComparison.Ordinal))) continue;
-            if (!IsSafeRelative(entry.Path))
-            {
-                // Refused alone (with what lies under it), by name; the rest of the tree is still copied.
-                var shown = src.WithPath(RemoteSpec.Join(src.ServerPath, entry.Path)).ToString();
-                _log.Fail(shown, target, entry.IsDir ? EntryKind.Directory : EntryKind.File, new BcmrException(BcmrErrorCode.InvalidArgument, shown,
-                    $"{shown}: the server listed a name that cannot be written here safely ('{entry.Path}'); not copied"), _transport);
-                if (entry.IsDir) skipped.Add(entry.Path);
-                continue;
-            }
-            if (IsExcluded(name + "/" + entry.Path))
-            {
-                if (entry.IsDir) skipped.Add(entry.Path);
-                continue;
-            }
-            var local = Path.Join(target, entry.Path);
-            var remote = RemoteSpec.Join(src.ServerPath, entry.Path);
-            if (entry.IsDir)
-            {
-                try { MakeLocalDirectory(local); }
-                catch (BcmrException e)
-                {
-                    _log.Fail(src.WithPath(remote).ToString(), local, EntryKind.Directory, e, _transport);
-                    skipped.Add(entry.Path);
-                }
-                continue;
-            }
-            files.Add(new DownloadFile(remote, src.WithPath(remote).ToString(), local, (long)entry.Size, entry.Mtime));
-            _tracker.AddPlanned((long)entry.Size);
-        }
+        var root = new TreeNode(src.ServerPath, name, "", EntryKind.Directory, 0, stat.Mtime);
+        RemoteTree.Walk(c, src, root, _filter, new DownloadPlanner(this, src, target, files), _ct);
     }
 
-    /// <summary>A name from a server's listing may only go down from the destination: relative, '/'-separated, no
-    /// empty, "." or ".." component. A malicious server can then never make a download write outside the local
-    /// destination. What else is refused depends on the side that writes: on Linux any other name is a name (a colon
-    /// in 12:30:00.log, a backslash, a control character); on Windows a backslash or colon would be a separator, a
-    /// drive or a stream, and control characters cannot be written, so those are refused there.</summary>
-    internal static bool IsSafeRelative(string path) => IsSafeRelative(path, OperatingSystem.IsWindows());
+    /// <summary>Makes each directory of a remote tree here as it is listed, and lists its files for the download.</summary>
+    private sealed class DownloadPlanner(RemoteTransfer owner, RemoteSpec src, string target, List<DownloadFile> files) : ITreeVisitor
+    {
+        public bool Enter(in TreeNode directory)
+        {
+            var local = directory.Under(target);
+            if (directory.Below.Length == 0)
+            {
+                owner.MakeLocalDirectory(local); // the item itself: a failure fails the whole item
+                return true;
+            }
+            try { owner.MakeLocalDirectory(local); }
+            catch (BcmrException e)
+            {
+                owner._log.Fail(src.WithPath(directory.Path).ToString(), local, EntryKind.Directory, e, owner._transport);
+                return false;
+            }
+            return true;
+        }
 
-    internal static bool IsSafeRelative(string path, bool windows) =>
-        path.Length > 0 && !path.StartsWith('/') && path.IndexOf('\0') < 0
-        && (!windows || path.IndexOfAny(['\\', ':']) < 0 && !path.Any(char.IsControl))
-        && path.Split('/').All(part => part is not ("" or "." or ".."));
+        public void Leaf(in TreeNode file)
+        {
+            files.Add(new DownloadFile(file.Path, src.WithPath(file.Path).ToString(), file.Under(target), file.Size, file.MtimeSec));
+            owner._tracker.AddPlanned(file.Size);
+        }
+
+        public void Skip(in TreeNode entry, TreeSkip why) { }
+
+        public void Fail(in TreeNode entry, BcmrException error)
+        {
+            if (entry.Below.Length == 0) throw error;
+            owner._log.Fail(src.WithPath(entry.Path).ToString(), target, entry.Kind, error, owner._transport);
+        }
+    }
 
     private void MakeLocalDirectory(string dir)
     {

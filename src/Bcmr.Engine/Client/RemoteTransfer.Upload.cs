@@ -116,8 +116,8 @@ internal sealed partial class RemoteTransfer
             throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
         if (meta.Kind is not (EntryKind.File or EntryKind.Directory))
             throw new BcmrException(BcmrErrorCode.SpecialFile, src, $"{src}: not a regular file or directory; not copied");
-        var name = LocalTransfer.BaseName(src);
-        if (IsExcluded(name)) return;
+        var name = CopyNames.BaseName(src);
+        if (_filter.Excludes(name)) return;
         if (PathBytes.HasEscapes(name)) throw NotUtf8(src);
         var target = dstIsDir ? RemoteSpec.Join(dst.Path, name) : dst.ServerPath;
         var targetStat = dstIsDir ? c.StatOrNull(target, _ct) : dstStat;
@@ -133,64 +133,40 @@ internal sealed partial class RemoteTransfer
         }
         if (targetStat is { IsDir: false })
             throw new BcmrException(BcmrErrorCode.NotADirectory, src, $"{dst.WithPath(target)}: cannot overwrite non-directory with directory '{src}'");
-        bool fresh = targetStat is null;
-        var ancestors = new HashSet<(ulong, ulong)>();
-        WalkUpload(src, target, name, meta, fresh, ancestors, dirs, files);
+        var root = TreeNode.Root(src, name, meta);
+        LocalTree.Walk(root, SymlinkPolicy.Follow, _filter, new UploadPlanner(this, target, fresh: targetStat is null, dirs, files), _ct);
     }
 
-    /// <summary>Depth first, parents before children; symlinks followed, a link back to a directory above is not
-    /// entered again (it would never end), a dangling link or special file is reported as skipped.</summary>
-    private void WalkUpload(string local, string remote, string rel, FileMeta meta, bool fresh, HashSet<(ulong, ulong)> ancestors,
-        List<(string, string)> dirs, List<UploadFile> files)
+    /// <summary>Lists a local tree for upload, links followed (the protocol has none), parents before children.</summary>
+    private sealed class UploadPlanner(RemoteTransfer owner, string target, bool fresh, List<(string, string)> dirs, List<UploadFile> files) : ITreeVisitor
     {
-        _ct.ThrowIfCancellationRequested();
-        if (!ancestors.Add((meta.Device, meta.Inode)))
+        private string Remote(in TreeNode node) => node.Below.Length == 0 ? target : RemoteSpec.Join(target, node.Below);
+
+        public bool Enter(in TreeNode directory)
         {
-            SkipLocal(local, remote, $"{local}: not entered: it links back to a directory above it");
-            return;
+            if (!Named(directory)) return false;
+            dirs.Add((directory.Path, Remote(directory)));
+            return true;
         }
-        dirs.Add((local, remote));
-        List<DirEntry> entries;
-        try { entries = Fs.ListDirectory(local); }
-        catch (BcmrException e)
+
+        public void Leaf(in TreeNode file)
         {
-            _log.Fail(local, remote, EntryKind.Directory, e, _transport);
-            ancestors.Remove((meta.Device, meta.Inode));
-            return;
+            if (!Named(file)) return;
+            files.Add(new UploadFile(file.Path, Remote(file), file.Size) { New = fresh });
+            owner._tracker.AddPlanned(file.Size);
         }
-        entries.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-        foreach (var entry in entries)
+
+        public void Skip(in TreeNode entry, TreeSkip why) => owner.SkipLocal(entry.Path, Remote(entry), entry.SkipMessage(why));
+
+        public void Fail(in TreeNode directory, BcmrException error) =>
+            owner._log.Fail(directory.Path, Remote(directory), EntryKind.Directory, error, owner._transport);
+
+        private bool Named(in TreeNode node)
         {
-            var childRel = rel + "/" + entry.Name;
-            if (IsExcluded(childRel)) continue;
-            var childLocal = Path.Join(local, entry.Name);
-            var childRemote = RemoteSpec.Join(remote, entry.Name);
-            if (PathBytes.HasEscapes(entry.Name))
-            {
-                _log.Fail(childLocal, childRemote, entry.Kind, NotUtf8(childLocal), _transport);
-                continue;
-            }
-            var child = Fs.TryStat(childLocal);
-            if (child is null)
-            {
-                SkipLocal(childLocal, childRemote, $"{childLocal}: dangling symbolic link; not copied");
-                continue;
-            }
-            switch (child.Value.Kind)
-            {
-                case EntryKind.Directory:
-                    WalkUpload(childLocal, childRemote, childRel, child.Value, fresh, ancestors, dirs, files);
-                    break;
-                case EntryKind.File:
-                    files.Add(new UploadFile(childLocal, childRemote, child.Value.Size) { New = fresh });
-                    _tracker.AddPlanned(child.Value.Size);
-                    break;
-                default:
-                    SkipLocal(childLocal, childRemote, $"{childLocal}: not a regular file or directory; not copied");
-                    break;
-            }
+            if (node.Below.Length == 0 || !PathBytes.HasEscapes(System.IO.Path.GetFileName(node.Path))) return true;
+            owner._log.Fail(node.Path, Remote(node), node.Kind, NotUtf8(node.Path), owner._transport);
+            return false;
         }
-        ancestors.Remove((meta.Device, meta.Inode));
     }
 
     /// <summary>A name that is not UTF-8 (copied locally byte for byte) cannot cross the protocol, whose strings

@@ -22,7 +22,7 @@ internal sealed partial class RemoteTransfer
 {
     private readonly CopyRequest _req;
     private readonly Action<CopyResult>? _onResult;
-    private readonly Regex[] _excludes;
+    private readonly PathFilter _filter;
     private readonly CancellationToken _ct;
     private readonly ProgressTracker _tracker;
     private readonly ResultLog _log;
@@ -41,11 +41,11 @@ internal sealed partial class RemoteTransfer
     /// <summary>A request whose reply the calling thread will turn into a result, in order.</summary>
     private readonly record struct Inflight(PendingReply Reply, Action Complete);
 
-    public RemoteTransfer(CopyRequest req, IProgress<TransferProgress>? progress, Action<CopyResult>? onResult, Regex[] excludes, CancellationToken ct)
+    public RemoteTransfer(CopyRequest req, IProgress<TransferProgress>? progress, Action<CopyResult>? onResult, PathFilter filter, CancellationToken ct)
     {
         _req = req;
         _onResult = onResult;
-        _excludes = excludes;
+        _filter = filter;
         _ct = ct;
         _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
         _log = new ResultLog(onResult);
@@ -179,11 +179,5 @@ internal sealed partial class RemoteTransfer
         : note is null ? ResumeDecision.Fresh
         : ResumeDecision.StartedOver;
 
-    private bool IsExcluded(string relativePath)
-    {
-        foreach (var rx in _excludes)
-            if (rx.IsMatch(relativePath)) return true;
-        return false;
-    }
 
 }

@@ -1,6 +1,5 @@
 using Bcmr.Engine.Platform;
 using System.Text.RegularExpressions;
-using Bcmr.Engine.Transfers;
 
 namespace Bcmr.Engine.Local;
 

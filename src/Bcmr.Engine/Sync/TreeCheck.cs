@@ -1,8 +1,6 @@
 using Bcmr.Engine.Platform;
-using System.Text.RegularExpressions;
 using Bcmr.Engine.Client;
-using Bcmr.Engine.Protocol;
-using Bcmr.Engine.Transfers;
+using Bcmr.Engine.Local;
 
 namespace Bcmr.Engine.Sync;
 
@@ -48,7 +46,7 @@ public static class TreeCheck
     public static CheckResult Run(CheckRequest request, CancellationToken ct = default)
     {
         if (request.Sources.Count == 0) throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "no source given");
-        var excludes = request.Excludes.Select(e => new Regex(e, RegexOptions.CultureInvariant)).ToArray();
+        var filter = new PathFilter(request.Excludes);
         var connections = new Dictionary<string, ServeClient>();
         try
         {
@@ -59,42 +57,46 @@ public static class TreeCheck
                 return c;
             }
             var dstSpec = RemoteSpec.ParseOrLocal(request.Destination);
+            // The check walks as the copy it checks did: a local copy keeps links as links; a copy to or from a server
+            // follows them (the protocol has no links), so a linked directory's files are on both sides.
+            var policy = dstSpec is not null || request.Sources.Any(RemoteSpec.IsRemote) ? SymlinkPolicy.Follow : SymlinkPolicy.Preserve;
             var dstRoot = Stat(request.Destination, dstSpec, dstSpec is null ? null : Connect(dstSpec), ct);
-            bool dstIsDir = dstRoot is { IsDir: true };
+            bool dstIsDir = dstRoot is { IsDirectory: true };
             if (request.Sources.Count > 1 && !dstIsDir)
                 throw new BcmrException(BcmrErrorCode.NotADirectory, request.Destination, $"{request.Destination}: not a directory (several sources need one)");
 
-            var src = new SortedDictionary<string, Node>(StringComparer.Ordinal);
-            var dst = new SortedDictionary<string, Node>(StringComparer.Ordinal);
+            var src = new Collector();
+            var dst = new Collector();
             foreach (var source in request.Sources)
             {
                 var spec = RemoteSpec.ParseOrLocal(source);
                 var client = spec is null ? null : Connect(spec);
                 var top = Stat(source, spec, client, ct)
                     ?? throw new BcmrException(BcmrErrorCode.NotFound, source, $"{source}: No such file or directory");
-                if (top.IsDir && !request.Recursive)
+                if (top.IsDirectory && !request.Recursive)
                     throw new BcmrException(BcmrErrorCode.IsADirectory, source, $"{source}: is a directory (use -r)");
-                var name = spec?.BaseName() ?? Transfers.LocalTransfer.BaseName(source);
+                var name = spec?.BaseName() ?? CopyNames.BaseName(source);
+                if (filter.Excludes(name)) continue;
+                Walk(spec, client, top with { Relative = name }, policy, filter, src, ct);
                 var target = dstIsDir ? Join(request.Destination, dstSpec is not null, name) : request.Destination;
-                Collect(source, spec, client, name, top, src, excludes, ct);
-                var targetTop = dstIsDir ? Stat(target, dstSpec is null ? null : dstSpec.WithPath(RemoteSpec.Join(dstSpec.Path, name)), dstSpec is null ? null : Connect(dstSpec), ct) : dstRoot;
+                var targetSpec = dstSpec?.WithPath(dstIsDir ? RemoteSpec.Join(dstSpec.Path, name) : dstSpec.Path);
+                var targetTop = dstIsDir ? Stat(target, targetSpec, dstSpec is null ? null : Connect(dstSpec), ct) : dstRoot;
                 if (targetTop is { } t)
-                    Collect(target, dstSpec is null ? null : dstSpec.WithPath(dstIsDir ? RemoteSpec.Join(dstSpec.Path, name) : dstSpec.Path),
-                        dstSpec is null ? null : Connect(dstSpec), name, t, dst, excludes, ct);
+                    Walk(targetSpec, dstSpec is null ? null : Connect(dstSpec), t with { Relative = name }, policy, filter, dst, ct);
             }
 
             var diffs = new List<CheckEntry>();
-            foreach (var (path, s) in src)
+            foreach (var (path, s, d) in TreeDiff.March(src.Nodes, dst.Nodes))
             {
-                if (!dst.TryGetValue(path, out var d))
-                    diffs.Add(new CheckEntry(CheckDifference.Added, path, s.IsDir, s.IsDir ? null : s.Size, s.Mtime, null, null));
-                else if (s.IsDir != d.IsDir || (!s.IsDir && (s.Size != d.Size || s.Mtime > d.Mtime)))
-                    diffs.Add(new CheckEntry(CheckDifference.Modified, path, s.IsDir, s.IsDir ? null : s.Size, s.Mtime, d.IsDir ? null : d.Size, d.Mtime));
+                if (d is null)
+                    diffs.Add(new CheckEntry(CheckDifference.Added, path, s!.Value.IsDir, s.Value.IsDir ? null : s.Value.Size, s.Value.Mtime, null, null));
+                else if (s is null)
+                    diffs.Add(new CheckEntry(CheckDifference.Missing, path, d.Value.IsDir, null, null, d.Value.IsDir ? null : d.Value.Size, d.Value.Mtime));
+                else if (s.Value.IsDir != d.Value.IsDir || (!s.Value.IsDir && (s.Value.Size != d.Value.Size || s.Value.Mtime > d.Value.Mtime)))
+                    diffs.Add(new CheckEntry(CheckDifference.Modified, path, s.Value.IsDir, s.Value.IsDir ? null : s.Value.Size, s.Value.Mtime,
+                        d.Value.IsDir ? null : d.Value.Size, d.Value.Mtime));
             }
-            foreach (var (path, d) in dst)
-                if (!src.ContainsKey(path))
-                    diffs.Add(new CheckEntry(CheckDifference.Missing, path, d.IsDir, null, null, d.IsDir ? null : d.Size, d.Mtime));
-            return new CheckResult { Differences = diffs, Compared = src.Count };
+            return new CheckResult { Differences = diffs, Compared = src.Nodes.Count };
         }
         finally
         {
@@ -102,56 +104,43 @@ public static class TreeCheck
         }
     }
 
-    private static Node? Stat(string text, RemoteSpec? spec, ServeClient? client, CancellationToken ct)
+    /// <summary>The root of one side (a link named as an operand counts as what it points to, as in the copy).</summary>
+    private static TreeNode? Stat(string text, RemoteSpec? spec, ServeClient? client, CancellationToken ct)
     {
         if (spec is null)
-            return Fs.TryStat(text) is { } m ? new Node(m.Size, m.MtimeSec, m.Kind == EntryKind.Directory) : null;
-        return client!.StatOrNull(spec.ServerPath, ct) is { } r ? new Node((long)r.Size, r.Mtime, r.IsDir) : null;
+            return Fs.TryStat(text) is { } m ? TreeNode.Root(text, "", m) : null;
+        return client!.StatOrNull(spec.ServerPath, ct) is { } r
+            ? new TreeNode(spec.ServerPath, "", "", r.IsDir ? EntryKind.Directory : EntryKind.File, r.IsDir ? 0 : (long)r.Size, r.Mtime)
+            : null;
     }
 
-    private static void Collect(string text, RemoteSpec? spec, ServeClient? client, string name, Node top,
-        SortedDictionary<string, Node> into, Regex[] excludes, CancellationToken ct)
+    private static void Walk(RemoteSpec? spec, ServeClient? client, in TreeNode root, SymlinkPolicy policy, PathFilter filter,
+        Collector into, CancellationToken ct)
     {
-        if (Excluded(name, excludes)) return;
-        into[name] = top with { Size = top.IsDir ? 0 : top.Size };
-        if (!top.IsDir) return;
-        if (spec is not null)
-        {
-            var listing = client!.Call(new ListRequest(spec.ServerPath), ct);
-            if (listing is ErrorResponse e) throw ServeClient.ServerError(client.Remote, spec.ServerPath, e);
-            var skipped = new List<string>();
-            foreach (var entry in ServeClient.Expect<ListResponse>(client.Remote, listing, MessageType.List).Entries)
-            {
-                var rel = name + "/" + entry.Path;
-                if (skipped.Any(s => rel.StartsWith(s + "/", StringComparison.Ordinal))) continue;
-                if (Excluded(rel, excludes)) { if (entry.IsDir) skipped.Add(rel); continue; }
-                into[rel] = new Node(entry.IsDir ? 0 : (long)entry.Size, entry.Mtime, entry.IsDir);
-            }
-            return;
-        }
-        var pending = new Stack<(string Dir, string Rel)>();
-        pending.Push((text, name));
-        while (pending.Count > 0)
-        {
-            ct.ThrowIfCancellationRequested();
-            var (dir, rel) = pending.Pop();
-            foreach (var entry in Fs.ListDirectory(dir))
-            {
-                var childRel = rel + "/" + entry.Name;
-                if (Excluded(childRel, excludes)) continue;
-                var full = Path.Join(dir, entry.Name);
-                // Like the server's listing: links count as what they point to; dangling ones and specials are left out.
-                if (Fs.TryStat(full) is not { } m || m.Kind is not (EntryKind.File or EntryKind.Directory)) continue;
-                bool isDir = m.Kind == EntryKind.Directory;
-                into[childRel] = new Node(isDir ? 0 : m.Size, m.MtimeSec, isDir);
-                if (isDir && entry.Kind == EntryKind.Directory) pending.Push((full, childRel));
-            }
-        }
+        if (!root.IsDirectory) into.Leaf(root);
+        else if (spec is null) LocalTree.Walk(root, policy, filter, into, ct, withMeta: true);
+        else RemoteTree.Walk(client!, spec, root, filter, into, ct);
     }
 
-    private static bool Excluded(string rel, Regex[] excludes) => excludes.Any(r => r.IsMatch(rel));
+    /// <summary>Every entry of one side by its relative path; a directory that cannot be listed fails the check.</summary>
+    private sealed class Collector : ITreeVisitor
+    {
+        public List<(string Path, Node Node)> Nodes { get; } = new();
+
+        public bool Enter(in TreeNode directory)
+        {
+            Nodes.Add((directory.Relative, new Node(0, directory.MtimeSec, true)));
+            return true;
+        }
+
+        public void Leaf(in TreeNode entry) => Nodes.Add((entry.Relative, new Node(entry.Size, entry.MtimeSec, false)));
+
+        /// <summary>Dangling links and special files are what the copy leaves out too.</summary>
+        public void Skip(in TreeNode entry, TreeSkip why) { }
+
+        public void Fail(in TreeNode directory, BcmrException error) => throw error;
+    }
 
     private static string Join(string dir, bool remote, string name) =>
         remote ? dir.TrimEnd('/') + "/" + name : Path.Join(dir, name);
-
 }

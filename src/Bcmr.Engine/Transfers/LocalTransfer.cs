@@ -21,7 +21,7 @@ internal sealed class LocalTransfer
     private readonly CancellationToken _ct;
     private readonly FileCopyOptions _options;
     private readonly FileCopyOptions _crossDeviceMoveOptions;
-    private readonly Regex[] _excludes;
+    private readonly PathFilter _filter;
     private readonly ProgressTracker _tracker;
     private readonly SessionStore? _sessions;
 
@@ -35,12 +35,12 @@ internal sealed class LocalTransfer
     private readonly record struct FileJob(string Source, string Destination, EntryKind Kind, long Size);
     private readonly record struct DirectoryFixup(string Source, string Destination, FileMeta Meta, bool Created);
 
-    public LocalTransfer(CopyRequest req, IProgress<TransferProgress>? progress, Action<CopyResult>? onResult, Regex[] excludes, CancellationToken ct)
+    public LocalTransfer(CopyRequest req, IProgress<TransferProgress>? progress, Action<CopyResult>? onResult, PathFilter filter, CancellationToken ct)
     {
         _req = req;
         _log = new ResultLog(onResult);
         _ct = ct;
-        _excludes = excludes;
+        _filter = filter;
         _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse, req.KeepTimes);
         // A move that has to copy deletes the only other copy afterwards, so it always verifies first.
         _crossDeviceMoveOptions = _options with { Verify = true };
@@ -97,8 +97,8 @@ internal sealed class LocalTransfer
         if (meta.Kind == EntryKind.Directory && !_req.Recursive && !_req.Move)
             throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
 
-        var name = BaseName(src);
-        if (IsExcluded(name)) return;
+        var name = CopyNames.BaseName(src);
+        if (_filter.Excludes(name)) return;
         var target = dstIsDir ? Path.Join(dst, name) : dst;
         if (!dstIsDir && EndsWithSeparator(dst) && meta.Kind != EntryKind.Directory)
             throw new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: Not a directory");
@@ -132,11 +132,11 @@ internal sealed class LocalTransfer
                 throw FileCopier.ExistsError(target);
         }
 
-        if (_req.Move && !_req.DryRun && _excludes.Length == 0 && TryRenameWhole(src, target, meta))
+        if (_req.Move && !_req.DryRun && _filter.IsEmpty && TryRenameWhole(src, target, meta))
             return;
 
         if (meta.Kind == EntryKind.Directory)
-            CopyTree(src, target, name);
+            LocalTree.Walk(TreeNode.Root(src, name, meta), SymlinkPolicy.Preserve, _filter, new TreeCopier(this, target), _ct);
         else
             Enqueue(new FileJob(src, target, meta.Kind, meta.Kind == EntryKind.File ? meta.Size : 0));
     }
@@ -164,30 +164,33 @@ internal sealed class LocalTransfer
         return true;
     }
 
-    private void CopyTree(string srcRoot, string dstRoot, string relRoot)
+    /// <summary>A tree copied as cp -r copies it: links stay links; each directory is made before its contents,
+    /// each file goes to the workers as it is listed.</summary>
+    private sealed class TreeCopier(LocalTransfer owner, string target) : ITreeVisitor
     {
-        var pending = new Stack<(string Src, string Dst, string Rel)>();
-        pending.Push((srcRoot, dstRoot, relRoot));
-        while (pending.Count > 0)
+        public bool Enter(in TreeNode directory)
         {
-            _ct.ThrowIfCancellationRequested();
-            var (src, dst, rel) = pending.Pop();
+            var dst = directory.Under(target);
             try
             {
-                if (!_req.DryRun) EnsureDirectory(src, dst);
-                if (_req.Move) _emptiedSourceDirs.Add(src);
-                foreach (var entry in Fs.ListDirectory(src))
-                {
-                    var childRel = rel + "/" + entry.Name;
-                    if (IsExcluded(childRel)) continue;
-                    var childSrc = Path.Join(src, entry.Name);
-                    var childDst = Path.Join(dst, entry.Name);
-                    if (entry.Kind == EntryKind.Directory) pending.Push((childSrc, childDst, childRel));
-                    else Enqueue(new FileJob(childSrc, childDst, entry.Kind, entry.Size));
-                }
+                if (!owner._req.DryRun) owner.EnsureDirectory(directory.Path, dst);
             }
-            catch (BcmrException e) { Fail(src, dst, EntryKind.Directory, e); }
+            catch (BcmrException e)
+            {
+                owner.Fail(directory.Path, dst, EntryKind.Directory, e);
+                return false;
+            }
+            if (owner._req.Move) owner._emptiedSourceDirs.Add(directory.Path);
+            return true;
         }
+
+        public void Leaf(in TreeNode entry) =>
+            owner.Enqueue(new FileJob(entry.Path, entry.Under(target), entry.Kind, entry.Size));
+
+        public void Skip(in TreeNode entry, TreeSkip why) { } // not under Preserve
+
+        public void Fail(in TreeNode directory, BcmrException error) =>
+            owner.Fail(directory.Path, directory.Under(target), EntryKind.Directory, error);
     }
 
     private void EnsureDirectory(string src, string dst)
@@ -395,27 +398,10 @@ internal sealed class LocalTransfer
 
     // ---- names -----------------------------------------------------------------------------------------------
 
-    private bool IsExcluded(string relativePath)
-    {
-        foreach (var rx in _excludes)
-            if (rx.IsMatch(relativePath)) return true;
-        return false;
-    }
 
     private static bool EndsWithSeparator(string p) => p.EndsWith('/') || p.EndsWith(Path.DirectorySeparatorChar);
 
     private static bool SamePath(string a, string b) =>
         string.Equals(Fs.RealPath(a), Fs.RealPath(b), OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The name an item gets inside a destination directory: "a/b/" gives "b"; "." and ".." their real names.</summary>
-    internal static string BaseName(string src)
-    {
-        var trimmed = src.TrimEnd('/', Path.DirectorySeparatorChar);
-        var name = Path.GetFileName(trimmed);
-        if (name is "" or "." or "..")
-            name = Path.GetFileName(Fs.RealPath(src).TrimEnd('/', Path.DirectorySeparatorChar));
-        if (string.IsNullOrEmpty(name))
-            throw new BcmrException(BcmrErrorCode.InvalidArgument, src, $"{src}: cannot copy the root directory itself; name its contents instead");
-        return name;
-    }
 }

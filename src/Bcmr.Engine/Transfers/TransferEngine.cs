@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using Bcmr.Engine.Local;
 
 namespace Bcmr.Engine.Transfers;
 
@@ -23,7 +23,7 @@ public static class TransferEngine
             TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     /// <summary>Rejects a request that cannot mean anything (usage errors), before anything is touched.</summary>
-    private static Regex[] Validate(CopyRequest r)
+    private static PathFilter Validate(CopyRequest r)
     {
         if (r.Sources.Count == 0)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "no source given");
@@ -35,15 +35,6 @@ public static class TransferEngine
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "--retry-delay must be 0 or more seconds");
         if (r.Jobs < 1)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--jobs must be at least 1 (got {r.Jobs})");
-        var excludes = new Regex[r.Excludes.Count];
-        for (int i = 0; i < excludes.Length; i++)
-        {
-            try { excludes[i] = new Regex(r.Excludes[i], RegexOptions.CultureInvariant); }
-            catch (ArgumentException e)
-            {
-                throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--exclude '{r.Excludes[i]}': not a valid regular expression ({e.Message})");
-            }
-        }
-        return excludes;
+        return new PathFilter(r.Excludes);
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Bcmr.Engine.Local;
 using Bcmr.Engine;
 using Bcmr.Engine.Client;
 using Bcmr.Engine.Protocol;
@@ -261,7 +262,7 @@ public sealed class ProtocolFuzzTests : IDisposable
                 };
                 var summary = Within(i, "client", () =>
                 {
-                    var transfer = new RemoteTransfer(request with { StallTimeout = TimeSpan.FromSeconds(5) }, null, null, [], CancellationToken.None)
+                    var transfer = new RemoteTransfer(request with { StallTimeout = TimeSpan.FromSeconds(5) }, null, null, new PathFilter([]), CancellationToken.None)
                     {
                         Connector = (spec, caps) => ServeClient.Open(Stream.Null, new MemoryStream(replies), spec.Target, caps),
                     };

@@ -178,7 +178,7 @@ public class RemoteSpecTests
     [InlineData("", false, false)]
     public void Names_from_a_server_listing_only_go_down_from_the_destination_and_are_refused_only_where_unsafe_to_write(string name, bool safeOnLinux, bool safeOnWindows)
     {
-        Assert.Equal(safeOnLinux, RemoteTransfer.IsSafeRelative(name, windows: false));
-        Assert.Equal(safeOnWindows, RemoteTransfer.IsSafeRelative(name, windows: true));
+        Assert.Equal(safeOnLinux, RemoteTree.IsSafeRelative(name, windows: false));
+        Assert.Equal(safeOnWindows, RemoteTree.IsSafeRelative(name, windows: true));
     }
 }

@@ -1,5 +1,6 @@
 using System.IO.Pipes;
 using System.Security.Cryptography;
+using Bcmr.Engine.Local;
 using Bcmr.Engine.Client;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
@@ -83,7 +84,7 @@ public sealed class ServeEncoderTests : IDisposable
         var results = new List<CopyResult>();
         var threads = new List<Thread>();
         var request = new CopyRequest { Sources = [source], Destination = "in-process:" + remotePath, Compress = compress, Recursive = recursive };
-        var transfer = new RemoteTransfer(request, null, r => { lock (results) results.Add(r); }, [], CancellationToken.None)
+        var transfer = new RemoteTransfer(request, null, r => { lock (results) results.Add(r); }, new PathFilter([]), CancellationToken.None)
         {
             Connector = (spec, caps) =>
             {
