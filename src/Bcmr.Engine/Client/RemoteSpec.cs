@@ -26,6 +26,14 @@ public sealed record RemoteSpec(string? User, string Host, string Path)
     public static string Join(string dir, string name) =>
         dir.Length == 0 || dir == "." ? name : dir.TrimEnd('/') + "/" + name;
 
+    /// <summary>The directory holding a remote path ("." for a name in the remote home).</summary>
+    public static string Parent(string path)
+    {
+        var trimmed = path.TrimEnd('/');
+        int slash = trimmed.LastIndexOf('/');
+        return slash < 0 ? "." : slash == 0 ? "/" : trimmed[..slash];
+    }
+
     /// <summary>The last component of the remote path, the name a copy of it takes inside a directory; a path with no
     /// name of its own ("", ".", "..", "/") is refused.</summary>
     public string BaseName()

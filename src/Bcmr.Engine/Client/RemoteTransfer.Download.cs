@@ -327,24 +327,20 @@ internal sealed partial class RemoteTransfer
             ErrorResponse e => throw ServerError(c, src.ServerPath, e),
             var m => throw ServeClient.WrongReply(c.Remote, m, MessageType.Stat, nameof(StatResponse)),
         };
+        CopyRules.RequireRecursion(src.ToString(), stat.IsDir, _req.Recurses);
         var name = src.BaseName();
         if (_filter.Excludes(name)) return;
         var target = dstIsDir ? Path.Join(dst, name) : dst;
         var targetMeta = Fs.TryStat(target);
+        CopyRules.CheckItem(src.ToString(), stat.IsDir, dst, dstIsDir, target, targetMeta is null ? null : targetMeta.Value.Kind == EntryKind.Directory);
         if (!stat.IsDir)
         {
-            if (targetMeta is { Kind: EntryKind.Directory })
-                throw new BcmrException(BcmrErrorCode.IsADirectory, target, $"{target}: cannot overwrite directory with non-directory '{src}'");
             if (Fs.TryStat(FileCopier.ParentOf(target)) is not { Kind: EntryKind.Directory })
-                throw new BcmrException(BcmrErrorCode.NotFound, target, $"{target}: destination directory {FileCopier.ParentOf(target)} does not exist");
+                throw CopyRules.MissingParent(target, FileCopier.ParentOf(target));
             files.Add(new DownloadFile(src.ServerPath, src.ToString(), target, (long)stat.Size, stat.Mtime));
             _tracker.AddPlanned((long)stat.Size);
             return;
         }
-        if (!_req.Recursive)
-            throw new BcmrException(BcmrErrorCode.IsADirectory, src.ToString(), $"{src}: is a directory (use -r to copy directories)");
-        if (targetMeta is { Kind: not EntryKind.Directory })
-            throw new BcmrException(BcmrErrorCode.NotADirectory, target, $"{target}: cannot overwrite non-directory with directory '{src}'");
         var root = new TreeNode(src.ServerPath, name, "", EntryKind.Directory, 0, stat.Mtime);
         RemoteTree.Walk(c, src, root, _filter, new DownloadPlanner(this, src, target, files), _ct);
     }

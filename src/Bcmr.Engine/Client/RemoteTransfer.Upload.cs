@@ -112,27 +112,25 @@ internal sealed partial class RemoteTransfer
         // The protocol carries no links: a source named on the command line is always followed.
         var meta = Fs.TryStat(src) ?? throw new BcmrException(BcmrErrorCode.NotFound, src,
             Fs.TryLstat(src) is null ? $"{src}: No such file or directory" : $"{src}: dangling symbolic link");
-        if (meta.Kind == EntryKind.Directory && !_req.Recursive && !_req.Move)
-            throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
+        CopyRules.RequireRecursion(src, meta.Kind == EntryKind.Directory, _req.Recurses);
         if (meta.Kind is not (EntryKind.File or EntryKind.Directory))
             throw new BcmrException(BcmrErrorCode.SpecialFile, src, $"{src}: not a regular file or directory; not copied");
-        var name = CopyNames.BaseName(src);
+        var name = CopyRules.BaseName(src);
         if (_filter.Excludes(name)) return;
         if (PathBytes.HasEscapes(name)) throw NotUtf8(src);
         var target = dstIsDir ? RemoteSpec.Join(dst.Path, name) : dst.ServerPath;
         var targetStat = dstIsDir ? c.StatOrNull(target, _ct) : dstStat;
+        CopyRules.CheckItem(src, meta.Kind == EntryKind.Directory, dst.ToString(), dstIsDir, dst.WithPath(target).ToString(), targetStat?.IsDir);
+        // The server makes missing parents for what it is sent; cp does not, so a name whose directory is missing is
+        // refused here, before anything is made (one Stat, only for a single source copied to a new name).
+        if (!dstIsDir && targetStat is null && RemoteSpec.Parent(target) is var parent && c.StatOrNull(parent, _ct) is not { IsDir: true })
+            throw CopyRules.MissingParent(dst.ToString(), dst.WithPath(parent).ToString());
         if (meta.Kind == EntryKind.File)
         {
-            if (targetStat is { IsDir: true })
-                throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{dst.WithPath(target)}: cannot overwrite directory with non-directory '{src}'");
-            if (!dstIsDir && dst.Path.EndsWith('/'))
-                throw new BcmrException(BcmrErrorCode.NotADirectory, src, $"{dst}: Not a directory");
             files.Add(new UploadFile(src, target, meta.Size) { New = targetStat is null });
             _tracker.AddPlanned(meta.Size);
             return;
         }
-        if (targetStat is { IsDir: false })
-            throw new BcmrException(BcmrErrorCode.NotADirectory, src, $"{dst.WithPath(target)}: cannot overwrite non-directory with directory '{src}'");
         var root = TreeNode.Root(src, name, meta);
         LocalTree.Walk(root, SymlinkPolicy.Follow, _filter, new UploadPlanner(this, target, fresh: targetStat is null, dirs, files), _ct);
     }

@@ -181,19 +181,3 @@ internal static class LocalTree
         if (dir.Meta is { } m) ancestors.Remove((m.Device, m.Inode));
     }
 }
-
-/// <summary>The cp rules for naming: what an item is called inside a destination directory.</summary>
-public static class CopyNames
-{
-    /// <summary>"a/b/" gives "b"; "." and ".." their real names; the root directory has none.</summary>
-    public static string BaseName(string src)
-    {
-        var trimmed = src.TrimEnd('/', Path.DirectorySeparatorChar);
-        var name = Path.GetFileName(trimmed);
-        if (name is "" or "." or "..")
-            name = Path.GetFileName(Fs.RealPath(src).TrimEnd('/', Path.DirectorySeparatorChar));
-        if (string.IsNullOrEmpty(name))
-            throw new BcmrException(BcmrErrorCode.InvalidArgument, src, $"{src}: cannot copy the root directory itself; name its contents instead");
-        return name;
-    }
-}

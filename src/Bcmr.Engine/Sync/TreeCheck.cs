@@ -75,7 +75,7 @@ public static class TreeCheck
                     ?? throw new BcmrException(BcmrErrorCode.NotFound, source, $"{source}: No such file or directory");
                 if (top.IsDirectory && !request.Recursive)
                     throw new BcmrException(BcmrErrorCode.IsADirectory, source, $"{source}: is a directory (use -r)");
-                var name = spec?.BaseName() ?? CopyNames.BaseName(source);
+                var name = spec?.BaseName() ?? CopyRules.BaseName(source);
                 if (filter.Excludes(name)) continue;
                 Walk(spec, client, top with { Relative = name }, policy, filter, src, ct);
                 var target = dstIsDir ? Join(request.Destination, dstSpec is not null, name) : request.Destination;

@@ -88,29 +88,10 @@ public sealed record CopyRequest
 
     public string Operation => Move ? "move" : "copy";
 
-    /// <summary>
-    /// Where the sources go, by cp's rule, for local copies, uploads and downloads alike: inside an existing directory;
-    /// one source onto the name itself; several sources need an existing directory, or (with
-    /// <see cref="CreateMissingDestination"/>) one that the caller creates first.
-    /// </summary>
-    internal DestinationPlan PlanDestination(int sourceCount, string shown, bool exists, bool isDirectory)
-    {
-        if (ExactDestination && sourceCount == 1) return DestinationPlan.AsNamed;
-        if (isDirectory) return DestinationPlan.IntoDirectory;
-        if (sourceCount <= 1) return DestinationPlan.AsNamed;
-        if (!exists && CreateMissingDestination) return DestinationPlan.CreateDirectory;
-        throw exists
-            ? new BcmrException(BcmrErrorCode.NotADirectory, shown, $"{shown}: target is not a directory (several sources need an existing directory)")
-            : new BcmrException(BcmrErrorCode.NotFound, shown, $"{shown}: target directory does not exist (several sources need an existing directory)");
-    }
-}
+    /// <summary>-r, or a move (mv moves directories without being asked).</summary>
+    internal bool Recurses => Recursive || Move;
 
-internal enum DestinationPlan
-{
-    /// <summary>The destination names the copy itself (or, for a directory source, the directory it becomes).</summary>
-    AsNamed,
-    /// <summary>Each source lands inside the existing destination directory under its own name.</summary>
-    IntoDirectory,
-    /// <summary>The destination is created as a directory first, then as <see cref="IntoDirectory"/>.</summary>
-    CreateDirectory,
+    /// <summary>Where the sources go (<see cref="CopyRules.PlanDestination"/>), with this request's flags.</summary>
+    internal DestinationPlan PlanDestination(int sourceCount, string shown, bool exists, bool isDirectory) =>
+        CopyRules.PlanDestination(sourceCount, shown, exists, isDirectory, ExactDestination, CreateMissingDestination);
 }

@@ -94,38 +94,34 @@ internal sealed class LocalTransfer
         // Like cp: without -r a symlink named on the command line is followed; with -r (and for mv) it is copied as a link.
         if (meta.Kind == EntryKind.Symlink && !_req.Recursive && !_req.Move)
             meta = Fs.TryStat(src) ?? throw new BcmrException(BcmrErrorCode.NotFound, src, $"{src}: dangling symbolic link");
-        if (meta.Kind == EntryKind.Directory && !_req.Recursive && !_req.Move)
-            throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
+        bool isDir = meta.Kind == EntryKind.Directory;
+        CopyRules.RequireRecursion(src, isDir, _req.Recurses);
 
-        var name = CopyNames.BaseName(src);
+        var name = CopyRules.BaseName(src);
         if (_filter.Excludes(name)) return;
         var target = dstIsDir ? Path.Join(dst, name) : dst;
-        if (!dstIsDir && EndsWithSeparator(dst) && meta.Kind != EntryKind.Directory)
-            throw new BcmrException(BcmrErrorCode.NotADirectory, dst, $"{dst}: Not a directory");
+        var targetMeta = Fs.TryStat(target);
+        // A file's target is the name itself (a symlink to a directory may be replaced); a directory's is where it leads.
+        var targetEntry = isDir ? targetMeta : Fs.TryLstat(target);
+        CopyRules.CheckItem(src, isDir, dst, dstIsDir, target, targetEntry is null ? null : targetEntry.Value.Kind == EntryKind.Directory);
 
         var parent = FileCopier.ParentOf(target);
         if (Fs.TryStat(parent) is not { Kind: EntryKind.Directory })
-            throw new BcmrException(BcmrErrorCode.NotFound, target, $"{target}: destination directory {parent} does not exist");
+            throw CopyRules.MissingParent(target, parent);
 
-        var targetMeta = Fs.TryStat(target);
         var followed = meta.Kind == EntryKind.Symlink ? Fs.TryStat(src) : meta;
         if (targetMeta is { } t && followed is { } f && (f.SameFileAs(t) || (t.Inode == 0 && SamePath(src, target))))
             throw new BcmrException(BcmrErrorCode.SameFile, target, $"'{src}' and '{target}' are the same file");
 
-        if (meta.Kind == EntryKind.Directory)
+        if (isDir)
         {
             var realSrc = Fs.RealPath(src);
             var realTarget = Fs.RealPath(target);
             if (realTarget == realSrc || realTarget.StartsWith(realSrc.TrimEnd('/') + "/", StringComparison.Ordinal))
                 throw new BcmrException(BcmrErrorCode.IntoItself, target, $"cannot {_req.Operation} a directory, '{src}', into itself, '{target}'");
-            if (targetMeta is { Kind: not EntryKind.Directory })
-                throw new BcmrException(BcmrErrorCode.NotADirectory, target, $"{target}: cannot overwrite non-directory with directory '{src}'");
         }
         else
         {
-            var targetEntry = Fs.TryLstat(target); // the name itself: a symlink to a directory may be replaced
-            if (targetEntry is { Kind: EntryKind.Directory })
-                throw new BcmrException(BcmrErrorCode.IsADirectory, target, $"{target}: cannot overwrite directory with non-directory '{src}'");
             // A resume flag asks to continue or replace this very destination, and -SkipUnchanged to compare it with
             // the source; the file copy decides.
             if (!_req.Force && targetEntry is not null && _req.Resume == ResumeMode.None && !_req.SkipUnchanged)
@@ -398,8 +394,6 @@ internal sealed class LocalTransfer
 
     // ---- names -----------------------------------------------------------------------------------------------
 
-
-    private static bool EndsWithSeparator(string p) => p.EndsWith('/') || p.EndsWith(Path.DirectorySeparatorChar);
 
     private static bool SamePath(string a, string b) =>
         string.Equals(Fs.RealPath(a), Fs.RealPath(b), OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
