@@ -58,6 +58,10 @@ internal sealed partial class RemoteTransfer
     /// <summary>Tests and benchmarks only: opens the session instead of ssh (the remote and the caps to offer).</summary>
     internal Func<RemoteSpec, byte, ServeClient>? Connector { get; init; }
 
+    /// <summary>Compressing threads of the uploads' block encoder; 0: on the I/O thread. Benchmarks set it to measure
+    /// the encoder off against on.</summary>
+    internal int EncoderWorkers { get; init; } = BlockEncoder.DefaultWorkers;
+
     /// <summary>True when any path of the request is remote (then this class handles it).</summary>
     public static bool Applies(CopyRequest r) =>
         RemoteSpec.ParseOrLocal(r.Destination) is not null || r.Sources.Any(s => RemoteSpec.ParseOrLocal(s) is not null);

@@ -61,6 +61,10 @@ public sealed class ServeOptions
     /// <summary>The block store for dedup uploads; null: <see cref="ContentStore.Default"/> (<c>BCMR_CAS_DIR</c>,
     /// <c>BCMR_CAS_CAP_MB</c>), opened when a client first uses dedup.</summary>
     public ContentStore? Store { get; init; }
+
+    /// <summary>Compressing threads of the session's block encoder (<see cref="Codecs.BlockEncoder"/>); 0: on the
+    /// session's thread. Set by benchmarks that measure the encoder off against on.</summary>
+    internal int EncoderWorkers { get; init; } = Codecs.BlockEncoder.DefaultWorkers;
 }
 
 /// <summary>
