@@ -50,8 +50,8 @@ internal sealed partial class RemoteTransfer
         _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
         _log = new ResultLog(onResult);
         // --fast asks for the least work per byte: no codec (and so the server's sendfile path) unless one was named.
-        _compression = req.Fast && req.Compress is null && Environment.GetEnvironmentVariable(Compression.EnvironmentVariable) is null or ""
-            ? CompressionSetting.None : Compression.Resolve(req.Compress);
+        _compression = req.Fast && req.Compress is null && req.Settings.Compress is null or ""
+            ? CompressionSetting.None : Compression.Resolve(req.Compress, req.Settings.Compress);
         _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
     }
 
