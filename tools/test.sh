@@ -27,6 +27,8 @@ dotnet test -c Release --logger "trx;LogFileName=results.trx" --results-director
   || problems+=("dotnet test exited non-zero")
 
 # --- 2. CLI and remote tests against the Native AOT bcmr (remote end included: sshd runs it as bcmr serve) --------
+# The fault tests (BcmrRunner.FaultHost) run the JIT bcmr-fault-host built in stage 1 in this pass too: the shipped
+# binary has no test hooks to switch on, so they check the engine's handling of the fault, not the AOT build.
 if command -v clang >/dev/null 2>&1; then
   if dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >"$results/aot-publish.log" 2>&1; then
     BCMR_TEST_EXE="$PWD/out/bcmr-linux-x64/bcmr" dotnet test tests/Unit -c Release --no-build \

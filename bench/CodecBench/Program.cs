@@ -141,14 +141,14 @@ static void ServeGet(string dir, double wireMBps)
 
 /// <summary>Seconds for one Get of the whole file; the client reads frames without decoding them (the server's side
 /// of the cost).</summary>
-static (double Seconds, long Wire) GetOnce(string dir, string name, byte caps, double wireMBps)
+static (double Seconds, long Wire) GetOnce(string dir, string name, byte caps, double wireMBps, int? encoderWorkers = null)
 {
     var limiter = wireMBps > 0 ? new Bcmr.Engine.Transfers.BandwidthLimiter((long)(wireMBps * 1e6)) : null;
     using var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
     using var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
     using var fromServer = new AnonymousPipeServerStream(PipeDirection.In);
     using var serverOut = new AnonymousPipeClientStream(PipeDirection.Out, fromServer.ClientSafePipeHandle);
-    var session = new ServeSession(serverIn, serverOut, new ServeOptions { Root = dir });
+    var session = new ServeSession(serverIn, serverOut, new ServeOptions { Root = dir, EncoderWorkers = encoderWorkers ?? BlockEncoder.DefaultWorkers });
     var thread = new Thread(() => { session.Run(); session.Dispose(); serverOut.Dispose(); });
     thread.Start();
     var writer = new FrameWriter(toServer);
@@ -173,7 +173,7 @@ static (double Seconds, long Wire) GetOnce(string dir, string name, byte caps, d
     return (s, wire);
 }
 
-/// <summary>Each case with the encoder off (BlockEncoder.WorkersOverride = 0: read, compress, hash and write on the
+/// <summary>Each case with the encoder off (0 encoder workers: read, compress, hash and write on the
 /// I/O thread, as before BlockEncoder) and on (the default workers), runs interleaved so that load from elsewhere
 /// hits both alike; MB/s of source from the median run.</summary>
 static void EncoderOnOff(string dir, int runs, double wireMBps, string[] files)
@@ -192,11 +192,10 @@ static void EncoderOnOff(string dir, int runs, double wireMBps, string[] files)
                 for (int r = 0; r < runs; r++)
                     foreach (bool encoder in r % 2 == 0 ? new[] { false, true } : new[] { true, false })
                     {
-                        BlockEncoder.WorkersOverride = encoder ? null : 0;
-                        double s = path == "get" ? GetOnce(dir, name, caps, wireMBps).Seconds : UploadOnce(dir, name, caps, wireMBps);
+                        int workers = encoder ? BlockEncoder.DefaultWorkers : 0;
+                        double s = path == "get" ? GetOnce(dir, name, caps, wireMBps, workers).Seconds : UploadOnce(dir, name, caps, wireMBps, workers);
                         (encoder ? on : off).Add(s);
                     }
-                BlockEncoder.WorkersOverride = null;
                 double mOff = Median(off), mOn = Median(on);
                 string codec = caps == Caps.Zstd ? "zstd" : caps == Caps.Lz4 ? "lz4" : "none";
                 Console.WriteLine($"| {path} | {name} | {codec} | {size / mOff / 1e6:0} | {size / mOn / 1e6:0} | {mOff / mOn:0.00} |");
@@ -214,7 +213,7 @@ static double Median(List<double> xs)
 /// write, --bwlimit when a rate is given) to an in-process peer over OS pipes that answers as bcmr serve would but
 /// reads the frames without decoding, writing or hashing them (the client's side of the cost; Ok carries no hash,
 /// so the client compares nothing).</summary>
-static double UploadOnce(string dir, string name, byte caps, double wireMBps)
+static double UploadOnce(string dir, string name, byte caps, double wireMBps, int encoderWorkers)
 {
     var compress = caps == Caps.Zstd ? "zstd" : caps == Caps.Lz4 ? "lz4" : "none";
     var request = new Bcmr.Engine.Transfers.CopyRequest
@@ -225,6 +224,7 @@ static double UploadOnce(string dir, string name, byte caps, double wireMBps)
     Thread? peer = null;
     var transfer = new Bcmr.Engine.Client.RemoteTransfer(request, null, null, [], CancellationToken.None)
     {
+        EncoderWorkers = encoderWorkers,
         Connector = (spec, offered) =>
         {
             var toServer = new AnonymousPipeServerStream(PipeDirection.Out);

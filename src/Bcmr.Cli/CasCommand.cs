@@ -11,7 +11,7 @@ namespace Bcmr.Cli;
 /// dedup uploads (the same engine calls Clear-BcmrCas makes).</summary>
 internal static class CasCommand
 {
-    internal static Command Create()
+    internal static Command Create(EngineSettings settings)
     {
         var command = new Command("cas",
             "The content store of 4 MiB blocks that 'bcmr serve' keeps so that repeat uploads skip blocks it already has. " +
@@ -21,7 +21,7 @@ internal static class CasCommand
         var stats = new Command("stats", "Show the store's directory, blobs, bytes and cap.");
         stats.SetAction(parse => Run(parse, "cas_stats", () =>
         {
-            var s = ContentStore.Default.Stats();
+            var s = ContentStore.Default(settings).Stats();
             return (w =>
             {
                 w.WriteString("directory", s.Directory);
@@ -44,7 +44,7 @@ internal static class CasCommand
         var prune = new Command("prune", "Remove the least recently used blobs until the store fits in --max-size MiB (default: its cap).") { maxSize };
         prune.SetAction(parse => Run(parse, "cas_prune", () =>
         {
-            var store = ContentStore.Default;
+            var store = ContentStore.Default(settings);
             long? limit = parse.GetValue(maxSize) is { } mb ? mb * 1024 * 1024 : store.CapBytes > 0 ? store.CapBytes : null;
             var r = limit is { } l ? store.Prune(l) : store.EnforceCap();
             return (w => WriteResult(w, store, r, limit), Describe(store, r, limit is null ? "no cap set (BCMR_CAS_CAP_MB=0) and no --max-size: nothing pruned; " : ""));
@@ -53,7 +53,7 @@ internal static class CasCommand
         var clear = new Command("clear", "Remove every blob.");
         clear.SetAction(parse => Run(parse, "cas_clear", () =>
         {
-            var store = ContentStore.Default;
+            var store = ContentStore.Default(settings);
             var r = store.Clear();
             return (w => WriteResult(w, store, r, 0), Describe(store, r, ""));
         }));

@@ -10,7 +10,7 @@ namespace Bcmr.Cli;
 /// <summary>`bcmr copy` and `bcmr move`: the same options over the same engine call.</summary>
 internal static class CopyCommand
 {
-    public static Command Create(bool move)
+    public static Command Create(bool move, EngineSettings settings)
     {
         var name = move ? "move" : "copy";
         var cmd = new Command(name, move
@@ -188,6 +188,7 @@ internal static class CopyCommand
                 Retries = parse.GetValue(retries),
                 RetryDelay = parse.GetValue(retryDelay) is { } delay ? TimeSpan.FromSeconds(delay) : Bcmr.Engine.Transfers.CopyRequest.DefaultRetryDelay,
                 Warn = line => Console.Error.WriteLine(line),
+                Settings = settings,
             };
             return Task.FromResult(Run(request, parse.GetValue(Program.Json), parse.GetValue(quiet), parse.GetValue(verbose), parse.GetValue(log), ct));
         });

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using Bcmr.Engine;
 
 namespace Bcmr.Cli
 {
@@ -38,6 +39,11 @@ namespace Bcmr.Cli
 
         public static int Main(string[] args)
         {
+            // The engine's variables are read here, once, and the commands hand them in: the engine reads none itself
+            // (BCMR_SSH and BCMR_REMOTE aside, still read by its ssh transport). First thing, because the I/O path
+            // is fixed by the first file operation.
+            var settings = EngineSettings.FromEnvironment(Environment.GetEnvironmentVariable);
+            settings.ApplyProcessWide();
             if (args is ["--version"])
             {
                 // The version, then which SIMD path runs, so that users and bug reports can tell.
@@ -51,14 +57,14 @@ namespace Bcmr.Cli
                 "bcmr: fast, integrity-checked copy and move of files and directory trees.\n" + ExitCodes.HelpText +
                 "\nEnvironment: BCMR_PORTABLE_IO=1 uses the portable I/O path instead of Linux system calls.");
             root.Add(Json);
-            root.Add(CopyCommand.Create(move: false));
-            root.Add(CopyCommand.Create(move: true));
+            root.Add(CopyCommand.Create(move: false, settings));
+            root.Add(CopyCommand.Create(move: true, settings));
             root.Add(RemoveCommand.Create());
             root.Add(CheckCommand.Create());
             root.Add(HashCommand.Create());
-            root.Add(SessionCommand.Create());
-            root.Add(CasCommand.Create());
-            root.Add(ServeCommand.Create());
+            root.Add(SessionCommand.Create(settings));
+            root.Add(CasCommand.Create(settings));
+            root.Add(ServeCommand.Create(settings));
 
             var parse = root.Parse(CopyCommand.ExpandBareModeFlags(args));
             var unknown = UnknownOptions(parse);

@@ -20,7 +20,7 @@ namespace Bcmr.Cli;
 /// </summary>
 internal static class ServeCommand
 {
-    internal static Command Create()
+    internal static Command Create(EngineSettings settings)
     {
         var root = new Option<string?>("--root")
         {
@@ -49,8 +49,8 @@ internal static class ServeCommand
         {
             var rootDir = parse.GetValue(root);
             return Task.FromResult(parse.GetValue(listen) is { } address
-                ? Listen(rootDir ?? DefaultRoot(), address, parse.GetValue(allowRemote), ct)
-                : Run(rootDir, ct));
+                ? Listen(rootDir ?? DefaultRoot(), address, parse.GetValue(allowRemote), settings, ct)
+                : Run(rootDir, settings, ct));
         });
         return command;
     }
@@ -59,14 +59,14 @@ internal static class ServeCommand
         Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home
             ? home : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
-    private static int Listen(string root, string address, bool allowRemote, CancellationToken ct)
+    private static int Listen(string root, string address, bool allowRemote, EngineSettings settings, CancellationToken ct)
     {
         ServeListener listener;
         try
         {
             var endpoint = ServeListener.ParseEndpoint(address);
             Directory.CreateDirectory(root);
-            listener = ServeListener.Start(endpoint, new ServeOptions { Root = root, Log = Console.Error }, allowRemote);
+            listener = ServeListener.Start(endpoint, new ServeOptions { Root = root, Log = Console.Error, Settings = settings }, allowRemote);
         }
         catch (BcmrException e) when (e.Code == BcmrErrorCode.InvalidArgument)
         {
@@ -88,7 +88,7 @@ internal static class ServeCommand
         return ExitCodes.Interrupted;
     }
 
-    private static int Run(string? rootOption, CancellationToken ct)
+    private static int Run(string? rootOption, EngineSettings settings, CancellationToken ct)
     {
         ServeSession session;
         var (root, home) = ServeOptions.SshScope(rootOption, DefaultRoot());
@@ -101,7 +101,8 @@ internal static class ServeCommand
                     Root = root, Home = home, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null, InputFd = OperatingSystem.IsLinux() ? 0 : null,
                     // BCMR_COMPRESS on the server limits the codecs it offers (none: it speaks raw only).
                     Capabilities = (byte)(ServeSession.SupportedCaps & ~(Caps.Lz4 | Caps.Zstd)
-                        | Compression.OfferedCaps(Compression.Resolve(null))),
+                        | Compression.OfferedCaps(Compression.Resolve(null, settings.Compress))),
+                    Settings = settings,
                 });
         }
         catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException or ArgumentException)

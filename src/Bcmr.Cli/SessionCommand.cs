@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Bcmr.Cli.Output;
+using Bcmr.Engine;
 using Bcmr.Engine.Local;
 
 namespace Bcmr.Cli;
@@ -10,7 +11,7 @@ namespace Bcmr.Cli;
 /// Get-BcmrSession returns).</summary>
 internal static class SessionCommand
 {
-    internal static Command Create()
+    internal static Command Create(EngineSettings settings)
     {
         var command = new Command("session",
             "Resume sessions of interrupted copies (-C/-s/-a), kept in $XDG_DATA_HOME/bcmr/sessions (~/.local/share/bcmr/sessions). " +
@@ -27,7 +28,7 @@ internal static class SessionCommand
         {
             bool json = parse.GetValue(Program.Json);
             var dirs = parse.GetValue(listDirs) ?? [];
-            int rc = Print(SessionStore.Default.List(), json, details: false, quietWhenEmpty: dirs.Length > 0);
+            int rc = Print(SessionStore.Default(settings).List(), json, details: false, quietWhenEmpty: dirs.Length > 0);
             foreach (var dir in dirs)
             {
                 if (!Directory.Exists(dir))
@@ -57,7 +58,7 @@ internal static class SessionCommand
         var show = new Command("show", "Show one session in full.") { showId };
         show.SetAction(parse =>
         {
-            var found = SessionStore.Default.Find(parse.GetValue(showId)!);
+            var found = SessionStore.Default(settings).Find(parse.GetValue(showId)!);
             if (found.Count == 0) return NotFound(parse.GetValue(showId)!);
             return Print(found, parse.GetValue(Program.Json), details: true);
         });
@@ -66,7 +67,7 @@ internal static class SessionCommand
         var clear = new Command("clear", "Delete sessions and the partial files they describe; with no ID, all of them.") { clearIds };
         clear.SetAction(parse =>
         {
-            var store = SessionStore.Default;
+            var store = SessionStore.Default(settings);
             var ids = parse.GetValue(clearIds) ?? [];
             var targets = new List<SessionInfo>();
             foreach (var id in ids)

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using Bcmr.Cmdlets.Internal;
 using Bcmr.Engine.Server;
 
 namespace Bcmr.Cmdlets.Commands;
@@ -16,7 +17,7 @@ public sealed class ClearBcmrCasCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
-        var store = ContentStore.Default;
+        var store = ContentStore.Default(ModuleEnvironment.Read());
         var stats = store.Stats();
         bool prune = MyInvocation.BoundParameters.ContainsKey(nameof(MaxSizeMB));
         var target = $"{store.Directory} ({stats.Blobs} blocks, {Bcmr.Units.Bytes(stats.Bytes)})";

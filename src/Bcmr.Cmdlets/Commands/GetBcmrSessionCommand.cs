@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using Bcmr.Cmdlets.Internal;
 using Bcmr.Engine.Local;
 
 namespace Bcmr.Cmdlets.Commands;
@@ -48,7 +49,7 @@ public sealed class GetBcmrSessionCommand : PSCmdlet
             }
             return;
         }
-        _all ??= SessionStore.Default.List();
+        _all ??= SessionStore.Default(ModuleEnvironment.Read()).List();
         if (ParameterSetName == IdSet)
         {
             foreach (var id in Id)

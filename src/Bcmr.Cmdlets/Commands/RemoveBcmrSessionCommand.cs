@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using Bcmr.Cmdlets.Internal;
 using Bcmr.Engine.Local;
 
 namespace Bcmr.Cmdlets.Commands;
@@ -24,7 +25,7 @@ public sealed class RemoveBcmrSessionCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
-        var store = SessionStore.Default;
+        var store = SessionStore.Default(ModuleEnvironment.Read());
         var all = store.List();
         IEnumerable<string> ids = ParameterSetName == InputObjectSet ? InputObject.Select(s => s.Id) : Id;
         foreach (var id in ids)

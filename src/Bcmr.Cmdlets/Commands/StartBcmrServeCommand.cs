@@ -67,7 +67,7 @@ public sealed class StartBcmrServeCommand : CancellableCmdlet
         try
         {
             session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
-                new ServeOptions { Root = boundary, Home = home, Log = Console.Error });
+                new ServeOptions { Root = boundary, Home = home, Log = Console.Error, Settings = ModuleEnvironment.Read() });
         }
         catch (BcmrException e)
         {
@@ -102,7 +102,7 @@ public sealed class StartBcmrServeCommand : CancellableCmdlet
         try
         {
             var endpoint = ServeListener.ParseEndpoint(Listen);
-            listener = ServeListener.Start(endpoint, new ServeOptions { Root = root, Log = new LineWriter(pump.Post) }, AllowRemoteListen);
+            listener = ServeListener.Start(endpoint, new ServeOptions { Root = root, Log = new LineWriter(pump.Post), Settings = ModuleEnvironment.Read() }, AllowRemoteListen);
         }
         catch (BcmrException e)
         {

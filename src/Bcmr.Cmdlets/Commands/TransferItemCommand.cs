@@ -206,7 +206,8 @@ public abstract class TransferItemCommand : CancellableCmdlet
         using var pump = new EnginePump<EngineEvent>();
         // The engine's own warnings start with "bcmr: " for the CLI; a warning record says who it is from.
         var request = Options().ToRequest(_sources, _destination,
-            w => pump.Post(new EngineEvent(null, null, w.StartsWith("bcmr: ", StringComparison.Ordinal) ? w[6..] : w)));
+            w => pump.Post(new EngineEvent(null, null, w.StartsWith("bcmr: ", StringComparison.Ordinal) ? w[6..] : w)))
+            with { Settings = ModuleEnvironment.Read() };
         var view = ProgressWanted() ? new TransferProgressView($"{Verb}-BcmrItem to {Destination}", CopyOptions.ProgressInterval) : null;
         long sourceId = Interlocked.Increment(ref s_sourceIds);
         var clock = Stopwatch.StartNew();

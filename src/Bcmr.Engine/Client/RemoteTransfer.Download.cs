@@ -556,7 +556,7 @@ internal sealed partial class RemoteTransfer
         {
             if (error is null && _req.Verify)
             {
-                FaultInjection.MaybeCorruptStaged(h, f.Local, r.Position);
+                TestHooks.MaybeCorruptStaged(h, f.Local, r.Position);
                 var reread = Blake3.ToHex(HashLocal(r.Partial, 0, long.MaxValue));
                 if (hex is not null && reread != hex)
                     error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{f.Local}: verification failed: read back {reread}, received {hex}; removed");

@@ -50,13 +50,17 @@ internal sealed partial class RemoteTransfer
         _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
         _log = new ResultLog(onResult);
         // --fast asks for the least work per byte: no codec (and so the server's sendfile path) unless one was named.
-        _compression = req.Fast && req.Compress is null && Environment.GetEnvironmentVariable(Compression.EnvironmentVariable) is null or ""
-            ? CompressionSetting.None : Compression.Resolve(req.Compress);
+        _compression = req.Fast && req.Compress is null && req.Settings.Compress is null or ""
+            ? CompressionSetting.None : Compression.Resolve(req.Compress, req.Settings.Compress);
         _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
     }
 
     /// <summary>Tests and benchmarks only: opens the session instead of ssh (the remote and the caps to offer).</summary>
     internal Func<RemoteSpec, byte, ServeClient>? Connector { get; init; }
+
+    /// <summary>Compressing threads of the uploads' block encoder; 0: on the I/O thread. Benchmarks set it to measure
+    /// the encoder off against on.</summary>
+    internal int EncoderWorkers { get; init; } = BlockEncoder.DefaultWorkers;
 
     /// <summary>True when any path of the request is remote (then this class handles it).</summary>
     public static bool Applies(CopyRequest r) =>

@@ -60,12 +60,9 @@ internal delegate void BlockSink(in EncodedBlock block);
 /// </summary>
 internal sealed class BlockEncoder : IDisposable
 {
-    /// <summary>Set only by benchmarks: 0 compresses every block on the caller's thread (the code as it was before
-    /// this class: read, compress, hash, write), a positive number overrides <see cref="DefaultWorkers"/>.</summary>
-    internal static int? WorkersOverride;
-
-    /// <summary>Blocks compressed at once: min(2, processors).</summary>
-    public static int DefaultWorkers => WorkersOverride ?? Math.Min(2, Environment.ProcessorCount);
+    /// <summary>Blocks compressed at once unless the owner of the encoder says otherwise (the workers parameter):
+    /// min(2, processors).</summary>
+    public static int DefaultWorkers => Math.Min(2, Environment.ProcessorCount);
 
     private enum State { Free, Filling, Queued, Compressing, Done }
 

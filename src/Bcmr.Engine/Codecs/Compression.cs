@@ -28,8 +28,8 @@ public enum CompressionSetting
 /// </summary>
 public static class Compression
 {
-    /// <summary>The environment variable read when no setting is given.</summary>
-    public const string EnvironmentVariable = "BCMR_COMPRESS";
+    /// <summary>The environment variable that applies when no flag is given (<see cref="EngineSettings.Compress"/>).</summary>
+    public const string EnvironmentVariable = EngineSettings.CompressVariable;
 
     /// <summary>Capability bits (same values as Protocol.Caps.Lz4 / Caps.Zstd).</summary>
     public const byte CapLz4 = 0x01;
@@ -53,12 +53,12 @@ public static class Compression
         : throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"{source}: '{text}' is not a compression setting (auto, zstd, lz4 or none)");
 
     /// <summary>The setting in force: <paramref name="setting"/> (a flag, <c>CopyRequest.Compress</c>) when given, else
-    /// <c>BCMR_COMPRESS</c> when set and not empty, else auto. An invalid value is an error naming where it came from.</summary>
-    public static CompressionSetting Resolve(string? setting)
+    /// <paramref name="fromEnvironment"/> (<see cref="EngineSettings.Compress"/>, <c>BCMR_COMPRESS</c>) when set and not
+    /// empty, else auto. An invalid value is an error naming where it came from.</summary>
+    public static CompressionSetting Resolve(string? setting, string? fromEnvironment)
     {
         if (setting is not null) return Parse(setting);
-        var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
-        return string.IsNullOrWhiteSpace(env) ? CompressionSetting.Auto : Parse(env, EnvironmentVariable);
+        return string.IsNullOrWhiteSpace(fromEnvironment) ? CompressionSetting.Auto : Parse(fromEnvironment, EnvironmentVariable);
     }
 
     /// <summary>The capability bits a side with this setting offers in Hello/Welcome.</summary>

@@ -44,7 +44,7 @@ internal static class FileCopier
             byte[]? hash = hasher?.Finalize();
             if (hash is not null)
             {
-                FaultInjection.MaybeCorruptStaged(handle, dst, meta.Size);
+                TestHooks.MaybeCorruptStaged(handle, dst, meta.Size);
                 var written = DataCopier.HashFile(handle, staging, Blake3Hasher.Create(), ct);
                 if (!written.AsSpan().SequenceEqual(hash))
                     throw new BcmrException(BcmrErrorCode.VerifyMismatch, dst,
@@ -123,23 +123,5 @@ internal static class FileCopier
     {
         var parent = Path.GetDirectoryName(path.TrimEnd('/', Path.DirectorySeparatorChar));
         return string.IsNullOrEmpty(parent) ? "." : parent;
-    }
-}
-
-/// <summary>Test-only fault injection, driven by environment variables so that tests can exercise failure paths of
-/// the real program. <c>BCMR_FAULT_CORRUPT_STAGED=substring</c> flips one byte of a staged copy whose destination
-/// path contains the substring, after the data is written and before verification reads it back.</summary>
-internal static class FaultInjection
-{
-    private static readonly string? CorruptStaged = Environment.GetEnvironmentVariable("BCMR_FAULT_CORRUPT_STAGED");
-
-    public static void MaybeCorruptStaged(SafeFileHandle h, string dst, long size)
-    {
-        if (CorruptStaged is null || size == 0 || !dst.Contains(CorruptStaged, StringComparison.Ordinal)) return;
-        Span<byte> one = stackalloc byte[1];
-        long at = size / 2;
-        Fs.ReadFull(h, one, at, dst);
-        one[0] ^= 0xFF;
-        Fs.Write(h, one, at, dst);
     }
 }

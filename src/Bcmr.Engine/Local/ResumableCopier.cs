@@ -406,7 +406,7 @@ internal static class ResumableCopier
     {
         // Without chaining values for the prefix (a session from another tool, a reflink) the source is hashed too.
         expected ??= DataCopier.HashFile(srcHandle, src, Blake3Hasher.Create(), ct);
-        FaultInjection.MaybeCorruptStaged(handle, dst, Fs.Fstat(handle, partial).Size);
+        TestHooks.MaybeCorruptStaged(handle, dst, Fs.Fstat(handle, partial).Size);
         var written = DataCopier.HashFile(handle, partial, Blake3Hasher.Create(), ct);
         if (!written.AsSpan().SequenceEqual(expected))
             throw new BcmrException(BcmrErrorCode.VerifyMismatch, dst,

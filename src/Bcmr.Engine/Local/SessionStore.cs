@@ -42,7 +42,7 @@ public sealed class SessionStore
     public SessionStore(string directory) => Directory = directory;
 
     /// <summary>The store in the user's data directory.</summary>
-    public static SessionStore Default => new(Path.Join(DataDirectory.Bcmr, "sessions"));
+    public static SessionStore Default(EngineSettings settings) => new(Path.Join(settings.DataDirectory, "sessions"));
 
     public string Directory { get; }
 

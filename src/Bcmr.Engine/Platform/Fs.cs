@@ -9,7 +9,8 @@ namespace Bcmr.Engine.Platform;
 /// <summary>
 /// Every filesystem operation the local copy needs, each in one place with two branches: raw Linux system calls
 /// (few syscalls per file, errno for precise errors) and portable .NET calls for other systems.
-/// <c>BCMR_PORTABLE_IO=1</c> forces the portable branch so that it is tested on Linux too.
+/// <c>BCMR_PORTABLE_IO=1</c> forces the portable branch so that it is tested on Linux too (read by the host program:
+/// <see cref="EngineSettings.ApplyProcessWide"/> calls <see cref="RequestPortable"/>).
 /// All failures surface as <see cref="BcmrException"/> naming the path.
 /// </summary>
 internal static unsafe partial class Fs
@@ -23,8 +24,19 @@ internal static unsafe partial class Fs
     /// </summary>
     public const int IoSlice = 256 * 1024;
 
-    public static readonly bool Linux =
-        OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("BCMR_PORTABLE_IO") != "1";
+    /// <summary>Raw Linux system calls, fixed when Fs is first used: one I/O path for the whole process (a handle opened
+    /// by one branch is used by the other's calls), and readonly so that the JIT drops the branch not taken.</summary>
+    public static readonly bool Linux = OperatingSystem.IsLinux() && !PortableIo.Requested;
+
+    /// <summary>Asks for the portable branch. Effective only before Fs is first used, which is why the host asks
+    /// first thing (a request after that changes nothing, as the variable read at that moment did before).</summary>
+    internal static void RequestPortable() => PortableIo.Requested = true;
+
+    /// <summary>Apart from Fs so that asking does not run Fs's static initialiser, which fixes <see cref="Linux"/>.</summary>
+    private static class PortableIo
+    {
+        public static volatile bool Requested;
+    }
 
     /// <summary>The process umask, read once: new files and directories get (source mode &amp; ~umask), as with cp.</summary>
     public static readonly uint Umask = ReadUmask();

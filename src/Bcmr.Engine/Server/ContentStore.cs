@@ -39,7 +39,7 @@ public sealed class CasPruneResult
 public sealed class ContentStore
 {
     /// <summary>Default cap: 1024 MiB (<c>BCMR_CAS_CAP_MB</c>).</summary>
-    public const long DefaultCapMb = 1024;
+    public const long DefaultCapMb = EngineSettings.DefaultCasCapMb;
 
     private const string BlobExtension = ".blk";
     private const string TempMarker = ".blk.tmp.";
@@ -49,10 +49,10 @@ public sealed class ContentStore
 
     private static long _tempCounter;
 
-    /// <summary>The store the environment names: <c>BCMR_CAS_DIR</c>, else <c>&lt;data dir&gt;/bcmr/cas</c>
-    /// (<see cref="DataDirectory"/>); cap <c>BCMR_CAS_CAP_MB</c> MiB (default 1024, 0 = unbounded). Read anew on each
-    /// call.</summary>
-    public static ContentStore Default => new(DefaultDirectory, CapFromEnvironment());
+    /// <summary>The store the settings name: <c>BCMR_CAS_DIR</c>, else <c>&lt;data dir&gt;/bcmr/cas</c>
+    /// (<see cref="EngineSettings.DataDirectory"/>); cap <c>BCMR_CAS_CAP_MB</c> MiB (default 1024, 0 = unbounded).</summary>
+    public static ContentStore Default(EngineSettings settings) =>
+        new(settings.CasDirectory ?? Path.Join(settings.DataDirectory, "cas"), settings.CasCapBytes);
 
     /// <summary>
     /// The store of a serve confined to <paramref name="root"/>: its own directory beside the default store
@@ -61,11 +61,11 @@ public sealed class ContentStore
     /// serve that may reach everything the account may (root "/") uses the account's default store, and so does one
     /// given <c>BCMR_CAS_DIR</c>: that directory is the store its administrator chose for it.
     /// </summary>
-    public static ContentStore ForRoot(string root)
+    public static ContentStore ForRoot(string root, EngineSettings settings)
     {
-        if (root == "/" || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("BCMR_CAS_DIR"))) return Default;
+        if (root == "/" || settings.CasDirectory is not null) return Default(settings);
         var id = Hashing.Blake3.ToHex(Hashing.Blake3.Hash(System.Text.Encoding.UTF8.GetBytes("bcmr root\0" + root)).AsSpan(0, 8));
-        return new ContentStore(Path.Join(DataDirectory.Bcmr, "cas-roots", id), CapFromEnvironment());
+        return new ContentStore(Path.Join(settings.DataDirectory, "cas-roots", id), settings.CasCapBytes);
     }
 
     /// <summary>A store in <paramref name="directory"/> (created when first written) with a cap in bytes (0 or less =
@@ -81,27 +81,6 @@ public sealed class ContentStore
 
     /// <summary>The size the store is pruned to before each dedup upload; 0 = unbounded.</summary>
     public long CapBytes { get; }
-
-    internal static string DefaultDirectory
-    {
-        get
-        {
-            var dir = Environment.GetEnvironmentVariable("BCMR_CAS_DIR");
-            return string.IsNullOrEmpty(dir) ? Path.Join(DataDirectory.Bcmr, "cas") : dir;
-        }
-    }
-
-    /// <summary><c>BCMR_CAS_CAP_MB</c> in bytes: default 1024 MiB; 0 = unbounded; a value that is not a whole number
-    /// of MiB is ignored (default), as bcmr 0.6 does.</summary>
-    internal static long CapFromEnvironment()
-    {
-        var raw = Environment.GetEnvironmentVariable("BCMR_CAS_CAP_MB");
-        long mb = DefaultCapMb;
-        if (!string.IsNullOrWhiteSpace(raw) && long.TryParse(raw.Trim(), System.Globalization.NumberStyles.None,
-                System.Globalization.CultureInfo.InvariantCulture, out var parsed) && parsed <= long.MaxValue / (1024 * 1024))
-            mb = parsed;
-        return mb * 1024 * 1024;
-    }
 
     /// <summary>Counts the blobs and their bytes (temporary files of writers in progress are not counted).</summary>
     public CasStats Stats()

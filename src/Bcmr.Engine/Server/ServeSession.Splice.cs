@@ -23,7 +23,7 @@ public sealed partial class ServeSession
     {
         if (!Fast || _options.OutputFd is not int outFd || !Fs.Linux || (EffectiveCaps & (Caps.Lz4 | Caps.Zstd)) != 0)
             return false;
-        if (Environment.GetEnvironmentVariable("BCMR_NO_SENDFILE") == "1") return false;
+        if (_options.Settings.NoSendfile) return false;
         _output.Flush();
         int inFd = Fs.Fd(file);
         var header = new byte[Wire.HeaderSize + 4];

@@ -58,9 +58,17 @@ public sealed class ServeOptions
     /// <summary>Where diagnostics go, one line each (stderr for <c>bcmr serve</c>); null for none. Never the protocol stream.</summary>
     public TextWriter? Log { get; init; }
 
-    /// <summary>The block store for dedup uploads; null: <see cref="ContentStore.Default"/> (<c>BCMR_CAS_DIR</c>,
-    /// <c>BCMR_CAS_CAP_MB</c>), opened when a client first uses dedup.</summary>
+    /// <summary>The block store for dedup uploads; null: <see cref="ContentStore.ForRoot"/> of the root and
+    /// <see cref="Settings"/> (<c>BCMR_CAS_DIR</c>, <c>BCMR_CAS_CAP_MB</c>), opened when a client first uses dedup.</summary>
     public ContentStore? Store { get; init; }
+
+    /// <summary>The host's environment settings (the store, <c>BCMR_NO_SENDFILE</c>); the serve commands pass
+    /// <see cref="EngineSettings.FromEnvironment"/>.</summary>
+    public EngineSettings Settings { get; init; } = EngineSettings.Defaults;
+
+    /// <summary>Compressing threads of the session's block encoder (<see cref="Codecs.BlockEncoder"/>); 0: on the
+    /// session's thread. Set by benchmarks that measure the encoder off against on.</summary>
+    internal int EncoderWorkers { get; init; } = Codecs.BlockEncoder.DefaultWorkers;
 }
 
 /// <summary>
@@ -147,7 +155,7 @@ public sealed partial class ServeSession : IDisposable
     /// <summary>The codec Get uses for its blocks: zstd, else lz4, else raw, of what was negotiated.</summary>
     public WireCodec Codec { get; private set; }
 
-    private ContentStore Store => _store ??= _options.Store ?? ContentStore.ForRoot(_jail.Root);
+    private ContentStore Store => _store ??= _options.Store ?? ContentStore.ForRoot(_jail.Root, _options.Settings);
 
     /// <summary>Between blocks of long work (hashing a large file, copying a prefix): stops it once the client is
     /// gone, instead of reading a 1 TiB file for nobody.</summary>

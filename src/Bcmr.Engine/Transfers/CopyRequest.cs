@@ -41,8 +41,12 @@ public sealed record CopyRequest
     /// <summary>Continue interrupted copies (-C, -s, -a): see <see cref="ResumeMode"/>. Files are then written
     /// through a partial file and, when large enough, a session in <see cref="Sessions"/>.</summary>
     public ResumeMode Resume { get; init; } = ResumeMode.None;
-    /// <summary>Where resume sessions live; null means the user's data directory (<see cref="SessionStore.Default"/>).</summary>
+    /// <summary>Where resume sessions live; null means the user's data directory (<see cref="SessionStore.Default"/>
+    /// of <see cref="Settings"/>).</summary>
     public SessionStore? Sessions { get; init; }
+    /// <summary>What the host's environment says (the data directory, <c>BCMR_COMPRESS</c>); the CLI and the cmdlets
+    /// pass <see cref="EngineSettings.FromEnvironment"/>, read when the command starts.</summary>
+    public EngineSettings Settings { get; init; } = EngineSettings.Defaults;
     // ---- remote copies (host:path on either side) ----------------------------------------------------------------
 
     /// <summary>The ssh program and its options, split like a shell would (rsync's -e): e.g. <c>ssh -p 2222 -F cfg</c>.

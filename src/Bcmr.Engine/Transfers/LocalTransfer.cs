@@ -44,7 +44,7 @@ internal sealed class LocalTransfer
         _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse, req.KeepTimes);
         // A move that has to copy deletes the only other copy afterwards, so it always verifies first.
         _crossDeviceMoveOptions = _options with { Verify = true };
-        _sessions = req.Resume == ResumeMode.None ? null : req.Sessions ?? SessionStore.Default;
+        _sessions = req.Resume == ResumeMode.None ? null : req.Sessions ?? SessionStore.Default(req.Settings);
         _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
     }
 

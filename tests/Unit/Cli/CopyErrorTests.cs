@@ -289,8 +289,8 @@ public class CopyErrorTests
         var oldHash = Trees.Sha256(t.WriteRandom("existing.bin", 1000, 2));
         var env = new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "bin" };
 
-        var fresh = BcmrRunner.Run(["copy", "-V", t["a.bin"], t["new.bin"]], env);
-        var over = BcmrRunner.Run(["copy", "-V", "-f", t["a.bin"], t["existing.bin"]], env);
+        var fresh = BcmrRunner.Run(["copy", "-V", t["a.bin"], t["new.bin"]], env, executable: BcmrRunner.FaultHost);
+        var over = BcmrRunner.Run(["copy", "-V", "-f", t["a.bin"], t["existing.bin"]], env, executable: BcmrRunner.FaultHost);
 
         Assert.Equal(Failure, fresh.ExitCode);
         Assert.Contains($"{t["new.bin"]}: verification failed", fresh.Stderr);
@@ -308,11 +308,23 @@ public class CopyErrorTests
         using var t = new TempDir();
         t.WriteRandom("a.bin", 1000, 1);
         var env = new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "bin" };
-        var r = BcmrRunner.Run(["copy", "-V", t["a.bin"], t["b.bin"]], env);
+        var r = BcmrRunner.Run(["copy", "-V", t["a.bin"], t["b.bin"]], env, executable: BcmrRunner.FaultHost);
         Assert.Equal(Failure, r.ExitCode);
         var ok = BcmrRunner.Run("copy", "-V", t["a.bin"], t["c.bin"]);
         Assert.Equal(0, ok.ExitCode);
         Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["c.bin"]));
+    }
+
+    [Fact]
+    public void The_shipped_bcmr_ignores_the_fault_hosts_variable()
+    {
+        // The hook is the fault host's alone: the same variable in the environment of the real bcmr changes nothing.
+        using var t = new TempDir();
+        t.WriteRandom("a.bin", 1000, 1);
+        var env = new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "bin" };
+        var r = BcmrRunner.Run(["copy", "-V", t["a.bin"], t["b.bin"]], env);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["b.bin"]));
     }
 
     [RequiresRootFact("mounts a 1 MiB tmpfs")]

@@ -55,7 +55,8 @@ public class MoveTests
         var src = t.WriteRandom("precious.bin", 100_000, 1);
         var hash = Trees.Sha256(src);
 
-        var r = BcmrRunner.Run(["move", src, t["other/precious.bin"]], new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "precious" });
+        var r = BcmrRunner.Run(["move", src, t["other/precious.bin"]], new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "precious" },
+            executable: BcmrRunner.FaultHost);
 
         Assert.Equal(1, r.ExitCode);
         Assert.Contains("verification failed", r.Stderr);

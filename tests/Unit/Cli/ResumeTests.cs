@@ -496,7 +496,7 @@ public class ResumeTests
         using var t = new Scene(150L * 1024 * 1024, seed: 9);
         Interrupt(t);
         var env = new Dictionary<string, string>(t.Env) { ["BCMR_FAULT_CORRUPT_STAGED"] = "big.bin" };
-        var bad = BcmrRunner.Run(["--json", "copy", "-C", "-V", t.Src, t.Dst], env);
+        var bad = BcmrRunner.Run(["--json", "copy", "-C", "-V", t.Src, t.Dst], env, executable: BcmrRunner.FaultHost);
         Assert.Equal(1, bad.ExitCode);
         Assert.Contains("verification failed", bad.JsonResult.GetProperty("error").GetString());
         Assert.False(File.Exists(t.Dst));

@@ -308,20 +308,13 @@ public sealed class BlockCodecTests
         var e = Assert.Throws<BcmrException>(() => Compression.Parse("gzip"));
         Assert.Contains("'gzip' is not a compression setting", e.Message);
 
-        var old = Environment.GetEnvironmentVariable(Compression.EnvironmentVariable);
-        try
-        {
-            Environment.SetEnvironmentVariable(Compression.EnvironmentVariable, "lz4");
-            Assert.Equal(CompressionSetting.Lz4, Compression.Resolve(null));
-            Assert.Equal(CompressionSetting.None, Compression.Resolve("none"));
-            Environment.SetEnvironmentVariable(Compression.EnvironmentVariable, "fast");
-            Assert.Contains("BCMR_COMPRESS: 'fast'", Assert.Throws<BcmrException>(() => Compression.Resolve(null)).Message);
-            Environment.SetEnvironmentVariable(Compression.EnvironmentVariable, null);
-            Assert.Equal(CompressionSetting.Auto, Compression.Resolve(null));
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(Compression.EnvironmentVariable, old);
-        }
+        // BCMR_COMPRESS as the CLI and the cmdlets read it (EngineSettings.FromEnvironment), from a dictionary here.
+        static string? Env(string? value) =>
+            EngineSettings.FromEnvironment(name => name == Compression.EnvironmentVariable ? value : null).Compress;
+        Assert.Equal(CompressionSetting.Lz4, Compression.Resolve(null, Env("lz4")));
+        Assert.Equal(CompressionSetting.None, Compression.Resolve("none", Env("lz4")));
+        Assert.Contains("BCMR_COMPRESS: 'fast'", Assert.Throws<BcmrException>(() => Compression.Resolve(null, Env("fast"))).Message);
+        Assert.Equal(CompressionSetting.Auto, Compression.Resolve(null, Env(null)));
+        Assert.Equal(CompressionSetting.Auto, Compression.Resolve(null, Env(" ")));
     }
 }

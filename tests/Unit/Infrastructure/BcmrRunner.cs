@@ -24,10 +24,21 @@ public static class BcmrRunner
     public static string Executable =>
         Environment.GetEnvironmentVariable("BCMR_TEST_EXE") is { Length: > 0 } exe ? exe : Path.Combine(AppContext.BaseDirectory, "bcmr");
 
+    /// <summary>
+    /// bcmr-fault-host (tests/FaultHost): bcmr's own Main with the engine's test hooks set from its environment
+    /// (BCMR_FAULT_CORRUPT_STAGED=substring), for the tests of failure paths; the shipped bcmr cannot turn a hook on.
+    /// Always the JIT build beside the tests, also in tools/test.sh's Native AOT pass (BCMR_TEST_EXE): there the fault
+    /// tests check the engine's handling of the fault, not the AOT binary.
+    /// </summary>
+    public static string FaultHost => Path.Combine(AppContext.BaseDirectory, "bcmr-fault-host");
+
     private static readonly string IsolatedHome = Directory.CreateTempSubdirectory("bcmr-test-home-").FullName;
 
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string>? env = null, string? asUser = null, string? cwd = null)
+    /// <param name="executable">The program to run instead of <see cref="Executable"/> (<see cref="FaultHost"/>).</param>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string>? env = null, string? asUser = null, string? cwd = null,
+        string? executable = null)
     {
+        executable ??= Executable;
         var psi = new ProcessStartInfo
         {
             WorkingDirectory = cwd ?? "",
@@ -36,13 +47,13 @@ public static class BcmrRunner
         };
         if (asUser is null)
         {
-            psi.FileName = Executable;
+            psi.FileName = executable;
         }
         else
         {
             // Drop root so that permission checks apply (root bypasses them).
             psi.FileName = "setpriv";
-            foreach (var a in new[] { "--reuid=" + asUser, "--regid=" + asUser, "--clear-groups", Executable }) psi.ArgumentList.Add(a);
+            foreach (var a in new[] { "--reuid=" + asUser, "--regid=" + asUser, "--clear-groups", executable }) psi.ArgumentList.Add(a);
         }
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["HOME"] = IsolatedHome;
@@ -54,9 +65,10 @@ public static class BcmrRunner
 
     public static RunResult Run(params string[] args) => Run(args, env: null);
 
-    public static RunResult Run(IEnumerable<string> args, IDictionary<string, string>? env = null, string? asUser = null, TimeSpan? timeout = null, string? cwd = null)
+    public static RunResult Run(IEnumerable<string> args, IDictionary<string, string>? env = null, string? asUser = null, TimeSpan? timeout = null, string? cwd = null,
+        string? executable = null)
     {
-        using var p = Process.Start(StartInfo(args, env, asUser, cwd))!;
+        using var p = Process.Start(StartInfo(args, env, asUser, cwd, executable))!;
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

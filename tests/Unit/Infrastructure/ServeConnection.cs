@@ -58,14 +58,18 @@ public sealed class ServeConnection : IDisposable
     public static ServeConnection OverStream(Stream duplex) => new(duplex, duplex, null, null, null, new StringWriter());
 
     /// <summary>Runs a <see cref="ServeSession"/> in this process over a pair of OS pipes.</summary>
-    public static ServeConnection InProcess(string root, byte capabilities = ServeSession.SupportedCaps, ContentStore? store = null)
+    public static ServeConnection InProcess(string root, byte capabilities = ServeSession.SupportedCaps, ContentStore? store = null, int? encoderWorkers = null)
     {
         var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
         var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
         var fromServer = new AnonymousPipeServerStream(PipeDirection.In);
         var serverOut = new AnonymousPipeClientStream(PipeDirection.Out, fromServer.ClientSafePipeHandle);
         var log = new StringWriter();
-        var session = new ServeSession(serverIn, serverOut, new ServeOptions { Root = root, Capabilities = capabilities, Log = TextWriter.Synchronized(log), Store = store });
+        var session = new ServeSession(serverIn, serverOut, new ServeOptions
+        {
+            Root = root, Capabilities = capabilities, Log = TextWriter.Synchronized(log), Store = store,
+            EncoderWorkers = encoderWorkers ?? Bcmr.Engine.Codecs.BlockEncoder.DefaultWorkers,
+        });
         ServeConnection? connection = null;
         var thread = new Thread(() =>
         {

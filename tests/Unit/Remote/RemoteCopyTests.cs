@@ -205,7 +205,8 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         foreach (var fast in new[] { false, true })
         {
             var dst = s.Local[fast ? "damaged-fast.bin" : "damaged.bin"];
-            var r = BcmrRunner.Run(["--json", "copy", "-V", .. fast ? new[] { "--fast" } : [], fx.Remote(s.R("f.bin")), dst], env);
+            var r = BcmrRunner.Run(["--json", "copy", "-V", .. fast ? new[] { "--fast" } : [], fx.Remote(s.R("f.bin")), dst], env,
+                executable: BcmrRunner.FaultHost);
             Assert.True(r.ExitCode != 0, r.ToString());
             var failed = r.JsonFiles.Single();
             Assert.Equal("failed", failed.GetProperty("status").GetString());

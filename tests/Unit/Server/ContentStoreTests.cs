@@ -1,3 +1,4 @@
+using Bcmr.Engine;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Server;
@@ -130,26 +131,30 @@ public sealed class ContentStoreTests : IDisposable
     [Fact]
     public void Default_comes_from_BCMR_CAS_DIR_and_BCMR_CAS_CAP_MB()
     {
-        var (dir, cap) = (Environment.GetEnvironmentVariable("BCMR_CAS_DIR"), Environment.GetEnvironmentVariable("BCMR_CAS_CAP_MB"));
-        try
-        {
-            Environment.SetEnvironmentVariable("BCMR_CAS_DIR", Dir);
-            Environment.SetEnvironmentVariable("BCMR_CAS_CAP_MB", null);
-            Assert.Equal(Path.GetFullPath(Dir), ContentStore.Default.Directory);
-            Assert.Equal(1024L * MiB, ContentStore.Default.CapBytes);
-            Environment.SetEnvironmentVariable("BCMR_CAS_CAP_MB", "32");
-            Assert.Equal(32L * MiB, ContentStore.Default.CapBytes);
-            Environment.SetEnvironmentVariable("BCMR_CAS_CAP_MB", "0");
-            Assert.Equal(0, ContentStore.Default.CapBytes); // unbounded
-            Assert.Equal(0, ContentStore.Default.EnforceCap().BlobsFreed);
-            Environment.SetEnvironmentVariable("BCMR_CAS_CAP_MB", "lots");
-            Assert.Equal(1024L * MiB, ContentStore.Default.CapBytes);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("BCMR_CAS_DIR", dir);
-            Environment.SetEnvironmentVariable("BCMR_CAS_CAP_MB", cap);
-        }
+        // The variables as the CLI and the cmdlets read them (EngineSettings.FromEnvironment), from a dictionary here;
+        // the process-level tests (ServeCodecProcessTests, ClearBcmrCasTests) set them in a real environment.
+        ContentStore Default(string? cap) => ContentStore.Default(EngineSettings.FromEnvironment(
+            name => name switch { "BCMR_CAS_DIR" => Dir, "BCMR_CAS_CAP_MB" => cap, _ => null }));
+        Assert.Equal(Path.GetFullPath(Dir), Default(null).Directory);
+        Assert.Equal(1024L * MiB, Default(null).CapBytes);
+        Assert.Equal(32L * MiB, Default("32").CapBytes);
+        Assert.Equal(0, Default("0").CapBytes); // unbounded
+        Assert.Equal(0, Default("0").EnforceCap().BlobsFreed);
+        Assert.Equal(1024L * MiB, Default("lots").CapBytes);
+    }
+
+    [Fact]
+    public void Without_BCMR_CAS_DIR_the_store_is_in_the_data_directory_and_a_jailed_serve_has_its_own()
+    {
+        var data = _t["data"];
+        var settings = EngineSettings.FromEnvironment(name => name == "XDG_DATA_HOME" ? data : null);
+        Assert.Equal(Path.Join(data, "bcmr", "cas"), ContentStore.Default(settings).Directory);
+        Assert.Equal(Path.Join(data, "bcmr", "cas"), ContentStore.ForRoot("/", settings).Directory);
+        var jailed = ContentStore.ForRoot("/srv/a", settings).Directory;
+        Assert.StartsWith(Path.Join(data, "bcmr", "cas-roots") + "/", jailed);
+        Assert.NotEqual(jailed, ContentStore.ForRoot("/srv/b", settings).Directory);
+        var named = EngineSettings.FromEnvironment(name => name == "BCMR_CAS_DIR" ? Dir : null);
+        Assert.Equal(Path.GetFullPath(Dir), ContentStore.ForRoot("/srv/a", named).Directory);
     }
 
     [Fact]

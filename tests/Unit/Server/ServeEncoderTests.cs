@@ -77,7 +77,8 @@ public sealed class ServeEncoderTests : IDisposable
     }
 
     /// <summary>An upload through the real client code (RemoteTransfer) to a ServeSession in this process.</summary>
-    private (TransferSummary Summary, List<CopyResult> Results) Upload(string source, string remotePath, string compress, byte serverCaps, bool recursive = false)
+    private (TransferSummary Summary, List<CopyResult> Results) Upload(string source, string remotePath, string compress, byte serverCaps, bool recursive = false,
+        int encoderWorkers = -1)
     {
         var root = Directory.CreateDirectory(_t["remote"]).FullName;
         var store = new ContentStore(_t["cas"], 0);
@@ -86,6 +87,7 @@ public sealed class ServeEncoderTests : IDisposable
         var request = new CopyRequest { Sources = [source], Destination = "in-process:" + remotePath, Compress = compress, Recursive = recursive };
         var transfer = new RemoteTransfer(request, null, r => { lock (results) results.Add(r); }, new PathFilter([]), CancellationToken.None)
         {
+            EncoderWorkers = encoderWorkers >= 0 ? encoderWorkers : BlockEncoder.DefaultWorkers,
             Connector = (spec, caps) =>
             {
                 var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
@@ -108,6 +110,30 @@ public sealed class ServeEncoderTests : IDisposable
         var summary = transfer.Run();
         foreach (var t in threads) Assert.True(t.Join(TimeSpan.FromSeconds(30)), "the session did not end");
         return (summary, results);
+    }
+
+    [Fact]
+    public void Without_encoder_workers_a_Get_and_an_upload_compress_on_the_io_thread_and_round_trip()
+    {
+        // 0 workers is the benchmark's "off" (bench/CodecBench encoder), passed in as the server's and the client's
+        // option: the bytes and the codec choices are the same as with workers.
+        int size = 9 * MiB + 5;
+        var data = Content(text: true, size, 75);
+        _t.WriteFile("src.bin", data);
+        using (var c = ServeConnection.InProcess(_t.Path, encoderWorkers: 0))
+        {
+            c.Handshake(Caps.Zstd);
+            c.Send(new GetRequest("src.bin", 0));
+            var (bytes, end) = c.ReceiveGet(out var stats);
+            Assert.Equal(Sha(data), Sha(bytes));
+            Assert.Equal(new OkResponse(Blake3.ToHex(Blake3.Hash(data))), end);
+            Assert.Equal((3, 0), (stats.Compressed, stats.Raw));
+        }
+        var (summary, results) = Upload(_t["src.bin"], "up.bin", "zstd", (byte)(ServeSession.SupportedCaps & ~Caps.Dedup), encoderWorkers: 0);
+        Assert.True(summary.Succeeded, string.Join("; ", summary.Failures.Select(f => f.Message)) + summary.Fatal?.Message);
+        Assert.Equal(Blake3.ToHex(Blake3.Hash(data)), Assert.Single(results).Blake3);
+        Assert.Equal(Sha(data), Sha(File.ReadAllBytes(_t["remote/up.bin"])));
+        Assert.True(Assert.Single(results).WireBytes < size / 2);
     }
 
     public static TheoryData<string, bool, bool> UploadCases => new()

@@ -1,0 +1,79 @@
+using System.Globalization;
+
+namespace Bcmr.Engine;
+
+/// <summary>
+/// What bcmr takes from its environment, read once by the program that hosts the engine (the CLI's Program, each
+/// cmdlet, the serve commands) with <see cref="FromEnvironment"/> and passed in (<c>CopyRequest.Settings</c>,
+/// <c>ServeOptions.Settings</c>, the stores' factories). The engine itself reads no environment variable: what it
+/// does is decided by its caller, and the callers that run inside PowerShell decide per command.
+/// </summary>
+public sealed record EngineSettings
+{
+    public const string CompressVariable = "BCMR_COMPRESS";
+    public const string CasDirectoryVariable = "BCMR_CAS_DIR";
+    public const string CasCapVariable = "BCMR_CAS_CAP_MB";
+    public const string NoSendfileVariable = "BCMR_NO_SENDFILE";
+    public const string PortableIoVariable = "BCMR_PORTABLE_IO";
+
+    /// <summary>The content store's cap when <c>BCMR_CAS_CAP_MB</c> is unset or not a whole number: 1024 MiB.</summary>
+    public const long DefaultCasCapMb = 1024;
+
+    /// <summary>bcmr's per-user state (sessions, the content store): <c>$XDG_DATA_HOME/bcmr</c>, else
+    /// <c>~/.local/share/bcmr</c>; <c>%LOCALAPPDATA%\bcmr</c> on Windows (Platform.DataDirectory).</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary><c>BCMR_CAS_DIR</c>: the one content store to use; null: the data directory's.</summary>
+    public string? CasDirectory { get; init; }
+
+    /// <summary><c>BCMR_CAS_CAP_MB</c> in bytes: the size dedup uploads prune the store to; 0 = unbounded.</summary>
+    public long CasCapBytes { get; init; } = DefaultCasCapMb * 1024 * 1024;
+
+    /// <summary><c>BCMR_COMPRESS</c> as given (auto|zstd|lz4|none; empty or blank: auto), parsed where it is used
+    /// (Codecs.Compression.Resolve) so that a bad value is an error of the command that needs it; null when unset.</summary>
+    public string? Compress { get; init; }
+
+    /// <summary><c>BCMR_NO_SENDFILE=1</c>: a server sends FAST downloads through its buffers instead of sendfile(2).</summary>
+    public bool NoSendfile { get; init; }
+
+    /// <summary><c>BCMR_PORTABLE_IO=1</c>: the portable .NET I/O path instead of Linux system calls. The I/O path is
+    /// one for the whole process; <see cref="ApplyProcessWide"/> sets it.</summary>
+    public bool PortableIo { get; init; }
+
+    /// <summary>The settings the variables give, through <paramref name="getenv"/> (the host's environment:
+    /// <c>Environment.GetEnvironmentVariable</c>, or a test's dictionary).</summary>
+    public static EngineSettings FromEnvironment(Func<string, string?> getenv)
+    {
+        ArgumentNullException.ThrowIfNull(getenv);
+        return new EngineSettings
+        {
+            DataDirectory = Platform.DataDirectory.Resolve(getenv),
+            CasDirectory = getenv(CasDirectoryVariable) is { Length: > 0 } cas ? cas : null,
+            CasCapBytes = ParseCasCap(getenv(CasCapVariable)),
+            Compress = getenv(CompressVariable),
+            NoSendfile = getenv(NoSendfileVariable) == "1",
+            PortableIo = getenv(PortableIoVariable) == "1",
+        };
+    }
+
+    /// <summary>No variable set: for callers that pass no settings (in-process tests, benchmarks).</summary>
+    public static EngineSettings Defaults { get; } = FromEnvironment(_ => null);
+
+    /// <summary>Applies what is one for the whole process, the I/O path, before the first file operation (later calls
+    /// change nothing: a process does not switch I/O paths midway). The CLI calls it first thing.</summary>
+    public void ApplyProcessWide()
+    {
+        if (PortableIo) Platform.Fs.RequestPortable();
+    }
+
+    /// <summary>Default 1024 MiB; 0 = unbounded; a value that is not a whole number of MiB is ignored (default), as
+    /// bcmr 0.6 does.</summary>
+    private static long ParseCasCap(string? raw)
+    {
+        long mb = DefaultCasCapMb;
+        if (!string.IsNullOrWhiteSpace(raw) && long.TryParse(raw.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var parsed)
+                && parsed <= long.MaxValue / (1024 * 1024))
+            mb = parsed;
+        return mb * 1024 * 1024;
+    }
+}

@@ -1,0 +1,29 @@
+using Bcmr.Engine.Platform;
+using Microsoft.Win32.SafeHandles;
+
+namespace Bcmr.Engine;
+
+/// <summary>
+/// Faults that tests inject into the real program to reach failure paths no honest input reaches on demand. The one
+/// place such hooks live: internal, so only the assemblies named in InternalsVisibleTo can set them (the unit tests
+/// and tests/FaultHost, a test-only program that wraps the CLI's Main). Nothing in the shipped bcmr or the module
+/// sets them, and nothing reads them from the environment: a variable in a user's environment must never be able to
+/// damage a copy.
+/// </summary>
+internal static class TestHooks
+{
+    /// <summary>Flip one byte of a staged copy whose destination path contains this substring, after the data is
+    /// written and before verification reads it back. Null: off.</summary>
+    internal static string? CorruptStagedWhenPathContains { get; set; }
+
+    internal static void MaybeCorruptStaged(SafeFileHandle h, string dst, long size)
+    {
+        var match = CorruptStagedWhenPathContains;
+        if (match is null || size == 0 || !dst.Contains(match, StringComparison.Ordinal)) return;
+        Span<byte> one = stackalloc byte[1];
+        long at = size / 2;
+        Fs.ReadFull(h, one, at, dst);
+        one[0] ^= 0xFF;
+        Fs.Write(h, one, at, dst);
+    }
+}
