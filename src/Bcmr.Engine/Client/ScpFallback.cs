@@ -31,7 +31,7 @@ internal sealed class ScpFallback(CopyRequest req, ResultLog log, ProgressTracke
             throw new BcmrException(BcmrErrorCode.Unsupported, null,
                 $"cannot fall back to scp: the ssh option '{a}' from --ssh/BCMR_SSH has no scp equivalent (use --no-fallback, or install bcmr on the remote host)");
         }
-        if (req.Recursive) args.Add("-r");
+        if (req.Recurses) args.Add("-r");
         if (req.Preserve) args.Add("-p");
         args.Add("--");
         args.AddRange(sources);
@@ -55,8 +55,8 @@ internal sealed class ScpFallback(CopyRequest req, ResultLog log, ProgressTracke
             {
                 var meta = Fs.TryStat(s);
                 if (meta is null) log.Fail(s, req.Destination, EntryKind.File, new BcmrException(BcmrErrorCode.NotFound, s, $"{s}: No such file or directory"), "scp");
-                else if (meta.Value.Kind == EntryKind.Directory && !req.Recursive)
-                    log.Fail(s, req.Destination, EntryKind.Directory, new BcmrException(BcmrErrorCode.IsADirectory, s, $"{s}: is a directory (use -r to copy directories)"), "scp");
+                else if (meta.Value.Kind == EntryKind.Directory && !req.Recurses)
+                    log.Fail(s, req.Destination, EntryKind.Directory, CopyRules.NotRecursive(s), "scp");
                 else
                 {
                     ok.Add(s);

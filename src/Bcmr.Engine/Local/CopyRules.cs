@@ -51,9 +51,11 @@ internal static class CopyRules
     /// <summary>The first check of every item, before its name is even looked at. <paramref name="recurses"/>: -r, or a move.</summary>
     public static void RequireRecursion(string src, bool srcIsDirectory, bool recurses)
     {
-        if (srcIsDirectory && !recurses)
-            throw new BcmrException(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
+        if (srcIsDirectory && !recurses) throw NotRecursive(src);
     }
+
+    public static BcmrException NotRecursive(string src) =>
+        new(BcmrErrorCode.IsADirectory, src, $"{src}: is a directory (use -r to copy directories)");
 
     /// <summary>The rows for one item whose target (<paramref name="target"/>, shown as the user would write it) is
     /// known: <paramref name="targetIsDirectory"/> is null where nothing is there.</summary>
