@@ -2,11 +2,15 @@
 # Local copy benchmarks (issues 2 and 17): bcmr (Native AOT build) against cp and rsync in the same run, warm cache,
 # hyperfine medians, ratios printed. Usage: bench/local.sh [runs]   (default 5 runs per command)
 # Needs: hyperfine, rsync, clang + zlib1g-dev (AOT publish). Data lives in $BENCH_DIR (default /tmp/bcmr-bench).
+#   BCMR=path         the bcmr measured (default: the shipped AOT bcmr, built if missing)
+#   BCMR_BEFORE=path  another bcmr (e.g. one published from an earlier commit) run in the same hyperfine runs as
+#                     each bcmr command; its ratio is printed beside, so a change is judged before/after in one run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 DIR=${BENCH_DIR:-/tmp/bcmr-bench}
 BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
+BCMR_BEFORE=${BCMR_BEFORE:-}
 [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
 mkdir -p "$DIR"
 
@@ -50,34 +54,44 @@ mkdir -p "$DIR/trash"
 printf '#!/bin/sh\n[ -e "%s/out" ] && mv "%s/out" "%s/trash/$(date +%%s%%N)"\nsync\nexit 0\n' "$DIR" "$DIR" "$DIR" > "$DIR/prep.sh"; chmod +x "$DIR/prep.sh"
 prep="$DIR/prep.sh"
 
+# bench JSON CMD...: hyperfine over the commands, each "$BCMR ..." one also run by BCMR_BEFORE (appended last).
+bench() {
+  local json=$1; shift
+  local cmds=("$@") c
+  if [ -n "$BCMR_BEFORE" ]; then for c in "$@"; do [[ $c == "$BCMR "* ]] && cmds+=("$BCMR_BEFORE ${c#"$BCMR "}"); done; fi
+  hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$json" "${cmds[@]}"
+}
+# before NAME CP_MEDIAN BEFORE_MEDIAN: the before binary's ratio, when one was measured.
+before() { [ -z "$3" ] || echo "RATIO $1 before: bcmr/cp = $(ratio "$3" "$2")"; }
+
 echo "== 1 GiB random file, no reflink"
-hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$DIR/big.json" \
+bench "$DIR/big.json" \
   "cp --reflink=never $DIR/big.bin $DIR/out" \
   "$BCMR copy -q --reflink disable $DIR/big.bin $DIR/out"
-read -r cp_big bcmr_big <<<"$(median "$DIR/big.json")"
-echo "RATIO 1GiB: bcmr/cp = $(ratio "$bcmr_big" "$cp_big")  (goal <= 1.15)"
+read -r cp_big bcmr_big before_big <<<"$(median "$DIR/big.json")"
+echo "RATIO 1GiB: bcmr/cp = $(ratio "$bcmr_big" "$cp_big")  (goal <= 1.15)"; before 1GiB "$cp_big" "${before_big:-}"
 
 echo "== 1 GiB random file, -V (bcmr reads the copy back and compares its BLAKE3 with the source's; cp verifies nothing)"
-hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$DIR/bigv.json" \
+bench "$DIR/bigv.json" \
   "cp --reflink=never $DIR/big.bin $DIR/out" \
   "$BCMR copy -q -V --reflink disable $DIR/big.bin $DIR/out"
-read -r cp_bigv bcmr_bigv <<<"$(median "$DIR/bigv.json")"
-echo "RATIO 1GiB -V: bcmr/cp = $(ratio "$bcmr_bigv" "$cp_bigv")  (goal <= 1.6, issue 17)"
+read -r cp_bigv bcmr_bigv before_bigv <<<"$(median "$DIR/bigv.json")"
+echo "RATIO 1GiB -V: bcmr/cp = $(ratio "$bcmr_bigv" "$cp_bigv")  (goal <= 1.6, issue 17)"; before "1GiB -V" "$cp_bigv" "${before_bigv:-}"
 
 echo "== 2100 files of 1-8 KB in 420 directories"
-hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$DIR/small.json" \
+bench "$DIR/small.json" \
   "cp -R $DIR/small-tree $DIR/out" \
   "rsync -a $DIR/small-tree/ $DIR/out/" \
   "$BCMR copy -q -r $DIR/small-tree $DIR/out"
-read -r cp_small rsync_small bcmr_small <<<"$(median "$DIR/small.json")"
-echo "RATIO small: bcmr/cp = $(ratio "$bcmr_small" "$cp_small") (goal <= 1.5); bcmr/rsync = $(ratio "$bcmr_small" "$rsync_small") (goal <= 0.5)"
+read -r cp_small rsync_small bcmr_small before_small <<<"$(median "$DIR/small.json")"
+echo "RATIO small: bcmr/cp = $(ratio "$bcmr_small" "$cp_small") (goal <= 1.5); bcmr/rsync = $(ratio "$bcmr_small" "$rsync_small") (goal <= 0.5)"; before small "$cp_small" "${before_small:-}"
 
 echo "== 10 000 x 64 KiB"
-hyperfine -N -r "$RUNS" -w 1 --prepare "$prep" --export-json "$DIR/64k.json" \
+bench "$DIR/64k.json" \
   "cp -r $DIR/64k-tree $DIR/out" \
   "$BCMR copy -q -r $DIR/64k-tree $DIR/out"
-read -r cp_64k bcmr_64k <<<"$(median "$DIR/64k.json")"
-echo "RATIO 64KiB: bcmr/cp = $(ratio "$bcmr_64k" "$cp_64k") (goal <= 1.0)"
+read -r cp_64k bcmr_64k before_64k <<<"$(median "$DIR/64k.json")"
+echo "RATIO 64KiB: bcmr/cp = $(ratio "$bcmr_64k" "$cp_64k") (goal <= 1.0)"; before 64KiB "$cp_64k" "${before_64k:-}"
 
 echo "== start-up: bcmr --version, AOT vs JIT"
 JIT=src/Bcmr.Cli/bin/Release/net10.0/bcmr
