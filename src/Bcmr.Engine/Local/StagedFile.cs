@@ -65,12 +65,13 @@ internal sealed class StagedFile : IDisposable
         return new StagedFile(path, destination, shown, handle, isPartial: true);
     }
 
-    /// <summary>Positioned write: safe from several threads at once, at any offset.</summary>
-    public void Write(ReadOnlySpan<byte> data, long offset) => Fs.Write(Handle, data, offset, Path);
+    /// <summary>Positioned write: safe from several threads at once, at any offset. Write errors (disk full) name the
+    /// destination, as users know it.</summary>
+    public void Write(ReadOnlySpan<byte> data, long offset) => Fs.Write(Handle, data, offset, Shown);
 
     /// <summary>The read/write loop's writer: hashes (when asked) and writes one block slice by slice.</summary>
     public void HashAndWrite(ReadOnlySpan<byte> block, Blake3Hasher? hasher, long offset) =>
-        DataCopier.HashAndWrite(block, hasher, Handle, Path, offset);
+        DataCopier.HashAndWrite(block, hasher, Handle, Shown, offset);
 
     public void SetLength(long length) => Fs.SetLength(Handle, length, Path);
 
@@ -167,7 +168,7 @@ internal sealed class StagedFile : IDisposable
 
     /// <summary>Keeps the bytes (the first <paramref name="length"/> of them, when given) for a later run to continue:
     /// a partial stays where it is; a staging file is renamed to <paramref name="partialPath"/> (replacing an older
-    /// one). When that fails the staged file is removed and the error thrown.</summary>
+    /// one). When that fails the error is thrown, and a staging file removed.</summary>
     public void Keep(long? length = null, bool flush = false, string? partialPath = null)
     {
         if (_state != State.Open) return;
@@ -184,8 +185,13 @@ internal sealed class StagedFile : IDisposable
         }
         catch
         {
-            _state = State.Abandoned;
-            Fs.TryDeleteFile(Path);
+            // A staging file that could not become the partial is nobody's; a partial is proven before any reuse
+            // (chaining values, BLAKE3 against the source), so it stays.
+            if (!IsPartial)
+            {
+                _state = State.Abandoned;
+                Fs.TryDeleteFile(Path);
+            }
             throw;
         }
     }
