@@ -30,7 +30,7 @@ internal sealed class StagedFile : IDisposable
     public string Destination { get; }
     /// <summary>The final name as users know it: errors about the staged file are reported against it.</summary>
     public string Shown { get; }
-    /// <summary>Where <see cref="Path"/> is a partial name, which <see cref="Abandon"/> may keep.</summary>
+    /// <summary>Where <see cref="Path"/> is the destination's partial name, which <see cref="Keep"/> leaves in place.</summary>
     public bool IsPartial { get; }
 
     private StagedFile(string path, string destination, string shown, SafeFileHandle handle, bool isPartial)
@@ -65,17 +65,36 @@ internal sealed class StagedFile : IDisposable
         return new StagedFile(path, destination, shown, handle, isPartial: true);
     }
 
-    /// <summary>Positioned write: safe from several threads at once, at any offset. Write errors (disk full) name the
-    /// destination, as users know it.</summary>
+    /// <summary>A partial an earlier attempt kept as <paramref name="partialPath"/>, continued under a new staging
+    /// name: the rename claims it, so two writers never continue the same partial, and the sweep sees it locked again.
+    /// <see cref="Keep"/> gives it back.</summary>
+    public static StagedFile ClaimPartial(string partialPath, string stagingPath, string destination, string shown)
+    {
+        Fs.Rename(partialPath, stagingPath, replace: false);
+        SafeFileHandle handle;
+        try { handle = Fs.OpenReadWrite(stagingPath); }
+        catch
+        {
+            try { Fs.Rename(stagingPath, partialPath, replace: false); }
+            catch (BcmrException) { Fs.TryDeleteFile(stagingPath); }
+            throw;
+        }
+        Fs.TryLock(handle);
+        return new StagedFile(stagingPath, destination, shown, handle, isPartial: false);
+    }
+
+    // Errors of the staged file's I/O name the destination, as users know it (disk full, quota, fsync).
+
+    /// <summary>Positioned write: safe from several threads at once, at any offset.</summary>
     public void Write(ReadOnlySpan<byte> data, long offset) => Fs.Write(Handle, data, offset, Shown);
 
     /// <summary>The read/write loop's writer: hashes (when asked) and writes one block slice by slice.</summary>
     public void HashAndWrite(ReadOnlySpan<byte> block, Blake3Hasher? hasher, long offset) =>
         DataCopier.HashAndWrite(block, hasher, Handle, Shown, offset);
 
-    public void SetLength(long length) => Fs.SetLength(Handle, length, Path);
+    public void SetLength(long length) => Fs.SetLength(Handle, length, Shown);
 
-    public long Length => Fs.Fstat(Handle, Path).Size;
+    public long Length => Fs.Fstat(Handle, Shown).Size;
 
     /// <summary>What <see cref="DataCopier"/> writes into.</summary>
     public DataCopier.Target Target => new(Handle, Path, Shown);
@@ -177,7 +196,7 @@ internal sealed class StagedFile : IDisposable
         {
             if (_handle is not null)
             {
-                if (length is { } l) Fs.SetLength(_handle, l, Path);
+                if (length is { } l) Fs.SetLength(_handle, l, Shown);
                 if (flush) Fs.FlushToDisk(_handle, Shown);
                 Fs.Unlock(_handle);
             }
