@@ -592,6 +592,11 @@ internal sealed partial class RemoteTransfer
             }
         }
         catch (BcmrException e2) { error = e2; }
+        catch (OperationCanceledException)
+        {
+            staged.Keep(); // every byte arrived: a rerun with -C proves and keeps them
+            throw;
+        }
         if (error is not null)
         {
             staged.Abandon();
