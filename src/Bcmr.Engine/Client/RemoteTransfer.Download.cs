@@ -37,11 +37,11 @@ internal sealed partial class RemoteTransfer
     /// are recorded and the rest of the reply is still consumed, so the stream stays in step. The reply is done (and
     /// the calling thread commits or discards the file) only after the sink has handled everything before it.
     /// </summary>
-    private sealed class GetReply(SafeFileHandle handle, DownloadFile file, string partial, Blake3Hasher? hasher, long offset,
+    private sealed class GetReply(StagedFile staged, DownloadFile file, Blake3Hasher? hasher, long offset,
         ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : PendingReply
     {
-        public SafeFileHandle Handle { get; } = handle;
-        public string Partial { get; } = partial;
+        /// <summary>The destination's partial file: what arrived is kept there when the connection is lost.</summary>
+        public StagedFile Staged { get; } = staged;
         /// <summary>Null under FAST: the server sends no hash to compare with, so none is computed while receiving.</summary>
         public Blake3Hasher? Hasher { get; } = hasher;
         /// <summary>A resumed download's received bytes alone: after a Get at an offset bcmr 0.6 answers with their
@@ -106,7 +106,7 @@ internal sealed partial class RemoteTransfer
             if (LocalError is not null) return;
             try
             {
-                DataCopier.HashAndWrite(buffer.AsSpan(0, length), Hasher, Handle, file.Local, Position);
+                Staged.HashAndWrite(buffer.AsSpan(0, length), Hasher, Position);
                 SuffixHasher?.Update(buffer.AsSpan(0, length));
             }
             catch (BcmrException e)
@@ -478,28 +478,30 @@ internal sealed partial class RemoteTransfer
     private void RequestFile(ServeClient c, DownloadFile f)
     {
         var clock = Stopwatch.StartNew();
-        var partial = Temporaries.PartialPath(f.Local);
-        SafeFileHandle h;
+        StagedFile? staged = null;
         // Under FAST the server's Ok carries no hash, so a running hash here would have nothing to be compared with;
         // -V instead re-reads the file and compares it with the server's Hash of the source.
         bool fast = (c.Caps & Caps.Fast) != 0;
         var hasher = fast ? null : Blake3Hasher.Create();
         try
         {
-            h = Fs.OpenExclusive(partial, 0x1B6, f.Local);
-            if (f.Offset > 0 && hasher is not null && DataCopier.HashRange(h, partial, 0, f.Offset, hasher) != f.Offset)
+            staged = StagedFile.OpenPartial(f.Local, 0x1B6);
+            if (f.Offset > 0 && hasher is not null && DataCopier.HashRange(staged.Handle, staged.Path, 0, f.Offset, hasher) != f.Offset)
             {
                 f.Offset = 0;
                 hasher = Blake3Hasher.Create();
             }
-            Fs.SetLength(h, f.Offset, partial);
+            staged.SetLength(f.Offset);
         }
         catch (BcmrException e)
         {
+            // A partial we could not prepare is left as it was for a later run.
+            staged?.Keep();
+            staged?.Dispose();
             _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport);
             return;
         }
-        var reply = new GetReply(h, f, partial, hasher, f.Offset, _tracker, _sink!, _limiter);
+        var reply = new GetReply(staged, f, hasher, f.Offset, _tracker, _sink!, _limiter);
         SingleReply? sourceHash = null;
         try
         {
@@ -508,7 +510,8 @@ internal sealed partial class RemoteTransfer
         }
         catch
         {
-            h.Dispose();
+            staged.Keep();
+            staged.Dispose();
             throw;
         }
         Track(reply, () => CompleteDownload(c, f, reply, sourceHash, clock));
@@ -531,14 +534,14 @@ internal sealed partial class RemoteTransfer
 
     private void CompleteDownload(ServeClient c, DownloadFile f, GetReply r, SingleReply? sourceHash, Stopwatch clock)
     {
-        using var h = r.Handle;
+        using var staged = r.Staged;
         BcmrException? error = r.Lost;
         if (error is not null)
         {
             // Keep what arrived for -C: the partial holds exactly the bytes written, in order.
-            try { Fs.SetLength(h, r.Position, r.Partial); } catch (BcmrException) { }
+            try { staged.Keep(r.Position); } catch (BcmrException) { }
             _log.Fail(f.Shown, f.Local, EntryKind.File, new BcmrException(error.Code, f.Local,
-                $"{error.Message}; {r.Position} bytes of {f.Local} kept in {r.Partial} (rerun with -C to continue)", error), _transport, r.Wire);
+                $"{error.Message}; {r.Position} bytes of {f.Local} kept in {staged.Path} (rerun with -C to continue)", error), _transport, r.Wire);
             return;
         }
         error = r.LocalError;
@@ -556,8 +559,7 @@ internal sealed partial class RemoteTransfer
         {
             if (error is null && _req.Verify)
             {
-                TestHooks.MaybeCorruptStaged(h, f.Local, r.Position);
-                var reread = Blake3.ToHex(HashLocal(r.Partial, 0, long.MaxValue));
+                var reread = Blake3.ToHex(staged.ReadBack(r.Position, CancellationToken.None));
                 if (hex is not null && reread != hex)
                     error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{f.Local}: verification failed: read back {reread}, received {hex}; removed");
                 else if (hex is null)
@@ -569,17 +571,20 @@ internal sealed partial class RemoteTransfer
             if (error is null)
             {
                 if (_req.Preserve || _req.KeepTimes)
-                    Fs.SetTimes(h, r.Partial, new FileMeta(EntryKind.File, f.Size, 0, f.Mtime, 0, f.Mtime, 0, 0, 0, 0, 0, 0), noFollow: false);
-                if (_req.Sync) Fs.FlushToDisk(h, r.Partial);
-                Fs.Rename(r.Partial, f.Local, replace: _req.Force || _req.Resume != ResumeMode.None);
-                if (_req.Sync) Fs.FlushDirectory(FileCopier.ParentOf(f.Local));
+                    staged.SetTimes(new FileMeta(EntryKind.File, f.Size, 0, f.Mtime, 0, f.Mtime, 0, 0, 0, 0, 0, 0));
+                staged.Commit(replace: _req.Force || _req.Resume != ResumeMode.None, flush: _req.Sync, flushDirectory: _req.Sync);
             }
         }
         catch (BcmrException e2) { error = e2; }
+        catch (OperationCanceledException)
+        {
+            staged.Keep(); // every byte arrived: a rerun with -C proves and keeps them
+            throw;
+        }
         if (error is not null)
         {
-            Fs.TryDeleteFile(r.Partial);
-            _log.Fail(f.Shown, f.Local, EntryKind.File, BcmrException.ForDestination(error, r.Partial, f.Local), _transport, r.Wire);
+            staged.Abandon();
+            _log.Fail(f.Shown, f.Local, EntryKind.File, staged.ForDestination(error), _transport, r.Wire);
             return;
         }
         _log.Succeed(new CopyResult

@@ -378,7 +378,7 @@ internal sealed partial class RemoteTransfer
                             throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied (ended at {pos + n}, expected {size}); not committed");
                         // The last block goes out only if the file did not change meanwhile: once the server has every
                         // byte it commits, and a copy of a moving file must not be committed.
-                        if (pos + n == size) FileCopier.EnsureUnchanged(h, f.Local, before, size);
+                        if (pos + n == size) StagedFile.EnsureUnchanged(h, f.Local, before, size);
                     }
                     catch (BcmrException e)
                     {
@@ -430,7 +430,7 @@ internal sealed partial class RemoteTransfer
                 Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
                 hasher.Update(buffer.AsSpan(0, want));
             }
-            FileCopier.EnsureUnchanged(h, f.Local, before, size);
+            StagedFile.EnsureUnchanged(h, f.Local, before, size);
         }
         catch (BcmrException e)
         {
@@ -490,7 +490,7 @@ internal sealed partial class RemoteTransfer
                 finished = true;
                 allSent = local is null;
                 // The server assembles the file from both reads; ours must have been of one unchanged file.
-                if (local is null) FileCopier.EnsureUnchanged(h, f.Local, before, size);
+                if (local is null) StagedFile.EnsureUnchanged(h, f.Local, before, size);
             }
             catch (BcmrException e) when (finished) { local = e; }
             finally

@@ -31,44 +31,26 @@ internal static class FileCopier
         if (meta.Size >= PrecheckThreshold && !o.Force && Fs.TryLstat(dst) is not null)
             throw ExistsError(dst);
 
-        var staging = Temporaries.StagingPath(dst);
-        var handle = Temporaries.CreateStaging(staging, meta.Mode);
-        bool committed = false;
+        using var staged = StagedFile.CreateTemporary(dst, meta.Mode);
         try
         {
+            staged.WatchSource(srcHandle, src, meta);
             var hasher = o.Verify ? Blake3Hasher.Create() : null;
-            long copied = DataCopier.Copy(new DataCopier.Source(srcHandle, src, meta), new DataCopier.Target(handle, staging, dst),
+            long copied = DataCopier.Copy(new DataCopier.Source(srcHandle, src, meta), staged.Target,
                 o.Reflink, o.Sparse, hasher, onBytes, ct, out var method);
-            EnsureUnchanged(srcHandle, src, meta, copied);
+            staged.EnsureSourceUnchanged(copied);
 
             byte[]? hash = hasher?.Finalize();
-            if (hash is not null)
-            {
-                TestHooks.MaybeCorruptStaged(handle, dst, meta.Size);
-                var written = DataCopier.HashFile(handle, staging, Blake3Hasher.Create(), ct);
-                if (!written.AsSpan().SequenceEqual(hash))
-                    throw new BcmrException(BcmrErrorCode.VerifyMismatch, dst,
-                        $"{dst}: verification failed: BLAKE3 of the copy ({Blake3.ToHex(written)}) differs from the source ({Blake3.ToHex(hash)})");
-            }
+            if (hash is not null) staged.Verify(hash, meta.Size, ct);
 
-            var dropped = o.Preserve ? PreserveMetadata(srcHandle, src, meta, handle, staging) : null;
-            if (o.KeepTimes && !o.Preserve) Fs.SetTimes(handle, staging, meta, noFollow: false);
-            if (o.Sync) Fs.FlushToDisk(handle, dst);
-            handle.Dispose();
-
-            Fs.Rename(staging, dst, replace: o.Force);
-            committed = true;
-            if (o.Sync) Fs.FlushDirectory(ParentOf(dst));
+            var dropped = o.Preserve ? staged.PreserveFromSource() : null;
+            if (o.KeepTimes && !o.Preserve) staged.SetTimes(meta);
+            staged.Commit(replace: o.Force, flush: o.Sync, flushDirectory: o.Sync);
             return new FileCopyOutcome(copied, method, hash, dropped);
         }
-        catch (BcmrException e) when (e.Path == staging)
+        catch (BcmrException e) when (e.Path == staged.Path)
         {
-            throw BcmrException.ForDestination(e, staging, dst);
-        }
-        finally
-        {
-            handle.Dispose();
-            if (!committed) Fs.TryDeleteFile(staging);
+            throw staged.ForDestination(e);
         }
     }
 
@@ -96,28 +78,8 @@ internal static class FileCopier
         }
     }
 
-    /// <summary>-p: mode, owner (where permitted), extended attributes, then times (last, since the others touch
-    /// ctime only). Returns the attribute names the destination refused.</summary>
-    public static List<string>? PreserveMetadata(SafeFileHandle srcHandle, string src, in FileMeta meta, SafeFileHandle handle, string path)
-    {
-        Fs.SetMode(handle, path, meta.Mode);
-        Fs.TrySetOwner(handle, path, meta);
-        var dropped = Fs.CopyXattrs(srcHandle, src, handle, path);
-        Fs.SetTimes(handle, path, meta, noFollow: false);
-        return dropped;
-    }
-
     public static BcmrException ExistsError(string dst) =>
         new(BcmrErrorCode.AlreadyExists, dst, $"{dst}: destination exists (use -f to overwrite)");
-
-    /// <summary>A source that grew, shrank or was rewritten while we read it must not be committed as a copy of it.</summary>
-    public static void EnsureUnchanged(SafeFileHandle h, string src, in FileMeta before, long copied)
-    {
-        var after = Fs.Fstat(h, src);
-        if (copied != before.Size || after.Size != before.Size || after.MtimeSec != before.MtimeSec || after.MtimeNsec != before.MtimeNsec)
-            throw new BcmrException(BcmrErrorCode.SourceChanged, src,
-                $"{src}: changed while being copied (size {before.Size} -> {after.Size}, read {copied}); not committed");
-    }
 
     public static string ParentOf(string path)
     {

@@ -119,51 +119,50 @@ internal static class ResumableCopier
         // that is being written.
         if (plan.FromFinal && plan.Offset > 0) Fs.Rename(dst, partial, replace: false);
 
-        var handle = Fs.OpenExclusive(partial, meta.Mode, dst);
+        using var staged = StagedFile.OpenPartial(dst, meta.Mode);
+        staged.WatchSource(srcHandle, src, meta);
         session ??= ResumeSession.Start(absSrc, absDst, meta);
         bool sessionSaved = session.BytesWritten > 0;
-        bool committed = false, discard = false;
         try
         {
-            var len = Fs.Fstat(handle, partial).Size;
+            var len = staged.Length;
             if (len < plan.Offset)
                 throw new BcmrException(BcmrErrorCode.SourceChanged, dst, $"{dst}: {partial} shrank while we looked at it ({len} < {plan.Offset} bytes)");
-            Fs.SetLength(handle, plan.Offset, partial); // drop whatever lies past the proven prefix
+            staged.SetLength(plan.Offset); // drop whatever lies past the proven prefix
             session.Blocks = plan.Prefix;
             session.BytesWritten = (ulong)plan.Offset;
             onKept?.Invoke(plan.Offset);
 
-            var (hash, method) = Stream(srcHandle, src, meta, handle, partial, dst, plan, o, session, store,
+            var (hash, method) = Stream(srcHandle, src, meta, staged.Handle, partial, dst, plan, o, session, store,
                 onBytes, () => sessionSaved = true, ct);
-            FileCopier.EnsureUnchanged(srcHandle, src, meta, meta.Size);
+            staged.EnsureSourceUnchanged(meta.Size);
 
-            if (o.Verify) hash = VerifyPartial(handle, partial, dst, srcHandle, src, hash, ct);
+            // Without chaining values for the prefix (a session from another tool, a reflink) the source is hashed too.
+            if (o.Verify)
+                hash = staged.Verify(hash ?? DataCopier.HashFile(srcHandle, src, Blake3Hasher.Create(), ct), meta.Size, ct, "; partial copy removed");
 
-            var dropped = o.Preserve ? FileCopier.PreserveMetadata(srcHandle, src, meta, handle, partial) : null;
-            if (o.KeepTimes && !o.Preserve) Fs.SetTimes(handle, partial, meta, noFollow: false);
+            var dropped = o.Preserve ? staged.PreserveFromSource() : null;
+            if (o.KeepTimes && !o.Preserve) staged.SetTimes(meta);
             // A file that was worth a session is worth one more fsync: the rename must not expose unwritten data.
-            if (o.Sync || sessionSaved) Fs.FlushToDisk(handle, dst);
-            handle.Dispose();
-            Fs.Rename(partial, dst, replace: true);
-            committed = true;
+            // The session goes only once the rename is as durable as asked.
+            staged.Commit(replace: true, flush: o.Sync || sessionSaved, flushDirectory: o.Sync);
             store.Delete(absSrc, absDst);
-            if (o.Sync) Fs.FlushDirectory(FileCopier.ParentOf(dst));
             var decision = plan.Decision == ResumeDecision.AlreadyComplete ? ResumeDecision.Resumed : plan.Decision;
             return new ResumableOutcome(meta.Size - plan.Offset, plan.Offset, plan.CheckBytes, checkTime, decision, plan.Note, hash, method, dropped, compared);
         }
         catch (BcmrException e) when (e.Code is BcmrErrorCode.SourceChanged or BcmrErrorCode.VerifyMismatch)
         {
             // The bytes are wrong or belong to another version of the source: nothing here is worth resuming.
-            discard = true;
             store.Delete(absSrc, absDst);
+            staged.Abandon();
             throw;
         }
-        finally
+        catch when (sessionSaved || plan.Offset > 0)
         {
-            handle.Dispose();
             // Kept for the next run when a session vouches for it or it holds bytes we continued (-a, -s);
-            // a small file that never reached a checkpoint is simply copied again.
-            if (!committed && (discard || !(sessionSaved || plan.Offset > 0))) Fs.TryDeleteFile(partial);
+            // a small file that never reached a checkpoint is simply copied again (disposing abandons it).
+            staged.Keep();
+            throw;
         }
     }
 
@@ -399,18 +398,5 @@ internal static class ResumableCopier
         session.Blocks = pipeline.Snapshot(blocks);
         session.BytesWritten = (ulong)upTo;
         store.Save(session);
-    }
-
-    private static byte[] VerifyPartial(SafeFileHandle handle, string partial, string dst, SafeFileHandle srcHandle, string src,
-        byte[]? expected, CancellationToken ct)
-    {
-        // Without chaining values for the prefix (a session from another tool, a reflink) the source is hashed too.
-        expected ??= DataCopier.HashFile(srcHandle, src, Blake3Hasher.Create(), ct);
-        TestHooks.MaybeCorruptStaged(handle, dst, Fs.Fstat(handle, partial).Size);
-        var written = DataCopier.HashFile(handle, partial, Blake3Hasher.Create(), ct);
-        if (!written.AsSpan().SequenceEqual(expected))
-            throw new BcmrException(BcmrErrorCode.VerifyMismatch, dst,
-                $"{dst}: verification failed: BLAKE3 of the copy ({Blake3.ToHex(written)}) differs from the source ({Blake3.ToHex(expected)}); partial copy removed");
-        return written;
     }
 }

@@ -58,7 +58,7 @@ public sealed partial class ServeSession
             if (store.TryRead(have.Hash(i), block, out int got) && got == length)
             {
                 bool inOrder = put.Hashed == offset;
-                DataCopier.HashAndWrite(block.AsSpan(0, length), inOrder ? put.Hasher : null, put.Handle, put.Path, offset);
+                put.Staged.HashAndWrite(block.AsSpan(0, length), inOrder ? put.Hasher : null, offset);
                 if (inOrder) put.Hashed += length;
             }
             else
@@ -87,7 +87,7 @@ public sealed partial class ServeSession
                 case MessageType.Data or MessageType.DataCompressed:
                     var data = ReceiveBlock(put, next, length);
                     HashUpTo(put, offset);
-                    DataCopier.HashAndWrite(data, put.Hasher, put.Handle, put.Path, offset);
+                    put.Staged.HashAndWrite(data, put.Hasher, offset);
                     put.Hashed = offset + length;
                     put.Remaining -= (ulong)length;
                     put.Position = NextMissing(bitmap, i + 1, count, blockSize, size);
@@ -112,7 +112,7 @@ public sealed partial class ServeSession
     private void HashUpTo(PutState put, long end)
     {
         if (put.Hashed >= end) return;
-        HashRange(put.Handle, put.Staging, put.Hashed, end - put.Hashed, put.Hasher);
+        HashRange(put.Staged.Handle, put.Staged.Path, put.Hashed, end - put.Hashed, put.Hasher);
         put.Hashed = end;
     }
 

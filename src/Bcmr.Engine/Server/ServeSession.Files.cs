@@ -288,23 +288,11 @@ public sealed partial class ServeSession
         if (Fs.AvailableBytes(parent) is long free && (long)r.Size > free + (existing?.Size ?? 0))
             throw new BcmrException(BcmrErrorCode.DiskFull, path,
                 $"{path}: Truncate to {r.Size} bytes refused: only {free} bytes are free on its filesystem (No space left on device)");
-        var staging = dir.Name(Temporaries.StagingPath(path));
         try
         {
-            using var h = CreateStaging(staging, path, existing);
-            try
-            {
-                Fs.SetLength(h, (long)r.Size, path);
-                if (Sync) Fs.FlushToDisk(h, path);
-                Fs.Unlock(h);
-                Fs.Rename(staging, dir.Target, replace: true);
-            }
-            catch
-            {
-                Fs.TryDeleteFile(staging);
-                throw;
-            }
-            if (Sync) Fs.FlushDirectory(parent);
+            using var staged = CreateStaging(dir, path, existing);
+            staged.SetLength((long)r.Size);
+            staged.Commit(replace: true, flush: Sync, flushDirectory: Sync, directory: parent);
         }
         catch (BcmrException e) { throw new BcmrException(e.Code, path, dir.Shown(e.Message), e); }
         return OkResponse.Empty;
@@ -375,21 +363,22 @@ public sealed partial class ServeSession
         }
     }
 
-    /// <summary>A new staging file beside <paramref name="dst"/> (mode 0666 less the umask, or the mode of the file
-    /// it will replace); errors name the destination, not the staging name.</summary>
-    private static SafeFileHandle CreateStaging(string staging, string dst, FileMeta? existing)
+    /// <summary>A new staging file beside <paramref name="dst"/> in the pinned <paramref name="dir"/> (mode 0666 less
+    /// the umask, or the mode of the file it will replace); errors name the destination, not the staging name.</summary>
+    private static StagedFile CreateStaging(PinnedDirectory dir, string dst, FileMeta? existing)
     {
-        SafeFileHandle h;
-        try { h = Temporaries.CreateStaging(staging, 0x1B6, FileCopier.ParentOf(dst)); }
+        var staging = dir.Name(Temporaries.StagingPath(dst));
+        StagedFile staged;
+        try { staged = StagedFile.CreateTemporary(dir.Target, 0x1B6, shown: dst, stagingPath: staging, directoryShownAs: FileCopier.ParentOf(dst)); }
         catch (BcmrException e)
         {
             throw new BcmrException(e.Code, dst, e.Message.Replace(staging, dst, StringComparison.Ordinal), e);
         }
         if (existing is { Kind: EntryKind.File } old)
         {
-            try { Fs.SetMode(h, staging, old.Mode); }
+            try { Fs.SetMode(staged.Handle, staging, old.Mode); }
             catch (BcmrException) { /* keep the default mode rather than fail the write */ }
         }
-        return h;
+        return staged;
     }
 }

@@ -9,20 +9,18 @@ namespace Bcmr.Engine.Server;
 // Uploads: Put, its Data frames, partial files and resume.
 public sealed partial class ServeSession
 {
-    /// <summary>One upload in progress: written into <see cref="Staging"/>, committed to <see cref="Path"/>, or kept as
+    /// <summary>One upload in progress: written into <see cref="Staged"/>, committed to <see cref="Path"/>, or kept as
     /// <see cref="Partial"/> when it cannot finish.</summary>
     private sealed class PutState
     {
         public required string ClientPath { get; init; }
         /// <summary>The canonical destination, for messages.</summary>
         public required string Path { get; init; }
-        /// <summary>The destination's directory held open: <see cref="Target"/>, <see cref="Staging"/> and
-        /// <see cref="Partial"/> reach it through the descriptor (<see cref="RootJail.Pin"/>).</summary>
+        /// <summary>The destination's directory held open: the staged file and <see cref="Partial"/> reach it through
+        /// the descriptor (<see cref="RootJail.Pin"/>).</summary>
         public required PinnedDirectory Dir { get; init; }
-        public string Target => Dir.Target;
-        public required string Staging { get; init; }
+        public required StagedFile Staged { get; init; }
         public required string Partial { get; init; }
-        public required SafeFileHandle Handle { get; init; }
         public required Blake3Hasher Hasher { get; init; }
         public required ulong DeclaredSize { get; init; }
         /// <summary>Bytes at the start of the staging file that are good (resumed prefix + data received).</summary>
@@ -109,7 +107,7 @@ public sealed partial class ServeSession
         finally
         {
             lock (_lock) _activePut = null;
-            put.Handle.Dispose();
+            put.Staged.Dispose();
             put.Dir.Dispose();
         }
     }
@@ -146,52 +144,40 @@ public sealed partial class ServeSession
             throw new BcmrException(BcmrErrorCode.DiskFull, dst,
                 $"{dst}: an upload of {r.Size} bytes refused: only {free} bytes are free on its filesystem (No space left on device)");
         var partial = dir.Name(Temporaries.PartialPath(dst));
-        var staging = dir.Name(Temporaries.StagingPath(dst));
         var hasher = Blake3Hasher.Create();
         long offset = (long)r.Offset;
-        SafeFileHandle h;
+        StagedFile staged;
         if (offset == 0)
         {
-            h = CreateStaging(staging, dst, existing);
+            staged = CreateStaging(dir, dst, existing);
         }
         else if (Fs.TryLstat(partial) is { Kind: EntryKind.File })
         {
-            Fs.Rename(partial, staging, replace: false);
+            staged = StagedFile.ClaimPartial(partial, dir.Name(Temporaries.StagingPath(dst)), dir.Target, dst);
             try
             {
-                h = Fs.OpenReadWrite(staging);
-                Fs.TryLock(h); // in use again: not a stale staging file for the sweep
-                try
-                {
-                    long have = Fs.Fstat(h, staging).Size;
-                    if (have < offset)
-                        throw new BcmrException(BcmrErrorCode.InvalidArgument, dst,
-                            $"{dst}: cannot resume at offset {offset}: the partial upload holds only {have} bytes");
-                    Fs.SetLength(h, offset, dst);
-                    HashRange(h, dst, 0, offset, hasher);
-                }
-                catch
-                {
-                    h.Dispose();
-                    throw;
-                }
+                long have = staged.Length;
+                if (have < offset)
+                    throw new BcmrException(BcmrErrorCode.InvalidArgument, dst,
+                        $"{dst}: cannot resume at offset {offset}: the partial upload holds only {have} bytes");
+                staged.SetLength(offset);
+                HashRange(staged.Handle, dst, 0, offset, hasher);
             }
             catch
             {
                 // Give the partial back, untouched or cut to offset (both are good prefixes).
-                try { Fs.Rename(staging, partial, replace: false); }
-                catch (BcmrException) { Fs.TryDeleteFile(staging); }
+                try { staged.Keep(partialPath: partial); } catch (BcmrException) { }
+                staged.Dispose();
                 throw;
             }
         }
         else if (existing is { Kind: EntryKind.File } file && file.Size >= offset)
         {
-            h = CreateStaging(staging, dst, existing);
-            try { CopyPrefix(dir.Target, h, offset, hasher); }
+            staged = CreateStaging(dir, dst, existing);
+            try { CopyPrefix(dir.Target, staged, offset, hasher); }
             catch
             {
-                h.Dispose();
-                Fs.TryDeleteFile(staging);
+                staged.Dispose();
                 throw;
             }
         }
@@ -203,7 +189,7 @@ public sealed partial class ServeSession
 
         return new PutState
         {
-            ClientPath = r.Path, Path = dst, Dir = dir, Staging = staging, Partial = partial, Handle = h, Hasher = hasher,
+            ClientPath = r.Path, Path = dst, Dir = dir, Staged = staged, Partial = partial, Hasher = hasher,
             DeclaredSize = r.Size, Position = offset, Remaining = r.Size - r.Offset,
         };
     }
@@ -221,7 +207,7 @@ public sealed partial class ServeSession
             {
                 case MessageType.Data or MessageType.DataCompressed:
                     var block = ReceiveBlock(put, frame);
-                    DataCopier.HashAndWrite(block, put.Hasher, put.Handle, put.Path, put.Position);
+                    put.Staged.HashAndWrite(block, put.Hasher, put.Position);
                     put.Position += block.Length;
                     put.Remaining -= (ulong)block.Length;
                     break;
@@ -270,15 +256,14 @@ public sealed partial class ServeSession
     {
         var hash = put.Hasher.Finalize();
         if (Extended && !ClientAgrees(put, Hex(hash))) return;
-        if (Sync) Fs.FlushToDisk(put.Handle, put.Path);
         lock (_lock)
         {
             if (_interrupted) return; // Interrupt() has kept the bytes as the partial file
-            Fs.Unlock(put.Handle);
-            Fs.Rename(put.Staging, put.Target, replace: true);
+            // Under the lock: an Interrupt() meanwhile waits for a complete upload to commit rather than keeping it
+            // as a partial.
+            put.Staged.Commit(replace: true, flush: Sync, flushDirectory: Sync, directory: put.Dir.Opened);
             put.Finished = true;
         }
-        if (Sync) Fs.FlushDirectory(put.Dir.Opened);
         if (Fs.TryLstat(put.Partial) is { Kind: EntryKind.File }) Fs.TryDeleteFile(put.Partial);
         if (put.Deduped) PruneAfterDedup(); // before Ok, so a client that sees Ok sees the store within its cap
         Send(new OkResponse(Hex(hash)));
@@ -306,7 +291,7 @@ public sealed partial class ServeSession
             if (!put.Finished)
             {
                 put.Finished = true;
-                Fs.TryDeleteFile(put.Staging);
+                put.Staged.Abandon();
             }
         }
         if (verdict.Hash.Length == 0)
@@ -325,15 +310,11 @@ public sealed partial class ServeSession
         put.Finished = true;
         try
         {
-            Fs.SetLength(put.Handle, put.Position, put.Path);
-            if (Sync) Fs.FlushToDisk(put.Handle, put.Path);
-            Fs.Unlock(put.Handle);
-            Fs.Rename(put.Staging, put.Partial, replace: true);
+            put.Staged.Keep(put.Position, flush: Sync, partialPath: put.Partial);
             Log($"Put {put.Path}: {reason}; kept {put.Position} bytes in {put.Dir.Shown(put.Partial)} for resume");
         }
         catch (Exception e) when (e is BcmrException or IOException or ObjectDisposedException)
         {
-            Fs.TryDeleteFile(put.Staging);
             Log($"Put {put.Path}: {reason}; could not keep the partial file: {put.Dir.Shown(e.Message)}");
         }
     }
@@ -371,7 +352,7 @@ public sealed partial class ServeSession
 
     /// <summary>Copies and hashes the first <paramref name="count"/> bytes of the final file into a new staging file
     /// (resuming in place without writing to the final name).</summary>
-    private void CopyPrefix(string src, SafeFileHandle dst, long count, Blake3Hasher hasher)
+    private void CopyPrefix(string src, StagedFile dst, long count, Blake3Hasher hasher)
     {
         using var h = Fs.OpenRead(src);
         var block = Block;
@@ -382,7 +363,7 @@ public sealed partial class ServeSession
             int n = Fs.ReadFull(h, block.AsSpan(0, (int)Math.Min(block.Length, count - pos)), pos, src);
             if (n == 0)
                 throw new BcmrException(BcmrErrorCode.SourceChanged, src, $"{src}: ended at {pos} while its first {count} bytes were copied");
-            DataCopier.HashAndWrite(block.AsSpan(0, n), hasher, dst, src, pos);
+            dst.HashAndWrite(block.AsSpan(0, n), hasher, pos);
             pos += n;
         }
     }
