@@ -64,7 +64,7 @@ internal sealed partial class RemoteTransfer
                 lost => _log.Fail(local, shown, EntryKind.Directory, lost, _transport));
         }
         var buffer = BlockBuffers.Pool.Rent(Wire.MaxBlock);
-        var encoder = new BlockEncoder(EncoderWorkers);
+        var encoder = new BlockEncoder(EncoderWorkers, _req.Threads ?? ThreadBudget.ForThisMachine());
         try
         {
             BcmrException? lost = null;

@@ -82,6 +82,7 @@ internal sealed class BlockEncoder : IDisposable
     }
 
     private readonly int _workers;
+    private readonly ThreadBudget? _budget;
     private readonly Slot[] _slots;
     /// <summary>Blocks handed off, in file order (caller thread only).</summary>
     private readonly Queue<Slot> _pending = new();
@@ -99,10 +100,13 @@ internal sealed class BlockEncoder : IDisposable
     public BlockEncoder() : this(DefaultWorkers) { }
 
     /// <param name="workers">Compressing threads; 0: everything on the caller's thread.</param>
-    public BlockEncoder(int workers)
+    /// <param name="budget">Where those threads are rented, for the encoder's life; what it cannot give is done on the
+    /// caller's thread.</param>
+    public BlockEncoder(int workers, ThreadBudget? budget = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(workers);
-        _workers = workers;
+        _budget = budget;
+        _workers = budget?.Rent(workers) ?? workers;
         _slots = new Slot[workers + 1];
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot();
     }
@@ -427,6 +431,7 @@ internal sealed class BlockEncoder : IDisposable
         }
         if (_threads is not null)
             foreach (var t in _threads) t.Join();
+        _budget?.Return(_workers);
         _disposed = true;
         foreach (var s in _slots)
         {

@@ -40,6 +40,7 @@ internal sealed class BlockHashPipeline : IDisposable
     private byte[]? _fileHash;
     private bool _fileHashDone;
     private bool _disposed;
+    private readonly ThreadBudget? _budget;
 
     private readonly record struct Job(long Index, byte[] Buffer);
 
@@ -51,14 +52,17 @@ internal sealed class BlockHashPipeline : IDisposable
     /// before the first one submitted.</param>
     /// <param name="fileSize">Size of the whole file, so the last, short block can complete the whole-file hash.</param>
     /// <param name="threaded">Use worker threads (worth it when at least a couple of blocks are coming).</param>
-    public BlockHashPipeline(BlockLedger ledger, long fileSize, bool threaded)
+    /// <param name="budget">Where the worker threads are rented; what it cannot give, the copy thread hashes inline.</param>
+    public BlockHashPipeline(BlockLedger ledger, long fileSize, bool threaded, ThreadBudget? budget = null)
     {
         _ledger = ledger;
         _fileSize = fileSize;
         _fullBlocks = fileSize / BlockLedger.BlockSize;
-        _threaded = threaded;
         _nextToRecord = ledger.Count;
-        int workers = threaded ? WorkerCount : 0;
+        int workers = !threaded ? 0 : budget?.Rent(WorkerCount) ?? WorkerCount;
+        _budget = budget;
+        threaded = workers > 0;
+        _threaded = threaded;
         // One buffer per worker, one being read and written, one spare so the copy thread rarely waits.
         for (int i = 0; i < (threaded ? workers + 2 : 1); i++) _free.Push(BlockBuffers.Pool.Rent(BlockLedger.BlockSize));
         if (threaded)
@@ -235,6 +239,7 @@ internal sealed class BlockHashPipeline : IDisposable
             Monitor.PulseAll(_lock);
         }
         foreach (var t in _threads) t.Join();
+        _budget?.Return(_threads.Length);
         lock (_lock)
         {
             if (_tail is not null) { _free.Push(_tail); _tail = null; }

@@ -4,8 +4,10 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Bcmr.Engine.Local;
 
+/// <param name="Threads">Where a resumable copy rents its hashing threads (<see cref="ThreadBudget"/>); null: unbudgeted.</param>
 internal sealed record FileCopyOptions(
-    bool Force, bool Preserve, bool Verify, bool Sync, ReflinkMode Reflink, SparseMode Sparse, bool KeepTimes = false);
+    bool Force, bool Preserve, bool Verify, bool Sync, ReflinkMode Reflink, SparseMode Sparse, bool KeepTimes = false,
+    ThreadBudget? Threads = null);
 
 internal readonly record struct FileCopyOutcome(long Bytes, CopyMethod Method, byte[]? Hash, List<string>? DroppedXattrs);
 

@@ -99,7 +99,7 @@ internal static class ResumableCopier
         if (session is not null) session.SourceMtimeNsec ??= (uint)meta.MtimeNsec;
 
         bool fromSession = mode == ResumeMode.Resume && session is { Blocks.Count: > 0 };
-        var plan = Decide(mode, srcHandle, src, meta, dst, partial, partialMeta, finalMeta, session, note, ct);
+        var plan = Decide(mode, srcHandle, src, meta, dst, partial, partialMeta, finalMeta, session, note, o.Threads, ct);
         var checkTime = decideClock.Elapsed;
         string? compared = plan.Offset == 0 && plan.Decision != ResumeDecision.AlreadyComplete ? null : mode switch
         {
@@ -169,7 +169,7 @@ internal static class ResumableCopier
     // ---- the decision ------------------------------------------------------------------------------------------
 
     private static Plan Decide(ResumeMode mode, SafeFileHandle srcHandle, string src, in FileMeta meta, string dst,
-        string partial, FileMeta? partialMeta, FileMeta? finalMeta, ResumeSession? session, string? note, CancellationToken ct)
+        string partial, FileMeta? partialMeta, FileMeta? finalMeta, ResumeSession? session, string? note, ThreadBudget? threads, CancellationToken ct)
     {
         // The bytes to continue: our partial file if there is one, else a regular file under the final name.
         bool fromFinal = partialMeta is null;
@@ -182,7 +182,7 @@ internal static class ResumableCopier
         switch (mode)
         {
             case ResumeMode.Strict:
-                return DecideStrict(srcHandle, src, size, existingPath, d.Size, fromFinal, note, ct);
+                return DecideStrict(srcHandle, src, size, existingPath, d.Size, fromFinal, note, threads, ct);
 
             case ResumeMode.Append:
                 if (d.Size == size)
@@ -193,7 +193,7 @@ internal static class ResumableCopier
                 long at = d.Size / BlockSize * BlockSize;
                 // -a reads nothing of the destination; the source's own prefix gives the block hashes the session
                 // and the whole-file hash need.
-                var (prefix, _) = HashPrefix(srcHandle, src, size, at, ct);
+                var (prefix, _) = HashPrefix(srcHandle, src, size, at, threads, ct);
                 return new Plan(at > 0 ? ResumeDecision.Resumed : ResumeDecision.Fresh, at, prefix, fromFinal, 0, note);
 
             default:
@@ -261,7 +261,7 @@ internal static class ResumableCopier
     /// <summary>-s: compare the existing bytes with the source block by block (every block read on both sides) and
     /// continue after the last block of the common prefix.</summary>
     private static Plan DecideStrict(SafeFileHandle srcHandle, string src, long size, string path, long onDisk, bool fromFinal,
-        string? note, CancellationToken ct)
+        string? note, ThreadBudget? threads, CancellationToken ct)
     {
         if (onDisk > size)
             return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, 0,
@@ -269,10 +269,10 @@ internal static class ResumableCopier
         // Equal sizes: the whole files are compared (full blocks by chaining value, and the whole-file hashes, which
         // cover a short last block); otherwise the destination's full blocks.
         long compare = onDisk == size ? size : onDisk / BlockSize * BlockSize;
-        var (srcPrefix, srcHash) = HashPrefix(srcHandle, src, size, compare, ct);
+        var (srcPrefix, srcHash) = HashPrefix(srcHandle, src, size, compare, threads, ct);
         BlockLedger dstPrefix;
         byte[]? dstHash;
-        using (var h = Fs.OpenRead(path)) (dstPrefix, dstHash) = HashPrefix(h, path, onDisk, compare, ct);
+        using (var h = Fs.OpenRead(path)) (dstPrefix, dstHash) = HashPrefix(h, path, onDisk, compare, threads, ct);
         int same = 0;
         while (same < srcPrefix.Count && same < dstPrefix.Count && srcPrefix.Hash(same).AsSpan().SequenceEqual(dstPrefix.Hash(same))) same++;
         long checkBytes = compare;
@@ -290,11 +290,11 @@ internal static class ResumableCopier
 
     /// <summary>Chaining values of the full blocks among the first <paramref name="length"/> bytes of a file of
     /// <paramref name="fileSize"/>, and the whole file's hash when that is all of it.</summary>
-    private static (BlockLedger Blocks, byte[]? FileHash) HashPrefix(SafeFileHandle h, string path, long fileSize, long length, CancellationToken ct)
+    private static (BlockLedger Blocks, byte[]? FileHash) HashPrefix(SafeFileHandle h, string path, long fileSize, long length, ThreadBudget? threads, CancellationToken ct)
     {
         var ledger = new BlockLedger();
         if (length == 0) return (ledger, length == fileSize ? Blake3.Hash(ReadOnlySpan<byte>.Empty) : null);
-        using var pipeline = new BlockHashPipeline(ledger, fileSize, threaded: length > BlockSize);
+        using var pipeline = new BlockHashPipeline(ledger, fileSize, threaded: length > BlockSize, threads);
         long pos = 0, index = 0;
         while (pos < length)
         {
@@ -335,7 +335,7 @@ internal static class ResumableCopier
         bool skipZeroPages = o.Sparse == SparseMode.Force || (o.Sparse == SparseMode.Auto && meta.LooksSparse);
         var ledger = plan.Prefix;
         long remainingBlocks = (size - plan.Offset + BlockSize - 1) / BlockSize;
-        using var pipeline = new BlockHashPipeline(ledger, size, threaded: remainingBlocks >= 2);
+        using var pipeline = new BlockHashPipeline(ledger, size, threaded: remainingBlocks >= 2, o.Threads);
         long pos = plan.Offset, lastCheckpoint = plan.Offset, index = plan.Offset / BlockSize;
         try
         {

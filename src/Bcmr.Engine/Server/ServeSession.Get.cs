@@ -28,7 +28,7 @@ public sealed partial class ServeSession
     /// </summary>
     private long SendFile(SafeFileHandle h, string path, long pos, long end, Blake3Hasher? hasher)
     {
-        var encoder = _encoder ??= new Codecs.BlockEncoder(_options.EncoderWorkers);
+        var encoder = _encoder ??= new Codecs.BlockEncoder(_options.EncoderWorkers, _options.Threads);
         var probe = _probe ??= new Codecs.CompressionProbe(Codec);
         encoder.Begin(probe, hasher, _blockSink ??= (in Codecs.EncodedBlock b) => _writer.WriteEncoded(b));
         bool finished = false;

@@ -69,6 +69,8 @@ public sealed class ServeOptions
     /// <summary>Compressing threads of the session's block encoder (<see cref="Codecs.BlockEncoder"/>); 0: on the
     /// session's thread. Set by benchmarks that measure the encoder off against on.</summary>
     internal int EncoderWorkers { get; init; } = Codecs.BlockEncoder.DefaultWorkers;
+    /// <summary>The compressing threads of every session served with these options, together.</summary>
+    internal ThreadBudget Threads { get; init; } = ThreadBudget.ForThisMachine();
 }
 
 /// <summary>

@@ -33,6 +33,9 @@ public sealed record CopyRequest
     /// <summary>fsync each file before its rename and its directory after (off by default, as in cp).</summary>
     public bool Sync { get; init; }
     public int Jobs { get; init; } = DefaultJobs;
+    /// <summary>The helper threads (hashing, compressing) the whole transfer may run at once, shared by every file and
+    /// connection in it; null: one per processor (<see cref="ThreadBudget"/>).</summary>
+    public ThreadBudget? Threads { get; init; }
     /// <summary>Regular expressions matched against each entry's path relative to its source's parent, with '/'
     /// separators (copying <c>src</c> sees <c>src/a/b.txt</c>). A matching directory is not descended.</summary>
     public IReadOnlyList<string> Excludes { get; init; } = Array.Empty<string>();

@@ -41,7 +41,8 @@ internal sealed class LocalTransfer
         _log = new ResultLog(onResult);
         _ct = ct;
         _filter = filter;
-        _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse, req.KeepTimes);
+        _options = new FileCopyOptions(req.Force, req.Preserve, req.Verify, req.Sync, req.Reflink, req.Sparse, req.KeepTimes,
+            req.Threads ?? ThreadBudget.ForThisMachine());
         // A move that has to copy deletes the only other copy afterwards, so it always verifies first.
         _crossDeviceMoveOptions = _options with { Verify = true };
         _sessions = req.Resume == ResumeMode.None ? null : req.Sessions ?? SessionStore.Default(req.Settings);
