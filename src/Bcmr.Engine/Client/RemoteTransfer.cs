@@ -55,9 +55,6 @@ internal sealed partial class RemoteTransfer
         _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
     }
 
-    /// <summary>Tests and benchmarks only: opens the session instead of ssh (the remote and the caps to offer).</summary>
-    internal Func<RemoteSpec, byte, ServeClient>? Connector { get; init; }
-
     /// <summary>True when any path of the request is remote (then this class handles it).</summary>
     public static bool Applies(CopyRequest r) =>
         RemoteSpec.ParseOrLocal(r.Destination) is not null || r.Sources.Any(s => RemoteSpec.ParseOrLocal(s) is not null);
@@ -86,9 +83,8 @@ internal sealed partial class RemoteTransfer
 
             try
             {
-                client = Connector is { } connect
-                    ? connect(remote, RequestedCaps(upload))
-                    : ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload), _req.WorkingDirectory, _req.StallTimeout);
+                client = ServeClient.Open(OpenChannel(remote), RequestedCaps(upload), _req.StallTimeout);
+                _transport = client.Channel.Transport;
                 _codec = Compression.Choose(client.Caps, _compression);
                 _probe = new CompressionProbe(_codec);
             }
@@ -118,6 +114,11 @@ internal sealed partial class RemoteTransfer
         }
         return Summary(clock, fatal, cancelled);
     }
+
+    /// <summary>The request's transport, ssh when it names none.</summary>
+    private IServeChannel OpenChannel(RemoteSpec remote) =>
+        _req.OpenChannel is { } open ? open(remote)
+        : SshChannel.Start(remote, _req.SshCommand, _req.RemoteCommand, _req.WorkingDirectory);
 
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
         _log.Summary(_req.Operation, clock.Elapsed, fatal, cancelled || _ct.IsCancellationRequested, _transport);

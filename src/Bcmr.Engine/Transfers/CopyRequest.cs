@@ -57,6 +57,11 @@ public sealed record CopyRequest
     /// <c>-i ./key</c>) mean what the caller sees as its current directory; null: this process's. The cmdlets pass
     /// PowerShell's location, which is not the process's.</summary>
     public string? WorkingDirectory { get; init; }
+    /// <summary>How the connection to a remote path's host is opened: called once per connection with the remote
+    /// path. Null: ssh (<see cref="Client.SshChannel"/> with <see cref="SshCommand"/>, <see cref="RemoteCommand"/> and
+    /// <see cref="WorkingDirectory"/>). A local <c>bcmr serve</c> (<see cref="Client.ProcessChannel"/>) or a
+    /// <c>bcmr serve --listen</c> (<see cref="Client.TcpChannel"/>) are the others.</summary>
+    public Func<Client.RemoteSpec, Client.IServeChannel>? OpenChannel { get; init; }
     /// <summary>When the remote has no bcmr, fail instead of falling back to scp.</summary>
     public bool NoFallback { get; init; }
     /// <summary>Wire compression: auto (best codec both sides have), zstd, lz4, none. Null: <c>BCMR_COMPRESS</c>, else auto.</summary>
