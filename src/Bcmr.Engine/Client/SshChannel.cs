@@ -24,6 +24,10 @@ public sealed class SshChannel : ProcessChannel
     /// <summary>The remote program when the caller names none.</summary>
     public const string DefaultRemoteCommand = "bcmr";
 
+    /// <summary>The variables the CLI and the cmdlets read when no flag names the ssh command or the remote program
+    /// (flag, then variable, then default). The engine never reads them itself: what it is given is what it uses.</summary>
+    public const string SshVariable = "BCMR_SSH", RemoteVariable = "BCMR_REMOTE";
+
     private SshChannel(Process process, string remote, string command, string remoteCommand) : base(process, remote, command)
     {
         RemoteCommand = remoteCommand;
@@ -49,15 +53,13 @@ public sealed class SshChannel : ProcessChannel
     }
 
     public static string SshCommandOrDefault(string? sshCommand) =>
-        !string.IsNullOrWhiteSpace(sshCommand) ? sshCommand
-        : Environment.GetEnvironmentVariable("BCMR_SSH") is { Length: > 0 } env ? env : DefaultSshCommand;
+        !string.IsNullOrWhiteSpace(sshCommand) ? sshCommand : DefaultSshCommand;
 
     /// <summary>The command the remote shell runs. <c>--remote-bcmr</c> / <c>BCMR_REMOTE</c> is either one program
     /// (a path to bcmr: "serve" is appended) or a whole command line of several words, used as it is (e.g.
     /// <c>pwsh -NoProfile -NonInteractive -Command Start-BcmrServe</c>). Each word is quoted for the remote shell.</summary>
     public static string RemoteServeCommand(string? remoteCommand) =>
-        string.Join(' ', ServeWords(!string.IsNullOrWhiteSpace(remoteCommand) ? remoteCommand
-            : Environment.GetEnvironmentVariable("BCMR_REMOTE") is { Length: > 0 } env ? env : DefaultRemoteCommand).Select(ShellWords.Quote));
+        string.Join(' ', ServeWords(!string.IsNullOrWhiteSpace(remoteCommand) ? remoteCommand : DefaultRemoteCommand).Select(ShellWords.Quote));
 
     /// <summary>The words of a server command: one program gets "serve" appended, several are used as they are.</summary>
     internal static List<string> ServeWords(string command)

@@ -46,9 +46,10 @@ public sealed record CopyRequest
     // ---- remote copies (host:path on either side) ----------------------------------------------------------------
 
     /// <summary>The ssh program and its options, split like a shell would (rsync's -e): e.g. <c>ssh -p 2222 -F cfg</c>.
-    /// Null: <c>BCMR_SSH</c>, else <c>ssh</c>. BatchMode is always added.</summary>
+    /// Null: <c>ssh</c> (the CLI and the cmdlets pass <c>BCMR_SSH</c> when no flag names one). BatchMode is always added.</summary>
     public string? SshCommand { get; init; }
-    /// <summary>The remote program started over ssh (its <c>serve</c> subcommand). Null: <c>BCMR_REMOTE</c>, else <c>bcmr</c>.</summary>
+    /// <summary>The remote program started over ssh (its <c>serve</c> subcommand). Null: <c>bcmr</c> (the CLI and the
+    /// cmdlets pass <c>BCMR_REMOTE</c> when no flag names one).</summary>
     public string? RemoteCommand { get; init; }
     /// <summary>--fast: the server skips its BLAKE3 on downloads and sends with sendfile(2); integrity then rests on
     /// the client's own hash and on ssh. Implies no compression unless <see cref="Compress"/> (or BCMR_COMPRESS) names one.</summary>
