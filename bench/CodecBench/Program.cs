@@ -216,16 +216,12 @@ static double Median(List<double> xs)
 static double UploadOnce(string dir, string name, byte caps, double wireMBps, int encoderWorkers)
 {
     var compress = caps == Caps.Zstd ? "zstd" : caps == Caps.Lz4 ? "lz4" : "none";
+    Thread? peer = null;
     var request = new Bcmr.Engine.Transfers.CopyRequest
     {
         Sources = [Path.Combine(dir, name)], Destination = "bench:" + name, Compress = compress,
         BandwidthLimit = wireMBps > 0 ? (long)(wireMBps * 1e6) : 0,
-    };
-    Thread? peer = null;
-    var transfer = new Bcmr.Engine.Client.RemoteTransfer(request, null, null, [], CancellationToken.None)
-    {
-        EncoderWorkers = encoderWorkers,
-        Connector = (spec, offered) =>
+        OpenChannel = spec =>
         {
             var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
             var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
@@ -233,8 +229,12 @@ static double UploadOnce(string dir, string name, byte caps, double wireMBps, in
             var serverOut = new AnonymousPipeClientStream(PipeDirection.Out, fromServer.ClientSafePipeHandle);
             peer = new Thread(() => DiscardingPeer(serverIn, serverOut, caps)) { IsBackground = true };
             peer.Start();
-            return Bcmr.Engine.Client.ServeClient.Open(toServer, fromServer, spec.Target, offered);
+            return new Bcmr.Engine.Client.StreamChannel(toServer, fromServer, spec.Target);
         },
+    };
+    var transfer = new Bcmr.Engine.Client.RemoteTransfer(request, null, null, new Bcmr.Engine.Local.PathFilter([]), CancellationToken.None)
+    {
+        EncoderWorkers = encoderWorkers,
     };
     var sw = Stopwatch.StartNew();
     var summary = transfer.Run();

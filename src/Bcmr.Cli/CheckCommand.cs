@@ -1,6 +1,7 @@
 using Bcmr.Cli.Output;
 using System.CommandLine;
 using Bcmr.Engine;
+using Bcmr.Engine.Client;
 using Bcmr.Engine.Sync;
 
 namespace Bcmr.Cli;
@@ -36,7 +37,9 @@ internal static class CheckCommand
                 result = TreeCheck.Run(new CheckRequest
                 {
                     Sources = all[..^1], Destination = all[^1], Recursive = parse.GetValue(recursive),
-                    Excludes = parse.GetValue(exclude) ?? [], SshCommand = parse.GetValue(ssh), RemoteCommand = parse.GetValue(remote),
+                    Excludes = parse.GetValue(exclude) ?? [], 
+                    SshCommand = Settings.FlagOrEnvironment(parse.GetValue(ssh), SshChannel.SshVariable),
+                    RemoteCommand = Settings.FlagOrEnvironment(parse.GetValue(remote), SshChannel.RemoteVariable),
                 }, ct);
             }
             catch (Exception e) when (e is BcmrException or ArgumentException)

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using Bcmr.Cli.Output;
 using Bcmr.Engine;
 using Bcmr.Engine.Local;
+using Bcmr.Engine.Client;
 using Bcmr.Engine.Transfers;
 
 namespace Bcmr.Cli;
@@ -178,8 +179,8 @@ internal static class CopyCommand
                     : parse.GetValue(append) ? ResumeMode.Append
                     : parse.GetValue(resume) ? ResumeMode.Resume
                     : ResumeMode.None,
-                SshCommand = parse.GetValue(ssh),
-                RemoteCommand = parse.GetValue(remoteBcmr),
+                SshCommand = Settings.FlagOrEnvironment(parse.GetValue(ssh), SshChannel.SshVariable),
+                RemoteCommand = Settings.FlagOrEnvironment(parse.GetValue(remoteBcmr), SshChannel.RemoteVariable),
                 Fast = parse.GetValue(fast),
                 NoFallback = parse.GetValue(noFallback),
                 Compress = parse.GetValue(compress),

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using Bcmr.Engine;
 using Bcmr.Engine.Codecs;
-using Bcmr.Engine.Protocol;
 using Bcmr.Engine.Server;
 
 namespace Bcmr.Cli;
@@ -47,10 +46,23 @@ internal static class ServeCommand
         command.Options.Add(allowRemote);
         command.SetAction((parse, ct) =>
         {
-            var rootDir = parse.GetValue(root);
+            ServeHost host;
+            try
+            {
+                host = new ServeHost
+                {
+                    Home = DefaultRoot(), Root = parse.GetValue(root), Log = Console.Error,
+                    Compression = ServeHost.CompressionFrom(settings.Compress), Settings = settings,
+                };
+            }
+            catch (BcmrException e)
+            {
+                Console.Error.WriteLine($"bcmr serve: {e.Message}");
+                return Task.FromResult(ExitCodes.Failure);
+            }
             return Task.FromResult(parse.GetValue(listen) is { } address
-                ? Listen(rootDir ?? DefaultRoot(), address, parse.GetValue(allowRemote), settings, ct)
-                : Run(rootDir, settings, ct));
+                ? Listen(host, address, parse.GetValue(allowRemote), ct)
+                : Run(host, ct));
         });
         return command;
     }
@@ -59,14 +71,13 @@ internal static class ServeCommand
         Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home
             ? home : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
-    private static int Listen(string root, string address, bool allowRemote, EngineSettings settings, CancellationToken ct)
+    private static int Listen(ServeHost host, string address, bool allowRemote, CancellationToken ct)
     {
+        var root = host.Root ?? host.Home;
         ServeListener listener;
         try
         {
-            var endpoint = ServeListener.ParseEndpoint(address);
-            Directory.CreateDirectory(root);
-            listener = ServeListener.Start(endpoint, new ServeOptions { Root = root, Log = Console.Error, Settings = settings }, allowRemote);
+            listener = host.Listen(address, allowRemote);
         }
         catch (BcmrException e) when (e.Code == BcmrErrorCode.InvalidArgument)
         {
@@ -88,49 +99,34 @@ internal static class ServeCommand
         return ExitCodes.Interrupted;
     }
 
-    private static int Run(string? rootOption, EngineSettings settings, CancellationToken ct)
+    private static int Run(ServeHost host, CancellationToken ct)
     {
         ServeSession session;
-        var (root, home) = ServeOptions.SshScope(rootOption, DefaultRoot());
         try
         {
-            if (rootOption is not null) Directory.CreateDirectory(root);
-            session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
-                new ServeOptions
-                {
-                    Root = root, Home = home, Log = Console.Error, OutputFd = OperatingSystem.IsLinux() ? 1 : null, InputFd = OperatingSystem.IsLinux() ? 0 : null,
-                    // BCMR_COMPRESS on the server limits the codecs it offers (none: it speaks raw only).
-                    Capabilities = (byte)(ServeSession.SupportedCaps & ~(Caps.Lz4 | Caps.Zstd)
-                        | Compression.OfferedCaps(Compression.Resolve(null, settings.Compress))),
-                    Settings = settings,
-                });
+            session = host.OpenStdio();
         }
         catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException or ArgumentException)
         {
-            Console.Error.WriteLine($"bcmr serve: cannot serve {root}: {e.Message}");
+            Console.Error.WriteLine($"bcmr serve: cannot serve {ServeOptions.SshScope(host.Root, host.Home).Root}: {e.Message}");
             return ExitCodes.Failure;
         }
 
-        using (session)
+        using var hangup = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; hangup.Cancel(); });
+        var end = ServeHost.RunStdio(session, hangup.Token);
+        if (end == ServeEnd.Interrupted)
         {
-            // A signal keeps an upload in progress as its partial file, then ends the process: the session thread may
-            // be blocked reading stdin and cannot be woken.
-            void Stop()
-            {
-                session.Interrupt();
-                Console.Error.Flush();
-                Environment.Exit(ExitCodes.Interrupted);
-            }
-            using var onCancel = ct.Register(Stop);
-            using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; Stop(); });
-
-            var end = session.Run();
-            return end switch
-            {
-                ServeEnd.Done or ServeEnd.EndOfInput => ExitCodes.Success,
-                ServeEnd.Interrupted => ExitCodes.Interrupted,
-                _ => ExitCodes.Failure,
-            };
+            // The session thread may be blocked reading stdin and cannot be woken: end the process (the upload in
+            // progress was kept as its partial file by the interruption).
+            Console.Error.Flush();
+            Environment.Exit(ExitCodes.Interrupted);
         }
+        session.Dispose();
+        return end switch
+        {
+            ServeEnd.Done or ServeEnd.EndOfInput => ExitCodes.Success,
+            _ => ExitCodes.Failure,
+        };
     }
 }

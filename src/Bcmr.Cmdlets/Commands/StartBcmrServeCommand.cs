@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using Bcmr.Cmdlets.Internal;
 using Bcmr.Engine;
+using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Server;
 
 namespace Bcmr.Cmdlets.Commands;
@@ -31,15 +32,31 @@ public sealed class StartBcmrServeCommand : CancellableCmdlet
 
     protected override void EndProcessing()
     {
-        var root = ResolveRoot();
-        if (ParameterSetName == ListenSet) ServeTcp(root);
-        else ServeStdio(root, Root is null);
+        var home = Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } h
+            ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        ServeHost host;
+        var settings = ModuleEnvironment.Read();
+        try
+        {
+            host = new ServeHost
+            {
+                // The home directory matters only without -Root (relative paths start there, and a listener serves it).
+                Home = Root is null ? ResolvePath(home) : home, Root = Root is null ? null : ResolvePath(Root), Log = Console.Error,
+                Compression = ServeHost.CompressionFrom(settings.Compress), Settings = settings,
+            };
+        }
+        catch (BcmrException e)
+        {
+            ThrowTerminatingError(ErrorMapping.Record(e, Root ?? home));
+            return;
+        }
+        if (ParameterSetName == ListenSet) ServeTcp(host);
+        else ServeStdio(host);
     }
 
-    private string ResolveRoot()
+    /// <summary>A path as PowerShell means it (relative to its location, not the process's), created when missing.</summary>
+    private string ResolvePath(string given)
     {
-        var given = Root ?? (Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home
-            ? home : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
         string path;
         ProviderInfo provider;
         try { path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out provider, out _); }
@@ -59,50 +76,35 @@ public sealed class StartBcmrServeCommand : CancellableCmdlet
         return path;
     }
 
-    /// <param name="root">-Root, or the home directory when <paramref name="noRootGiven"/>.</param>
-    private void ServeStdio(string root, bool noRootGiven)
+    private void ServeStdio(ServeHost host)
     {
         ServeSession session;
-        var (boundary, home) = ServeOptions.SshScope(noRootGiven ? null : root, root);
         try
         {
-            session = new ServeSession(Console.OpenStandardInput(), Console.OpenStandardOutput(),
-                new ServeOptions { Root = boundary, Home = home, Log = Console.Error, Settings = ModuleEnvironment.Read() });
+            session = host.OpenStdio();
         }
         catch (BcmrException e)
         {
-            ThrowTerminatingError(ErrorMapping.Record(e, root));
+            ThrowTerminatingError(ErrorMapping.Record(e, host.Root ?? host.Home));
             return;
         }
-        // The session blocks in a read of stdin, which nothing can interrupt; it runs on its own thread so that
-        // Ctrl+C still returns promptly (Interrupt keeps an upload's partial file, as a dropped connection does).
-        var done = new ManualResetEventSlim();
-        ServeEnd end = ServeEnd.InternalError;
-        var thread = new Thread(() =>
-        {
-            try { end = session.Run(); }
-            finally { done.Set(); }
-        }) { IsBackground = true, Name = "bcmr-serve-stdio" };
-        thread.Start();
-        try { done.Wait(Cancellation); }
-        catch (OperationCanceledException)
-        {
-            session.Interrupt();
-            return;
-        }
+        // Ctrl+C (StopProcessing) interrupts the session and returns promptly; the session thread may stay blocked
+        // in a read of stdin, so the session is not disposed then.
+        var end = ServeHost.RunStdio(session, Cancellation);
+        if (end == ServeEnd.Interrupted) return;
         session.Dispose();
         if (end is not (ServeEnd.Done or ServeEnd.EndOfInput))
             Console.Error.WriteLine($"Start-BcmrServe: session ended: {end}");
     }
 
-    private void ServeTcp(string root)
+    private void ServeTcp(ServeHost host)
     {
         using var pump = new EnginePump<string>();
+        var root = host.Root ?? host.Home;
         ServeListener listener;
         try
         {
-            var endpoint = ServeListener.ParseEndpoint(Listen);
-            listener = ServeListener.Start(endpoint, new ServeOptions { Root = root, Log = new LineWriter(pump.Post), Settings = ModuleEnvironment.Read() }, AllowRemoteListen);
+            listener = (host with { Log = new LineWriter(pump.Post) }).Listen(Listen, AllowRemoteListen);
         }
         catch (BcmrException e)
         {

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using System.Management.Automation;
 using Bcmr.Cmdlets.Internal;
 using Bcmr.Engine;
+using Bcmr.Engine.Client;
 using Bcmr.Engine.Transfers;
 using EngineResult = Bcmr.Engine.Transfers.CopyResult;
 using EngineSummary = Bcmr.Engine.Transfers.TransferSummary;
@@ -342,7 +343,9 @@ public abstract class TransferItemCommand : CancellableCmdlet
     {
         Force = Force || !NoClobber, Preserve = Preserve, Exclude = Exclude,
         Verify = Verify, Sync = Sync, Jobs = MyInvocation.BoundParameters.ContainsKey(nameof(Jobs)) ? Jobs : null,
-        SshCommand = SshCommand, RemoteCommand = RemoteCommand, NoFallback = NoFallback, Compress = Compress,
+        SshCommand = Settings.FlagOrEnvironment(SshCommand, SshChannel.SshVariable),
+        RemoteCommand = Settings.FlagOrEnvironment(RemoteCommand, SshChannel.RemoteVariable),
+        NoFallback = NoFallback, Compress = Compress,
         BandwidthLimit = BandwidthLimit,
         WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath,
         StallTimeout = TimeoutSec >= 0 ? TimeSpan.FromSeconds(TimeoutSec) : null,

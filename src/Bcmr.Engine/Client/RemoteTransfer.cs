@@ -55,9 +55,6 @@ internal sealed partial class RemoteTransfer
         _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
     }
 
-    /// <summary>Tests and benchmarks only: opens the session instead of ssh (the remote and the caps to offer).</summary>
-    internal Func<RemoteSpec, byte, ServeClient>? Connector { get; init; }
-
     /// <summary>Compressing threads of the uploads' block encoder; 0: on the I/O thread. Benchmarks set it to measure
     /// the encoder off against on.</summary>
     internal int EncoderWorkers { get; init; } = BlockEncoder.DefaultWorkers;
@@ -90,9 +87,8 @@ internal sealed partial class RemoteTransfer
 
             try
             {
-                client = Connector is { } connect
-                    ? connect(remote, RequestedCaps(upload))
-                    : ServeClient.Connect(remote, _req.SshCommand, _req.RemoteCommand, RequestedCaps(upload), _req.WorkingDirectory, _req.StallTimeout);
+                client = ServeClient.Open(OpenChannel(remote), RequestedCaps(upload), _req.StallTimeout);
+                _transport = client.Channel.Transport;
                 _codec = Compression.Choose(client.Caps, _compression);
                 _probe = new CompressionProbe(_codec);
             }
@@ -122,6 +118,11 @@ internal sealed partial class RemoteTransfer
         }
         return Summary(clock, fatal, cancelled);
     }
+
+    /// <summary>The request's transport, ssh when it names none.</summary>
+    private IServeChannel OpenChannel(RemoteSpec remote) =>
+        _req.OpenChannel is { } open ? open(remote)
+        : SshChannel.Start(remote, _req.SshCommand, _req.RemoteCommand, _req.WorkingDirectory);
 
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
         _log.Summary(_req.Operation, clock.Elapsed, fatal, cancelled || _ct.IsCancellationRequested, _transport);

@@ -18,7 +18,7 @@ internal sealed class ScpFallback(CopyRequest req, ResultLog log, ProgressTracke
 
     public static List<string> BuildArguments(CopyRequest req, IEnumerable<string> sources, string destination)
     {
-        var ssh = ShellWords.Split(SshTransport.SshCommandOrDefault(req.SshCommand));
+        var ssh = ShellWords.Split(SshChannel.SshCommandOrDefault(req.SshCommand));
         var args = new List<string> { "scp", "-B" };
         if (ssh[0] != "ssh") { args.Add("-S"); args.Add(ssh[0]); }
         for (int i = 1; i < ssh.Count; i++)

@@ -107,7 +107,7 @@ public sealed class ServeClient : IDisposable
     /// files, small enough that the server never holds much for us.</summary>
     internal const int Window = 256;
 
-    private readonly SshTransport? _transport;
+    private readonly IServeChannel _channel;
     private readonly string _remote;
     private readonly Stream _toServer;
     private readonly FrameWriter _writer;
@@ -120,12 +120,12 @@ public sealed class ServeClient : IDisposable
     private bool _closed;
     private long _sent, _received;
 
-    private ServeClient(SshTransport? transport, Stream toServer, Stream fromServer, string remote, TimeSpan? stallTimeout)
+    private ServeClient(IServeChannel channel, TimeSpan? stallTimeout)
     {
-        _transport = transport;
-        _remote = remote;
-        _rawToServer = toServer;
-        _rawFromServer = fromServer;
+        _channel = channel;
+        _remote = channel.Remote;
+        var toServer = channel.ToServer;
+        var fromServer = channel.FromServer;
         _lastActivity = Stopwatch.GetTimestamp();
         // The watchdog sees bytes as they move, below the buffers: a 4 MiB frame on a slow link is progress all along.
         _toServer = new BufferedStream(new ActivityStream(toServer, Touch), 256 * 1024);
@@ -145,7 +145,6 @@ public sealed class ServeClient : IDisposable
     /// file) needs a larger value.</summary>
     public static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromMinutes(5);
 
-    private readonly Stream _rawToServer, _rawFromServer;
     private readonly TimeSpan _stallTimeout;
     private readonly Timer? _watchdog;
     private long _lastActivity;
@@ -184,13 +183,13 @@ public sealed class ServeClient : IDisposable
         Cut();
     }
 
-    /// <summary>Ends the connection at once: ssh is killed (or, for a session over plain streams, they are closed).</summary>
-    private void Cut()
-    {
-        if (_transport is not null) { _transport.Kill(); return; }
-        try { _rawToServer.Dispose(); } catch (IOException) { }
-        try { _rawFromServer.Dispose(); } catch (IOException) { }
-    }
+    /// <summary>Ends the connection at once (a process is killed, a socket or stream closed).</summary>
+    private void Cut() => _channel.Abort();
+
+    /// <summary>How a channel's streams fail once the connection is gone: an I/O error, or, when an abort disposed a
+    /// stream under our buffers, a disposed or no longer readable/writable stream. Never left to escape the reader
+    /// thread, where it would end the process.</summary>
+    private static bool IsChannelFailure(Exception e) => e is IOException or ObjectDisposedException or NotSupportedException;
 
     /// <summary>Counts nothing, buffers nothing: calls <c>touch</c> whenever bytes move.</summary>
     private sealed class ActivityStream(Stream inner, Action touch) : Stream
@@ -235,19 +234,30 @@ public sealed class ServeClient : IDisposable
     /// <summary>"user@host" for messages.</summary>
     public string Remote => _remote;
 
-    /// <summary>Starts ssh and opens a session; throws <see cref="BcmrException"/> with
-    /// <see cref="BcmrErrorCode.RemoteUnavailable"/> when the remote has no bcmr to run (the caller may fall back to
-    /// scp) and <see cref="BcmrErrorCode.ConnectionFailed"/> for everything else.</summary>
-    public static ServeClient Connect(RemoteSpec spec, string? sshCommand, string? remoteCommand, byte caps,
-        string? workingDirectory = null, TimeSpan? stallTimeout = null)
-    {
-        var transport = SshTransport.Start(spec, sshCommand, remoteCommand, workingDirectory);
-        return HandshakeOrDispose(new ServeClient(transport, transport.ToServer, transport.FromServer, spec.Target, stallTimeout), caps);
-    }
+    /// <summary>The channel this session runs over (the client owns it and disposes it).</summary>
+    public IServeChannel Channel => _channel;
 
-    /// <summary>A session over given streams (a local child process, tests).</summary>
-    public static ServeClient Open(Stream toServer, Stream fromServer, string remote, byte caps, TimeSpan? stallTimeout = null) =>
-        HandshakeOrDispose(new ServeClient(null, toServer, fromServer, remote, stallTimeout), caps);
+    /// <summary>Starts ssh and opens a session over it (<see cref="SshChannel"/>, <see cref="Open"/>).</summary>
+    public static ServeClient Connect(RemoteSpec spec, string? sshCommand, string? remoteCommand, byte caps,
+        string? workingDirectory = null, TimeSpan? stallTimeout = null) =>
+        Open(SshChannel.Start(spec, sshCommand, remoteCommand, workingDirectory), caps, stallTimeout);
+
+    /// <summary>Opens a session over <paramref name="channel"/>, which the client owns from here on (disposed with it,
+    /// or at once when the handshake fails). Throws <see cref="BcmrException"/>: <see cref="BcmrErrorCode.RemoteUnavailable"/>
+    /// when there is no bcmr to talk to (the caller may fall back to scp), <see cref="BcmrErrorCode.ConnectionFailed"/>
+    /// for everything else.</summary>
+    public static ServeClient Open(IServeChannel channel, byte caps, TimeSpan? stallTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ServeClient client;
+        try { client = new ServeClient(channel, stallTimeout); }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+        return HandshakeOrDispose(client, caps);
+    }
 
     private static ServeClient HandshakeOrDispose(ServeClient client, byte caps)
     {
@@ -274,7 +284,7 @@ public sealed class ServeClient : IDisposable
             _writer.Flush();
             first = _reader.ReadMessage();
         }
-        catch (Exception e) when (e is IOException or ProtocolException or ObjectDisposedException)
+        catch (Exception e) when (e is ProtocolException || IsChannelFailure(e))
         {
             lock (_lock) if (_broken is not null) throw _broken; // stalled
             throw HandshakeFailure(e is ProtocolException p && !p.IsTruncation ? p : null);
@@ -300,22 +310,21 @@ public sealed class ServeClient : IDisposable
         _readerThread.Start();
     }
 
-    /// <summary>Why the session did not start: the remote shell could not run bcmr (exit 126/127: no bcmr there, the
-    /// caller may fall back to scp), ssh itself failed (255: cannot connect or authenticate), or something wrote
-    /// non-protocol bytes to stdout (a chatty login script).</summary>
+    /// <summary>Why the session did not start: what the transport makes of the peer's exit (ssh: no bcmr on the remote
+    /// host, which lets the caller fall back to scp; ssh's own failure), something wrote non-protocol bytes to stdout
+    /// (a chatty login script), or the peer ended.</summary>
     private BcmrException HandshakeFailure(ProtocolException? garbage)
     {
-        int? exit = _transport?.WaitForExit(TimeSpan.FromSeconds(15));
-        var stderr = _transport?.StderrTail ?? "";
+        var end = _channel.WaitForPeer(TimeSpan.FromSeconds(15));
+        int? exit = end.ExitCode;
+        var stderr = end.Stderr;
         var detail = stderr.Length > 0 ? $": {stderr}" : "";
         if (garbage is not null && exit is null or 0)
             return new BcmrException(BcmrErrorCode.ConnectionFailed, _remote,
                 $"{_remote}: the remote end did not answer with the bcmr protocol ({garbage.Message}); is something in the remote shell's startup files printing to stdout?");
+        if (exit is int code && _channel.ExplainStartFailure(code, detail) is { } explained) return explained;
         return exit switch
         {
-            126 or 127 => new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote,
-                $"{_remote}: no bcmr to run on the remote host: '{_transport!.RemoteCommand}' exited {exit}{detail} (set --remote-bcmr or BCMR_REMOTE if it is installed off the non-login PATH)"),
-            255 => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: ssh failed{detail}"),
             null => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: the connection closed during the handshake{detail}"),
             _ => new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: the remote command exited with {exit} before the session started{detail}"),
         };
@@ -354,7 +363,7 @@ public sealed class ServeClient : IDisposable
         ThrowIfBroken();
         int frame;
         try { frame = _writer.WriteEncoded(block); }
-        catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
+        catch (Exception e) when (IsChannelFailure(e)) { throw Lost(e); }
         Interlocked.Add(ref _sent, frame);
         return block.WireLength;
     }
@@ -363,14 +372,14 @@ public sealed class ServeClient : IDisposable
     {
         ThrowIfBroken();
         try { _writer.Flush(); }
-        catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
+        catch (Exception e) when (IsChannelFailure(e)) { throw Lost(e); }
     }
 
     private void Write(Action write, int size)
     {
         ThrowIfBroken();
         try { write(); }
-        catch (Exception e) when (e is IOException or ObjectDisposedException) { throw Lost(e); }
+        catch (Exception e) when (IsChannelFailure(e)) { throw Lost(e); }
         Interlocked.Add(ref _sent, size);
     }
 
@@ -455,7 +464,7 @@ public sealed class ServeClient : IDisposable
             end = e.IsTruncation ? Lost(e)
                 : new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: the server broke the protocol: {e.Message}");
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (IsChannelFailure(e))
         {
             end = Lost(e);
         }
@@ -481,14 +490,15 @@ public sealed class ServeClient : IDisposable
         foreach (var p in failed) p.OnConnectionLost(_broken);
     }
 
-    /// <summary>The connection-lost error, with what ssh said and how it ended when that is known.</summary>
+    /// <summary>The connection-lost error, with how the peer ended and what it said when that is known. A peer
+    /// process that closed its end is normally exiting: a moment's wait lets the message say how.</summary>
     private BcmrException Lost(Exception? cause)
     {
         lock (_lock) if (_broken is not null) return _broken;
-        var stderr = _transport?.StderrTail ?? "";
+        var end = _channel.WaitForPeer(TimeSpan.FromSeconds(1));
         var why = cause is null ? "the connection closed" : $"the connection broke ({cause.Message})";
         return new BcmrException(BcmrErrorCode.ConnectionFailed, _remote,
-            $"{_remote}: {why}{(stderr.Length > 0 ? ": " + stderr : "")}", cause);
+            $"{_remote}: {why}{(end.How is { } how ? $" ({how})" : "")}{(end.Stderr.Length > 0 ? ": " + end.Stderr : "")}", cause);
     }
 
     /// <summary>A server's Error as our exception: the code it carries (our servers), else what its wording says
@@ -509,24 +519,24 @@ public sealed class ServeClient : IDisposable
         {
             _writer.Write(Done.Instance);
             _writer.Flush();
-            _toServer.Dispose();
+            _channel.CloseOutput();
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        catch (Exception e) when (IsChannelFailure(e)) { }
         _readerThread?.Join(TimeSpan.FromSeconds(10));
     }
 
-    /// <summary>Cuts the connection at once (cancellation): ssh is killed, pending replies fail.</summary>
+    /// <summary>Cuts the connection at once (cancellation): the channel is aborted, pending replies fail.</summary>
     public void Abort()
     {
         lock (_lock) _closed = true;
-        _transport?.Kill();
+        _channel.Abort();
     }
 
     public void Dispose()
     {
         _watchdog?.Dispose();
         Close();
-        _transport?.Dispose();
+        _channel.Dispose();
         _readerThread?.Join(TimeSpan.FromSeconds(5));
         _writer.Dispose();
         _reader.Dispose();

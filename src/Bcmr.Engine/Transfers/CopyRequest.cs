@@ -53,9 +53,10 @@ public sealed record CopyRequest
     // ---- remote copies (host:path on either side) ----------------------------------------------------------------
 
     /// <summary>The ssh program and its options, split like a shell would (rsync's -e): e.g. <c>ssh -p 2222 -F cfg</c>.
-    /// Null: <c>BCMR_SSH</c>, else <c>ssh</c>. BatchMode is always added.</summary>
+    /// Null: <c>ssh</c> (the CLI and the cmdlets pass <c>BCMR_SSH</c> when no flag names one). BatchMode is always added.</summary>
     public string? SshCommand { get; init; }
-    /// <summary>The remote program started over ssh (its <c>serve</c> subcommand). Null: <c>BCMR_REMOTE</c>, else <c>bcmr</c>.</summary>
+    /// <summary>The remote program started over ssh (its <c>serve</c> subcommand). Null: <c>bcmr</c> (the CLI and the
+    /// cmdlets pass <c>BCMR_REMOTE</c> when no flag names one).</summary>
     public string? RemoteCommand { get; init; }
     /// <summary>--fast: the server skips its BLAKE3 on downloads and sends with sendfile(2); integrity then rests on
     /// the client's own hash and on ssh. Implies no compression unless <see cref="Compress"/> (or BCMR_COMPRESS) names one.</summary>
@@ -64,6 +65,11 @@ public sealed record CopyRequest
     /// <c>-i ./key</c>) mean what the caller sees as its current directory; null: this process's. The cmdlets pass
     /// PowerShell's location, which is not the process's.</summary>
     public string? WorkingDirectory { get; init; }
+    /// <summary>How the connection to a remote path's host is opened: called once per connection with the remote
+    /// path. Null: ssh (<see cref="Client.SshChannel"/> with <see cref="SshCommand"/>, <see cref="RemoteCommand"/> and
+    /// <see cref="WorkingDirectory"/>). A local <c>bcmr serve</c> (<see cref="Client.ProcessChannel"/>) or a
+    /// <c>bcmr serve --listen</c> (<see cref="Client.TcpChannel"/>) are the others.</summary>
+    public Func<Client.RemoteSpec, Client.IServeChannel>? OpenChannel { get; init; }
     /// <summary>When the remote has no bcmr, fail instead of falling back to scp.</summary>
     public bool NoFallback { get; init; }
     /// <summary>Wire compression: auto (best codec both sides have), zstd, lz4, none. Null: <c>BCMR_COMPRESS</c>, else auto.</summary>

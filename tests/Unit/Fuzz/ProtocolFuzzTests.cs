@@ -262,10 +262,11 @@ public sealed class ProtocolFuzzTests : IDisposable
                 };
                 var summary = Within(i, "client", () =>
                 {
-                    var transfer = new RemoteTransfer(request with { StallTimeout = TimeSpan.FromSeconds(5) }, null, null, new PathFilter([]), CancellationToken.None)
+                    var transfer = new RemoteTransfer(request with
                     {
-                        Connector = (spec, caps) => ServeClient.Open(Stream.Null, new MemoryStream(replies), spec.Target, caps),
-                    };
+                        StallTimeout = TimeSpan.FromSeconds(5),
+                        OpenChannel = spec => new StreamChannel(Stream.Null, new MemoryStream(replies), spec.Target),
+                    }, null, null, new PathFilter([]), CancellationToken.None);
                     return transfer.Run();
                 });
                 if (summary.Fatal is not null) Interlocked.Increment(ref fatal);

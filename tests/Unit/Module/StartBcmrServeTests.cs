@@ -135,6 +135,39 @@ public sealed class StartBcmrServeTests : IDisposable
         Assert.Throws<SocketException>(() => new TcpClient("127.0.0.1", port).Dispose());
     }
 
+    /// <summary>Both servers are one ServeHost: BCMR_COMPRESS on the server limits the codecs offered by
+    /// Start-BcmrServe as it does by bcmr serve, and both keep the rest of their capabilities.</summary>
+    [Theory]
+    [InlineData(null, Caps.Zstd | Caps.Lz4)]
+    [InlineData("none", 0)]
+    [InlineData("lz4", Caps.Lz4)]
+    public void Start_BcmrServe_and_bcmr_serve_offer_the_same_codecs_for_BCMR_COMPRESS(string? compress, int codecs)
+    {
+        var env = new Dictionary<string, string>();
+        if (compress is not null) env["BCMR_COMPRESS"] = compress;
+        byte asked = Caps.Lz4 | Caps.Zstd | Caps.Dedup | Caps.Fast;
+        var root = Directory.CreateDirectory(_t["root"]).FullName;
+        var data = Random(5 * 1024 * 1024 + 3, 7);
+        File.WriteAllBytes(Path.Combine(root, "f.bin"), data);
+        using (var p = Process.Start(PwshHostProcess.StartInfo($"Start-BcmrServe -Root '{root}'", _t["home"], env))!)
+        using (var c = ServeConnection.FromProcess(p))
+        {
+            Assert.Equal(codecs | Caps.Dedup | Caps.Fast, c.Handshake(asked).Caps);
+            // A FAST Get without a codec goes out with sendfile(2) on the process's stdout, as from bcmr serve.
+            c.Send(new GetRequest("f.bin", 0));
+            var (bytes, end) = c.ReceiveGet();
+            Assert.Equal(Sha(data), Sha(bytes));
+            Assert.IsType<OkResponse>(end);
+            c.EndSession();
+            Assert.Equal(0, c.WaitForExit(TimeSpan.FromSeconds(60)));
+        }
+        using (var c = ServeConnection.Start(root, env))
+        {
+            Assert.Equal(codecs | Caps.Dedup | Caps.Fast, c.Handshake(asked).Caps);
+            c.EndSession();
+        }
+    }
+
     [Theory]
     [InlineData("0.0.0.0:0")]
     [InlineData("[::]:0")]

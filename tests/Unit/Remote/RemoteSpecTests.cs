@@ -77,7 +77,7 @@ public class RemoteSpecTests
     public void Ssh_gets_the_users_options_first_then_ours_then_the_target_after_a_double_dash()
     {
         RemoteSpec.TryParse("me@box:/x", out var spec);
-        var argv = SshTransport.BuildArguments(spec, "ssh -p 2222 -o 'User Known=1' -i \"my key\"", "/opt/bcmr/bin/bcmr");
+        var argv = SshChannel.BuildArguments(spec, "ssh -p 2222 -o 'User Known=1' -i \"my key\"", "/opt/bcmr/bin/bcmr");
         Assert.Equal(["ssh", "-p", "2222", "-o", "User Known=1", "-i", "my key"], argv.Take(7));
         int batch = argv.IndexOf("BatchMode=yes");
         Assert.True(batch > 7);
@@ -89,12 +89,12 @@ public class RemoteSpecTests
     [Fact]
     public void The_remote_command_is_one_program_plus_serve_or_a_whole_command_line_quoted_for_the_remote_shell()
     {
-        Assert.Equal("bcmr serve", SshTransport.RemoteServeCommand("bcmr"));
-        Assert.Equal("\"/path with space/bcmr\" serve", SshTransport.RemoteServeCommand("'/path with space/bcmr'"));
+        Assert.Equal("bcmr serve", SshChannel.RemoteServeCommand("bcmr"));
+        Assert.Equal("\"/path with space/bcmr\" serve", SshChannel.RemoteServeCommand("'/path with space/bcmr'"));
         Assert.Equal("pwsh -NoProfile -NonInteractive -Command Start-BcmrServe",
-            SshTransport.RemoteServeCommand("pwsh -NoProfile -NonInteractive -Command Start-BcmrServe"));
-        Assert.Equal("\"x;rm\" serve", SshTransport.RemoteServeCommand("'x;rm'"));
-        Assert.Equal("'x;$(rm)' serve", SshTransport.RemoteServeCommand("'x;$(rm)'"));
+            SshChannel.RemoteServeCommand("pwsh -NoProfile -NonInteractive -Command Start-BcmrServe"));
+        Assert.Equal("\"x;rm\" serve", SshChannel.RemoteServeCommand("'x;rm'"));
+        Assert.Equal("'x;$(rm)' serve", SshChannel.RemoteServeCommand("'x;$(rm)'"));
     }
 
     [Fact]

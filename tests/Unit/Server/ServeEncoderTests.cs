@@ -1,4 +1,5 @@
 using System.IO.Pipes;
+using System.Net;
 using System.Security.Cryptography;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Client;
@@ -12,8 +13,8 @@ using Bcmr.Tests.Infrastructure;
 
 namespace Bcmr.Tests.Server;
 
-/// <summary>Multi-block Gets and uploads with compression running off the I/O thread (BlockEncoder), in process over
-/// OS pipes: text and random files round-trip byte-identically with zstd and lz4, each block sent the cheaper way,
+/// <summary>Multi-block Gets and uploads with compression running off the I/O thread (BlockEncoder), in process (Gets
+/// over OS pipes, uploads over a loopback TcpChannel to a ServeListener): text and random files round-trip byte-identically with zstd and lz4, each block sent the cheaper way,
 /// and the wire bytes counted per block as before.</summary>
 public sealed class ServeEncoderTests : IDisposable
 {
@@ -76,40 +77,45 @@ public sealed class ServeEncoderTests : IDisposable
         Assert.True(stats.Compressed >= 3 && stats.Raw >= 1, $"{stats.Compressed} compressed, {stats.Raw} raw");
     }
 
-    /// <summary>An upload through the real client code (RemoteTransfer) to a ServeSession in this process.</summary>
+    /// <summary>An upload through the real client code (RemoteTransfer) to a ServeListener in this process (the server
+    /// caps and store under the test's control), over a TcpChannel; <paramref name="encoderWorkers"/>: the client's
+    /// compressing threads (-1: the default).</summary>
     private (TransferSummary Summary, List<CopyResult> Results) Upload(string source, string remotePath, string compress, byte serverCaps, bool recursive = false,
         int encoderWorkers = -1)
     {
         var root = Directory.CreateDirectory(_t["remote"]).FullName;
         var store = new ContentStore(_t["cas"], 0);
         var results = new List<CopyResult>();
-        var threads = new List<Thread>();
-        var request = new CopyRequest { Sources = [source], Destination = "in-process:" + remotePath, Compress = compress, Recursive = recursive };
-        var transfer = new RemoteTransfer(request, null, r => { lock (results) results.Add(r); }, new PathFilter([]), CancellationToken.None)
+        var log = new StringWriter();
+        var listener = ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0),
+            new ServeOptions { Root = root, Capabilities = serverCaps, Store = store, Log = TextWriter.Synchronized(log) }, allowRemote: false);
+        using var stop = new CancellationTokenSource();
+        var server = new Thread(() => listener.Run(stop.Token)) { IsBackground = true, Name = "serve-listener" };
+        server.Start();
+        try
         {
-            EncoderWorkers = encoderWorkers >= 0 ? encoderWorkers : BlockEncoder.DefaultWorkers,
-            Connector = (spec, caps) =>
+            var request = new CopyRequest
             {
-                var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
-                var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
-                var fromServer = new AnonymousPipeServerStream(PipeDirection.In);
-                var serverOut = new AnonymousPipeClientStream(PipeDirection.Out, fromServer.ClientSafePipeHandle);
-                var session = new ServeSession(serverIn, serverOut, new ServeOptions { Root = root, Capabilities = serverCaps, Store = store });
-                var thread = new Thread(() =>
-                {
-                    session.Run();
-                    session.Dispose();
-                    serverOut.Dispose();
-                    serverIn.Dispose();
-                }) { IsBackground = true, Name = "serve-session" };
-                thread.Start();
-                threads.Add(thread);
-                return ServeClient.Open(toServer, fromServer, spec.Target, caps);
-            },
-        };
-        var summary = transfer.Run();
-        foreach (var t in threads) Assert.True(t.Join(TimeSpan.FromSeconds(30)), "the session did not end");
-        return (summary, results);
+                Sources = [source], Destination = "in-process:" + remotePath, Compress = compress, Recursive = recursive,
+                OpenChannel = _ => TcpChannel.Connect(listener.LocalEndpoint),
+            };
+            var transfer = new RemoteTransfer(request, null, r => { lock (results) results.Add(r); }, new PathFilter([]), CancellationToken.None)
+            {
+                EncoderWorkers = encoderWorkers >= 0 ? encoderWorkers : BlockEncoder.DefaultWorkers,
+            };
+            var summary = transfer.Run();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            int Ended() { lock (log) return log.ToString().Split('\n').Count(l => l.Contains("session ended")); }
+            while (Ended() < listener.ConnectionsServed && DateTime.UtcNow < deadline) Thread.Sleep(20);
+            Assert.True(Ended() == listener.ConnectionsServed, "the session did not end:\n" + log);
+            return (summary, results);
+        }
+        finally
+        {
+            stop.Cancel();
+            Assert.True(server.Join(TimeSpan.FromSeconds(30)), "the listener did not stop");
+            listener.Dispose();
+        }
     }
 
     [Fact]
