@@ -232,7 +232,7 @@ static double UploadOnce(string dir, string name, byte caps, double wireMBps, in
             return new Bcmr.Engine.Client.StreamChannel(toServer, fromServer, spec.Target);
         },
     };
-    var transfer = new Bcmr.Engine.Client.RemoteTransfer(request, null, null, new Bcmr.Engine.Local.PathFilter([]), CancellationToken.None)
+    var transfer = new Bcmr.Engine.Transfers.RemoteTransfer(request, null, null, new Bcmr.Engine.Local.PathFilter([]), CancellationToken.None)
     {
         EncoderWorkers = encoderWorkers,
     };

@@ -10,8 +10,8 @@ public static class TransferEngine
         Action<CopyResult>? onResult = null, CancellationToken cancellationToken = default)
     {
         var excludes = Validate(request);
-        TransferSummary Once(CopyRequest r, Action<CopyResult>? results) => Client.RemoteTransfer.Applies(r)
-            ? new Client.RemoteTransfer(r, progress, results, excludes, cancellationToken).Run()
+        TransferSummary Once(CopyRequest r, Action<CopyResult>? results) => RemoteTransfer.Applies(r)
+            ? new RemoteTransfer(r, progress, results, excludes, cancellationToken).Run()
             : new LocalTransfer(r, progress, results, excludes, cancellationToken).Run();
         return request.Retries == 0 ? Once(request, onResult)
             : new Retrying(request, Once, onResult, cancellationToken).Run();

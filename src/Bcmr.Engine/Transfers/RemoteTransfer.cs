@@ -1,11 +1,11 @@
+using Bcmr.Engine.Client;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
-using Bcmr.Engine.Transfers;
 
-namespace Bcmr.Engine.Client;
+namespace Bcmr.Engine.Transfers;
 
 /// <summary>
 /// A copy or move where one side is <c>host:path</c>: one ssh connection to one <c>bcmr serve</c>, requests pipelined

@@ -1,3 +1,4 @@
+using Bcmr.Engine.Client;
 using Bcmr.Engine.Platform;
 using Bcmr.Engine.Codecs;
 using System.Collections.Concurrent;
@@ -7,10 +8,9 @@ using System.Text.RegularExpressions;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Protocol;
-using Bcmr.Engine.Transfers;
 using Microsoft.Win32.SafeHandles;
 
-namespace Bcmr.Engine.Client;
+namespace Bcmr.Engine.Transfers;
 
 // Downloads: remote sources, local destination.
 internal sealed partial class RemoteTransfer

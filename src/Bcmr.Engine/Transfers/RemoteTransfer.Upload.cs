@@ -1,3 +1,4 @@
+using Bcmr.Engine.Client;
 using Bcmr.Engine.Platform;
 using System.Buffers;
 using System.Diagnostics;
@@ -6,9 +7,8 @@ using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Platform.Native;
 using Bcmr.Engine.Protocol;
-using Bcmr.Engine.Transfers;
 
-namespace Bcmr.Engine.Client;
+namespace Bcmr.Engine.Transfers;
 
 // Uploads: local sources, remote destination.
 internal sealed partial class RemoteTransfer

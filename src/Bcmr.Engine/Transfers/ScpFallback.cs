@@ -1,9 +1,9 @@
+using Bcmr.Engine.Client;
 using Bcmr.Engine.Platform;
 using System.Diagnostics;
 using Bcmr.Engine.Local;
-using Bcmr.Engine.Transfers;
 
-namespace Bcmr.Engine.Client;
+namespace Bcmr.Engine.Transfers;
 
 /// <summary>
 /// The copy when the remote host has no bcmr: one <c>scp</c> run with the same ssh program and options, so it reaches
