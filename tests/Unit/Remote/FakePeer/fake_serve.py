@@ -4,7 +4,7 @@
 
   welcome       Welcome, then Welcome again in reply to every request
   list-wrong    Stat says "a directory"; List is answered with Welcome
-  resume-wrong  Stat says "no such file"; Mkdir Ok; Resume is answered with Welcome
+  resume-wrong  Stat says "no such file" (but "/" is a directory); Mkdir Ok; Resume is answered with Welcome
   stall         Welcome, then nothing at all (reads and ignores requests)
   v06           a well-behaved server the way bcmr 0.6 answers downloads: Stat, Hash (via b3sum), and Get, whose
                 Ok after a Get at an offset carries the BLAKE3 of the bytes from the offset, not of the whole file
@@ -89,7 +89,11 @@ while True:
     elif kind == STAT and mode == "list-wrong":
         write(STAT_RESPONSE, struct.pack("<Qq?", 0, 0, True))
     elif kind == STAT and mode == "resume-wrong":
-        write(ERROR, text("path: No such file or directory"))
+        # The file is new; its directory, the root, is there (a client checks it before sending to a new name).
+        if payload[4:] == b"/":
+            write(STAT_RESPONSE, struct.pack("<Qq?", 0, 0, True))
+        else:
+            write(ERROR, text("path: No such file or directory"))
     elif kind == MKDIR:
         write(OK, bytes([0]))
     else:
