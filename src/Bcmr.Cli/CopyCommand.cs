@@ -96,7 +96,8 @@ internal static class CopyCommand
         var timeout = new Option<double?>("--timeout")
         {
             Description = "Remote copies: give up on a connection when no byte has moved either way for SECONDS while waiting for the server " +
-                "(default 300; 0 = never). Slow progress is not a stall. The copy then fails with 'stalled' and can be resumed with -C.",
+                "(default 300; 0 = never). Slow progress is not a stall, nor a login: connecting and logging in get at least 30 s. " +
+                "The copy then fails with 'stalled' and can be resumed with -C.",
             HelpName = "SECONDS",
         };
         timeout.Validators.Add(r =>

@@ -145,6 +145,11 @@ public sealed class ServeClient : IDisposable
     /// file) needs a larger value.</summary>
     public static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromMinutes(5);
 
+    /// <summary>The least a connection is given to log in and say Welcome, whatever the stall timeout: an ssh login
+    /// on a busy or distant host (key exchange, a slow name lookup, a login script) is not a stalled transfer, as
+    /// rclone keeps --contimeout apart from --timeout. A login that never ends is still cut after this.</summary>
+    public static readonly TimeSpan ConnectAllowance = TimeSpan.FromSeconds(30);
+
     private readonly TimeSpan _stallTimeout;
     private readonly Timer? _watchdog;
     private long _lastActivity;
@@ -175,7 +180,7 @@ public sealed class ServeClient : IDisposable
             if (_broken is not null || _closed && _pending.Count == 0) return;
             if (_pending.Count == 0 && !_handshaking || Volatile.Read(ref _ownTime) > 0) return;
             var idle = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastActivity));
-            if (idle < _stallTimeout) return;
+            if (idle < (_handshaking && ConnectAllowance > _stallTimeout ? ConnectAllowance : _stallTimeout)) return;
             _broken = new BcmrException(BcmrErrorCode.ConnectionFailed, _remote,
                 $"{_remote}: stalled: no data received or sent for {idle.TotalSeconds:0} s while waiting for the server (--timeout)");
         }

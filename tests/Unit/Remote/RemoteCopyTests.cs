@@ -321,13 +321,28 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
     {
         using var s = new Scene(fx);
         var f = s.Local.WriteRandom("slow.bin", 12 * 1024 * 1024, 5);
-        // 12 MiB at 2 MiB/s: about 6 s during which the server has nothing to say, against a 3 s timeout (which the
-        // ssh handshake of a busy machine still fits in).
+        // 12 MiB at 2 MiB/s: about 6 s during which the server has nothing to say, against a 3 s timeout (the ssh login
+        // of a busy machine gets ServeClient.ConnectAllowance, tested below).
         var up = Bcmr("copy", "--no-fallback", "--compress", "none", "--bwlimit", "2M", "--timeout", "3", f, fx.Remote(s.R("slow.bin")));
         Assert.True(up.ExitCode == 0, up.ToString());
         var down = Bcmr("copy", "--no-fallback", "--compress", "none", "--bwlimit", "2M", "--timeout", "3", fx.Remote(s.R("slow.bin")), s.Local["back.bin"]);
         Assert.True(down.ExitCode == 0, down.ToString());
         Assert.Equal(Trees.Sha256(f), Trees.Sha256(s.Local["back.bin"]));
+    }
+
+    [SshFact]
+    public void A_slow_login_is_not_a_stall()
+    {
+        using var s = new Scene(fx);
+        var f = s.Local.WriteRandom("login.bin", 100_000, 6);
+        // An ssh that takes 5 s to log in, against a 2 s --timeout.
+        var slowSsh = s.Local.WriteFile("slow-ssh", System.Text.Encoding.UTF8.GetBytes($"#!/bin/sh\nsleep 5\nexec {fx.SshCommand} \"$@\"\n"));
+        File.SetUnixFileMode(slowSsh, (UnixFileMode)0x1ED);
+        var r = BcmrRunner.Run(["copy", "--no-fallback", "--timeout", "2", f, fx.Remote(s.R("login.bin"))],
+            fx.Env(new() { ["BCMR_SSH"] = slowSsh }), timeout: TimeSpan.FromMinutes(2));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(Trees.Sha256(f), Trees.Sha256(s.R("login.bin")));
+        // (A server that says Welcome and then nothing is still a stall after --timeout: HostilePeerTests.)
     }
 
     [SshFact]
