@@ -200,6 +200,8 @@ public sealed class ContentStore
     /// deleted). An existing blob is only touched. Written to a unique temporary file and renamed into place.
     /// Throws <see cref="BcmrException"/> when the store cannot be written.
     /// </summary>
+    private const int RaceRetries = 50;
+
     public void Store(ReadOnlySpan<byte> hash, ReadOnlySpan<byte> data)
     {
         if (hash.Length != Blake3.OutLen) throw new ArgumentException("a block hash is 32 bytes", nameof(hash));
@@ -218,13 +220,14 @@ public sealed class ContentStore
                 WriteBlob(dir, temp, path, data);
                 return;
             }
-            catch (IOException) when (attempt < 5 && !File.Exists(path))
+            catch (IOException) when (attempt < RaceRetries && !File.Exists(path))
             {
                 // A concurrent Clear or prune removed an (empty) directory between its creation and our open (.NET
                 // reports that as DirectoryNotFound, or as "file exists" when it happens inside CreateDirectory's
-                // own walk): again, with a fresh temporary name.
+                // own walk): again, with a fresh temporary name. Each try loses only if a prune lands inside a window
+                // of microseconds again, so a few dozen end it even against pruners running back to back.
                 TryDelete(temp);
-                Thread.Sleep(attempt);
+                Thread.Sleep(Math.Min(attempt, 10));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
