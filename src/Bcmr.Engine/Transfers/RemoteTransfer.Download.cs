@@ -280,7 +280,7 @@ internal sealed partial class RemoteTransfer
             int slash = path.LastIndexOf('/');
             var last = path[(slash + 1)..];
             if (last.IndexOfAny(['*', '?', '[']) < 0) { result.Add(src); continue; }
-            var parent = slash < 0 ? "." : slash == 0 ? "/" : path[..slash];
+            var parent = RemoteSpec.Parent(path);
             var listing = c.Call(new ListRequest(parent), _ct);
             if (listing is ErrorResponse e) throw ServerError(c, parent, e);
             var rx = new Regex("^" + GlobToRegex(last) + "$", RegexOptions.CultureInvariant);
