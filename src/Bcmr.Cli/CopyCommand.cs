@@ -64,6 +64,19 @@ internal static class CopyCommand
             if (r.Tokens.Count == 1 && int.TryParse(r.Tokens[0].Value, out var n) && n < 1) r.AddError("--jobs must be at least 1");
         });
 
+        var parallel = new Option<int>("--parallel", "-P")
+        {
+            Description = "Remote copies: open N ssh connections at once (each its own TCP connection and cipher; a ControlMaster is " +
+                "never shared) and spread the files over them, largest first, each connection taking the next file when free. " +
+                "Results are still reported in order. Default 1.",
+            DefaultValueFactory = _ => 1,
+            HelpName = "N",
+        };
+        parallel.Validators.Add(r =>
+        {
+            if (r.Tokens.Count == 1 && int.TryParse(r.Tokens[0].Value, out var n) && n < 1) r.AddError("--parallel must be at least 1");
+        });
+
         var ssh = new Option<string?>("--ssh")
         {
             Description = "Remote copies (host:path): the ssh program and its options, like rsync's -e (e.g. \"ssh -p 2222 -i key\"). Default: $BCMR_SSH, else ssh. BatchMode=yes is always added.",
@@ -135,7 +148,7 @@ internal static class CopyCommand
         };
 
         cmd.Add(paths);
-        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, ssh, remoteBcmr, fast, noFallback, compress, bwlimit, timeout, retries, retryDelay, log })
+        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, parallel, ssh, remoteBcmr, fast, noFallback, compress, bwlimit, timeout, retries, retryDelay, log })
             cmd.Add(o);
 
         Option<ReflinkMode>? reflink = null;
@@ -172,6 +185,7 @@ internal static class CopyCommand
                 Verify = parse.GetValue(verify),
                 Sync = parse.GetValue(sync),
                 Jobs = parse.GetValue(jobs),
+                Parallel = parse.GetValue(parallel),
                 Excludes = parse.GetValue(exclude) ?? [],
                 Reflink = reflink is null ? ReflinkMode.Auto : parse.GetValue(reflink),
                 Sparse = sparse is null ? SparseMode.Auto : parse.GetValue(sparse),

@@ -51,6 +51,9 @@ public abstract class TransferItemCommand : CancellableCmdlet
     [Parameter] public SwitchParameter Verify { get; set; }
     [Parameter] public SwitchParameter Sync { get; set; }
     [Parameter] [ValidateRange(1, 1024)] public int Jobs { get; set; }
+    /// <summary>Remote copies: this many ssh connections (each its own cipher) carry the files, largest first, each
+    /// taking the next file when free (bcmr's -P). Default 1.</summary>
+    [Parameter] [ValidateRange(1, 64)] public int Parallel { get; set; } = 1;
     [Parameter] public string? SshCommand { get; set; }
     [Parameter] public string? RemoteCommand { get; set; }
     [Parameter] public SwitchParameter NoFallback { get; set; }
@@ -343,6 +346,7 @@ public abstract class TransferItemCommand : CancellableCmdlet
     {
         Force = Force || !NoClobber, Preserve = Preserve, Exclude = Exclude,
         Verify = Verify, Sync = Sync, Jobs = MyInvocation.BoundParameters.ContainsKey(nameof(Jobs)) ? Jobs : null,
+        Parallel = Parallel,
         SshCommand = Settings.FlagOrEnvironment(SshCommand, SshChannel.SshVariable),
         RemoteCommand = Settings.FlagOrEnvironment(RemoteCommand, SshChannel.RemoteVariable),
         NoFallback = NoFallback, Compress = Compress,

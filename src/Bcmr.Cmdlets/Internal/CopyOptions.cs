@@ -19,6 +19,7 @@ internal sealed record CopyOptions
     public bool Verify { get; init; }
     public bool Sync { get; init; }
     public int? Jobs { get; init; }
+    public int Parallel { get; init; } = 1;
     public bool Fast { get; init; }
     public string? SshCommand { get; init; }
     public string? RemoteCommand { get; init; }
@@ -54,6 +55,7 @@ internal sealed record CopyOptions
         Verify = Verify,
         Sync = Sync,
         Jobs = Jobs ?? CopyRequest.DefaultJobs,
+        Parallel = Parallel,
         Fast = Fast,
         SshCommand = string.IsNullOrEmpty(SshCommand) ? null : SshCommand,
         RemoteCommand = string.IsNullOrEmpty(RemoteCommand) ? null : RemoteCommand,

@@ -28,6 +28,29 @@ public sealed class ServeClientPool : IDisposable
     /// first failure is thrown.</summary>
     public static ServeClientPool Open(Func<IServeChannel> openChannel, int size, byte caps, TimeSpan? stallTimeout = null)
     {
+        var (clients, errors) = OpenAll(openChannel, size, caps, stallTimeout);
+        if (errors.FirstOrDefault(e => e is not null) is { } first)
+        {
+            foreach (var c in clients) c?.Dispose();
+            throw AsBcmr(first);
+        }
+        return new ServeClientPool(clients!);
+    }
+
+    /// <summary>Like <see cref="Open"/>, but keeps the sessions that opened when some did not (a server that limits
+    /// concurrent logins, such as sshd's MaxStartups, refuses the ones over its limit): <see cref="Refused"/> says
+    /// why the others failed. Throws the first failure only when none opened.</summary>
+    public static ServeClientPool OpenAvailable(Func<IServeChannel> openChannel, int size, byte caps, TimeSpan? stallTimeout = null)
+    {
+        var (clients, errors) = OpenAll(openChannel, size, caps, stallTimeout);
+        var opened = clients.Where(c => c is not null).Select(c => c!).ToArray();
+        var refused = errors.Where(e => e is not null).Select(e => AsBcmr(e!)).ToArray();
+        if (opened.Length == 0) throw refused[0];
+        return new ServeClientPool(opened) { Refused = refused };
+    }
+
+    private static (ServeClient?[] Clients, Exception?[] Errors) OpenAll(Func<IServeChannel> openChannel, int size, byte caps, TimeSpan? stallTimeout)
+    {
         ArgumentNullException.ThrowIfNull(openChannel);
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         var clients = new ServeClient?[size];
@@ -45,14 +68,14 @@ public sealed class ServeClientPool : IDisposable
             threads[n].Start();
         }
         foreach (var t in threads) t.Join();
-        if (errors.FirstOrDefault(e => e is not null) is { } first)
-        {
-            foreach (var c in clients) c?.Dispose();
-            if (first is BcmrException) throw first;
-            throw new BcmrException(BcmrErrorCode.ConnectionFailed, null, $"cannot open a connection: {first.Message}", first);
-        }
-        return new ServeClientPool(clients!);
+        return (clients, errors);
     }
+
+    private static BcmrException AsBcmr(Exception e) =>
+        e as BcmrException ?? new BcmrException(BcmrErrorCode.ConnectionFailed, null, $"cannot open a connection: {e.Message}", e);
+
+    /// <summary>Why the sessions <see cref="OpenAvailable"/> could not open failed (empty when all opened).</summary>
+    public IReadOnlyList<BcmrException> Refused { get; private init; } = [];
 
     /// <summary>Sessions in the pool.</summary>
     public int Size => _clients.Length;

@@ -18,6 +18,8 @@ public sealed class SshChannel : ProcessChannel
         "-o", "PermitLocalCommand=no", "-o", "RequestTTY=no", "-o", "RemoteCommand=none",
     ];
 
+    private static readonly string[] OwnConnectionOptions = ["-o", "ControlMaster=no", "-o", "ControlPath=none"];
+
     /// <summary>The ssh program when the caller names none.</summary>
     public const string DefaultSshCommand = "ssh";
 
@@ -40,12 +42,15 @@ public sealed class SshChannel : ProcessChannel
 
     /// <summary>The ssh argv for <paramref name="spec"/>: the ssh program and the user's options, our fixed options,
     /// "--", the target, and the remote command as one string for the remote shell.</summary>
-    public static List<string> BuildArguments(RemoteSpec spec, string? sshCommand, string? remoteCommand)
+    /// <para>With <paramref name="ownConnection"/> (one of several parallel connections) a ControlMaster the user's
+    /// configuration names is neither used nor started: N sessions over one master would be N channels on one cipher.</para>
+    public static List<string> BuildArguments(RemoteSpec spec, string? sshCommand, string? remoteCommand, bool ownConnection = false)
     {
         var ssh = ShellWords.Split(SshCommandOrDefault(sshCommand));
         if (ssh.Count == 0) throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "--ssh: empty command");
         var args = new List<string>(ssh);
         args.AddRange(FixedOptions);
+        if (ownConnection) args.AddRange(OwnConnectionOptions);
         args.Add("--");
         args.Add(spec.Target);
         args.Add(RemoteServeCommand(remoteCommand));
@@ -73,9 +78,10 @@ public sealed class SshChannel : ProcessChannel
     /// <summary>Starts ssh for <paramref name="spec"/> (in <paramref name="workingDirectory"/>, so that relative
     /// paths in the ssh options mean the caller's). Throws <see cref="BcmrException"/> (ConnectionFailed) when ssh
     /// cannot be started.</summary>
-    public static SshChannel Start(RemoteSpec spec, string? sshCommand, string? remoteCommand, string? workingDirectory = null)
+    public static SshChannel Start(RemoteSpec spec, string? sshCommand, string? remoteCommand, string? workingDirectory = null,
+        bool ownConnection = false)
     {
-        var argv = BuildArguments(spec, sshCommand, remoteCommand);
+        var argv = BuildArguments(spec, sshCommand, remoteCommand, ownConnection);
         var process = Launch(argv, spec.Target, environment: null, workingDirectory);
         return new SshChannel(process, spec.Target, QuoteAll(argv), argv[^1]);
     }

@@ -70,6 +70,10 @@ public sealed record CopyRequest
     /// <see cref="WorkingDirectory"/>). A local <c>bcmr serve</c> (<see cref="Client.ProcessChannel"/>) or a
     /// <c>bcmr serve --listen</c> (<see cref="Client.TcpChannel"/>) are the others.</summary>
     public Func<Client.RemoteSpec, Client.IServeChannel>? OpenChannel { get; init; }
+    /// <summary>-P/--parallel: connections to the remote host, each its own ssh process, TCP connection and cipher
+    /// (never a shared ControlMaster), opened at once. Files go to whichever connection is free, largest first; results
+    /// are still reported in the order of the plan. 1: one connection, as before.</summary>
+    public int Parallel { get; init; } = 1;
     /// <summary>When the remote has no bcmr, fail instead of falling back to scp.</summary>
     public bool NoFallback { get; init; }
     /// <summary>Wire compression: auto (best codec both sides have), zstd, lz4, none. Null: <c>BCMR_COMPRESS</c>, else auto.</summary>

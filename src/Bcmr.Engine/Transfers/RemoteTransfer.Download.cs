@@ -28,6 +28,8 @@ internal sealed partial class RemoteTransfer
         /// <summary>What proved the kept bytes (<see cref="CopyResult.ResumeCompared"/>).</summary>
         public string? Compared;
         public BcmrException? Refused;
+        /// <summary>Its place in the plan: results are reported in this order.</summary>
+        public int Order = -1;
     }
 
     /// <summary>
@@ -225,8 +227,6 @@ internal sealed partial class RemoteTransfer
 
     private void Download(ServeClient c, List<RemoteSpec> sources, string dst)
     {
-        using var sink = new DiskSink();
-        _sink = sink;
         sources = ExpandWildcards(c, sources);
         var dstMeta = Fs.TryStat(dst);
         var plan = _req.PlanDestination(sources.Count, dst, dstMeta is not null, dstMeta?.Kind == EntryKind.Directory);
@@ -251,22 +251,50 @@ internal sealed partial class RemoteTransfer
             return;
         }
         CheckDownloadTargets(c, files);
-        foreach (var f in files)
+        for (int i = 0; i < files.Count; i++) files[i].Order = i;
+        var queue = new FileQueue<DownloadFile>(files, f => f.Size - f.Offset, largestFirst: _clients.Count > 1);
+        var lost = _clients.Count > 1
+            ? Spread(queue, (lane, client) => lane.ReceiveAll(client, queue))
+            : ReceiveAll(c, queue);
+        if (lost is not null) FailUnsent(queue, lost, f => (f.Shown, f.Local, f.Order));
+    }
+
+    /// <summary>What one of several connections may have asked for and not yet received, in bytes: past it, the
+    /// connection waits for its oldest file before taking another, so that a connection busy with a large file leaves
+    /// the next ones to its siblings instead of queueing them behind it.</summary>
+    private const long LaneBacklog = 16L * 1024 * 1024;
+
+    /// <summary>Asks for files from <paramref name="queue"/> over <paramref name="c"/> until it is empty or the
+    /// connection is lost (then the file being asked for fails by name and the rest stay queued), and waits for
+    /// every reply. Returns the loss, if any.</summary>
+    private BcmrException? ReceiveAll(ServeClient c, FileQueue<DownloadFile> queue)
+    {
+        using var sink = new DiskSink();
+        _sink = sink;
+        BcmrException? lost = null;
+        while (lost is null && queue.TryTake(out var f))
         {
             _ct.ThrowIfCancellationRequested();
-            if (f.Refused is not null) { _log.Fail(f.Shown, f.Local, EntryKind.File, f.Refused, _transport); continue; }
+            if (f.Refused is not null) { _log.Fail(f.Shown, f.Local, EntryKind.File, f.Refused, _transport, order: f.Order); continue; }
             if (f.AlreadyComplete)
             {
                 _log.Skip(new CopyResult
                 {
                     Source = f.Shown, Destination = f.Local, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete, ResumeCompared = f.Compared,
                     Message = $"{f.Local}: {f.Note ?? "already complete"}", Transport = _transport,
-                });
+                }, f.Order);
                 continue;
             }
-            RequestFile(c, f);
+            try { RequestFile(c, f); }
+            catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed && !_ct.IsCancellationRequested)
+            {
+                _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport, order: f.Order);
+                lost = e;
+            }
+            if (_clients.Count > 1) CompleteDownTo(c, LaneBacklog);
         }
         Complete(c, block: true);
+        return lost;
     }
 
     /// <summary>host:dir/*.log: the server has no wildcards, so the parent is listed and the last component matched
@@ -498,7 +526,7 @@ internal sealed partial class RemoteTransfer
             // A partial we could not prepare is left as it was for a later run.
             staged?.Keep();
             staged?.Dispose();
-            _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport);
+            _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport, order: f.Order);
             return;
         }
         var reply = new GetReply(staged, f, hasher, f.Offset, _tracker, _sink!, _limiter);
@@ -514,7 +542,7 @@ internal sealed partial class RemoteTransfer
             staged.Dispose();
             throw;
         }
-        Track(reply, () => CompleteDownload(c, f, reply, sourceHash, clock));
+        Track(reply, () => CompleteDownload(c, f, reply, sourceHash, clock), f.Size - f.Offset);
     }
 
     /// <summary>-V under FAST: the file as read back against the server's BLAKE3 of the source.</summary>
@@ -541,7 +569,7 @@ internal sealed partial class RemoteTransfer
             // Keep what arrived for -C: the partial holds exactly the bytes written, in order.
             try { staged.Keep(r.Position); } catch (BcmrException) { }
             _log.Fail(f.Shown, f.Local, EntryKind.File, new BcmrException(error.Code, f.Local,
-                $"{error.Message}; {r.Position} bytes of {f.Local} kept in {staged.Path} (rerun with -C to continue)", error), _transport, r.Wire);
+                $"{error.Message}; {r.Position} bytes of {f.Local} kept in {staged.Path} (rerun with -C to continue)", error), _transport, r.Wire, f.Order);
             return;
         }
         error = r.LocalError;
@@ -584,7 +612,7 @@ internal sealed partial class RemoteTransfer
         if (error is not null)
         {
             staged.Abandon();
-            _log.Fail(f.Shown, f.Local, EntryKind.File, staged.ForDestination(error), _transport, r.Wire);
+            _log.Fail(f.Shown, f.Local, EntryKind.File, staged.ForDestination(error), _transport, r.Wire, f.Order);
             return;
         }
         _log.Succeed(new CopyResult
@@ -593,6 +621,6 @@ internal sealed partial class RemoteTransfer
             Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = r.Wire, ResumedFrom = f.Offset,
             Resume = ResumeOutcome(f.Offset, f.Note), ResumeCompared = f.Compared,
             Message = f.Note is null ? null : $"{f.Local}: {f.Note}",
-        });
+        }, f.Order);
     }
 }

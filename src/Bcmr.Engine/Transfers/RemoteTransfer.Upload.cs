@@ -26,6 +26,8 @@ internal sealed partial class RemoteTransfer
         /// <summary>What proved the kept bytes (<see cref="CopyResult.ResumeCompared"/>).</summary>
         public string? Compared;
         public BcmrException? Refused;
+        /// <summary>Its place in the plan: results are reported in this order.</summary>
+        public int Order = -1;
     }
 
     private void Upload(ServeClient c, RemoteSpec dst)
@@ -63,41 +65,54 @@ internal sealed partial class RemoteTransfer
                 m => { if (m is ErrorResponse e) _log.Fail(local, shown, EntryKind.Directory, ServerError(c, remote, e), _transport); else _log.DirectoryCreated(); },
                 lost => _log.Fail(local, shown, EntryKind.Directory, lost, _transport));
         }
+        for (int i = 0; i < files.Count; i++) files[i].Order = i;
+        var queue = new FileQueue<UploadFile>(files, f => f.Size - f.Offset, largestFirst: _clients.Count > 1);
+        var lost = _clients.Count > 1
+            ? Spread(queue, (lane, client) => lane.SendAll(client, dst, queue))
+            : SendAll(c, dst, queue);
+        if (lost is not null) FailUnsent(queue, lost, f => (f.Local, dst.WithPath(f.Remote).ToString(), f.Order));
+        // A move removes the source directories it emptied, deepest first; any that still hold something stay.
+        if (_req.Move)
+            for (int i = dirs.Count - 1; i >= 0; i--) Fs.TryRemoveEmptyDirectory(dirs[i].Local);
+    }
+
+    /// <summary>Sends files from <paramref name="queue"/> over <paramref name="c"/> until it is empty or the connection
+    /// is lost (then the file being sent fails by name and the rest stay queued for another connection), and waits
+    /// for every reply. Returns the loss, if any.</summary>
+    private BcmrException? SendAll(ServeClient c, RemoteSpec dst, FileQueue<UploadFile> queue)
+    {
         var buffer = BlockBuffers.Pool.Rent(Wire.MaxBlock);
         var encoder = new BlockEncoder(EncoderWorkers, _req.Threads ?? ThreadBudget.ForThisMachine());
         try
         {
             BcmrException? lost = null;
-            foreach (var f in files)
+            while (lost is null && queue.TryTake(out var f))
             {
                 _ct.ThrowIfCancellationRequested();
                 var shown = dst.WithPath(f.Remote).ToString();
-                if (f.Refused is not null) { _log.Fail(f.Local, shown, EntryKind.File, f.Refused, _transport); continue; }
+                if (f.Refused is not null) { _log.Fail(f.Local, shown, EntryKind.File, f.Refused, _transport, order: f.Order); continue; }
                 if (f.AlreadyComplete)
                 {
                     _log.Skip(new CopyResult
                     {
                         Source = f.Local, Destination = shown, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete, ResumeCompared = f.Compared,
                         Message = $"{shown}: {f.Note ?? "already complete"}", Transport = _transport,
-                    });
+                    }, f.Order);
                     if (_req.Move) Fs.DeleteFile(f.Local);
                     continue;
                 }
-                // Once the connection is gone, files already sent fail through their own replies (below); the one being
-                // sent and every later one fail here, each by name, so that the summary says what is missing and a
-                // retry (--retries) can send exactly those.
-                if (lost is not null) { _log.Fail(f.Local, shown, EntryKind.File, lost, _transport); continue; }
+                // Once the connection is gone, files already sent fail through their own replies; the one being sent
+                // fails here by name, and the queue keeps the rest for another connection or for the caller to fail
+                // by name, so that the summary says what is missing and a retry (--retries) can send exactly those.
                 try { SendFile(c, dst, f, buffer, encoder); }
                 catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed && !_ct.IsCancellationRequested)
                 {
-                    _log.Fail(f.Local, shown, EntryKind.File, e, _transport);
+                    _log.Fail(f.Local, shown, EntryKind.File, e, _transport, order: f.Order);
                     lost = e;
                 }
             }
             Complete(c, block: true);
-            // A move removes the source directories it emptied, deepest first; any that still hold something stay.
-            if (_req.Move)
-                for (int i = dirs.Count - 1; i >= 0; i--) Fs.TryRemoveEmptyDirectory(dirs[i].Local);
+            return lost;
         }
         finally
         {
@@ -326,7 +341,7 @@ internal sealed partial class RemoteTransfer
         }
         catch (BcmrException e)
         {
-            _log.Fail(f.Local, shown, EntryKind.File, e, _transport);
+            _log.Fail(f.Local, shown, EntryKind.File, e, _transport, order: f.Order);
             return;
         }
         using (h)
@@ -345,7 +360,7 @@ internal sealed partial class RemoteTransfer
             }
             catch (BcmrException e)
             {
-                _log.Fail(f.Local, shown, EntryKind.File, e, _transport);
+                _log.Fail(f.Local, shown, EntryKind.File, e, _transport, order: f.Order);
                 _tracker.FinishFile(cur, size);
                 return;
             }
@@ -434,7 +449,7 @@ internal sealed partial class RemoteTransfer
         }
         catch (BcmrException e)
         {
-            _log.Fail(f.Local, shown, EntryKind.File, e, _transport);
+            _log.Fail(f.Local, shown, EntryKind.File, e, _transport, order: f.Order);
             _tracker.FinishFile(cur, size);
             return;
         }
@@ -556,7 +571,7 @@ internal sealed partial class RemoteTransfer
         }
         if (error is not null)
         {
-            _log.Fail(f.Local, shown, EntryKind.File, error, _transport, wire);
+            _log.Fail(f.Local, shown, EntryKind.File, error, _transport, wire, f.Order);
             return;
         }
         if (_req.Move)
@@ -564,7 +579,7 @@ internal sealed partial class RemoteTransfer
             try { Fs.DeleteFile(f.Local); }
             catch (BcmrException de)
             {
-                _log.Fail(f.Local, shown, EntryKind.File, de, _transport, wire);
+                _log.Fail(f.Local, shown, EntryKind.File, de, _transport, wire, f.Order);
                 return;
             }
         }
@@ -575,6 +590,6 @@ internal sealed partial class RemoteTransfer
             DedupBlocks = deduplicated,
             Resume = ResumeOutcome(offset, f.Note), ResumeCompared = f.Compared,
             Message = f.Note is null ? null : $"{shown}: {f.Note}",
-        });
+        }, f.Order);
     }
 }

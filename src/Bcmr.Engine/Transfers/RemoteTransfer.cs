@@ -27,6 +27,10 @@ internal sealed partial class RemoteTransfer
     private readonly ProgressTracker _tracker;
     private readonly ResultLog _log;
     private readonly Queue<Inflight> _inflight = new();
+    /// <summary>Data bytes the requests in <see cref="_inflight"/> still await (downloads).</summary>
+    private long _inflightBytes;
+    /// <summary>The transfer's connections: one, or with --parallel N up to N (the first plans).</summary>
+    private IReadOnlyList<ServeClient> _clients = [];
     private string _transport = "ssh";
     private readonly CompressionSetting _compression;
     private readonly BandwidthLimiter? _limiter;
@@ -39,7 +43,7 @@ internal sealed partial class RemoteTransfer
     private DiskSink? _sink;
 
     /// <summary>A request whose reply the calling thread will turn into a result, in order.</summary>
-    private readonly record struct Inflight(PendingReply Reply, Action Complete);
+    private readonly record struct Inflight(PendingReply Reply, Action Complete, long Bytes);
 
     public RemoteTransfer(CopyRequest req, IProgress<TransferProgress>? progress, Action<CopyResult>? onResult, PathFilter filter, CancellationToken ct)
     {
@@ -69,6 +73,7 @@ internal sealed partial class RemoteTransfer
         BcmrException? fatal = null;
         bool cancelled = false;
         ServeClient? client = null;
+        ServeClientPool? pool = null;
         try
         {
             var dstSpec = RemoteSpec.ParseOrLocal(_req.Destination);
@@ -87,7 +92,18 @@ internal sealed partial class RemoteTransfer
 
             try
             {
-                client = ServeClient.Open(OpenChannel(remote), RequestedCaps(upload), _req.StallTimeout);
+                if (_req.Parallel > 1)
+                {
+                    pool = ServeClientPool.OpenAvailable(() => OpenChannel(remote, ownConnection: true), _req.Parallel, RequestedCaps(upload), _req.StallTimeout);
+                    if (pool.Refused.Count > 0) _req.Warn?.Invoke(FewerConnections(remote, _req.Parallel, pool));
+                    client = pool.Clients[0];
+                    _clients = pool.Clients;
+                }
+                else
+                {
+                    client = ServeClient.Open(OpenChannel(remote, ownConnection: false), RequestedCaps(upload), _req.StallTimeout);
+                    _clients = [client];
+                }
                 _transport = client.Channel.Transport;
                 _codec = Compression.Choose(client.Caps, _compression);
                 _probe = new CompressionProbe(_codec);
@@ -101,28 +117,38 @@ internal sealed partial class RemoteTransfer
                 new ScpFallback(_req, _log, _tracker, _ct).Run(upload, srcSpecs, dstSpec);
                 return Summary(clock, null, false);
             }
-            using var abort = _ct.Register(() => client.Abort());
+            using var abort = _ct.Register(AbortAll);
             if (upload) Upload(client, dstSpec!);
             else Download(client, srcSpecs.Select(s => s!).ToList(), _req.Destination);
-            client.Close();
+            if (pool is null) client.Close();
         }
         catch (OperationCanceledException) { cancelled = true; }
         catch (BcmrException e) when (_ct.IsCancellationRequested && e.Code == BcmrErrorCode.ConnectionFailed) { cancelled = true; }
         catch (BcmrException e) { fatal = e; }
         finally
         {
-            if (cancelled || fatal is not null) client?.Abort();
-            try { client?.Dispose(); } catch (Exception) { }
+            if (cancelled || fatal is not null) AbortAll();
+            try
+            {
+                if (pool is not null) pool.Dispose();
+                else client?.Dispose();
+            }
+            catch (Exception) { }
             _tracker.Complete();
             _tracker.Dispose();
         }
         return Summary(clock, fatal, cancelled);
     }
 
+    private void AbortAll()
+    {
+        foreach (var c in _clients) c.Abort();
+    }
+
     /// <summary>The request's transport, ssh when it names none.</summary>
-    private IServeChannel OpenChannel(RemoteSpec remote) =>
+    private IServeChannel OpenChannel(RemoteSpec remote, bool ownConnection) =>
         _req.OpenChannel is { } open ? open(remote)
-        : SshChannel.Start(remote, _req.SshCommand, _req.RemoteCommand, _req.WorkingDirectory);
+        : SshChannel.Start(remote, _req.SshCommand, _req.RemoteCommand, _req.WorkingDirectory, ownConnection);
 
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
         _log.Summary(_req.Operation, clock.Elapsed, fatal, cancelled || _ct.IsCancellationRequested, _transport);
@@ -138,9 +164,11 @@ internal sealed partial class RemoteTransfer
 
     // ---- replies, in order --------------------------------------------------------------------------------------
 
-    private void Track(PendingReply reply, Action complete)
+    /// <summary>Queues <paramref name="reply"/> to be completed in order; <paramref name="bytes"/>: the data it awaits.</summary>
+    private void Track(PendingReply reply, Action complete, long bytes = 0)
     {
-        _inflight.Enqueue(new Inflight(reply, complete));
+        _inflight.Enqueue(new Inflight(reply, complete, bytes));
+        _inflightBytes += bytes;
         Complete(client: null, block: false);
     }
 
@@ -151,15 +179,19 @@ internal sealed partial class RemoteTransfer
         if (block && _inflight.Count > 0) client?.Flush();
         while (_inflight.Count > 0)
         {
-            var head = _inflight.Peek();
-            if (!head.Reply.IsDone)
-            {
-                if (!block) return;
-                head.Reply.WaitDone(_ct);
-            }
-            _inflight.Dequeue();
-            head.Complete();
+            if (!block && !_inflight.Peek().Reply.IsDone) return;
+            CompleteHead();
         }
+    }
+
+    /// <summary>Waits for the oldest reply and turns it into its result.</summary>
+    private void CompleteHead()
+    {
+        var head = _inflight.Peek();
+        if (!head.Reply.IsDone) head.Reply.WaitDone(_ct);
+        _inflight.Dequeue();
+        _inflightBytes -= head.Bytes;
+        head.Complete();
     }
 
     /// <summary>A one-message request answered in order; <paramref name="onReply"/> runs on this thread later.</summary>

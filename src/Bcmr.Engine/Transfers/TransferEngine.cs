@@ -35,6 +35,8 @@ public static class TransferEngine
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "--retry-delay must be 0 or more seconds");
         if (r.Jobs < 1)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--jobs must be at least 1 (got {r.Jobs})");
+        if (r.Parallel < 1)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--parallel must be at least 1 (got {r.Parallel})");
         return new PathFilter(r.Excludes);
     }
 }

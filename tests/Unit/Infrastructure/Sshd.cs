@@ -10,7 +10,7 @@ namespace Bcmr.Tests.Infrastructure;
 /// and XDG_DATA_HOME at <see cref="RemoteHome"/>, which is therefore the server root. One per test class; stopped
 /// (and its directory removed) when the class is done.
 /// </summary>
-public sealed class SshdFixture : IDisposable
+public class SshdFixture : IDisposable
 {
     public const string Host = "bcmrtest";
 
@@ -23,7 +23,10 @@ public sealed class SshdFixture : IDisposable
     private readonly Process? _sshd;
     private readonly TempDir _dir = new();
 
-    public SshdFixture()
+    public SshdFixture() : this(maxStartups: 100) { }
+
+    /// <param name="maxStartups">sshd's MaxStartups: how many connections may be unauthenticated at once (more are dropped).</param>
+    protected SshdFixture(int maxStartups)
     {
         if (MissingReason is not null) return;
         Dir = _dir.Path;
@@ -46,7 +49,7 @@ public sealed class SshdFixture : IDisposable
             StrictModes no
             PidFile {Dir}/sshd.pid
             UsePAM no
-            MaxStartups 100
+            MaxStartups {maxStartups}
             MaxSessions 100
             Subsystem sftp /usr/lib/openssh/sftp-server
 
@@ -129,6 +132,7 @@ public sealed class SshdFixture : IDisposable
 
     public void Dispose()
     {
+        GC.SuppressFinalize(this);
         if (_sshd is not null)
         {
             try { _sshd.Kill(entireProcessTree: true); _sshd.WaitForExit(5000); } catch (InvalidOperationException) { }
@@ -139,6 +143,9 @@ public sealed class SshdFixture : IDisposable
 }
 
 /// <summary>A test that needs the loopback sshd: skipped, with the reason, only when sshd is not installed.</summary>
+/// <summary>A loopback sshd that drops connections beyond two unauthenticated at once (<c>MaxStartups 2</c>).</summary>
+public sealed class LimitedSshdFixture() : SshdFixture(maxStartups: 2);
+
 public sealed class SshFactAttribute : FactAttribute
 {
     public SshFactAttribute()

@@ -1,0 +1,132 @@
+using System.Runtime.ExceptionServices;
+using Bcmr.Engine.Client;
+using Bcmr.Engine.Codecs;
+using Bcmr.Engine.Platform;
+
+namespace Bcmr.Engine.Transfers;
+
+// --parallel N: one lane per connection, all taking files from one queue.
+internal sealed partial class RemoteTransfer
+{
+    /// <summary>A lane for another connection of the same transfer: the request, the results, the progress, the
+    /// bandwidth limit and the codec are shared; the requests in flight, the compression probe and the disk thread
+    /// are its own.</summary>
+    private RemoteTransfer(RemoteTransfer owner)
+    {
+        _req = owner._req;
+        _onResult = owner._onResult;
+        _filter = owner._filter;
+        _ct = owner._ct;
+        _tracker = owner._tracker;
+        _log = owner._log;
+        _transport = owner._transport;
+        _compression = owner._compression;
+        _limiter = owner._limiter;
+        _codec = owner._codec;
+        _probe = new CompressionProbe(_codec);
+        _clients = owner._clients;
+        EncoderWorkers = owner.EncoderWorkers;
+    }
+
+    /// <summary>Files waiting for a connection. With several connections, the largest go first (the longest job
+    /// starts first, so it does not start last and leave the other connections idle at the end) and each connection
+    /// takes the next file when it is ready for one; with one, the plan's order.</summary>
+    private sealed class FileQueue<T>
+    {
+        private readonly T[] _items;
+        private int _next;
+
+        public FileQueue(IReadOnlyList<T> items, Func<T, long> size, bool largestFirst) =>
+            _items = largestFirst ? items.OrderByDescending(size).ToArray() : items.ToArray(); // OrderBy is stable
+
+        /// <summary>Files in the plan (taken or not).</summary>
+        public int Count => _items.Length;
+
+        public bool TryTake(out T item)
+        {
+            int i = Interlocked.Increment(ref _next) - 1;
+            if (i < _items.Length)
+            {
+                item = _items[i];
+                return true;
+            }
+            item = default!;
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> once per connection, each on a thread of its own (the first on this one) over a lane
+    /// of its own, all taking files from <paramref name="queue"/>; results are forwarded in the plan's order. A lane
+    /// whose connection is lost stops (its files in flight fail by name) and the others carry on with the queue; what
+    /// is left in the queue afterwards (every connection lost) is the caller's to fail. Returns a loss, if any.
+    /// </summary>
+    private BcmrException? Spread<T>(FileQueue<T> queue, Func<RemoteTransfer, ServeClient, BcmrException?> work)
+    {
+        // What the first connection was asked while planning (directories to make) is done before any file goes out
+        // on another connection.
+        Complete(_clients[0], block: true);
+        _log.BeginOrdered(queue.Count);
+        var losses = new BcmrException?[_clients.Count];
+        Exception? failure = null;
+        int running = _clients.Count;
+        try
+        {
+            var threads = new List<Thread>();
+            for (int i = 1; i < _clients.Count; i++)
+            {
+                int n = i;
+                var t = new Thread(() => Lane(n)) { IsBackground = true, Name = $"bcmr-lane-{n}" };
+                threads.Add(t);
+                t.Start();
+            }
+            Lane(0);
+            foreach (var t in threads) t.Join();
+        }
+        finally { _log.EndOrdered(); }
+        if (failure is not null) ExceptionDispatchInfo.Throw(failure);
+        return losses.LastOrDefault(l => l is not null);
+
+        void Lane(int n)
+        {
+            var lane = n == 0 ? this : new RemoteTransfer(this);
+            try
+            {
+                losses[n] = work(lane, _clients[n]);
+                if (losses[n] is { } lost && Interlocked.Decrement(ref running) > 0)
+                    _req.Warn?.Invoke($"bcmr: connection {n + 1} of {_clients.Count} lost ({lost.Message}); its files in flight failed, " +
+                        "the others carry on (rerun with -C, or use --retries, to copy the failed ones)");
+            }
+            catch (Exception e)
+            {
+                // Anything but a lost connection (cancellation, a bug) ends the whole transfer: cut every connection
+                // so that the other lanes stop waiting for replies.
+                if (Interlocked.CompareExchange(ref failure, e, null) is null)
+                    foreach (var c in _clients) c.Abort();
+            }
+        }
+    }
+
+    /// <summary>Fails by name every file left in <paramref name="queue"/> (no connection was left to send it).</summary>
+    private void FailUnsent<T>(FileQueue<T> queue, BcmrException lost, Func<T, (string Source, string Destination, int Order)> describe)
+    {
+        while (queue.TryTake(out var f))
+        {
+            var (source, destination, order) = describe(f);
+            _log.Fail(source, destination, EntryKind.File, lost, _transport, order: order);
+        }
+    }
+
+    /// <summary>Completes replies at the head until no more than <paramref name="bytes"/> of data are awaited.</summary>
+    private void CompleteDownTo(ServeClient c, long bytes)
+    {
+        if (_inflightBytes <= bytes) return;
+        c.Flush();
+        while (_inflightBytes > bytes && _inflight.Count > 0) CompleteHead();
+    }
+
+    /// <summary>The message that says the server took fewer connections than asked, and how many it took.</summary>
+    private static string FewerConnections(RemoteSpec remote, int asked, ServeClientPool pool) =>
+        $"bcmr: {pool.Refused.Count} of {asked} connections to {remote.Target} could not be opened ({pool.Refused[0].Message}); " +
+        $"continuing on {pool.Size}. Servers limit concurrent logins (sshd's MaxStartups, 10:30:100 unless configured): lower --parallel to {pool.Size} to avoid this";
+}
