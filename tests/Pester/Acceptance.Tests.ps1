@@ -313,6 +313,18 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         Get-TreeHash $back | Should -Be (Get-TreeHash $artifacts)
     }
 
+    It '-Parallel 3 both ways: exact trees, -PassThru results in the order of the files piped in' {
+        $remote = Join-Path $sshd.Home "par-$([guid]::NewGuid().ToString('n'))"
+        $piped = Get-ChildItem $artifacts -File | Sort-Object Length -Descending
+        $up = $piped | Copy-BcmrItem -Destination "bcmrtest:$remote" -Parallel 3 -PassThru -NoFallback
+        $up.Source | Should -Be $piped.FullName
+        Get-TreeHash $remote | Should -Be (Get-TreeHash $artifacts)
+        $back = Join-Path $TestDrive "pback-$([guid]::NewGuid().ToString('n'))"
+        $down = Copy-BcmrItem "bcmrtest:$remote/*" $back -Parallel 3 -PassThru -NoFallback -Verify
+        $down | Should -HaveCount $piped.Count
+        Get-TreeHash $back | Should -Be (Get-TreeHash $remote)
+    }
+
     It '-SkipUnchanged reruns: an upload proves unchanged files by BLAKE3, a download by size and time; only the changed file moves' {
         # Both runs go into existing folders, so both land in the same place (cp's rule).
         $leaf = Split-Path -Leaf $artifacts

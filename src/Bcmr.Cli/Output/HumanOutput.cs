@@ -50,7 +50,7 @@ internal sealed class HumanOutput : IProgress<TransferProgress>
     private static string Format(TransferProgress p)
     {
         var eta = p.Eta is { } e ? " ETA " + Units.Duration(e) : "";
-        var file = p.CurrentFile is null ? "" : "  " + p.CurrentFile;
+        var file = p.CurrentFile is null ? "" : "  " + p.CurrentFile + (p.ActiveFiles.Count > 1 ? $" (+{p.ActiveFiles.Count - 1} more)" : "");
         return string.Format(CultureInfo.InvariantCulture, "{0,5:0.0}% {1} / {2}  {3}/{4} files  {5}/s{6}{7}",
             p.Percent, Units.Bytes(p.BytesDone), Units.Bytes(p.BytesTotal), p.FilesDone, p.FilesTotal,
             Units.Bytes(p.BytesPerSecond), eta, file);

@@ -37,6 +37,17 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
             w.WriteNumber("file_progress", p.CurrentFileBytes);
             w.WriteNumber("items_done", p.FilesDone);
             w.WriteNumber("items_total", p.FilesTotal);
+            // Every file in flight (one per connection with --parallel, one per worker with -j): "file" is the newest.
+            w.WriteStartArray("active");
+            foreach (var f in p.ActiveFiles)
+            {
+                w.WriteStartObject();
+                w.WriteString("file", f.Path);
+                w.WriteNumber("file_size", f.Size);
+                w.WriteNumber("file_progress", f.Bytes);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
         });
     }
 

@@ -6,7 +6,9 @@ namespace Bcmr.Cmdlets.Internal;
 
 /// <summary>
 /// Turns the engine's progress snapshots into Write-Progress records: one parent record for the whole transfer (bytes,
-/// files, rate, seconds remaining) and one child record for the file in flight. At most one update per
+/// files, rate, seconds remaining) and one child record per file in flight (one per connection with -Parallel, one per
+/// worker of a local copy), each keeping its id while it runs; a file that is no longer in flight gets its Completed
+/// record, so a finished file's bar never lingers. At most one update per
 /// <see cref="MinInterval"/> whatever the source sends, and <see cref="Complete"/> always closes every record that was
 /// shown (child first), so a host never keeps a stale bar after an error or a stop.
 /// </summary>
@@ -17,7 +19,9 @@ internal sealed class TransferProgressView
 
     private readonly string _activity;
     private TimeSpan? _lastAt;
-    private bool _parentShown, _childShown;
+    private bool _parentShown;
+    /// <summary>Child records shown, by file, with their activity ids (from <see cref="ChildId"/> up).</summary>
+    private readonly Dictionary<string, int> _children = new();
 
     public TransferProgressView(string activity, TimeSpan minInterval)
     {
@@ -42,30 +46,49 @@ internal sealed class TransferProgressView
         };
         records.Add(parent);
         _parentShown = true;
-        if (p.CurrentFile is { Length: > 0 } file)
+        var files = p.ActiveFiles.Count > 0 ? p.ActiveFiles
+            : p.CurrentFile is { Length: > 0 } current ? [new FileProgress(current, p.CurrentFileBytes, p.CurrentFileSize)]
+            : [];
+        var gone = new HashSet<string>(_children.Keys);
+        foreach (var f in files) gone.Remove(f.Path);
+        foreach (var path in gone)
         {
-            var name = Path.GetFileName(file.TrimEnd('/', '\\'));
-            var child = new ProgressRecord(ChildId, Nonempty(name, file), ChildStatus(p))
+            records.Add(Completed(_children[path]));
+            _children.Remove(path);
+        }
+        foreach (var f in files)
+            if (!_children.ContainsKey(f.Path)) _children[f.Path] = FreeChildId();
+        foreach (var f in files)
+        {
+            var name = Path.GetFileName(f.Path.TrimEnd('/', '\\'));
+            records.Add(new ProgressRecord(_children[f.Path], Nonempty(name, f.Path), ChildStatus(f))
             {
                 ParentActivityId = ParentId,
-                PercentComplete = p.CurrentFileSize > 0 ? Percent(100.0 * p.CurrentFileBytes / p.CurrentFileSize) : 0,
-                CurrentOperation = file,
-            };
-            records.Add(child);
-            _childShown = true;
+                PercentComplete = f.Size > 0 ? Percent(100.0 * f.Bytes / f.Size) : 0,
+                CurrentOperation = f.Path,
+            });
         }
         return records;
     }
 
+    private int FreeChildId()
+    {
+        int id = ChildId;
+        while (_children.ContainsValue(id)) id++;
+        return id;
+    }
+
+    private ProgressRecord Completed(int childId) =>
+        new(childId, _activity, "Done") { ParentActivityId = ParentId, RecordType = ProgressRecordType.Completed, PercentComplete = 100 };
+
     /// <summary>The Completed records for whatever was shown; empty when nothing was. Idempotent.</summary>
     public IReadOnlyList<ProgressRecord> Complete()
     {
-        var records = new List<ProgressRecord>(2);
-        if (_childShown)
-            records.Add(new ProgressRecord(ChildId, _activity, "Done") { ParentActivityId = ParentId, RecordType = ProgressRecordType.Completed, PercentComplete = 100 });
+        var records = _children.Values.Order().Select(Completed).ToList();
+        _children.Clear();
         if (_parentShown)
             records.Add(new ProgressRecord(ParentId, _activity, "Done") { RecordType = ProgressRecordType.Completed, PercentComplete = 100 });
-        _childShown = _parentShown = false;
+        _parentShown = false;
         return records;
     }
 
@@ -80,6 +103,5 @@ internal sealed class TransferProgressView
             Bcmr.Units.Bytes(p.BytesDone), Bcmr.Units.Bytes(p.BytesTotal), p.FilesDone, p.FilesTotal, rate);
     }
 
-    private static string ChildStatus(in TransferProgress p) =>
-        $"{Bcmr.Units.Bytes(p.CurrentFileBytes)} of {Bcmr.Units.Bytes(p.CurrentFileSize)}";
+    private static string ChildStatus(FileProgress f) => $"{Bcmr.Units.Bytes(f.Bytes)} of {Bcmr.Units.Bytes(f.Size)}";
 }

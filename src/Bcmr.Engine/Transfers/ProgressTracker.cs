@@ -19,6 +19,8 @@ internal sealed class ProgressTracker : IDisposable
     private long _bytesDone, _bytesTotal, _bytesKept;
     private int _filesDone, _filesTotal;
     private CurrentFile? _current;
+    /// <summary>Files started and not yet finished, oldest first (under its own lock).</summary>
+    private readonly List<CurrentFile> _active = new();
     private double _rate;
     private long _lastBytes;
     private TimeSpan _lastAt;
@@ -49,7 +51,20 @@ internal sealed class ProgressTracker : IDisposable
 
     public void AddPlanned(long bytes) { Interlocked.Add(ref _bytesTotal, bytes); Interlocked.Increment(ref _filesTotal); }
 
-    public CurrentFile StartFile(string path, long size) => _current = new CurrentFile(path, size);
+    public CurrentFile StartFile(string path, long size)
+    {
+        var file = new CurrentFile(path, size);
+        lock (_active) _active.Add(file);
+        return _current = file;
+    }
+
+    /// <summary>A started file that will not finish (its connection was lost): no longer shown as in flight.</summary>
+    public void Forget(CurrentFile? file)
+    {
+        if (file is null) return;
+        lock (_active) _active.Remove(file);
+        Interlocked.CompareExchange(ref _current, null, file);
+    }
 
     public void AddBytes(CurrentFile? file, long n)
     {
@@ -75,7 +90,9 @@ internal sealed class ProgressTracker : IDisposable
             Interlocked.Add(ref _bytesDone, unaccounted);
         }
         Interlocked.Increment(ref _filesDone);
-        if (file is not null) Interlocked.CompareExchange(ref _current, null, file);
+        if (file is null) return;
+        lock (_active) _active.Remove(file);
+        Interlocked.CompareExchange(ref _current, null, file);
     }
 
     /// <summary>Stops the ticker (waiting for a report in flight) and sends the final snapshot, so the final
@@ -115,8 +132,13 @@ internal sealed class ProgressTracker : IDisposable
             double rate = final ? (now.TotalSeconds > 0 ? moved / now.TotalSeconds : 0) : _rate;
             TimeSpan? eta = rate > 0 && total >= done ? TimeSpan.FromSeconds((total - done) / rate) : null;
             var current = _current;
+            FileProgress[] active;
+            lock (_active) active = final ? [] : _active.Select(f => new FileProgress(f.Path, f.Done, f.Size)).ToArray();
             _sink.Report(new TransferProgress(_operation, done, total, Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal),
-                final ? null : current?.Path, current?.Done ?? 0, current?.Size ?? 0, now, rate, final ? TimeSpan.Zero : eta, final));
+                final ? null : current?.Path, current?.Done ?? 0, current?.Size ?? 0, now, rate, final ? TimeSpan.Zero : eta, final)
+            {
+                ActiveFiles = active,
+            });
         }
     }
 

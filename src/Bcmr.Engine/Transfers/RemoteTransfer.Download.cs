@@ -124,7 +124,8 @@ internal sealed partial class RemoteTransfer
         public void Finish(BcmrException? lost)
         {
             if (lost is not null) Lost = lost;
-            if (_cur is not null && lost is null) tracker.FinishFile(_cur, 0);
+            if (lost is null) { if (_cur is not null) tracker.FinishFile(_cur, 0); }
+            else tracker.Forget(_cur);
             SetDone();
         }
 

@@ -365,56 +365,65 @@ internal sealed partial class RemoteTransfer
                 return;
             }
 
-            if (offset == 0 && size >= DedupThreshold && (c.Caps & Caps.Dedup) != 0)
-            {
-                SendDeduplicated(c, f, shown, h, before, buffer, encoder, hasher, cur, clock);
-                return;
-            }
-            var reply = new SingleReply();
-            c.Send(new PutRequest(f.Remote, (ulong)size, (ulong)offset), reply, _ct);
-            encoder.Begin(_probe!, hasher, (in EncodedBlock b) =>
-            {
-                int sent = c.SendEncoded(b);
-                if (_limiter is { } limiter) c.OwnTime(() => limiter.Wait(sent, _ct));
-                wire += sent;
-                _tracker.AddBytes(cur, b.Data.Length);
-            });
-            bool finished = false;
+            // A lost connection ends this lane (the caller fails the file): it is no longer in flight.
             try
             {
-                while (pos < size)
+                if (offset == 0 && size >= DedupThreshold && (c.Caps & Caps.Dedup) != 0)
                 {
-                    int want = (int)Math.Min(Wire.MaxBlock, size - pos);
-                    var block = encoder.NextBuffer();
-                    try
-                    {
-                        int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, f.Local);
-                        if (n < want)
-                            throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied (ended at {pos + n}, expected {size}); not committed");
-                        // The last block goes out only if the file did not change meanwhile: once the server has every
-                        // byte it commits, and a copy of a moving file must not be committed.
-                        if (pos + n == size) StagedFile.EnsureUnchanged(h, f.Local, before, size);
-                    }
-                    catch (BcmrException e)
-                    {
-                        local = e;
-                        break;
-                    }
-                    encoder.Add(want, last: pos + want == size);
-                    pos += want;
+                    SendDeduplicated(c, f, shown, h, before, buffer, encoder, hasher, cur, clock);
+                    return;
                 }
-                // Blocks read before a local error still go (the server keeps them as the partial file).
-                encoder.Finish();
-                finished = true;
+                var reply = new SingleReply();
+                c.Send(new PutRequest(f.Remote, (ulong)size, (ulong)offset), reply, _ct);
+                encoder.Begin(_probe!, hasher, (in EncodedBlock b) =>
+                {
+                    int sent = c.SendEncoded(b);
+                    if (_limiter is { } limiter) c.OwnTime(() => limiter.Wait(sent, _ct));
+                    wire += sent;
+                    _tracker.AddBytes(cur, b.Data.Length);
+                });
+                bool finished = false;
+                try
+                {
+                    while (pos < size)
+                    {
+                        int want = (int)Math.Min(Wire.MaxBlock, size - pos);
+                        var block = encoder.NextBuffer();
+                        try
+                        {
+                            int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, f.Local);
+                            if (n < want)
+                                throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied (ended at {pos + n}, expected {size}); not committed");
+                            // The last block goes out only if the file did not change meanwhile: once the server has every
+                            // byte it commits, and a copy of a moving file must not be committed.
+                            if (pos + n == size) StagedFile.EnsureUnchanged(h, f.Local, before, size);
+                        }
+                        catch (BcmrException e)
+                        {
+                            local = e;
+                            break;
+                        }
+                        encoder.Add(want, last: pos + want == size);
+                        pos += want;
+                    }
+                    // Blocks read before a local error still go (the server keeps them as the partial file).
+                    encoder.Finish();
+                    finished = true;
+                }
+                finally
+                {
+                    if (!finished) encoder.Abandon();
+                }
+                var hash = local is null ? hasher.Finalize() : null;
+                // A local error always stops before the last block: the server has not got everything.
+                var verify = EndPut(c, f, cur, size, Terminator(c, allSent: local is null, hash), verify: _req.Verify && local is null);
+                Track(reply, () => CompleteUpload(c, f, shown, reply.Message, reply.Lost, verify, local, hash, offset, wire, 0, clock));
             }
-            finally
+            catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed)
             {
-                if (!finished) encoder.Abandon();
+                _tracker.Forget(cur);
+                throw;
             }
-            var hash = local is null ? hasher.Finalize() : null;
-            // A local error always stops before the last block: the server has not got everything.
-            var verify = EndPut(c, f, cur, size, Terminator(c, allSent: local is null, hash), verify: _req.Verify && local is null);
-            Track(reply, () => CompleteUpload(c, f, shown, reply.Message, reply.Lost, verify, local, hash, offset, wire, 0, clock));
         }
     }
 

@@ -174,12 +174,40 @@ public class LogicTests
         // Ten snapshots in the next 199 ms: all dropped.
         for (int i = 1; i < 10; i++) Assert.Empty(view.Update(Snapshot(30 + i, 100), TimeSpan.FromMilliseconds(i * 20)));
         var later = view.Update(Snapshot(60, 100, file: null), TimeSpan.FromMilliseconds(200));
-        Assert.Equal(60, Assert.Single(later).PercentComplete); // no file in flight: no child update
+        // No file in flight any more: the parent, and the child's bar closed.
+        Assert.Equal(60, later[0].PercentComplete);
+        Assert.Equal((TransferProgressView.ChildId, ProgressRecordType.Completed), (later[1].ActivityId, later[1].RecordType));
+        Assert.Equal(2, later.Count);
+        Assert.Equal(60, Assert.Single(view.Update(Snapshot(60, 100, file: null), TimeSpan.FromMilliseconds(400))).PercentComplete);
 
         // Over 10 simulated seconds of snapshots every 10 ms, at most ~5 updates a second.
         int updates = 0;
         for (int ms = 210; ms < 10_210; ms += 10) updates += view.Update(Snapshot(60, 100, file: null), TimeSpan.FromMilliseconds(ms)).Count;
         Assert.InRange(updates, 45, 51);
+    }
+
+    [Fact]
+    public void Progress_shows_a_child_per_file_in_flight_each_keeping_its_id_and_closes_the_ones_that_finished()
+    {
+        var view = new TransferProgressView("Copy-BcmrItem", TimeSpan.FromMilliseconds(200));
+        TransferProgress Many(params (string Path, long Done)[] files) => Snapshot(50, 100, file: files.Last().Path) with
+        {
+            ActiveFiles = files.Select(f => new FileProgress(f.Path, f.Done, 100)).ToArray(),
+        };
+        var first = view.Update(Many(("/s/a", 10), ("/s/b", 20), ("/s/c", 30)), TimeSpan.Zero);
+        Assert.Equal([TransferProgressView.ParentId, 2, 3, 4], first.Select(r => r.ActivityId));
+        Assert.Equal([10, 20, 30], first.Skip(1).Select(r => r.PercentComplete));
+        Assert.All(first.Skip(1), r => Assert.Equal(TransferProgressView.ParentId, r.ParentActivityId));
+
+        // b finished, d started on its connection: b's bar is closed, d takes its id, a and c keep theirs.
+        var next = view.Update(Many(("/s/a", 60), ("/s/c", 70), ("/s/d", 5)), TimeSpan.FromSeconds(1));
+        Assert.Equal((3, ProgressRecordType.Completed), (next[1].ActivityId, next[1].RecordType));
+        var live = next.Where(r => r.RecordType == ProgressRecordType.Processing && r.ActivityId != TransferProgressView.ParentId).ToList();
+        Assert.Equal([("/s/a", 2), ("/s/c", 4), ("/s/d", 3)], live.Select(r => (r.CurrentOperation, r.ActivityId)));
+
+        var done = view.Complete();
+        Assert.Equal([2, 3, 4, TransferProgressView.ParentId], done.Select(r => r.ActivityId));
+        Assert.All(done, r => Assert.Equal(ProgressRecordType.Completed, r.RecordType));
     }
 
     [Fact]

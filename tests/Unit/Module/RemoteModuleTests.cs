@@ -83,6 +83,29 @@ public sealed class RemoteModuleTests(SshdFixture fx) : IClassFixture<SshdFixtur
     }
 
     [SshFact]
+    public void Parallel_spreads_piped_items_over_connections_and_passes_results_through_in_pipeline_order()
+    {
+        SetRemote(fx.RemoteBcmr);
+        MakeTree();
+        for (int i = 0; i < 12; i++) _local.WriteRandom($"src/n{i:D2}.dat", 50_000 + 1000 * i, 10 + i);
+        Directory.CreateDirectory(_remoteDir);
+        var up = Copy("$ExecutionContext.InvokeProvider.ChildItem.Get($args[0], $false) | Copy-BcmrItem -Destination $args[1] -Recurse -Parallel 3 -PassThru",
+            _local["src"], Remote(_remoteDir));
+        Assert.True(up.Errors.Count == 0 && up.Terminating is null, up.ToString());
+        AssertSameTree(_local["src"], _remoteDir);
+        // The plan's order (the pipeline's, each folder's files in name order), whichever connection finished first.
+        var sources = up.Output.Select(o => (string)o.Properties["Source"].Value).ToList();
+        var piped = _ps.Run("($ExecutionContext.InvokeProvider.ChildItem.Get($args[0], $false)).FullName", _local["src"]).Output.Select(o => o.ToString());
+        var expected = piped.SelectMany(p => Directory.Exists(p)
+            ? Directory.GetFiles(p).Order(StringComparer.Ordinal) : (IEnumerable<string>)[p]).ToList();
+        Assert.Equal(16, expected.Count);
+        Assert.Equal(expected, sources);
+
+        var bad = _ps.Run("try { Copy-BcmrItem $args[0] $args[1] -Parallel 0 } catch { $_ }", _local["src/a.txt"], Remote(_remoteDir));
+        Assert.Contains("Parallel", bad.Output.Single().ToString());
+    }
+
+    [SshFact]
     public void A_path_outside_the_server_root_is_a_SecurityError_record_and_the_other_files_still_copy()
     {
         SetRemote(fx.RemoteBcmrJailed);
