@@ -23,6 +23,7 @@ internal static class ParameterWording
         ("--ssh: empty command", "-SshCommand: empty command"),
         ("--remote-bcmr: empty command", "-RemoteCommand: empty command"),
         ("--jobs must be at least 1", "-Jobs must be at least 1"),
+        ("--parallel must be at least 1", "-Parallel must be at least 1"),
         ("--bwlimit: ", "-BandwidthLimit: "),
         ("while waiting for the server (--timeout)", "while waiting for the server (-TimeoutSec)"),
     ];
