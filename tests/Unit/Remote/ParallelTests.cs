@@ -110,6 +110,61 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.DoesNotContain("ControlMaster", Assert.Single(s.SshStarted));
     }
 
+    [SshFact]
+    public void Compression_dedup_fast_and_the_total_bandwidth_limit_hold_over_several_connections()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["src"];
+        Directory.CreateDirectory(src);
+        for (int i = 0; i < 3; i++) File.WriteAllText(Path.Combine(src, $"text{i}.log"), string.Concat(Enumerable.Repeat($"line {i} of a log that compresses\n", 100_000)));
+        ResumeTests.WriteRandom(Path.Combine(src, "dedup.bin"), 20 * MiB, 7);
+
+        // zstd on every connection: the logs cross in far fewer bytes than they hold.
+        var up = Bcmr(s, "--json", "copy", "-r", "-P", "3", "--compress", "zstd", src, fx.Remote(s.R("a")));
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Trees.AssertIdentical(src, s.R("a"));
+        var logs = up.JsonFiles.Where(f => f.GetProperty("source").GetString()!.EndsWith(".log")).ToList();
+        Assert.Equal(3, logs.Count);
+        Assert.All(logs, f => Assert.True(f.GetProperty("wire_bytes").GetInt64() * 10 < f.GetProperty("bytes").GetInt64(), f.ToString()));
+
+        // The same big file again, to another name: the server's content store has every block, none crosses.
+        var again = Bcmr(s, "--json", "copy", "-r", "-P", "3", src, fx.Remote(s.R("b")));
+        Assert.True(again.ExitCode == 0, again.ToString());
+        var dedup = again.JsonFiles.Single(f => f.GetProperty("source").GetString()!.EndsWith("dedup.bin"));
+        Assert.Equal(5, dedup.GetProperty("dedup_blocks").GetInt32());
+        Assert.True(dedup.GetProperty("wire_bytes").GetInt64() < MiB, dedup.ToString());
+        Trees.AssertIdentical(src, s.R("b"));
+
+        // --fast downloads over three connections, checked here (-V against the server's hash of the source).
+        var down = Bcmr(s, "--json", "copy", "-r", "-P", "3", "--fast", "-V", fx.Remote(s.R("a")), s.Local["down"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Trees.AssertIdentical(src, s.Local["down"]);
+
+        // --bwlimit is the total of all connections: 24 MiB at 8 MiB/s takes about 3 s however many carry it
+        // (a limit per connection would let three finish in about 1 s).
+        var limited = s.Local["limited"];
+        Directory.CreateDirectory(limited);
+        for (int i = 0; i < 3; i++) ResumeTests.WriteRandom(Path.Combine(limited, $"r{i}.bin"), 8 * MiB, 30 + i);
+        var clock = Stopwatch.StartNew();
+        var slow = Bcmr(s, "copy", "-r", "-P", "3", "--bwlimit", "8M", limited, fx.Remote(s.R("c")));
+        Assert.True(slow.ExitCode == 0, slow.ToString());
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(2.5), $"24 MiB at a total of 8 MiB/s took {clock.Elapsed.TotalSeconds:0.0} s");
+        Trees.AssertIdentical(limited, s.R("c"));
+    }
+
+    [SshFact]
+    public void Without_bcmr_on_the_remote_host_a_parallel_copy_falls_back_to_scp()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["src"];
+        MakeTree(src);
+        var r = BcmrRunner.Run(["copy", "-r", "-P", "3", src, fx.Remote(s.R("scp"))],
+            fx.Env(new() { ["BCMR_SSH"] = $"{s.SshWrapper} -F {fx.SshConfig}", ["BCMR_REMOTE"] = "/nonexistent/bcmr" }), timeout: TimeSpan.FromMinutes(2));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("falling back to scp", r.Stderr);
+        Trees.AssertIdentical(src, s.R("scp"));
+    }
+
     [Fact]
     public void Parallel_below_one_is_a_usage_error()
     {
