@@ -2,6 +2,7 @@ using Bcmr.Engine.Client;
 using Bcmr.Engine.Platform;
 using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
@@ -351,7 +352,8 @@ internal sealed partial class RemoteTransfer
             var hasher = Blake3Hasher.Create();
             var cur = _tracker.StartFile(f.Local, size);
             BcmrException? local = null;
-            long pos = 0, wire = 0;
+            long pos = 0;
+            var wire = new StrongBox<long>();
             try
             {
                 pos = DataCopier.HashRange(h, f.Local, 0, offset, hasher);
@@ -375,13 +377,7 @@ internal sealed partial class RemoteTransfer
                 }
                 var reply = new SingleReply();
                 c.Send(new PutRequest(f.Remote, (ulong)size, (ulong)offset), reply, _ct);
-                encoder.Begin(_probe!, hasher, (in EncodedBlock b) =>
-                {
-                    int sent = c.SendEncoded(b);
-                    if (_limiter is { } limiter) c.OwnTime(() => limiter.Wait(sent, _ct));
-                    wire += sent;
-                    _tracker.AddBytes(cur, b.Data.Length);
-                });
+                encoder.Begin(_probe!, hasher, Sender(c, cur, wire));
                 bool finished = false;
                 try
                 {
@@ -417,7 +413,7 @@ internal sealed partial class RemoteTransfer
                 var hash = local is null ? hasher.Finalize() : null;
                 // A local error always stops before the last block: the server has not got everything.
                 var verify = EndPut(c, f, cur, size, Terminator(c, allSent: local is null, hash), verify: _req.Verify && local is null);
-                Track(reply, () => CompleteUpload(c, f, shown, reply.Message, reply.Lost, verify, local, hash, offset, wire, 0, clock));
+                Track(reply, () => CompleteUpload(c, f, shown, reply.Message, reply.Lost, verify, local, hash, offset, wire.Value, 0, clock));
             }
             catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed)
             {
@@ -426,6 +422,16 @@ internal sealed partial class RemoteTransfer
             }
         }
     }
+
+    /// <summary>Where the encoder hands an upload's blocks: out on <paramref name="c"/> (held to --bwlimit), counted
+    /// in <paramref name="wire"/> and in the file's progress.</summary>
+    private BlockSink Sender(ServeClient c, ProgressTracker.CurrentFile cur, StrongBox<long> wire) => (in EncodedBlock b) =>
+    {
+        int sent = c.SendEncoded(b);
+        if (_limiter is { } limiter) c.OwnTime(() => limiter.Wait(sent, _ct));
+        wire.Value += sent;
+        _tracker.AddBytes(cur, b.Data.Length);
+    };
 
     /// <summary>Files this large go through dedup when the server offers it (bcmr 0.6's threshold).</summary>
     internal const long DedupThreshold = 16L * 1024 * 1024;
@@ -468,7 +474,7 @@ internal sealed partial class RemoteTransfer
         c.SendNoReply(new HaveBlocks((uint)Wire.MaxBlock, hashes));
         c.Flush();
         reply.WaitMissing(_ct);
-        long wire = 0;
+        var wire = new StrongBox<long>();
         int deduplicated = 0;
         BcmrException? local = null;
         bool allSent = true;
@@ -477,13 +483,7 @@ internal sealed partial class RemoteTransfer
             int lastMissing = count - 1;
             while (lastMissing >= 0 && !missing.IsMissing(lastMissing)) lastMissing--;
             // The blocks were hashed in the first pass: the encoder hashes nothing here.
-            encoder.Begin(_probe!, null, (in EncodedBlock b) =>
-            {
-                int sent = c.SendEncoded(b);
-                if (_limiter is { } limiter) c.OwnTime(() => limiter.Wait(sent, _ct));
-                wire += sent;
-                _tracker.AddBytes(cur, b.Data.Length);
-            });
+            encoder.Begin(_probe!, null, Sender(c, cur, wire));
             bool finished = false;
             try
             {
@@ -524,7 +524,7 @@ internal sealed partial class RemoteTransfer
         }
         var verify = EndPut(c, f, cur, size, Terminator(c, allSent, local is null ? hash : null),
             verify: _req.Verify && local is null && reply.Missing is not null);
-        Track(reply, () => CompleteUpload(c, f, shown, reply.Final, reply.Lost, verify, local, hash, 0, wire, deduplicated, clock));
+        Track(reply, () => CompleteUpload(c, f, shown, reply.Final, reply.Lost, verify, local, hash, 0, wire.Value, deduplicated, clock));
     }
 
     /// <summary>Ends a Put's data and, for -V, asks the server to re-read the file (its reply comes after the Put's).
