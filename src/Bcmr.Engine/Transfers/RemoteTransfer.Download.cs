@@ -15,21 +15,12 @@ namespace Bcmr.Engine.Transfers;
 // Downloads: remote sources, local destination.
 internal sealed partial class RemoteTransfer
 {
-    private sealed class DownloadFile(string remote, string shown, string local, long size, long mtime)
+    private sealed class DownloadFile(string remote, string shown, string local, long size, long mtime) : PlannedFile(size)
     {
         public string Remote { get; } = remote;
         public string Shown { get; } = shown;
         public string Local { get; } = local;
-        public long Size { get; } = size;
         public long Mtime { get; } = mtime;
-        public long Offset;
-        public string? Note;
-        public bool AlreadyComplete;
-        /// <summary>What proved the kept bytes (<see cref="CopyResult.ResumeCompared"/>).</summary>
-        public string? Compared;
-        public BcmrException? Refused;
-        /// <summary>Its place in the plan: results are reported in this order.</summary>
-        public int Order = -1;
     }
 
     /// <summary>
@@ -253,11 +244,11 @@ internal sealed partial class RemoteTransfer
         }
         CheckDownloadTargets(c, files);
         for (int i = 0; i < files.Count; i++) files[i].Order = i;
-        var queue = new FileQueue<DownloadFile>(files, f => f.Size - f.Offset, largestFirst: _clients.Count > 1);
+        var queue = new FileQueue<DownloadFile>(files, largestFirst: _clients.Count > 1);
         var lost = _clients.Count > 1
             ? Spread(queue, (lane, client) => lane.ReceiveAll(client, queue))
             : ReceiveAll(c, queue);
-        if (lost is not null) FailUnsent(queue, lost, f => (f.Shown, f.Local, f.Order));
+        if (lost is not null) FailUnsent(queue, lost, f => (f.Shown, f.Local));
     }
 
     /// <summary>What one of several connections may have asked for and not yet received, in bytes: past it, the
@@ -543,7 +534,7 @@ internal sealed partial class RemoteTransfer
             staged.Dispose();
             throw;
         }
-        Track(reply, () => CompleteDownload(c, f, reply, sourceHash, clock), f.Size - f.Offset);
+        Track(reply, () => CompleteDownload(c, f, reply, sourceHash, clock), f.Remaining);
     }
 
     /// <summary>-V under FAST: the file as read back against the server's BLAKE3 of the source.</summary>

@@ -28,16 +28,35 @@ internal sealed partial class RemoteTransfer
         EncoderWorkers = owner.EncoderWorkers;
     }
 
+    /// <summary>A file of the plan, either way: its size, what the resume check decided for it, and its place in the
+    /// plan (results are reported in that order).</summary>
+    private abstract class PlannedFile(long size)
+    {
+        public long Size { get; } = size;
+        /// <summary>Where the copy starts: the bytes before it are kept (resume).</summary>
+        public long Offset;
+        /// <summary>Why held bytes were not used, or why the file was skipped (reported with its result).</summary>
+        public string? Note;
+        public bool AlreadyComplete;
+        /// <summary>What proved the kept bytes (<see cref="CopyResult.ResumeCompared"/>).</summary>
+        public string? Compared;
+        public BcmrException? Refused;
+        public int Order = -1;
+
+        /// <summary>The bytes still to move.</summary>
+        public long Remaining => Size - Offset;
+    }
+
     /// <summary>Files waiting for a connection. With several connections, the largest go first (the longest job
     /// starts first, so it does not start last and leave the other connections idle at the end) and each connection
     /// takes the next file when it is ready for one; with one, the plan's order.</summary>
-    private sealed class FileQueue<T>
+    private sealed class FileQueue<T> where T : PlannedFile
     {
         private readonly T[] _items;
         private int _next;
 
-        public FileQueue(IReadOnlyList<T> items, Func<T, long> size, bool largestFirst) =>
-            _items = largestFirst ? items.OrderByDescending(size).ToArray() : items.ToArray(); // OrderBy is stable
+        public FileQueue(IReadOnlyList<T> items, bool largestFirst) =>
+            _items = largestFirst ? items.OrderByDescending(f => f.Remaining).ToArray() : items.ToArray(); // OrderBy is stable
 
         /// <summary>Files in the plan (taken or not).</summary>
         public int Count => _items.Length;
@@ -61,7 +80,7 @@ internal sealed partial class RemoteTransfer
     /// whose connection is lost stops (its files in flight fail by name) and the others carry on with the queue; what
     /// is left in the queue afterwards (every connection lost) is the caller's to fail. Returns a loss, if any.
     /// </summary>
-    private BcmrException? Spread<T>(FileQueue<T> queue, Func<RemoteTransfer, ServeClient, BcmrException?> work)
+    private BcmrException? Spread<T>(FileQueue<T> queue, Func<RemoteTransfer, ServeClient, BcmrException?> work) where T : PlannedFile
     {
         // What the first connection was asked while planning (directories to make) is done before any file goes out
         // on another connection.
@@ -108,12 +127,12 @@ internal sealed partial class RemoteTransfer
     }
 
     /// <summary>Fails by name every file left in <paramref name="queue"/> (no connection was left to send it).</summary>
-    private void FailUnsent<T>(FileQueue<T> queue, BcmrException lost, Func<T, (string Source, string Destination, int Order)> describe)
+    private void FailUnsent<T>(FileQueue<T> queue, BcmrException lost, Func<T, (string Source, string Destination)> describe) where T : PlannedFile
     {
         while (queue.TryTake(out var f))
         {
-            var (source, destination, order) = describe(f);
-            _log.Fail(source, destination, EntryKind.File, lost, _transport, order: order);
+            var (source, destination) = describe(f);
+            _log.Fail(source, destination, EntryKind.File, lost, _transport, order: f.Order);
         }
     }
 

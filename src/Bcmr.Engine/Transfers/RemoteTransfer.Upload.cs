@@ -14,21 +14,12 @@ namespace Bcmr.Engine.Transfers;
 // Uploads: local sources, remote destination.
 internal sealed partial class RemoteTransfer
 {
-    private sealed class UploadFile(string local, string remote, long size)
+    private sealed class UploadFile(string local, string remote, long size) : PlannedFile(size)
     {
         public string Local { get; } = local;
         public string Remote { get; } = remote;
-        public long Size { get; } = size;
         /// <summary>The remote name is known not to exist (inside a directory this copy creates): no checks needed.</summary>
         public bool New;
-        public long Offset;
-        public string? Note;
-        public bool AlreadyComplete;
-        /// <summary>What proved the kept bytes (<see cref="CopyResult.ResumeCompared"/>).</summary>
-        public string? Compared;
-        public BcmrException? Refused;
-        /// <summary>Its place in the plan: results are reported in this order.</summary>
-        public int Order = -1;
     }
 
     private void Upload(ServeClient c, RemoteSpec dst)
@@ -67,11 +58,11 @@ internal sealed partial class RemoteTransfer
                 lost => _log.Fail(local, shown, EntryKind.Directory, lost, _transport));
         }
         for (int i = 0; i < files.Count; i++) files[i].Order = i;
-        var queue = new FileQueue<UploadFile>(files, f => f.Size - f.Offset, largestFirst: _clients.Count > 1);
+        var queue = new FileQueue<UploadFile>(files, largestFirst: _clients.Count > 1);
         var lost = _clients.Count > 1
             ? Spread(queue, (lane, client) => lane.SendAll(client, dst, queue))
             : SendAll(c, dst, queue);
-        if (lost is not null) FailUnsent(queue, lost, f => (f.Local, dst.WithPath(f.Remote).ToString(), f.Order));
+        if (lost is not null) FailUnsent(queue, lost, f => (f.Local, dst.WithPath(f.Remote).ToString()));
         // A move removes the source directories it emptied, deepest first; any that still hold something stay.
         if (_req.Move)
             for (int i = dirs.Count - 1; i >= 0; i--) Fs.TryRemoveEmptyDirectory(dirs[i].Local);
