@@ -18,8 +18,7 @@ internal sealed class ProgressTracker : IDisposable
     private readonly object _reportLock = new();
     private long _bytesDone, _bytesTotal, _bytesKept;
     private int _filesDone, _filesTotal;
-    private CurrentFile? _current;
-    /// <summary>Files started and not yet finished, oldest first (under its own lock).</summary>
+    /// <summary>Files started and not yet finished, oldest first (under its own lock); the last is the one to show.</summary>
     private readonly List<CurrentFile> _active = new();
     private double _rate;
     private long _lastBytes;
@@ -55,7 +54,7 @@ internal sealed class ProgressTracker : IDisposable
     {
         var file = new CurrentFile(path, size);
         lock (_active) _active.Add(file);
-        return _current = file;
+        return file;
     }
 
     /// <summary>A started file that will not finish (its connection was lost): no longer shown as in flight.</summary>
@@ -63,7 +62,6 @@ internal sealed class ProgressTracker : IDisposable
     {
         if (file is null) return;
         lock (_active) _active.Remove(file);
-        Interlocked.CompareExchange(ref _current, null, file);
     }
 
     public void AddBytes(CurrentFile? file, long n)
@@ -92,7 +90,6 @@ internal sealed class ProgressTracker : IDisposable
         Interlocked.Increment(ref _filesDone);
         if (file is null) return;
         lock (_active) _active.Remove(file);
-        Interlocked.CompareExchange(ref _current, null, file);
     }
 
     /// <summary>Stops the ticker (waiting for a report in flight) and sends the final snapshot, so the final
@@ -131,9 +128,13 @@ internal sealed class ProgressTracker : IDisposable
             }
             double rate = final ? (now.TotalSeconds > 0 ? moved / now.TotalSeconds : 0) : _rate;
             TimeSpan? eta = rate > 0 && total >= done ? TimeSpan.FromSeconds((total - done) / rate) : null;
-            var current = _current;
             FileProgress[] active;
-            lock (_active) active = final ? [] : _active.Select(f => new FileProgress(f.Path, f.Done, f.Size)).ToArray();
+            CurrentFile? current;
+            lock (_active)
+            {
+                active = final ? [] : _active.Select(f => new FileProgress(f.Path, f.Done, f.Size)).ToArray();
+                current = _active.Count > 0 ? _active[^1] : null;
+            }
             _sink.Report(new TransferProgress(_operation, done, total, Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal),
                 final ? null : current?.Path, current?.Done ?? 0, current?.Size ?? 0, now, rate, final ? TimeSpan.Zero : eta, final)
             {
