@@ -8,9 +8,10 @@ using Bcmr.Engine.Protocol;
 namespace Bcmr.Engine.Transfers;
 
 /// <summary>
-/// A copy or move where one side is <c>host:path</c>: one ssh connection to one <c>bcmr serve</c>, requests pipelined
-/// (see <see cref="ServeClient"/>). The calling thread plans, sends, and turns replies into results in order; the
-/// client's reader thread consumes replies (and, for downloads, writes the received data).
+/// A copy or move where one side is <c>host:path</c>: one ssh connection to one <c>bcmr serve</c> (or with --parallel N,
+/// N of them, see RemoteTransfer.Lanes.cs), requests pipelined (see <see cref="ServeClient"/>). The calling thread plans
+/// over the first connection, sends, and turns replies into results in order; each client's reader thread consumes
+/// replies (and, for downloads, hands the received data to its disk thread).
 /// <para>Integrity: every file's BLAKE3 is computed here from the bytes sent or received and compared with the one the
 /// server computed from the bytes it wrote or read (Ok{hash}); a mismatch fails the file. Under --fast the server
 /// sends no hash and only ssh's own integrity protects the data. -V also re-reads the destination.</para>
@@ -215,6 +216,4 @@ internal sealed partial class RemoteTransfer
         : offset > 0 ? ResumeDecision.Resumed
         : note is null ? ResumeDecision.Fresh
         : ResumeDecision.StartedOver;
-
-
 }
