@@ -15,6 +15,9 @@ public sealed record EngineSettings
     public const string CasCapVariable = "BCMR_CAS_CAP_MB";
     public const string NoSendfileVariable = "BCMR_NO_SENDFILE";
     public const string PortableIoVariable = "BCMR_PORTABLE_IO";
+    public const string StripeMinimumVariable = "BCMR_STRIPE_MIN_MB";
+    /// <summary>Files this large are striped over the connections of --parallel N (bcmr 0.6's threshold).</summary>
+    public const long DefaultStripeMinimumMb = 64;
 
     /// <summary>The content store's cap when <c>BCMR_CAS_CAP_MB</c> is unset or not a whole number: 1024 MiB.</summary>
     public const long DefaultCasCapMb = 1024;
@@ -40,6 +43,10 @@ public sealed record EngineSettings
     /// one for the whole process; <see cref="ApplyProcessWide"/> sets it.</summary>
     public bool PortableIo { get; init; }
 
+    /// <summary>With --parallel N ≥ 2, a file of at least this many bytes is cut into 4 MiB-aligned ranges that the
+    /// connections carry side by side (<c>BCMR_STRIPE_MIN_MB</c>; default 64 MiB; 0 stripes none).</summary>
+    public long StripeMinimum { get; init; } = DefaultStripeMinimumMb * 1024 * 1024;
+
     /// <summary>The settings the variables give, through <paramref name="getenv"/> (the host's environment:
     /// <c>Environment.GetEnvironmentVariable</c>, or a test's dictionary).</summary>
     public static EngineSettings FromEnvironment(Func<string, string?> getenv)
@@ -53,8 +60,14 @@ public sealed record EngineSettings
             Compress = getenv(CompressVariable),
             NoSendfile = getenv(NoSendfileVariable) == "1",
             PortableIo = getenv(PortableIoVariable) == "1",
+            StripeMinimum = ParseStripeMinimum(getenv(StripeMinimumVariable)),
         };
     }
+
+    private static long ParseStripeMinimum(string? value) =>
+        long.TryParse(value, out var mb) && mb >= 0 && mb <= long.MaxValue / (1024 * 1024)
+            ? (mb == 0 ? long.MaxValue : mb * 1024 * 1024)
+            : DefaultStripeMinimumMb * 1024 * 1024;
 
     /// <summary>No variable set: for callers that pass no settings (in-process tests, benchmarks).</summary>
     public static EngineSettings Defaults { get; } = FromEnvironment(_ => null);

@@ -278,6 +278,30 @@ internal static unsafe partial class Fs
         return unlink(path) == 0;
     }
 
+    /// <summary>Opens (creating if needed, never truncating) a file that several processes write at once, each its own
+    /// ranges (a striped upload's partial file): a shared advisory lock, so that a writer holding the exclusive lock
+    /// of <see cref="OpenExclusive"/> (a whole-file copy or resume of the same destination) is not mixed with them.</summary>
+    public static SafeFileHandle OpenShared(string path, uint mode, string displayPath)
+    {
+        if (Linux)
+        {
+            int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 0x1FFu);
+            if (fd < 0) throw BcmrException.FromErrno(LastErrno, path);
+            var handle = new SafeFileHandle(fd, ownsHandle: true);
+            if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+            {
+                int errno = LastErrno;
+                handle.Dispose();
+                throw errno == Errno.EAGAIN
+                    ? new BcmrException(BcmrErrorCode.AlreadyExists, displayPath, $"{displayPath}: another bcmr is copying to it right now ({path} is locked)")
+                    : BcmrException.FromErrno(errno, path, "lock");
+            }
+            return handle;
+        }
+        try { return File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
     /// <summary>Opens (creating if needed) a file that this process alone may write while it holds the handle:
     /// an exclusive advisory lock, so two resumable copies to one destination refuse instead of interleaving.</summary>
     public static SafeFileHandle OpenExclusive(string path, uint mode, string displayPath)

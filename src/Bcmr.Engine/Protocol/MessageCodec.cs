@@ -173,6 +173,34 @@ public static class MessageCodec
                 var path = r.Str();
                 return new ResumeProofRequest(path, r.U64());
             }
+            case MessageType.Assemble:
+            {
+                var path = r.Str();
+                return new AssembleRequest(path, r.U64());
+            }
+            case MessageType.BlockHashes:
+            {
+                var path = r.Str();
+                var of = r.U8();
+                if (of > BlockHashesRequest.Upload) throw r.Malformed($"of {of} is not 0 or 1");
+                return new BlockHashesRequest(path, of);
+            }
+            case MessageType.RangeHashes:
+            {
+                var offset = r.U64();
+                var values = r.Bytes();
+                if (values.Length % 32 != 0) throw r.Malformed($"{values.Length} bytes of chaining values is not a multiple of 32");
+                return new RangeHashes(offset, values);
+            }
+            case MessageType.BlockHashesResponse:
+            {
+                var held = r.U8();
+                if (held > ResumeProofResponse.Final) throw r.Malformed($"held kind {held} is not 0, 1 or 2");
+                var size = r.U64();
+                var values = r.Bytes();
+                if (values.Length % 32 != 0) throw r.Malformed($"{values.Length} bytes of chaining values is not a multiple of 32");
+                return new BlockHashesResponse(held, size, values);
+            }
             case MessageType.ResumeProofResponse:
             {
                 var held = r.U8();

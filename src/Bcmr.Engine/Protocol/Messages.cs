@@ -188,6 +188,28 @@ public sealed record ResumeProofRequest(string Path, ulong SourceSize) : Message
     internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(SourceSize); }
 }
 
+/// <summary>0x12 Assemble{str path, u64 size} (<see cref="Caps.Extended"/>): the striped upload of the path is
+/// complete: its partial file, written by PutChunked on this and other connections and proven block by block by the
+/// client (RangeHashes), is cut to size and renamed over the path. Ok, or Error (nothing renamed).</summary>
+public sealed record AssembleRequest(string Path, ulong Size) : Message
+{
+    public override MessageType Type => MessageType.Assemble;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 8;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U64(Size); }
+}
+
+/// <summary>0x13 BlockHashes{str path, u8 of} (<see cref="Caps.Extended"/>): the chaining value of every 4 MiB block
+/// of a file (<see cref="BlockHashesResponse"/>), what a striped transfer resumes from. Of: <see cref="File"/> the
+/// file itself (a download's source); <see cref="Upload"/> what an upload of the path would continue, its partial
+/// file, else the file, else nothing.</summary>
+public sealed record BlockHashesRequest(string Path, byte Of) : Message
+{
+    public const byte File = 0, Upload = 1;
+    public override MessageType Type => MessageType.BlockHashes;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 1;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U8(Of); }
+}
+
 /// <summary>0x0f Truncate{str path, u64 size}.</summary>
 public sealed record TruncateRequest(string Path, ulong Size) : Message
 {
@@ -313,6 +335,33 @@ public sealed record ResumeProofResponse(byte Held, ulong Size, long Mtime, stri
     public override MessageType Type => MessageType.ResumeProofResponse;
     internal override int PayloadSize => 1 + 8 + 8 + PayloadWriter.OptStrSize(Hash);
     internal override void WritePayload(ref PayloadWriter w) { w.U8(Held); w.U64(Size); w.I64(Mtime); w.OptStr(Hash); }
+}
+
+/// <summary>0x8e RangeHashes{u64 offset, bytes values} (<see cref="Caps.Extended"/>): the reply that ends a
+/// PutChunked or GetChunked: the 32-byte chaining value of each 4 MiB block of the range at its place in the file
+/// (<see cref="Hashing.BlockChainingValues"/>), from the bytes the server wrote or read; none under
+/// <see cref="Caps.Fast"/> for a GetChunked.</summary>
+public sealed record RangeHashes(ulong Offset, byte[] Values) : Message
+{
+    public override MessageType Type => MessageType.RangeHashes;
+    internal override int PayloadSize => 8 + 4 + Values.Length;
+    internal override void WritePayload(ref PayloadWriter w) { w.U64(Offset); w.Bytes(Values); }
+
+    public bool Equals(RangeHashes? other) => other is not null && Offset == other.Offset && SameBytes(Values, other.Values);
+    public override int GetHashCode() => HashCode.Combine(Offset, HashBytes(Values));
+}
+
+/// <summary>0x8f BlockHashesResponse{u8 held, u64 size, bytes values} (<see cref="Caps.Extended"/>): held as in
+/// <see cref="ResumeProofResponse"/> (0 nothing, 1 a partial upload, 2 the file), its size, and the chaining value of
+/// each of its 4 MiB blocks (the last one possibly short).</summary>
+public sealed record BlockHashesResponse(byte Held, ulong Size, byte[] Values) : Message
+{
+    public override MessageType Type => MessageType.BlockHashesResponse;
+    internal override int PayloadSize => 1 + 8 + 4 + Values.Length;
+    internal override void WritePayload(ref PayloadWriter w) { w.U8(Held); w.U64(Size); w.Bytes(Values); }
+
+    public bool Equals(BlockHashesResponse? other) => other is not null && Held == other.Held && Size == other.Size && SameBytes(Values, other.Values);
+    public override int GetHashCode() => HashCode.Combine(Held, Size, HashBytes(Values));
 }
 
 /// <summary>0x89 DataCompressed{u8 algo (1 LZ4, 2 Zstd), u32 original size, bytes}.</summary>

@@ -22,6 +22,8 @@ public enum MessageType : byte
     Truncate = 0x0f,
     Commit = 0x10,
     ResumeProof = 0x11,
+    Assemble = 0x12,
+    BlockHashes = 0x13,
 
     // server -> client
     Welcome = 0x81,
@@ -37,6 +39,8 @@ public enum MessageType : byte
     DirectChannelReady = 0x8b,
     AuthChallenge = 0x8c,
     ResumeProofResponse = 0x8d,
+    RangeHashes = 0x8e,
+    BlockHashesResponse = 0x8f,
 }
 
 /// <summary>Capability bits of the Hello/Welcome caps byte. The effective set is the AND of both sides; new features
@@ -54,7 +58,9 @@ public static class Caps
     public const byte Aead = 0x40;
     /// <summary>Both peers are this implementation: the messages bcmr 0.6 lacks (0x10 and up, 0x8d and up) may be
     /// used: Commit after a Put's data (the server renames only once the client's hash agrees) and ResumeProof (the
-    /// BLAKE3 of everything an upload could continue from). A bcmr 0.6 peer never sets it and gets version 1 as is.</summary>
+    /// BLAKE3 of everything an upload could continue from), and striping one file over several connections
+    /// (PutChunked/GetChunked answered with RangeHashes, BlockHashes, Assemble). A bcmr 0.6 peer never sets it and
+    /// gets version 1 as is.</summary>
     public const byte Extended = 0x80;
 
     public static string Describe(byte caps)
@@ -95,7 +101,7 @@ public static class Wire
     /// <summary>Frame length of a Data frame carrying <paramref name="dataLength"/> bytes: type + u32 + data.</summary>
     public static int DataFrameLength(int dataLength) => 1 + 4 + dataLength;
 
-    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x11 or >= 0x81 and <= 0x8d;
+    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x13 or >= 0x81 and <= 0x8f;
 
     /// <summary>Requests flow client to server, replies server to client.</summary>
     public static bool IsClientMessage(MessageType type) => (byte)type < 0x80;

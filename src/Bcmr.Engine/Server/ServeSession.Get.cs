@@ -24,9 +24,10 @@ public sealed partial class ServeSession
     /// probe wants compressed is compressed by the session's <see cref="Codecs.BlockEncoder"/> on a worker
     /// meanwhile (raw blocks, data that has not been compressing and one-block files never leave this thread).
     /// Measured in bench/RESULTS.md (issue 9).
-    /// A read error still sends the blocks read before it, then the error.
+    /// A read error still sends the blocks read before it, then the error. <paramref name="values"/> (a striped
+    /// range) takes the chaining value of each block as read.
     /// </summary>
-    private long SendFile(SafeFileHandle h, string path, long pos, long end, Blake3Hasher? hasher)
+    private long SendFile(SafeFileHandle h, string path, long pos, long end, Blake3Hasher? hasher, BlockChainingValues? values = null)
     {
         var encoder = _encoder ??= new Codecs.BlockEncoder(_options.EncoderWorkers, _options.Threads);
         var probe = _probe ??= new Codecs.CompressionProbe(Codec);
@@ -47,6 +48,7 @@ public sealed partial class ServeSession
                     throw;
                 }
                 if (n == 0) break;
+                values?.Update(block.AsSpan(0, n));
                 encoder.Add(n, last: pos + n >= end);
                 pos += n;
             }

@@ -309,11 +309,10 @@ public sealed partial class ServeSession : IDisposable
             case ResumeRequest r: Respond(() => HandleResume(r)); break;
             case ResumeProofRequest r when Extended: Respond(() => HandleResumeProof(r)); break;
             case TruncateRequest r: Respond(() => HandleTruncate(r)); break;
-            case PutChunkedRequest r:
-                Fail($"PutChunked {r.Path}: not supported by this server (no direct TCP channel)");
-                DrainData(r.Length, $"PutChunked {r.Path}");
-                break;
-            case GetChunkedRequest r: Fail($"GetChunked {r.Path}: not supported by this server (no direct TCP channel)"); break;
+            case PutChunkedRequest r: HandlePutChunked(r); break;
+            case GetChunkedRequest r: HandleGetChunked(r); break;
+            case AssembleRequest r when Extended: Respond(() => HandleAssemble(r)); break;
+            case BlockHashesRequest r when Extended: Respond(() => HandleBlockHashes(r)); break;
             case OpenDirectChannel: Fail("OpenDirectChannel: direct TCP is not offered by this server"); break;
             case Hello: Fail("unexpected Hello: the session is already open"); break;
             case AuthHello: Fail("unexpected AuthHello: direct TCP is not offered by this server"); break;

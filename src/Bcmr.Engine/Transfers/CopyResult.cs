@@ -23,6 +23,9 @@ public sealed class CopyResult
     public long WireBytes { get; init; }
     /// <summary>4 MiB blocks the server took from its content store instead of the wire (dedup uploads).</summary>
     public int DedupBlocks { get; init; }
+    /// <summary>Connections that carried the file's bytes: more than 1 when it was striped over the connections of
+    /// --parallel N (each took ranges of it).</summary>
+    public int Connections { get; init; } = 1;
     /// <summary>Offset the copy continued from (bytes already at the destination that were kept).</summary>
     public long ResumedFrom { get; init; }
     /// <summary>With a resume flag: what was decided for this file; null for an ordinary copy.</summary>

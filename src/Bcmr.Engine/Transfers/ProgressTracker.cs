@@ -67,7 +67,7 @@ internal sealed class ProgressTracker : IDisposable
     public void AddBytes(CurrentFile? file, long n)
     {
         Interlocked.Add(ref _bytesDone, n);
-        if (file is not null) file.Done += n;
+        if (file is not null) Interlocked.Add(ref file.Done, n);
     }
 
     /// <summary>Bytes that count as done without being moved (a resumed prefix, a file already complete): they

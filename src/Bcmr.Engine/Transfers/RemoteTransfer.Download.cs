@@ -30,8 +30,47 @@ internal sealed partial class RemoteTransfer
     /// are recorded and the rest of the reply is still consumed, so the stream stays in step. The reply is done (and
     /// the calling thread commits or discards the file) only after the sink has handled everything before it.
     /// </summary>
+    /// <summary>A reply whose data blocks the reader thread hands to the <see cref="DiskSink"/>: a whole file's
+    /// (<see cref="GetReply"/>) or a striped range's (<see cref="RangeReply"/>).</summary>
+    private abstract class SinkReply : PendingReply
+    {
+        /// <summary>On the sink thread: one block, in the order received.</summary>
+        public abstract void Store(byte[] buffer, int length);
+
+        /// <summary>On the sink thread: everything before it is stored; <paramref name="lost"/> when the connection was.</summary>
+        public abstract void Finish(BcmrException? lost);
+
+        /// <summary>Takes a Data or DataCompressed frame into one of the sink's buffers, decoded; null when it is not
+        /// to be stored (the download is over, or the block is bad: <paramref name="error"/> says why). The bytes it
+        /// took on the wire are added to <paramref name="wire"/> and held to the bandwidth limit.</summary>
+        protected static byte[]? TakeBlock(in Frame frame, DiskSink sink, BandwidthLimiter? limiter, string shown, ref long wire,
+            out int length, out BcmrException? error)
+        {
+            int onWire = frame.Type == MessageType.Data ? frame.Payload.Length - 4 : frame.Payload.Length - FrameWriter.DataCompressedFields;
+            Interlocked.Add(ref wire, onWire);
+            limiter?.Wait(onWire);
+            length = 0;
+            error = null;
+            var buffer = sink.Rent(frame.DeclaredBlockLength);
+            if (buffer is null) return null;
+            try
+            {
+                var data = frame.DecodeBlock(buffer);
+                if (frame.Type == MessageType.Data) data.CopyTo(buffer);
+                length = data.Length;
+                return buffer;
+            }
+            catch (BcmrException e)
+            {
+                sink.Return(buffer);
+                error = new BcmrException(BcmrErrorCode.CorruptData, shown, $"{shown}: {e.Message}", e);
+                return null;
+            }
+        }
+    }
+
     private sealed class GetReply(StagedFile staged, DownloadFile file, Blake3Hasher? hasher, long offset,
-        ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : PendingReply
+        ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : SinkReply
     {
         /// <summary>The destination's partial file: what arrived is kept there when the connection is lost.</summary>
         public StagedFile Staged { get; } = staged;
@@ -56,23 +95,11 @@ internal sealed partial class RemoteTransfer
             {
                 case MessageType.Data or MessageType.DataCompressed:
                     _cur ??= StartProgress();
-                    int onWire = frame.Type == MessageType.Data ? frame.Payload.Length - 4 : frame.Payload.Length - FrameWriter.DataCompressedFields;
-                    Wire += onWire;
-                    limiter?.Wait(onWire);
                     if (LocalError is not null) return false;
-                    var buffer = sink.Rent(frame.DeclaredBlockLength);
-                    if (buffer is null) return false;
-                    int length;
-                    try
+                    var buffer = TakeBlock(frame, sink, limiter, file.Shown, ref Wire, out int length, out var bad);
+                    if (buffer is null)
                     {
-                        var data = frame.DecodeBlock(buffer);
-                        if (frame.Type == MessageType.Data) data.CopyTo(buffer);
-                        length = data.Length;
-                    }
-                    catch (BcmrException e)
-                    {
-                        sink.Return(buffer);
-                        LocalError ??= new BcmrException(BcmrErrorCode.CorruptData, file.Shown, $"{file.Shown}: {e.Message}", e);
+                        LocalError ??= bad;
                         return false;
                     }
                     if (_received + length > file.Size)
@@ -94,7 +121,7 @@ internal sealed partial class RemoteTransfer
 
 
         /// <summary>On the sink thread: one block in order, hashed and written slice by slice (<see cref="Fs.IoSlice"/>).</summary>
-        public void Store(byte[] buffer, int length)
+        public override void Store(byte[] buffer, int length)
         {
             if (LocalError is not null) return;
             try
@@ -112,7 +139,7 @@ internal sealed partial class RemoteTransfer
         }
 
         /// <summary>On the sink thread: everything before it is written; the calling thread may take the file.</summary>
-        public void Finish(BcmrException? lost)
+        public override void Finish(BcmrException? lost)
         {
             if (lost is not null) Lost = lost;
             if (lost is null) { if (_cur is not null) tracker.FinishFile(_cur, 0); }
@@ -137,7 +164,7 @@ internal sealed partial class RemoteTransfer
     /// </summary>
     private sealed class DiskSink : IDisposable
     {
-        internal readonly record struct Work(GetReply Reply, byte[]? Buffer, int Length, BcmrException? Lost);
+        internal readonly record struct Work(SinkReply Reply, byte[]? Buffer, int Length, BcmrException? Lost);
 
         // What the reader may have queued for the disk thread, in bytes of buffers: three blocks. Small blocks (small
         // files) get small buffers under the same budget, so the reader can run 48 files of up to 256 KiB ahead of the
@@ -244,6 +271,7 @@ internal sealed partial class RemoteTransfer
         }
         CheckDownloadTargets(c, files);
         for (int i = 0; i < files.Count; i++) files[i].Order = i;
+        PlanStripes(files, c);
         var queue = new FileQueue<DownloadFile>(files, largestFirst: _clients.Count > 1);
         var lost = _clients.Count > 1
             ? Spread(queue, (lane, client) => lane.ReceiveAll(client, queue))
@@ -277,10 +305,14 @@ internal sealed partial class RemoteTransfer
                 }, f.Order);
                 continue;
             }
-            try { RequestFile(c, f); }
+            try
+            {
+                if (f.Stripe is not null) ReceiveStripe(c, f);
+                else RequestFile(c, f);
+            }
             catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed && !_ct.IsCancellationRequested)
             {
-                _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport, order: f.Order);
+                if (f.Stripe is null) _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport, order: f.Order); // a stripe reports itself
                 lost = e;
             }
             if (_clients.Count > 1) CompleteDownTo(c, LaneBacklog);
@@ -449,6 +481,11 @@ internal sealed partial class RemoteTransfer
                 : (Path: (string?)null, Size: 0L);
             if (held.Path is null) continue;
             bool whole = held.Path == f.Local;
+            if (!whole && StripeCandidate(f, c))
+            {
+                CheckStripedDownload(c, f, held.Path, held.Size);
+                continue;
+            }
             if (held.Size > f.Size)
             {
                 f.Note = $"the local {(whole ? "file" : "partial file")} holds {held.Size} bytes, more than the source's {f.Size}; copied again";

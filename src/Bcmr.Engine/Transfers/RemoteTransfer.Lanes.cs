@@ -42,18 +42,25 @@ internal sealed partial class RemoteTransfer
         public string? Compared;
         public BcmrException? Refused;
         public int Order = -1;
+        /// <summary>Set when the file goes over several connections at once (RemoteTransfer.Stripes.cs).</summary>
+        public Stripe? Stripe;
+        /// <summary>A striped resume: the chaining values of the blocks already held and proven, by block (null: not
+        /// held). Null when nothing is kept.</summary>
+        public byte[]?[]? KeptBlocks;
 
         /// <summary>The bytes still to move.</summary>
-        public long Remaining => Size - Offset;
+        public long Remaining => Size - Offset - (KeptBlocks is null ? 0 : Stripe.KeptBytes(KeptBlocks, Size));
     }
 
     /// <summary>Files waiting for a connection. With several connections, the largest go first (the longest job
     /// starts first, so it does not start last and leave the other connections idle at the end) and each connection
-    /// takes the next file when it is ready for one; with one, the plan's order.</summary>
+    /// takes the next file when it is ready for one; with one, the plan's order. A striped file is handed to every
+    /// connection that asks while it still has ranges to send, so they all join it.</summary>
     private sealed class FileQueue<T> where T : PlannedFile
     {
         private readonly T[] _items;
         private int _next;
+        private T? _striping;
 
         public FileQueue(IReadOnlyList<T> items, bool largestFirst) =>
             _items = largestFirst ? items.OrderByDescending(f => f.Remaining).ToArray() : items.ToArray(); // OrderBy is stable
@@ -63,11 +70,20 @@ internal sealed partial class RemoteTransfer
 
         public bool TryTake(out T item)
         {
-            int i = Interlocked.Increment(ref _next) - 1;
-            if (i < _items.Length)
+            lock (_items)
             {
-                item = _items[i];
-                return true;
+                if (_striping is { Stripe.HasRanges: true } joining)
+                {
+                    item = joining;
+                    return true;
+                }
+                _striping = null;
+                if (_next < _items.Length)
+                {
+                    item = _items[_next++];
+                    if (item.Stripe is not null) _striping = item;
+                    return true;
+                }
             }
             item = default!;
             return false;

@@ -58,6 +58,7 @@ internal sealed partial class RemoteTransfer
                 lost => _log.Fail(local, shown, EntryKind.Directory, lost, _transport));
         }
         for (int i = 0; i < files.Count; i++) files[i].Order = i;
+        PlanStripes(files, c);
         var queue = new FileQueue<UploadFile>(files, largestFirst: _clients.Count > 1);
         var lost = _clients.Count > 1
             ? Spread(queue, (lane, client) => lane.SendAll(client, dst, queue))
@@ -96,10 +97,14 @@ internal sealed partial class RemoteTransfer
                 // Once the connection is gone, files already sent fail through their own replies; the one being sent
                 // fails here by name, and the queue keeps the rest for another connection or for the caller to fail
                 // by name, so that the summary says what is missing and a retry (--retries) can send exactly those.
-                try { SendFile(c, dst, f, buffer, encoder); }
+                try
+                {
+                    if (f.Stripe is not null) SendStripe(c, dst, f, encoder);
+                    else SendFile(c, dst, f, buffer, encoder);
+                }
                 catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed && !_ct.IsCancellationRequested)
                 {
-                    _log.Fail(f.Local, shown, EntryKind.File, e, _transport, order: f.Order);
+                    if (f.Stripe is null) _log.Fail(f.Local, shown, EntryKind.File, e, _transport, order: f.Order); // a stripe reports itself
                     lost = e;
                 }
             }
@@ -225,6 +230,11 @@ internal sealed partial class RemoteTransfer
                     };
             }
             // Even under a directory that did not exist, a partial upload may (a first run cut before its rename).
+            if (StripeCandidate(f, c))
+            {
+                CheckStripedUpload(c, f);
+                continue;
+            }
             if (extended)
             {
                 ulong askAbout = resume == ResumeMode.Append ? 0 : (ulong)f.Size; // -a needs no hash
@@ -420,7 +430,7 @@ internal sealed partial class RemoteTransfer
     {
         int sent = c.SendEncoded(b);
         if (_limiter is { } limiter) c.OwnTime(() => limiter.Wait(sent, _ct));
-        wire.Value += sent;
+        Interlocked.Add(ref wire.Value, sent); // a striped file's connections share it
         _tracker.AddBytes(cur, b.Data.Length);
     };
 
@@ -540,7 +550,7 @@ internal sealed partial class RemoteTransfer
         : new CommitRequest(Blake3.ToHex(hash));
 
     private void CompleteUpload(ServeClient c, UploadFile f, string shown, Message? message, BcmrException? lost, SingleReply? verify,
-        BcmrException? local, byte[]? hash, long offset, long wire, int deduplicated, Stopwatch clock)
+        BcmrException? local, byte[]? hash, long offset, long wire, int deduplicated, Stopwatch clock, int connections = 1)
     {
         if (verify is not null && !verify.IsDone)
         {
@@ -587,7 +597,7 @@ internal sealed partial class RemoteTransfer
         {
             Source = f.Local, Destination = shown, Kind = EntryKind.File, Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied,
             Bytes = f.Size, Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = wire, ResumedFrom = offset,
-            DedupBlocks = deduplicated,
+            DedupBlocks = deduplicated, Connections = connections,
             Resume = ResumeOutcome(offset, f.Note), ResumeCompared = f.Compared,
             Message = f.Note is null ? null : $"{shown}: {f.Note}",
         }, f.Order);

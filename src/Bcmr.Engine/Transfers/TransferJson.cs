@@ -34,6 +34,7 @@ public static class TransferJson
         w.WriteString("transport", r.Transport);
         w.WriteNumber("wire_bytes", r.WireBytes);
         w.WriteNumber("dedup_blocks", r.DedupBlocks);
+        if (r.Connections > 1) w.WriteNumber("connections", r.Connections);
         if (r.Resume is { } decision)
         {
             w.WriteString("resume", decision switch

@@ -66,7 +66,7 @@ public sealed class ProtocolFuzzTests : IDisposable
         for (int i = 0; i < count; i++)
         {
             var path = PathOf(r, outside);
-            switch (r.Next(17))
+            switch (r.Next(20))
             {
                 case 0: Write(new StatRequest(path)); break;
                 case 1: Write(new ListRequest(path)); break;
@@ -102,6 +102,13 @@ public sealed class ProtocolFuzzTests : IDisposable
                 case 13: Write(new Data(Bytes(r, 5000))); break;
                 case 14: Write(new CommitRequest(Hex(r))); break;
                 case 15: Write(new Welcome((byte)r.Next(3), (byte)r.Next(256))); break;
+                case 16: Write(new AssembleRequest(path, r.Next(3) == 0 ? Number(r) : (ulong)r.Next(10 << 20))); break;
+                case 17: Write(new BlockHashesRequest(path, (byte)r.Next(3) is var of && of < 2 ? of : (byte)0)); break;
+                case 18:
+                    ulong at = (ulong)r.Next(4) * 4 * 1024 * 1024;
+                    Write(new PutChunkedRequest(path, at, (ulong)r.Next(50_000)));
+                    for (int rest = r.Next(40_000); rest > 0 && r.Next(6) != 0; rest -= 10_000) Write(new Data(Bytes(r, 10_000)));
+                    break;
                 default: s.Write(Bytes(r, 64)); break; // garbage
             }
         }
@@ -118,7 +125,7 @@ public sealed class ProtocolFuzzTests : IDisposable
         int count = r.Next(14);
         for (int i = 0; i < count; i++)
         {
-            switch (r.Next(14))
+            switch (r.Next(15))
             {
                 case 0: Write(new StatResponse(r.Next(3) == 0 ? Number(r) : (ulong)r.Next(100_000), r.NextInt64(), r.Next(2) == 0)); break;
                 case 1:
@@ -137,6 +144,7 @@ public sealed class ProtocolFuzzTests : IDisposable
                 case 10: Write(new MissingBlocks(Bytes(r, 4))); break;
                 case 11: Write(new Welcome(Wire.Version, (byte)r.Next(256))); break;
                 case 12: Write(new StatResponse(0, 0, false)); break;
+                case 13: Write(r.Next(2) == 0 ? new RangeHashes(Number(r), Bytes(r, 3) is var b && b.Length % 2 == 0 ? new byte[32] : []) : new BlockHashesResponse((byte)r.Next(3), Number(r), new byte[32 * r.Next(3)])); break;
                 default: s.Write(Bytes(r, 64)); break;
             }
         }

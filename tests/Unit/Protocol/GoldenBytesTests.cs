@@ -38,6 +38,8 @@ public class GoldenBytesTests
         { "Commit", new CommitRequest("ab"), "07000000 10 02000000 6162" },
         { "Commit abandon", CommitRequest.Abandon, "05000000 10 00000000" },
         { "ResumeProof", new ResumeProofRequest("f", 10), "0e000000 11 01000000 66 0a00000000000000" },
+        { "Assemble", new AssembleRequest("f", 100), "0e000000 12 01000000 66 6400000000000000" },
+        { "BlockHashes", new BlockHashesRequest("f", BlockHashesRequest.Upload), "07000000 13 01000000 66 01" },
 
         // ---- server -> client
         { "Welcome", new Welcome(1, 0x18), "03000000 81 01 18" },
@@ -63,6 +65,9 @@ public class GoldenBytesTests
         { "AuthChallenge", new AuthChallenge(Filled(0xef, 32)), "21000000 8c " + Repeat("ef", 32) },
         { "ResumeProofResponse", new ResumeProofResponse(1, 5, -1, "cd"), "19000000 8d 01 0500000000000000 ffffffffffffffff 01 02000000 6364" },
         { "ResumeProofResponse nothing", new ResumeProofResponse(0, 0, 0, null), "13000000 8d 00 0000000000000000 0000000000000000 00" },
+        { "RangeHashes", new RangeHashes(4 * 1024 * 1024, Filled(0xab, 32)), "2d000000 8e 0000400000000000 20000000 " + Repeat("ab", 32) },
+        { "RangeHashes none", new RangeHashes(0, []), "0d000000 8e 0000000000000000 00000000" },
+        { "BlockHashesResponse", new BlockHashesResponse(1, 7, Filled(0x01, 32)), "2e000000 8f 01 0700000000000000 20000000 " + Repeat("01", 32) },
     };
 
     [Theory]

@@ -78,7 +78,7 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "sync_file_range", SetLastError = true)]
     public static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
 
-    public const int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 
     [LibraryImport(Lib, EntryPoint = "flock", SetLastError = true)]
     public static partial int flock(int fd, int operation);
