@@ -156,7 +156,7 @@ internal sealed partial class RemoteTransfer
     private void CompleteDownTo(ServeClient c, long bytes)
     {
         if (_inflightBytes <= bytes) return;
-        c.Flush();
+        FlushUnlessLost(c);
         while (_inflightBytes > bytes && _inflight.Count > 0) CompleteHead();
     }
 

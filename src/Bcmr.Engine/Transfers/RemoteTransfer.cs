@@ -177,12 +177,20 @@ internal sealed partial class RemoteTransfer
     /// (flushing first, so the server has every request we are waiting on).</summary>
     private void Complete(ServeClient? client, bool block)
     {
-        if (block && _inflight.Count > 0) client?.Flush();
+        if (block && _inflight.Count > 0) FlushUnlessLost(client);
         while (_inflight.Count > 0)
         {
             if (!block && !_inflight.Peek().Reply.IsDone) return;
             CompleteHead();
         }
+    }
+
+    /// <summary>Flushes what was sent; a connection already lost has nothing to flush, and every reply it owed
+    /// completes as lost, so waiting for them still ends.</summary>
+    private static void FlushUnlessLost(ServeClient? c)
+    {
+        try { c?.Flush(); }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed) { }
     }
 
     /// <summary>Waits for the oldest reply and turns it into its result.</summary>
