@@ -16,6 +16,10 @@ internal static class TestHooks
     /// written and before verification reads it back. Null: off.</summary>
     internal static string? CorruptStagedWhenPathContains { get; set; }
 
+    /// <summary>Capabilities a serve of this process may offer, at most (ANDed with what it would offer): a peer
+    /// without <see cref="Protocol.Caps.Extended"/> is what a bcmr 0.6 server looks like to a client. Null: off.</summary>
+    internal static byte? ServeCapabilityMask { get; set; }
+
     internal static void MaybeCorruptStaged(SafeFileHandle h, string dst, long size)
     {
         var match = CorruptStagedWhenPathContains;

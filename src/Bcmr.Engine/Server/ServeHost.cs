@@ -42,7 +42,7 @@ public sealed record ServeHost
         string.IsNullOrWhiteSpace(variableValue) ? CompressionSetting.Auto : Codecs.Compression.Parse(variableValue, Codecs.Compression.EnvironmentVariable);
 
     private byte Capabilities =>
-        (byte)(ServeSession.SupportedCaps & ~(Caps.Lz4 | Caps.Zstd) | Codecs.Compression.OfferedCaps(Compression));
+        (byte)((ServeSession.SupportedCaps & ~(Caps.Lz4 | Caps.Zstd) | Codecs.Compression.OfferedCaps(Compression)) & (TestHooks.ServeCapabilityMask ?? 0xFF));
 
     /// <summary>The options of a session on this process's stdin/stdout (a serve started over ssh): the ssh scope of
     /// <see cref="ServeOptions.SshScope"/>, and on Linux descriptors 0 and 1, so that pipes are grown and FAST

@@ -219,4 +219,34 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.Equal(B3(source), f.GetProperty("blake3").GetString());
         Trees.AssertNoStagingFiles(upload ? s.RemoteDir : s.Local.Path);
     }
+
+    [SshFact]
+    public void A_server_without_our_extensions_gets_whole_files_spread_over_the_connections_never_ranges()
+    {
+        using var s = new Scene(fx);
+        // What bcmr 0.6's serve looks like to our client: the same binary, offering only version 1's capabilities.
+        var legacy = s.Local["remote-legacy"];
+        File.WriteAllText(legacy, "#!/bin/sh\n" +
+            $"export HOME='{fx.RemoteHome}' XDG_DATA_HOME='{fx.RemoteHome}/.local/share' BCMR_FAULT_SERVE_CAPS=1f\n" +
+            (Environment.GetEnvironmentVariable("DOTNET_ROOT") is { } root ? $"export DOTNET_ROOT='{root}'\n" : "") +
+            $"exec '{BcmrRunner.FaultHost}' \"$@\"\n");
+        File.SetUnixFileMode(legacy, (UnixFileMode)0x1ED);
+        var src = s.Local["src"];
+        Directory.CreateDirectory(src);
+        ResumeTests.WriteRandom(Path.Combine(src, "big.bin"), 40L * MiB + 1, 6);
+        ResumeTests.WriteRandom(Path.Combine(src, "small.bin"), 100_000, 7);
+        var env = Env(s, 16);
+        env["BCMR_REMOTE"] = legacy;
+
+        var up = BcmrRunner.Run(["--json", "copy", "-r", "-P", "4", src, fx.Remote(s.R("up"))], env, timeout: TimeSpan.FromMinutes(2));
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.All(up.JsonFiles, f => Assert.False(f.TryGetProperty("connections", out _), up.ToString()));
+        Trees.AssertIdentical(src, s.R("up"));
+        var down = BcmrRunner.Run(["--json", "copy", "-r", "-P", "4", fx.Remote(s.R("up")), s.Local["down"]], env, timeout: TimeSpan.FromMinutes(2));
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.All(down.JsonFiles, f => Assert.False(f.TryGetProperty("connections", out _), down.ToString()));
+        Trees.AssertIdentical(src, s.Local["down"]);
+        var big = down.JsonFiles.Single(f => f.GetProperty("source").GetString()!.EndsWith("big.bin"));
+        Assert.Equal(B3(Path.Combine(src, "big.bin")), big.GetProperty("blake3").GetString());
+    }
 }
