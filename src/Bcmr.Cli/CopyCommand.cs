@@ -67,7 +67,8 @@ internal static class CopyCommand
         var parallel = new Option<int>("--parallel", "-P")
         {
             Description = "Remote copies: open N ssh connections at once (each its own TCP connection and cipher; a ControlMaster is " +
-                "never shared) and spread the files over them, largest first, each connection taking the next file when free. " +
+                "never shared) and spread the files over them, largest first, each connection taking the next file when free; " +
+                "a file of 64 MiB or more (BCMR_STRIPE_MIN_MB) is striped over all of them in 16 MiB ranges. " +
                 "Results are still reported in order. Default 1.",
             DefaultValueFactory = _ => 1,
             HelpName = "N",

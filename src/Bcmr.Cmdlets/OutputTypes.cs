@@ -30,11 +30,13 @@ public sealed class CopyResult
     public long WireBytes { get; init; }
     /// <summary>4 MiB blocks the server took from its content store instead of the wire.</summary>
     public int DedupBlocks { get; init; }
+    /// <summary>Connections that carried the file: more than 1 when -Parallel striped it.</summary>
+    public int Connections { get; init; } = 1;
     /// <summary>Bytes already at the destination that were kept (a resumed copy).</summary>
     public long ResumedFrom { get; init; }
     public ResumeDecision? Resume { get; init; }
     /// <summary>With a resume switch: what proved the kept bytes equal to the source ("size", "size+mtime", "blake3",
-    /// "blake3-prefix", "chaining-values").</summary>
+    /// "blake3-prefix", "chaining-values", "blake3-blocks" for a striped file's blocks).</summary>
     public string? ResumeCompared { get; init; }
     public string? Message { get; init; }
     public BcmrErrorCode? ErrorCode { get; init; }
@@ -43,7 +45,7 @@ public sealed class CopyResult
     {
         Source = r.Source, Destination = r.Destination, Kind = r.Kind, Status = r.Status, Bytes = r.Bytes,
         Blake3 = r.Blake3, Duration = r.Duration, Transport = r.Transport, Method = r.Method, WireBytes = r.WireBytes,
-        DedupBlocks = r.DedupBlocks, ResumedFrom = r.ResumedFrom,
+        DedupBlocks = r.DedupBlocks, Connections = r.Connections, ResumedFrom = r.ResumedFrom,
         Resume = r.Resume, ResumeCompared = r.ResumeCompared, Message = r.Message is null ? null : Bcmr.Cmdlets.Internal.ParameterWording.ForCmdlet(r.Message), ErrorCode = r.ErrorCode,
     };
 }

@@ -325,6 +325,23 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         Get-TreeHash $back | Should -Be (Get-TreeHash $remote)
     }
 
+    It '-Parallel 2 stripes a 70 MiB file both ways: one result carried by both connections, BLAKE3 equal to b3sum' {
+        $remote = Join-Path $sshd.Home "stripe-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $remote
+        $big = Join-Path $TestDrive 'striped.bin'
+        New-RandomFile $big (70MB + 3) 71
+        $expected = (& b3sum --no-names $big).Trim()
+        $up = Copy-BcmrItem $big "bcmrtest:$remote/striped.bin" -Parallel 2 -PassThru -NoFallback
+        $up.Connections | Should -Be 2
+        $up.Blake3 | Should -Be $expected
+        (Get-FileHash "$remote/striped.bin").Hash | Should -Be (Get-FileHash $big).Hash
+        $back = Join-Path $TestDrive 'striped-back.bin'
+        $down = Copy-BcmrItem "bcmrtest:$remote/striped.bin" $back -Parallel 2 -PassThru -NoFallback -Verify
+        $down.Connections | Should -Be 2
+        $down.Blake3 | Should -Be $expected
+        (Get-FileHash $back).Hash | Should -Be (Get-FileHash $big).Hash
+    }
+
     It '-SkipUnchanged reruns: an upload proves unchanged files by BLAKE3, a download by size and time; only the changed file moves' {
         # Both runs go into existing folders, so both land in the same place (cp's rule).
         $leaf = Split-Path -Leaf $artifacts

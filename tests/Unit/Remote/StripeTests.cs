@@ -249,4 +249,39 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
         var big = down.JsonFiles.Single(f => f.GetProperty("source").GetString()!.EndsWith("big.bin"));
         Assert.Equal(B3(Path.Combine(src, "big.bin")), big.GetProperty("blake3").GetString());
     }
+
+    [SshFact]
+    public void Compression_sync_fast_verify_and_the_bandwidth_limit_hold_for_a_striped_file()
+    {
+        using var s = new Scene(fx);
+        var src = s.Local["log.bin"];
+        // Half text (compresses), half random (does not): 48 MiB.
+        using (var w = File.Create(src))
+        {
+            var text = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("a line of a log that compresses well\n", 1000)));
+            while (w.Length < 24L * MiB) w.Write(text);
+            var noise = new byte[MiB];
+            var rng = new Random(8);
+            while (w.Length < 48L * MiB) { rng.NextBytes(noise); w.Write(noise); }
+        }
+        long size = new FileInfo(src).Length;
+        var clock = Stopwatch.StartNew();
+        var up = Bcmr(s, 16, "--json", "copy", "-P", "3", "--compress", "zstd", "--sync", "-V", "--bwlimit", "40M", src, fx.Remote(s.R("log.bin")));
+        var took = clock.Elapsed;
+        Assert.True(up.ExitCode == 0, up.ToString());
+        var f = OnlyFile(up);
+        Assert.True(f.GetProperty("connections").GetInt32() >= 2, up.ToString());
+        Assert.True(f.GetProperty("wire_bytes").GetInt64() < size * 3 / 4, $"the text half was not compressed:\n{up}");
+        Assert.Equal(B3(src), f.GetProperty("blake3").GetString());
+        Assert.Equal(B3(src), B3(s.R("log.bin")));
+        // --bwlimit is the total of all connections: the wire bytes at 40 MB/s take their time, whatever N.
+        Assert.True(took.TotalSeconds >= f.GetProperty("wire_bytes").GetInt64() / 40e6 * 0.8, $"{took} is faster than --bwlimit 40M allows:\n{up}");
+
+        var down = Bcmr(s, 16, "--json", "copy", "-P", "3", "--fast", "-V", fx.Remote(s.R("log.bin")), s.Local["back.bin"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        f = OnlyFile(down);
+        Assert.True(f.GetProperty("connections").GetInt32() >= 2, down.ToString());
+        Assert.Equal(B3(src), f.GetProperty("blake3").GetString()); // --fast: hashed only by -V's read-back, against the server's
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.Local["back.bin"]));
+    }
 }
