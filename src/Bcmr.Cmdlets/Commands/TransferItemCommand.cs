@@ -186,7 +186,7 @@ public abstract class TransferItemCommand : CancellableCmdlet
     private bool IsExcluded(string source)
     {
         if (Exclude.Length == 0) return false;
-        _excludes ??= Exclude.Select(p => new Regex(ExcludePattern.ToRegex(p), RegexOptions.CultureInvariant)).ToArray();
+        _excludes ??= Exclude.Select(p => new Regex(Bcmr.Engine.Local.Wildcard.PowerShellToRegex(p), RegexOptions.CultureInvariant)).ToArray();
         var name = System.IO.Path.GetFileName(source.TrimEnd('/', '\\'));
         return _excludes.Any(r => r.IsMatch(name));
     }

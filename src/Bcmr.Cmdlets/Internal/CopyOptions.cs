@@ -49,7 +49,7 @@ internal sealed record CopyOptions
         // Copy-Item keeps LastWriteTime; so do we (and -SkipUnchanged relies on it for the next run).
         KeepTimes = true,
         Preserve = Preserve,
-        Excludes = Exclude.Select(ExcludePattern.ToRegex).ToArray(),
+        Excludes = Exclude.Select(Bcmr.Engine.Local.Wildcard.PowerShellToRegex).ToArray(),
         // The strongest proof asked for wins, as with bcmr's -s/-a/-C.
         Resume = Strict ? ResumeMode.Strict : Append ? ResumeMode.Append : Resume ? ResumeMode.Resume : ResumeMode.None,
         Verify = Verify,

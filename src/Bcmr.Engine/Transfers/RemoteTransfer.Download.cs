@@ -335,7 +335,7 @@ internal sealed partial class RemoteTransfer
             var parent = RemoteSpec.Parent(path);
             var listing = c.Call(new ListRequest(parent), _ct);
             if (listing is ErrorResponse e) throw ServerError(c, parent, e);
-            var rx = new Regex("^" + GlobToRegex(last) + "$", RegexOptions.CultureInvariant);
+            var rx = new Regex(Wildcard.ShellToRegex(last), RegexOptions.CultureInvariant);
             var matches = c.Expect<ListResponse>(listing, MessageType.List).Entries
                 .Where(en => !en.Path.Contains('/') && rx.IsMatch(en.Path) && (!en.Path.StartsWith('.') || last.StartsWith('.')))
                 .Select(en => src.WithPath(slash < 0 ? en.Path : RemoteSpec.Join(parent, en.Path)))
@@ -345,30 +345,6 @@ internal sealed partial class RemoteTransfer
             result.AddRange(matches);
         }
         return result;
-    }
-
-    internal static string GlobToRegex(string glob)
-    {
-        var sb = new System.Text.StringBuilder();
-        for (int i = 0; i < glob.Length; i++)
-        {
-            char ch = glob[i];
-            switch (ch)
-            {
-                case '*': sb.Append("[^/]*"); break;
-                case '?': sb.Append("[^/]"); break;
-                case '[':
-                    int end = glob.IndexOf(']', i + 1);
-                    if (end < 0) { sb.Append(@"\["); break; }
-                    var set = glob[(i + 1)..end];
-                    if (set.StartsWith('!')) set = "^" + set[1..];
-                    sb.Append('[').Append(set.Replace(@"\", @"\\")).Append(']');
-                    i = end;
-                    break;
-                default: sb.Append(Regex.Escape(ch.ToString())); break;
-            }
-        }
-        return sb.ToString();
     }
 
     private void PlanDownload(ServeClient c, RemoteSpec src, string dst, bool dstIsDir, List<DownloadFile> files)

@@ -56,7 +56,7 @@ public class LogicTests
     [InlineData("a.b", "src/axb", false)]           // a dot is a dot
     [InlineData("(x)+", "src/(x)+", true)]          // regex syntax is literal
     public void Exclude_wildcards_match_whole_names(string wildcard, string relativePath, bool excluded) =>
-        Assert.Equal(excluded, new Regex(ExcludePattern.ToRegex(wildcard), RegexOptions.CultureInvariant).IsMatch(relativePath));
+        Assert.Equal(excluded, new Regex(Bcmr.Engine.Local.Wildcard.PowerShellToRegex(wildcard), RegexOptions.CultureInvariant).IsMatch(relativePath));
 
     [Fact]
     public void Options_become_the_request_the_engine_validates()

@@ -161,7 +161,7 @@ public class RemoteSpecTests
     [InlineData("f[!0-3].txt", "f2.txt", false)]
     [InlineData("a+b(1).*", "a+b(1).c", true)]
     public void Remote_wildcards(string glob, string name, bool matches) =>
-        Assert.Equal(matches, System.Text.RegularExpressions.Regex.IsMatch(name, "^" + RemoteTransfer.GlobToRegex(glob) + "$"));
+        Assert.Equal(matches, System.Text.RegularExpressions.Regex.IsMatch(name, Bcmr.Engine.Local.Wildcard.ShellToRegex(glob)));
 
     [Theory]
     [InlineData("a.txt", true, true)]

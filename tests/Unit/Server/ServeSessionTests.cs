@@ -226,13 +226,13 @@ public sealed class ServeSessionTests : IDisposable
         c.Send(new OkResponse("x"));                               // a server message
         c.SendRaw(Convert.FromHexString("0600000003" + "05000000" + "78")); // Stat with a short string
         c.Send(new Hello(1, 0));
-        c.Send(new GetChunkedRequest("f", 0, 1));
+        c.Send(new AssembleRequest("f", 1));                       // ours only: this client did not ask for Extended
         c.Send(OpenDirectChannel.Instance);
         c.Send(new StatRequest("."));
         Assert.Contains("unexpected Ok", Assert.IsType<ErrorResponse>(c.Receive()).Text);
         Assert.Contains("malformed Stat", Assert.IsType<ErrorResponse>(c.Receive()).Text);
         Assert.Contains("unexpected Hello", Assert.IsType<ErrorResponse>(c.Receive()).Text);
-        Assert.Contains("not supported", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+        Assert.Contains("unexpected Assemble", Assert.IsType<ErrorResponse>(c.Receive()).Text);
         Assert.Contains("not offered", Assert.IsType<ErrorResponse>(c.Receive()).Text);
         Assert.Equal(new StatResponse(0, new DateTimeOffset(new DirectoryInfo(Root).LastWriteTimeUtc).ToUnixTimeSeconds(), true), c.Receive());
     }
