@@ -283,45 +283,34 @@ internal static unsafe partial class Fs
     /// of <see cref="OpenExclusive"/> (a whole-file copy or resume of the same destination) is not mixed with them.</summary>
     public static SafeFileHandle OpenShared(string path, uint mode, string displayPath)
     {
-        if (Linux)
-        {
-            int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 0x1FFu);
-            if (fd < 0) throw BcmrException.FromErrno(LastErrno, path);
-            var handle = new SafeFileHandle(fd, ownsHandle: true);
-            if (flock(fd, LOCK_SH | LOCK_NB) != 0)
-            {
-                int errno = LastErrno;
-                handle.Dispose();
-                throw errno == Errno.EAGAIN
-                    ? new BcmrException(BcmrErrorCode.AlreadyExists, displayPath, $"{displayPath}: another bcmr is copying to it right now ({path} is locked)")
-                    : BcmrException.FromErrno(errno, path, "lock");
-            }
-            return handle;
-        }
+        if (Linux) return OpenLocked(path, mode, displayPath, LOCK_SH);
         try { return File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>open(2) with O_CREAT, never following a symlink planted under the name (our writes must not be
+    /// redirected), then a non-blocking flock of <paramref name="lockKind"/>; held by another: AlreadyExists.</summary>
+    private static SafeFileHandle OpenLocked(string path, uint mode, string displayPath, int lockKind)
+    {
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 0x1FFu);
+        if (fd < 0) throw BcmrException.FromErrno(LastErrno, path);
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        if (flock(fd, lockKind | LOCK_NB) != 0)
+        {
+            int errno = LastErrno;
+            handle.Dispose();
+            throw errno == Errno.EAGAIN
+                ? new BcmrException(BcmrErrorCode.AlreadyExists, displayPath, $"{displayPath}: another bcmr is copying to it right now ({path} is locked)")
+                : BcmrException.FromErrno(errno, path, "lock");
+        }
+        return handle;
     }
 
     /// <summary>Opens (creating if needed) a file that this process alone may write while it holds the handle:
     /// an exclusive advisory lock, so two resumable copies to one destination refuse instead of interleaving.</summary>
     public static SafeFileHandle OpenExclusive(string path, uint mode, string displayPath)
     {
-        if (Linux)
-        {
-            // O_NOFOLLOW: a symlink planted under the partial name must not redirect our writes.
-            int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 0x1FFu);
-            if (fd < 0) throw BcmrException.FromErrno(LastErrno, path);
-            var handle = new SafeFileHandle(fd, ownsHandle: true);
-            if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-            {
-                int errno = LastErrno;
-                handle.Dispose();
-                throw errno == Errno.EAGAIN
-                    ? new BcmrException(BcmrErrorCode.AlreadyExists, displayPath, $"{displayPath}: another bcmr is copying to it right now ({path} is locked)")
-                    : BcmrException.FromErrno(errno, path, "lock");
-            }
-            return handle;
-        }
+        if (Linux) return OpenLocked(path, mode, displayPath, LOCK_EX);
         try
         {
             bool existed = File.Exists(path);

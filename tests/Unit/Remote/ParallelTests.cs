@@ -14,38 +14,7 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
 {
     private const int MiB = 1024 * 1024;
 
-    private sealed class Scene : IDisposable
-    {
-        public readonly TempDir Local = new();
-        public readonly string RemoteDir;
-        /// <summary>One line per ssh started: "pid argv".</summary>
-        public readonly string SshLog;
-        public readonly string SshWrapper;
-
-        public Scene(SshdFixture fx)
-        {
-            RemoteDir = Path.Combine(fx.RemoteHome, "p-" + Guid.NewGuid().ToString("n")[..12]);
-            Directory.CreateDirectory(RemoteDir);
-            SshLog = Local["ssh.log"];
-            SshWrapper = Local["ssh-logging"];
-            File.WriteAllText(SshWrapper, $"#!/bin/sh\necho \"$$ $*\" >> '{SshLog}'\nexec ssh \"$@\"\n");
-            File.SetUnixFileMode(SshWrapper, (UnixFileMode)0x1ED);
-        }
-
-        public string R(string rel) => Path.Combine(RemoteDir, rel);
-
-        public string[] SshStarted => File.Exists(SshLog) ? File.ReadAllLines(SshLog) : [];
-
-        public void Dispose()
-        {
-            Local.Dispose();
-            try { Directory.Delete(RemoteDir, recursive: true); } catch (IOException) { }
-        }
-    }
-
-    private Dictionary<string, string> Env(Scene s) => fx.Env(new() { ["BCMR_SSH"] = $"{s.SshWrapper} -F {fx.SshConfig}" });
-
-    private RunResult Bcmr(Scene s, params string[] args) => BcmrRunner.Run(args, Env(s), timeout: TimeSpan.FromMinutes(4));
+    private static RunResult Bcmr(RemoteScene s, params string[] args) => BcmrRunner.Run(args, s.Env(), timeout: TimeSpan.FromMinutes(4));
 
     /// <summary>Small files, empty ones, one of several blocks, nested directories: what spreading must not reorder or lose.</summary>
     private static void MakeTree(string root)
@@ -65,7 +34,7 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [InlineData(4)]
     public void Trees_both_ways_are_identical_and_reported_in_the_same_order_as_over_one_connection(int n)
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "p-");
         var src = s.Local["tree"];
         MakeTree(src);
 
@@ -94,7 +63,7 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void Each_connection_is_its_own_ssh_process_that_neither_uses_nor_starts_a_control_master()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "p-");
         var src = s.Local["tree"];
         MakeTree(src);
         var up = Bcmr(s, "copy", "-r", "-P", "3", src, fx.Remote(s.R("up")));
@@ -113,7 +82,7 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void Compression_dedup_fast_and_the_total_bandwidth_limit_hold_over_several_connections()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "p-");
         var src = s.Local["src"];
         Directory.CreateDirectory(src);
         for (int i = 0; i < 3; i++) File.WriteAllText(Path.Combine(src, $"text{i}.log"), string.Concat(Enumerable.Repeat($"line {i} of a log that compresses\n", 100_000)));
@@ -155,7 +124,7 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void Without_bcmr_on_the_remote_host_a_parallel_copy_falls_back_to_scp()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "p-");
         var src = s.Local["src"];
         MakeTree(src);
         var r = BcmrRunner.Run(["copy", "-r", "-P", "3", src, fx.Remote(s.R("scp"))],
@@ -177,7 +146,7 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void A_killed_connection_fails_only_its_own_files_the_others_complete_and_a_resume_sends_only_what_is_missing()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "p-");
         var src = s.Local["src"];
         Directory.CreateDirectory(src);
         const int files = 8, size = 12 * MiB;
@@ -185,7 +154,7 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
         var dst = s.R("src"); // the same command twice: copied into the remote directory, under its own name
 
         // 96 MiB at 24 MB/s in all: about four seconds, every connection busy when one of them is cut.
-        var psi = BcmrRunner.StartInfo(["--json", "copy", "-r", "-P", "4", "--bwlimit", "24M", src, fx.Remote(s.RemoteDir)], Env(s));
+        var psi = BcmrRunner.StartInfo(["--json", "copy", "-r", "-P", "4", "--bwlimit", "24M", src, fx.Remote(s.RemoteDir)], s.Env());
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

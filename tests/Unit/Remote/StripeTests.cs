@@ -17,41 +17,10 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     private const int MiB = 1024 * 1024;
     private const int Block = 4 * MiB;
 
-    private sealed class Scene : IDisposable
-    {
-        public readonly TempDir Local = new();
-        public readonly string RemoteDir;
-        public readonly string SshLog;
-        public readonly string SshWrapper;
+    private static Dictionary<string, string> Env(RemoteScene s, int? stripeMinMb = null) =>
+        s.Env(stripeMinMb is { } mb ? new() { ["BCMR_STRIPE_MIN_MB"] = mb.ToString() } : null);
 
-        public Scene(SshdFixture fx)
-        {
-            RemoteDir = Path.Combine(fx.RemoteHome, "s-" + Guid.NewGuid().ToString("n")[..12]);
-            Directory.CreateDirectory(RemoteDir);
-            SshLog = Local["ssh.log"];
-            SshWrapper = Local["ssh-logging"];
-            File.WriteAllText(SshWrapper, $"#!/bin/sh\necho \"$$ $*\" >> '{SshLog}'\nexec ssh \"$@\"\n");
-            File.SetUnixFileMode(SshWrapper, (UnixFileMode)0x1ED);
-        }
-
-        public string R(string rel) => Path.Combine(RemoteDir, rel);
-        public string[] SshStarted => File.Exists(SshLog) ? File.ReadAllLines(SshLog) : [];
-
-        public void Dispose()
-        {
-            Local.Dispose();
-            try { Directory.Delete(RemoteDir, recursive: true); } catch (IOException) { }
-        }
-    }
-
-    private Dictionary<string, string> Env(Scene s, int? stripeMinMb = null)
-    {
-        var env = new Dictionary<string, string> { ["BCMR_SSH"] = $"{s.SshWrapper} -F {fx.SshConfig}" };
-        if (stripeMinMb is { } mb) env["BCMR_STRIPE_MIN_MB"] = mb.ToString();
-        return fx.Env(env);
-    }
-
-    private RunResult Bcmr(Scene s, int? stripeMinMb, params string[] args) => BcmrRunner.Run(args, Env(s, stripeMinMb), timeout: TimeSpan.FromMinutes(4));
+    private static RunResult Bcmr(RemoteScene s, int? stripeMinMb, params string[] args) => BcmrRunner.Run(args, Env(s, stripeMinMb), timeout: TimeSpan.FromMinutes(4));
 
     private static JsonElement OnlyFile(RunResult r)
     {
@@ -64,7 +33,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void A_300_MiB_file_is_striped_both_ways_byte_identical_with_b3sums_BLAKE3()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "s-");
         var src = s.Local["big.bin"];
         ResumeTests.WriteRandom(src, 300L * MiB + 12345, 1);
         var expected = B3(src);
@@ -89,7 +58,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void Files_below_the_threshold_or_over_one_connection_are_not_striped()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "s-");
         var src = s.Local["mid.bin"];
         ResumeTests.WriteRandom(src, 20L * MiB, 2);
         var below = Bcmr(s, null, "--json", "copy", "-P", "4", src, fx.Remote(s.R("a.bin")));
@@ -103,7 +72,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
     /// <summary>Starts a striped copy held to <paramref name="bwlimit"/>, kills one of its four ssh processes once
     /// 24 MiB have moved (every connection is open by then: data flows only after all handshakes), and returns the run.</summary>
-    private RunResult CutOneConnection(Scene s, string from, string to, string bwlimit)
+    private RunResult CutOneConnection(RemoteScene s, string from, string to, string bwlimit)
     {
         var psi = BcmrRunner.StartInfo(["--json", "copy", "-P", "4", "--bwlimit", bwlimit, from, to], Env(s, 16));
         using var p = Process.Start(psi)!;
@@ -127,7 +96,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void A_connection_killed_mid_upload_fails_the_file_without_a_final_name_and_the_rerun_sends_only_missing_blocks()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "s-");
         var src = s.Local["big.bin"];
         const long size = 160L * MiB + 7;
         ResumeTests.WriteRandom(src, size, 3);
@@ -156,7 +125,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void A_striped_download_cut_midway_resumes_from_every_ranges_proven_blocks()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "s-");
         const long size = 160L * MiB + 7;
         var remote = s.R("big.bin");
         ResumeTests.WriteRandom(remote, size, 4);
@@ -197,7 +166,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [InlineData("download")]
     public void Blocks_written_out_of_order_are_kept_one_by_one_and_a_hole_never_passes_for_data(string direction)
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "s-");
         const long size = 40L * MiB + 3;
         const long half = 20L * MiB; // blocks 5.. (of 11) are right
         var local = s.Local["f.bin"];
@@ -223,7 +192,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void A_server_without_our_extensions_gets_whole_files_spread_over_the_connections_never_ranges()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "s-");
         // What bcmr 0.6's serve looks like to our client: the same binary, offering only version 1's capabilities.
         var legacy = s.Local["remote-legacy"];
         File.WriteAllText(legacy, "#!/bin/sh\n" +
@@ -253,7 +222,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     [SshFact]
     public void Compression_sync_fast_verify_and_the_bandwidth_limit_hold_for_a_striped_file()
     {
-        using var s = new Scene(fx);
+        using var s = new RemoteScene(fx, "s-");
         var src = s.Local["log.bin"];
         // Half text (compresses), half random (does not): 48 MiB.
         using (var w = File.Create(src))
