@@ -49,7 +49,7 @@ public sealed class JailRaceTests : IDisposable
     }) { IsBackground = true };
 
     [Fact]
-    public void A_directory_flipped_to_a_symlink_never_lets_a_Put_Mkdir_or_Truncate_land_outside_the_root()
+    public void A_directory_flipped_to_a_symlink_never_lets_a_Put_Mkdir_Truncate_PutChunked_or_Assemble_land_outside_the_root()
     {
         var root = _t["root"];
         var outside = _t["outside"];
@@ -75,6 +75,12 @@ public sealed class JailRaceTests : IDisposable
                     c.Send(new MkdirRequest($"d/m{i}/n"));
                     c.Receive();
                     c.Send(new TruncateRequest($"d/t{i}", 10));
+                    c.Receive();
+                    // A striped upload's range and its assembly: the partial file and the rename, both pinned.
+                    c.Send(new PutChunkedRequest($"d/s{i}", 0, (ulong)data.Length));
+                    c.SendData(data);
+                    c.Receive();
+                    c.Send(new AssembleRequest($"d/s{i}", (ulong)data.Length));
                     c.Receive();
                 }
             }
