@@ -123,8 +123,8 @@ internal static class CopyCommand
         var retries = new Option<int>("--retries")
         {
             Description = "Try a file that failed on a transient error (connection lost, file busy, source changed while read, data damaged " +
-                "on the way) up to N more times, waiting --retry-delay, doubled each time (at most 60 s). Never retried: missing files, " +
-                "permissions, the server root, a full disk. Default 0.",
+                "on the way) up to N more times, waiting --retry-delay, doubled each time (at most 60 s); a lost connection's file continues " +
+                "as -C would. Never retried: missing files, permissions, the server root, a full disk. Default 0.",
             HelpName = "N",
         };
         retries.Validators.Add(r =>

@@ -57,7 +57,14 @@ internal sealed class Retrying(CopyRequest request, Func<CopyRequest, Action<Cop
 
     /// <summary>The request that copies one failed entry again, to exactly the name the first attempt was writing.</summary>
     private CopyRequest Copy(CopyResult failed) =>
-        request with { Sources = [failed.Source], Destination = failed.Destination, ExactDestination = true };
+        request with
+        {
+            Sources = [failed.Source], Destination = failed.Destination, ExactDestination = true,
+            // A connection lost mid-file leaves what arrived behind (the server's partial upload, the partial file here,
+            // a striped file's ranges): the retry continues from it as -C does, keeping only bytes proven equal.
+            Resume = request.Resume == Local.ResumeMode.None && failed.ErrorCode == BcmrErrorCode.ConnectionFailed && failed.Transport == "ssh"
+                ? Local.ResumeMode.Resume : request.Resume,
+        };
 
     /// <summary>
     /// A failed file or link that a retry can name exactly: its result carries its own destination. A failure recorded

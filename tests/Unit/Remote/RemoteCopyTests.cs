@@ -480,6 +480,10 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.Equal(2, files.Count);
         Assert.All(files, l => Assert.Contains("\"status\":\"copied\"", l));
         Assert.Contains("\"files\":2,\"skipped\":0,\"failed\":0", r.Stdout);
+        // The retry continued from what the cut connection had delivered (as -C), not from the start.
+        var bigLine = JsonDocument.Parse(files.Single(l => l.Contains("big.bin"))).RootElement;
+        Assert.Equal("resumed", bigLine.GetProperty("resume").GetString());
+        Assert.True(bigLine.GetProperty("resumed_from").GetInt64() > 0 && bigLine.GetProperty("wire_bytes").GetInt64() < size, r.ToString());
     }
 
     [SshFact]

@@ -72,9 +72,9 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
     /// <summary>Starts a striped copy held to <paramref name="bwlimit"/>, kills one of its four ssh processes once
     /// 24 MiB have moved (every connection is open by then: data flows only after all handshakes), and returns the run.</summary>
-    private RunResult CutOneConnection(RemoteScene s, string from, string to, string bwlimit)
+    private RunResult CutOneConnection(RemoteScene s, string from, string to, string bwlimit, params string[] more)
     {
-        var psi = BcmrRunner.StartInfo(["--json", "copy", "-P", "4", "--bwlimit", bwlimit, from, to], Env(s, 16));
+        var psi = BcmrRunner.StartInfo(["--json", "copy", "-P", "4", "--bwlimit", bwlimit, .. more, from, to], Env(s, 16));
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
         var stdout = new System.Text.StringBuilder();
@@ -252,5 +252,26 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.True(f.GetProperty("connections").GetInt32() >= 2, down.ToString());
         Assert.Equal(B3(src), f.GetProperty("blake3").GetString()); // --fast: hashed only by -V's read-back, against the server's
         Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.Local["back.bin"]));
+    }
+
+    [SshFact]
+    public void With_retries_a_striped_upload_that_lost_a_connection_completes_and_the_retry_sends_only_the_missing_blocks()
+    {
+        using var s = new RemoteScene(fx, "s-");
+        var src = s.Local["big.bin"];
+        const long size = 160L * MiB + 7;
+        ResumeTests.WriteRandom(src, size, 9);
+        var dst = s.R("big.bin");
+        var run = CutOneConnection(s, src, fx.Remote(dst), "32M", "--retries", "1", "--retry-delay", "0");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("retry 1/1", run.Stderr);
+        var f = OnlyFile(run);
+        Assert.Equal("copied", f.GetProperty("status").GetString());
+        Assert.Equal("resumed", f.GetProperty("resume").GetString());
+        long kept = f.GetProperty("resumed_from").GetInt64();
+        Assert.True(kept > 0 && f.GetProperty("wire_bytes").GetInt64() <= size - kept + MiB, run.ToString());
+        Assert.Equal(B3(src), f.GetProperty("blake3").GetString());
+        Assert.Equal(B3(src), B3(dst));
+        Trees.AssertNoStagingFiles(s.RemoteDir);
     }
 }
