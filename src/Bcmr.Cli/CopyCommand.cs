@@ -78,6 +78,18 @@ internal static class CopyCommand
             if (r.Tokens.Count == 1 && int.TryParse(r.Tokens[0].Value, out var n) && n < 1) r.AddError("--parallel must be at least 1");
         });
 
+        var sshPersist = new Option<int?>("--ssh-persist")
+        {
+            Description = "Keep a shared ssh connection (OpenSSH's ControlMaster, socket in a private 0700 directory) open for SECONDS after " +
+                "this run, so that the next run to the same host skips the ssh handshake. Default: $BCMR_SSH_PERSIST, else 0 (off). " +
+                "The connections of --parallel never share it.",
+            HelpName = "SECONDS",
+        };
+        sshPersist.Validators.Add(r =>
+        {
+            if (r.Tokens.Count == 1 && int.TryParse(r.Tokens[0].Value, out var n) && n < 0) r.AddError("--ssh-persist must be 0 (off) or a number of seconds");
+        });
+
         var ssh = new Option<string?>("--ssh")
         {
             Description = "Remote copies (host:path): the ssh program and its options, like rsync's -e (e.g. \"ssh -p 2222 -i key\"). Default: $BCMR_SSH, else ssh. BatchMode=yes is always added.",
@@ -149,7 +161,7 @@ internal static class CopyCommand
         };
 
         cmd.Add(paths);
-        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, parallel, ssh, remoteBcmr, fast, noFallback, compress, bwlimit, timeout, retries, retryDelay, log })
+        foreach (var o in new Option[] { recursive, preserve, force, yes, verbose, quiet, exclude, dryRun, verify, resume, strict, append, sync, jobs, parallel, sshPersist, ssh, remoteBcmr, fast, noFallback, compress, bwlimit, timeout, retries, retryDelay, log })
             cmd.Add(o);
 
         Option<ReflinkMode>? reflink = null;
@@ -187,6 +199,7 @@ internal static class CopyCommand
                 Sync = parse.GetValue(sync),
                 Jobs = parse.GetValue(jobs),
                 Parallel = parse.GetValue(parallel),
+                SshPersist = Settings.SecondsFlagOrEnvironment(parse.GetValue(sshPersist), SshPersist.Variable),
                 Excludes = parse.GetValue(exclude) ?? [],
                 Reflink = reflink is null ? ReflinkMode.Auto : parse.GetValue(reflink),
                 Sparse = sparse is null ? SparseMode.Auto : parse.GetValue(sparse),

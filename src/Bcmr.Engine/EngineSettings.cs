@@ -47,6 +47,9 @@ public sealed record EngineSettings
     /// connections carry side by side (<c>BCMR_STRIPE_MIN_MB</c>; default 64 MiB; 0 stripes none).</summary>
     public long StripeMinimum { get; init; } = DefaultStripeMinimumMb * 1024 * 1024;
 
+    /// <summary><c>XDG_RUNTIME_DIR</c>: where --ssh-persist keeps its sockets when set (else the temp directory).</summary>
+    public string? RuntimeDirectory { get; init; }
+
     /// <summary>The settings the variables give, through <paramref name="getenv"/> (the host's environment:
     /// <c>Environment.GetEnvironmentVariable</c>, or a test's dictionary).</summary>
     public static EngineSettings FromEnvironment(Func<string, string?> getenv)
@@ -61,6 +64,7 @@ public sealed record EngineSettings
             NoSendfile = getenv(NoSendfileVariable) == "1",
             PortableIo = getenv(PortableIoVariable) == "1",
             StripeMinimum = ParseStripeMinimum(getenv(StripeMinimumVariable)),
+            RuntimeDirectory = getenv("XDG_RUNTIME_DIR") is { Length: > 0 } run ? run : null,
         };
     }
 

@@ -342,6 +342,31 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         (Get-FileHash $back).Hash | Should -Be (Get-FileHash $big).Hash
     }
 
+    It '-SshPersist: the first copy leaves one ssh master in a private socket folder, the next copy goes through it' {
+        $remote = Join-Path $sshd.Home "persist-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $remote
+        # Short: a socket path has at most 107 bytes (TestDrive's is too long, and bcmr would warn and not share).
+        $runtime = "/tmp/bp-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+        $null = New-Item -ItemType Directory $runtime
+        chmod 700 $runtime
+        $env:XDG_RUNTIME_DIR = $runtime
+        $socket = "$runtime/bcmr-ssh/%C"
+        try {
+            Copy-BcmrItem (Join-Path $artifacts 'app.zip') "bcmrtest:$remote/one.zip" -SshPersist 60 -NoFallback
+            $first = "$(& ssh -F "$($sshd.Dir)/ssh_config" -o "ControlPath=$socket" -O check bcmrtest 2>&1)"
+            $LASTEXITCODE | Should -Be 0
+            Copy-BcmrItem (Join-Path $artifacts 'app.zip') "bcmrtest:$remote/two.zip" -SshPersist 60 -NoFallback
+            $first | Should -Match 'Master running'
+            "$(& ssh -F "$($sshd.Dir)/ssh_config" -o "ControlPath=$socket" -O check bcmrtest 2>&1)" | Should -Be $first   # the same master
+            (Get-FileHash "$remote/two.zip").Hash | Should -Be (Get-FileHash (Join-Path $artifacts 'app.zip')).Hash
+        }
+        finally {
+            & ssh -F "$($sshd.Dir)/ssh_config" -o "ControlPath=$socket" -O exit bcmrtest 2>&1 | Out-Null
+            Remove-Item Env:XDG_RUNTIME_DIR
+            Remove-Item -Recurse -Force $runtime
+        }
+    }
+
     It '-SkipUnchanged reruns: an upload proves unchanged files by BLAKE3, a download by size and time; only the changed file moves' {
         # Both runs go into existing folders, so both land in the same place (cp's rule).
         $leaf = Split-Path -Leaf $artifacts

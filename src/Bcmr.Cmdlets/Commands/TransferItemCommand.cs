@@ -54,6 +54,9 @@ public abstract class TransferItemCommand : CancellableCmdlet
     /// <summary>Remote copies: this many ssh connections (each its own cipher) carry the files, largest first, each
     /// taking the next file when free (bcmr's -P). Default 1.</summary>
     [Parameter] [ValidateRange(1, 64)] public int Parallel { get; set; } = 1;
+    /// <summary>Seconds a shared ssh connection stays open after this copy, so that the next one to the host skips
+    /// the handshake (bcmr's --ssh-persist). Default: $env:BCMR_SSH_PERSIST, else 0 (off).</summary>
+    [Parameter] [ValidateRange(0, 86400)] public int SshPersist { get; set; }
     [Parameter] public string? SshCommand { get; set; }
     [Parameter] public string? RemoteCommand { get; set; }
     [Parameter] public SwitchParameter NoFallback { get; set; }
@@ -347,6 +350,8 @@ public abstract class TransferItemCommand : CancellableCmdlet
         Force = Force || !NoClobber, Preserve = Preserve, Exclude = Exclude,
         Verify = Verify, Sync = Sync, Jobs = MyInvocation.BoundParameters.ContainsKey(nameof(Jobs)) ? Jobs : null,
         Parallel = Parallel,
+        SshPersist = MyInvocation.BoundParameters.ContainsKey(nameof(SshPersist)) ? SshPersist
+            : int.TryParse(Settings.FlagOrEnvironment(null, Bcmr.Engine.Client.SshPersist.Variable), out var persist) ? persist : 0,
         SshCommand = Settings.FlagOrEnvironment(SshCommand, SshChannel.SshVariable),
         RemoteCommand = Settings.FlagOrEnvironment(RemoteCommand, SshChannel.RemoteVariable),
         NoFallback = NoFallback, Compress = Compress,

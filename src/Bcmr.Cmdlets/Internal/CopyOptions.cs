@@ -20,6 +20,7 @@ internal sealed record CopyOptions
     public bool Sync { get; init; }
     public int? Jobs { get; init; }
     public int Parallel { get; init; } = 1;
+    public int SshPersist { get; init; }
     public bool Fast { get; init; }
     public string? SshCommand { get; init; }
     public string? RemoteCommand { get; init; }
@@ -56,6 +57,7 @@ internal sealed record CopyOptions
         Sync = Sync,
         Jobs = Jobs ?? CopyRequest.DefaultJobs,
         Parallel = Parallel,
+        SshPersist = SshPersist,
         Fast = Fast,
         SshCommand = string.IsNullOrEmpty(SshCommand) ? null : SshCommand,
         RemoteCommand = string.IsNullOrEmpty(RemoteCommand) ? null : RemoteCommand,

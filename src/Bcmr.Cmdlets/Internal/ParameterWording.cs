@@ -24,6 +24,7 @@ internal static class ParameterWording
         ("--remote-bcmr: empty command", "-RemoteCommand: empty command"),
         ("--jobs must be at least 1", "-Jobs must be at least 1"),
         ("--parallel must be at least 1", "-Parallel must be at least 1"),
+        ("--ssh-persist must be", "-SshPersist must be"),
         ("--bwlimit: ", "-BandwidthLimit: "),
         ("while waiting for the server (--timeout)", "while waiting for the server (-TimeoutSec)"),
     ];

@@ -12,7 +12,7 @@ public sealed class SshChannel : ProcessChannel
 {
     /// <summary>What is always added: no prompts (a copy must never hang on a password question), a bounded connect,
     /// keepalives (a peer that stops answering for a minute is a dead connection, not a slow one), and none of the forwardings or local commands a user's config might turn on (scp disables the same).</summary>
-    private static readonly string[] FixedOptions =
+    internal static readonly string[] FixedOptions =
     [
         "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-x", "-o", "ForwardAgent=no", "-o", "ClearAllForwardings=yes",
         "-o", "PermitLocalCommand=no", "-o", "RequestTTY=no", "-o", "RemoteCommand=none",
@@ -44,13 +44,16 @@ public sealed class SshChannel : ProcessChannel
     /// "--", the target, and the remote command as one string for the remote shell.</summary>
     /// <para>With <paramref name="ownConnection"/> (one of several parallel connections) a ControlMaster the user's
     /// configuration names is neither used nor started: N sessions over one master would be N channels on one cipher.</para>
-    public static List<string> BuildArguments(RemoteSpec spec, string? sshCommand, string? remoteCommand, bool ownConnection = false)
+    /// <para>With <paramref name="sharedPath"/> (--ssh-persist) the session goes through that master's socket.</para>
+    public static List<string> BuildArguments(RemoteSpec spec, string? sshCommand, string? remoteCommand, bool ownConnection = false,
+        string? sharedPath = null)
     {
         var ssh = ShellWords.Split(SshCommandOrDefault(sshCommand));
         if (ssh.Count == 0) throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "--ssh: empty command");
         var args = new List<string>(ssh);
         args.AddRange(FixedOptions);
         if (ownConnection) args.AddRange(OwnConnectionOptions);
+        else if (sharedPath is not null) args.AddRange(["-o", "ControlMaster=no", "-o", $"ControlPath={sharedPath}"]);
         args.Add("--");
         args.Add(spec.Target);
         args.Add(RemoteServeCommand(remoteCommand));
@@ -79,9 +82,9 @@ public sealed class SshChannel : ProcessChannel
     /// paths in the ssh options mean the caller's). Throws <see cref="BcmrException"/> (ConnectionFailed) when ssh
     /// cannot be started.</summary>
     public static SshChannel Start(RemoteSpec spec, string? sshCommand, string? remoteCommand, string? workingDirectory = null,
-        bool ownConnection = false)
+        bool ownConnection = false, string? sharedPath = null)
     {
-        var argv = BuildArguments(spec, sshCommand, remoteCommand, ownConnection);
+        var argv = BuildArguments(spec, sshCommand, remoteCommand, ownConnection, sharedPath);
         var process = Launch(argv, spec.Target, environment: null, workingDirectory);
         return new SshChannel(process, spec.Target, QuoteAll(argv), argv[^1]);
     }

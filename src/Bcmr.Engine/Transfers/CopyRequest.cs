@@ -74,6 +74,10 @@ public sealed record CopyRequest
     /// (never a shared ControlMaster), opened at once. Files go to whichever connection is free, largest first; results
     /// are still reported in the order of the plan. 1: one connection, as before.</summary>
     public int Parallel { get; init; } = 1;
+    /// <summary>--ssh-persist: seconds a shared ssh connection (OpenSSH's ControlMaster, socket in a private
+    /// directory) stays up after this run, so that the next run to the host skips the handshake; 0: off. Never for the
+    /// connections of --parallel. See <see cref="Client.SshPersist"/>.</summary>
+    public int SshPersist { get; init; }
     /// <summary>When the remote has no bcmr, fail instead of falling back to scp.</summary>
     public bool NoFallback { get; init; }
     /// <summary>Wire compression: auto (best codec both sides have), zstd, lz4, none. Null: <c>BCMR_COMPRESS</c>, else auto.</summary>

@@ -147,9 +147,22 @@ internal sealed partial class RemoteTransfer
     }
 
     /// <summary>The request's transport, ssh when it names none.</summary>
-    private IServeChannel OpenChannel(RemoteSpec remote, bool ownConnection) =>
-        _req.OpenChannel is { } open ? open(remote)
-        : SshChannel.Start(remote, _req.SshCommand, _req.RemoteCommand, _req.WorkingDirectory, ownConnection);
+    private IServeChannel OpenChannel(RemoteSpec remote, bool ownConnection)
+    {
+        if (_req.OpenChannel is { } open) return open(remote);
+        string? shared = null;
+        if (_req.SshPersist > 0 && !ownConnection)
+        {
+            if (SshPersist.SocketDirectory(_req.Settings.RuntimeDirectory) is { } sockets)
+            {
+                shared = SshPersist.ControlPath(sockets);
+                SshPersist.EnsureMaster(remote, _req.SshCommand, shared, _req.SshPersist, _req.WorkingDirectory, _req.Warn);
+            }
+            else _req.Warn?.Invoke($"bcmr: --ssh-persist: no socket directory short enough for ssh (at most {SshPersist.MaxDirectoryLength} bytes: " +
+                "set XDG_RUNTIME_DIR or TMPDIR to a shorter one); connecting without sharing");
+        }
+        return SshChannel.Start(remote, _req.SshCommand, _req.RemoteCommand, _req.WorkingDirectory, ownConnection, shared);
+    }
 
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
         _log.Summary(_req.Operation, clock.Elapsed, fatal, cancelled || _ct.IsCancellationRequested, _transport);

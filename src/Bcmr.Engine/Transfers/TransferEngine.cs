@@ -37,6 +37,8 @@ public static class TransferEngine
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--jobs must be at least 1 (got {r.Jobs})");
         if (r.Parallel < 1)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--parallel must be at least 1 (got {r.Parallel})");
+        if (r.SshPersist < 0)
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--ssh-persist must be 0 (off) or a number of seconds (got {r.SshPersist})");
         return new PathFilter(r.Excludes);
     }
 }

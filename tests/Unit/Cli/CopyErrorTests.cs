@@ -22,7 +22,7 @@ public class CopyErrorTests
 
     [Theory]
     [InlineData("--bogus")]
-    [InlineData("--ssh-persist", "30")]     // an option of a newer bcmr (issue 21)
+    [InlineData("--delete-excluded")]       // an option of a newer bcmr sync (issue 21)
     [InlineData("--direct", "direct")]
     public void Unknown_options_are_usage_errors_before_anything_is_copied(params string[] option)
     {

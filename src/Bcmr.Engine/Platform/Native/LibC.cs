@@ -80,6 +80,9 @@ internal static unsafe partial class LibC
 
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 
+    [LibraryImport(Lib, EntryPoint = "geteuid")]
+    public static partial uint geteuid();
+
     [LibraryImport(Lib, EntryPoint = "flock", SetLastError = true)]
     public static partial int flock(int fd, int operation);
 

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using Bcmr.Tests.Cli;
+using Bcmr.Tests.Infrastructure;
+
+namespace Bcmr.Tests.Remote;
+
+/// <summary>
+/// <c>--ssh-persist SECONDS</c> through the loopback sshd: the first run starts one OpenSSH master with its socket in a
+/// private 0700 directory and still ends at once (the master holds none of bcmr's output), the next run goes through
+/// it without a new login, <c>--parallel</c> connections never use it, and a socket directory others could reach is
+/// refused by name.
+/// </summary>
+public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
+{
+    private static string Masters(RemoteScene s) => string.Join("\n", s.SshStarted.Where(l => l.Contains("ControlMaster=yes")));
+
+    /// <summary>"Master running (pid=N)" of the socket, or null when no master answers.</summary>
+    private string? MasterStatus(string socketDir)
+    {
+        var psi = new ProcessStartInfo("ssh") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "-F", fx.SshConfig, "-o", $"ControlPath={socketDir}/%C", "-O", "check", SshdFixture.Host }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return p.ExitCode == 0 ? err.Trim() : null;
+    }
+
+    private void StopMaster(string socketDir)
+    {
+        var psi = new ProcessStartInfo("ssh") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "-F", fx.SshConfig, "-o", $"ControlPath={socketDir}/%C", "-O", "exit", SshdFixture.Host }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        p.WaitForExit();
+    }
+
+    private static Dictionary<string, string> Env(RemoteScene s, string runtime) => s.Env(new() { ["XDG_RUNTIME_DIR"] = runtime });
+
+    private static string Runtime(RemoteScene s)
+    {
+        var run = s.Local["run"];
+        Directory.CreateDirectory(run);
+        File.SetUnixFileMode(run, (UnixFileMode)0x1C0);
+        return run;
+    }
+
+    [SshFact]
+    public void The_first_run_starts_one_master_and_ends_at_once_the_next_run_goes_through_it()
+    {
+        using var s = new RemoteScene(fx, "k-");
+        var run = Runtime(s);
+        var sockets = Path.Combine(run, "bcmr-ssh");
+        try
+        {
+            var a = s.Local.WriteRandom("a.bin", 100_000, 1);
+            var clock = Stopwatch.StartNew();
+            var first = BcmrRunner.Run(["copy", "--ssh-persist", "120", a, fx.Remote(s.R("a.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
+            Assert.True(first.ExitCode == 0, first.ToString());
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the run waited for the master ({clock.Elapsed})");
+            Assert.Equal(Trees.Sha256(a), Trees.Sha256(s.R("a.bin")));
+            Assert.Single(s.SshStarted, l => l.Contains("ControlMaster=yes") && l.Contains("ControlPersist=120"));
+            Assert.Contains(s.SshStarted, l => l.Contains("ControlMaster=no") && l.Contains($"ControlPath={sockets}/%C") && l.Contains("serve"));
+            var status = MasterStatus(sockets);
+            Assert.True(status is not null, "no master answers on the socket after the run");
+            Assert.Equal("Directory", File.GetAttributes(sockets).HasFlag(FileAttributes.Directory) ? "Directory" : "");
+            Assert.Equal((UnixFileMode)0x1C0, File.GetUnixFileMode(sockets));
+
+            var b = s.Local.WriteRandom("b.bin", 100_000, 2);
+            var second = BcmrRunner.Run(["copy", "--ssh-persist", "120", b, fx.Remote(s.R("b.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
+            Assert.True(second.ExitCode == 0, second.ToString());
+            Assert.Equal(Trees.Sha256(b), Trees.Sha256(s.R("b.bin")));
+            Assert.Single(s.SshStarted, l => l.Contains("ControlMaster=yes")); // no second master: the first one served
+            Assert.Equal(status, MasterStatus(sockets)); // the same master process
+
+            // --parallel: each connection its own, whatever the persist setting.
+            File.Delete(s.SshLog);
+            var parallel = BcmrRunner.Run(["copy", "-P", "2", "--ssh-persist", "120", a, fx.Remote(s.R("c.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
+            Assert.True(parallel.ExitCode == 0, parallel.ToString());
+            Assert.All(s.SshStarted, l => Assert.Contains("ControlPath=none", l));
+        }
+        finally { StopMaster(sockets); }
+    }
+
+    [SshFact]
+    public void A_socket_directory_others_can_reach_is_refused_by_name()
+    {
+        using var s = new RemoteScene(fx, "k-");
+        var run = Runtime(s);
+        var sockets = Path.Combine(run, "bcmr-ssh");
+        Directory.CreateDirectory(sockets);
+        File.SetUnixFileMode(sockets, (UnixFileMode)0x1FF);
+        var a = s.Local.WriteRandom("a.bin", 1000, 3);
+        var r = BcmrRunner.Run(["copy", "--ssh-persist", "60", a, fx.Remote(s.R("a.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains(sockets, r.Stderr);
+        Assert.Contains("mode 0700", r.Stderr);
+        Assert.False(File.Exists(s.R("a.bin")));
+        Assert.DoesNotContain(s.SshStarted, l => l.Contains("ControlMaster=yes"));
+    }
+
+    [SshFact]
+    public void A_runtime_directory_too_long_for_a_socket_falls_back_to_the_temp_directory()
+    {
+        using var s = new RemoteScene(fx, "k-");
+        var longRun = Path.Combine(s.Local.Path, new string('r', 60));
+        Directory.CreateDirectory(longRun);
+        File.SetUnixFileMode(longRun, (UnixFileMode)0x1C0);
+        var tmp = Path.Combine("/tmp", "bk-" + Guid.NewGuid().ToString("n")[..8]);
+        Directory.CreateDirectory(tmp);
+        var sockets = Path.Combine(tmp, $"bcmr-ssh-{Bcmr.Engine.Platform.Native.LibC.geteuid()}");
+        try
+        {
+            var a = s.Local.WriteRandom("a.bin", 1000, 4);
+            var r = BcmrRunner.Run(["copy", "--ssh-persist", "60", a, fx.Remote(s.R("a.bin"))],
+                s.Env(new() { ["XDG_RUNTIME_DIR"] = longRun, ["TMPDIR"] = tmp }), timeout: TimeSpan.FromSeconds(60));
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.DoesNotContain("could not be started", r.Stderr);
+            Assert.NotNull(MasterStatus(sockets));
+            Assert.Equal((UnixFileMode)0x1C0, File.GetUnixFileMode(sockets));
+        }
+        finally
+        {
+            StopMaster(sockets);
+            Directory.Delete(tmp, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_negative_value_is_a_usage_error()
+    {
+        using var dir = new TempDir();
+        var r = BcmrRunner.Run("copy", "--ssh-persist", "-1", dir.WriteFile("a", [1]), "h:x");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--ssh-persist must be 0", r.Stderr);
+    }
+}
