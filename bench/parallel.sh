@@ -115,14 +115,18 @@ report() {
 connect() { # connect PREFIX SSHCFG: one tiny file with -P 1 and -P 8, and bare ssh logins, 1 and 8 at once
   local pre=$1 cfg=$2
   echo tiny > "$DIR/tiny"
+  mkdir -p "$DIR/run" && chmod 700 "$DIR/run" # --ssh-persist's socket directory (short enough for a socket path)
   echo "== connect time"
   hyperfine -r "$RUNS" -w 1 --export-json "$DIR/connect.json" \
     "$pre ssh -F $cfg bench true" \
     "$pre sh -c 'for i in 1 2 3 4 5 6 7 8; do ssh -F $cfg -o ControlMaster=no -o ControlPath=none bench true & done; wait'" \
     "BCMR_SSH='ssh -F $cfg' $pre $BCMR copy -q -f -P 1 $DIR/tiny bench:$DEST/home/tiny" \
-    "BCMR_SSH='ssh -F $cfg' $pre $BCMR copy -q -f -P 8 $DIR/tiny bench:$DEST/home/tiny"
+    "BCMR_SSH='ssh -F $cfg' $pre $BCMR copy -q -f -P 8 $DIR/tiny bench:$DEST/home/tiny" \
+    "BCMR_SSH='ssh -F $cfg' XDG_RUNTIME_DIR=$DIR/run $pre $BCMR copy -q -f --ssh-persist 60 $DIR/tiny bench:$DEST/home/tiny"
   local t; read -r -a t <<<"$(median "$DIR/connect.json")"
-  echo "RESULT connect: ssh x1 ${t[0]}s, ssh x8 at once ${t[1]}s ($(ratio "${t[1]}" "${t[0]}")x) | bcmr -P1 ${t[2]}s, -P8 ${t[3]}s ($(ratio "${t[3]}" "${t[2]}")x, goal <= 1.3)"
+  echo "RESULT connect: ssh x1 ${t[0]}s, ssh x8 at once ${t[1]}s ($(ratio "${t[1]}" "${t[0]}")x) | bcmr -P1 ${t[2]}s, -P8 ${t[3]}s ($(ratio "${t[3]}" "${t[2]}")x, goal <= 1.3)" \
+    "| --ssh-persist, master warm: ${t[4]}s ($(ratio "${t[4]}" "${t[2]}")x of -P1)"
+  $pre ssh -F "$cfg" -o "ControlPath=$DIR/run/bcmr-ssh/%C" -O exit bench 2>/dev/null || true
 }
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; bcmr: $BCMR ($("$BCMR" --version | head -1))"
