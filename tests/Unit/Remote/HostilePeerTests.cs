@@ -39,6 +39,33 @@ public class HostilePeerTests
         Assert.False(File.Exists(t["out"]));
     }
 
+    /// <summary>A server whose block hashes disagree with the bytes (damage the transport did not see): a striped
+    /// upload is never assembled under its name, a striped download never committed.</summary>
+    [RequiresToolsTheory("python3", "python3")]
+    [InlineData("upload")]
+    [InlineData("download")]
+    public void A_striped_file_whose_block_hashes_disagree_is_never_assembled_or_committed(string direction)
+    {
+        using var t = new TempDir();
+        var data = t.WriteRandom("f.bin", 20 * 1024 * 1024 + 5, 3);
+        var assembled = t["assembled"];
+        var env = new Dictionary<string, string>
+        {
+            ["BCMR_SSH"] = $"sh {Path.Combine(PeerDir, "fake_ssh.sh")}",
+            ["BCMR_REMOTE"] = $"python3 {Path.Combine(PeerDir, "fake_serve.py")} stripe-liar {assembled}",
+            ["BCMR_STRIPE_MIN_MB"] = "16",
+        };
+        string[] args = direction == "upload"
+            ? ["--json", "copy", "-P", "2", data, $"peer:{t["up.bin"]}"]
+            : ["--json", "copy", "-P", "2", $"peer:{data}", t["down.bin"]];
+        var r = BcmrRunner.Run(args, env, timeout: TimeSpan.FromMinutes(1));
+        AssertCleanFailure(r);
+        Assert.Contains("BLAKE3 differ", r.Stdout + r.Stderr);
+        Assert.Equal("CorruptData", Assert.Single(r.JsonFiles).GetProperty("error_code").GetString());
+        Assert.False(File.Exists(assembled), "the client asked the server to assemble a file whose blocks did not match");
+        Assert.False(File.Exists(t["down.bin"]));
+    }
+
     [RequiresToolsFact("python3", "python3")]
     public void A_resumed_upload_answered_with_the_wrong_reply_type_fails_cleanly()
     {

@@ -8,6 +8,9 @@
   stall         Welcome, then nothing at all (reads and ignores requests)
   v06           a well-behaved server the way bcmr 0.6 answers downloads: Stat, Hash (via b3sum), and Get, whose
                 Ok after a Get at an offset carries the BLAKE3 of the bytes from the offset, not of the whole file
+  stripe-liar   one of our own servers (Extended) that moves striped ranges faithfully but answers each with
+                chaining values of zeros (bytes damaged where the hashes cannot see them); every Assemble it is
+                asked for is recorded by touching the file named by the second argument
 """
 import os
 import subprocess
@@ -38,8 +41,9 @@ def text(s):
     return struct.pack("<I", len(b)) + b
 
 
-WELCOME, OK, ERROR, DATA, STAT_RESPONSE, HASH_RESPONSE = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
-STAT, HASH, GET, MKDIR = 0x03, 0x04, 0x05, 0x07
+WELCOME, OK, ERROR, DATA, STAT_RESPONSE, HASH_RESPONSE, RANGE_HASHES = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x8e
+STAT, HASH, GET, MKDIR, PUT_CHUNKED, GET_CHUNKED, ASSEMBLE = 0x03, 0x04, 0x05, 0x07, 0x0d, 0x0e, 0x12
+BLOCK = 4 << 20
 
 
 def field_str(payload, at):
@@ -76,12 +80,50 @@ def v06(kind, payload):
     else:
         write(ERROR, text("not supported by this fake"))
 
-read()  # Hello
-write(WELCOME, bytes([1, 0]))
+def zero_values(offset, length):
+    n = (length + BLOCK - 1) // BLOCK
+    return struct.pack("<QI", offset, 32 * n) + bytes(32 * n)
+
+
+def stripe_liar(kind, payload):
+    path, at = field_str(payload, 0)
+    if kind == STAT:
+        if os.path.exists(path):
+            st = os.stat(path)
+            write(STAT_RESPONSE, struct.pack("<Qq?", st.st_size, int(st.st_mtime), os.path.isdir(path)))
+        else:
+            write(ERROR, text(f"{path}: No such file or directory"))
+    elif kind == PUT_CHUNKED:
+        offset, length = struct.unpack_from("<QQ", payload, at)
+        left = length
+        while left > 0:
+            k, p = read()
+            left -= len(p) - 4  # Data{bytes}: no codec was offered
+        write(RANGE_HASHES, zero_values(offset, length))
+    elif kind == GET_CHUNKED:
+        offset, length = struct.unpack_from("<QQ", payload, at)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+        for i in range(0, len(data), BLOCK):
+            chunk = data[i:i + BLOCK]
+            write(DATA, struct.pack("<I", len(chunk)) + chunk)
+        write(RANGE_HASHES, zero_values(offset, length))
+    elif kind == ASSEMBLE:
+        open(sys.argv[2], "a").close()
+        write(OK, bytes([0]))
+    else:
+        write(ERROR, text("not supported by this fake"))
+
+
+hello_kind, hello = read()  # Hello
+write(WELCOME, bytes([1, 0x80 if mode == "stripe-liar" else 0]))
 while True:
     kind, payload = read()
     if mode == "v06" and kind in (STAT, HASH, GET):
         v06(kind, payload)
+    elif mode == "stripe-liar":
+        stripe_liar(kind, payload)
     elif mode == "stall":
         time.sleep(3600)
     elif mode == "welcome":
