@@ -186,6 +186,13 @@ internal static class CopyCommand
                 Console.Error.WriteLine($"bcmr: {name}: missing destination (usage: bcmr {name} SRC... DST)");
                 return Task.FromResult(ExitCodes.Usage);
             }
+            int persist;
+            try { persist = Settings.SecondsFlagOrEnvironment(parse.GetValue(sshPersist), SshPersist.Variable); }
+            catch (BcmrException e)
+            {
+                Console.Error.WriteLine($"bcmr: {name}: {e.Message}");
+                return Task.FromResult(ExitCodes.Usage);
+            }
             var request = new CopyRequest
             {
                 Sources = all[..^1],
@@ -199,7 +206,7 @@ internal static class CopyCommand
                 Sync = parse.GetValue(sync),
                 Jobs = parse.GetValue(jobs),
                 Parallel = parse.GetValue(parallel),
-                SshPersist = Settings.SecondsFlagOrEnvironment(parse.GetValue(sshPersist), SshPersist.Variable),
+                SshPersist = persist,
                 Excludes = parse.GetValue(exclude) ?? [],
                 Reflink = reflink is null ? ReflinkMode.Auto : parse.GetValue(reflink),
                 Sparse = sparse is null ? SparseMode.Auto : parse.GetValue(sparse),

@@ -79,6 +79,16 @@ Describe 'Copy-BcmrItem' {
         { Copy-BcmrItem Env:/PATH $dst -ErrorAction Stop } | Should -Throw -ErrorId 'NotFileSystemPath,Bcmr.Cmdlets.Commands.CopyBcmrItemCommand'
     }
 
+    It 'refuses a BCMR_SSH_PERSIST that is not a number of seconds, naming it, and copies nothing' {
+        $env:BCMR_SSH_PERSIST = 'soon'
+        try {
+            $target = Join-Path $dst 'persist.txt'
+            { Copy-BcmrItem (Join-Path $src 'a.txt') $target -ErrorAction Stop } | Should -Throw '*BCMR_SSH_PERSIST*not a number of seconds*'
+            Test-Path $target | Should -BeFalse
+        }
+        finally { Remove-Item Env:BCMR_SSH_PERSIST }
+    }
+
     It 'writes progress ending with Completed records, and none when silenced' {
         # 2 GiB: 256 MiB was copied and verified before the first progress record was due on an AVX-512 EPYC.
         $big = Join-Path $TestDrive 'big.bin'

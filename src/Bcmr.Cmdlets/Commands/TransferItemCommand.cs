@@ -210,9 +210,18 @@ public abstract class TransferItemCommand : CancellableCmdlet
             if (_unresolved > 0) log?.Result(new EngineSummary { Operation = Verb.ToLowerInvariant(), Failed = _unresolved }, $"{_unresolved} item(s) failed; nothing to copy");
             return;
         }
+        CopyOptions options;
+        try { options = Options(); }
+        catch (BcmrException e)
+        {
+            // A setting of the environment that cannot be used (BCMR_SSH_PERSIST): nothing was touched.
+            log?.Result(null, e.Message);
+            ThrowTerminatingError(ErrorMapping.Record(e, Destination));
+            return;
+        }
         using var pump = new EnginePump<EngineEvent>();
         // The engine's own warnings start with "bcmr: " for the CLI; a warning record says who it is from.
-        var request = Options().ToRequest(_sources, _destination,
+        var request = options.ToRequest(_sources, _destination,
             w => pump.Post(new EngineEvent(null, null, w.StartsWith("bcmr: ", StringComparison.Ordinal) ? w[6..] : w)))
             with { Settings = ModuleEnvironment.Read() };
         var view = ProgressWanted() ? new TransferProgressView($"{Verb}-BcmrItem to {Destination}", CopyOptions.ProgressInterval) : null;
@@ -351,7 +360,7 @@ public abstract class TransferItemCommand : CancellableCmdlet
         Verify = Verify, Sync = Sync, Jobs = MyInvocation.BoundParameters.ContainsKey(nameof(Jobs)) ? Jobs : null,
         Parallel = Parallel,
         SshPersist = MyInvocation.BoundParameters.ContainsKey(nameof(SshPersist)) ? SshPersist
-            : int.TryParse(Settings.FlagOrEnvironment(null, Bcmr.Engine.Client.SshPersist.Variable), out var persist) ? persist : 0,
+            : Settings.SecondsFromEnvironment(Bcmr.Engine.Client.SshPersist.Variable),
         SshCommand = Settings.FlagOrEnvironment(SshCommand, SshChannel.SshVariable),
         RemoteCommand = Settings.FlagOrEnvironment(RemoteCommand, SshChannel.RemoteVariable),
         NoFallback = NoFallback, Compress = Compress,

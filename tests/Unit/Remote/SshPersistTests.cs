@@ -125,11 +125,17 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [Fact]
-    public void A_negative_value_is_a_usage_error()
+    public void A_negative_value_or_a_variable_that_is_not_a_number_is_a_usage_error()
     {
         using var dir = new TempDir();
         var r = BcmrRunner.Run("copy", "--ssh-persist", "-1", dir.WriteFile("a", [1]), "h:x");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--ssh-persist must be 0", r.Stderr);
+
+        var fromVariable = BcmrRunner.Run(["copy", dir["a"], dir["b"]], new Dictionary<string, string> { ["BCMR_SSH_PERSIST"] = "soon" });
+        Assert.Equal(2, fromVariable.ExitCode);
+        Assert.Contains("BCMR_SSH_PERSIST=soon: not a number of seconds", fromVariable.Stderr);
+        Assert.DoesNotContain("Unhandled", fromVariable.Stderr);
+        Assert.False(File.Exists(dir["b"]));
     }
 }
