@@ -23,6 +23,73 @@ internal sealed partial class RemoteTransfer
         public long Mtime { get; } = mtime;
     }
 
+    /// <summary>A reply whose data blocks the reader thread hands to the <see cref="DiskSink"/>: a whole file's
+    /// (<see cref="GetReply"/>) or a striped range's (<see cref="RangeReply"/>).</summary>
+    private abstract class SinkReply(DiskSink sink, long receivedFrom) : PendingReply
+    {
+        /// <summary>Why this reply's data is no longer stored (a bad block, more than was asked, a failed write); the rest
+        /// of the reply is still consumed, so the stream stays in step.</summary>
+        public volatile BcmrException? LocalError;
+        /// <summary>The frame that ended the reply (Ok, Error, RangeHashes).</summary>
+        public Message? Final;
+        public BcmrException? Lost;
+        private long _received = receivedFrom;
+
+        /// <summary>On the sink thread: one block, in the order received.</summary>
+        public abstract void Store(byte[] buffer, int length);
+
+        /// <summary>On the sink thread: everything before it is stored; <paramref name="lost"/> when the connection was.</summary>
+        public abstract void Finish(BcmrException? lost);
+
+        /// <summary>A Data or DataCompressed frame of this reply: decoded into one of the sink's buffers and handed to the
+        /// sink, unless the reply has stopped storing, the block is bad, or it would end past <paramref name="limit"/>
+        /// (then <paramref name="overrun"/> is the error). The bytes it took on the wire are added to
+        /// <paramref name="wire"/> and held to the bandwidth limit. False: data never ends a reply.</summary>
+        protected bool Receive(in Frame frame, BandwidthLimiter? limiter, string shown, ref long wire, long limit, Func<BcmrException> overrun)
+        {
+            int onWire = frame.Type == MessageType.Data ? frame.Payload.Length - 4 : frame.Payload.Length - FrameWriter.DataCompressedFields;
+            Interlocked.Add(ref wire, onWire);
+            limiter?.Wait(onWire);
+            if (LocalError is not null) return false;
+            var buffer = sink.Rent(frame.DeclaredBlockLength);
+            if (buffer is null) return false;
+            int length;
+            try
+            {
+                var data = frame.DecodeBlock(buffer);
+                if (frame.Type == MessageType.Data) data.CopyTo(buffer);
+                length = data.Length;
+            }
+            catch (BcmrException e)
+            {
+                sink.Return(buffer);
+                LocalError ??= new BcmrException(BcmrErrorCode.CorruptData, shown, $"{shown}: {e.Message}", e);
+                return false;
+            }
+            if (_received + length > limit)
+            {
+                sink.Return(buffer);
+                LocalError ??= overrun();
+                return false;
+            }
+            _received += length;
+            sink.Post(new DiskSink.Work(this, buffer, length, null));
+            return false;
+        }
+
+        /// <summary>The frame that ends the reply: kept as <see cref="Final"/>; the reply is done once the sink has
+        /// stored every block before it. True.</summary>
+        protected bool TakeEnd(in Frame frame)
+        {
+            try { Final = frame.Decode(); }
+            catch (ProtocolException e) { Final = new ErrorResponse($"malformed {frame.Type} reply: {e.Message}"); }
+            sink.Post(new DiskSink.Work(this, null, 0, null));
+            return true;
+        }
+
+        public override void OnConnectionLost(BcmrException error) => sink.Post(new DiskSink.Work(this, null, 0, error));
+    }
+
     /// <summary>
     /// Receives one file. The reader thread takes each Data or DataCompressed frame off the connection, decodes or
     /// copies it into one of the <see cref="DiskSink"/>'s buffers and goes back to reading; the sink's thread writes
@@ -30,47 +97,8 @@ internal sealed partial class RemoteTransfer
     /// are recorded and the rest of the reply is still consumed, so the stream stays in step. The reply is done (and
     /// the calling thread commits or discards the file) only after the sink has handled everything before it.
     /// </summary>
-    /// <summary>A reply whose data blocks the reader thread hands to the <see cref="DiskSink"/>: a whole file's
-    /// (<see cref="GetReply"/>) or a striped range's (<see cref="RangeReply"/>).</summary>
-    private abstract class SinkReply : PendingReply
-    {
-        /// <summary>On the sink thread: one block, in the order received.</summary>
-        public abstract void Store(byte[] buffer, int length);
-
-        /// <summary>On the sink thread: everything before it is stored; <paramref name="lost"/> when the connection was.</summary>
-        public abstract void Finish(BcmrException? lost);
-
-        /// <summary>Takes a Data or DataCompressed frame into one of the sink's buffers, decoded; null when it is not
-        /// to be stored (the download is over, or the block is bad: <paramref name="error"/> says why). The bytes it
-        /// took on the wire are added to <paramref name="wire"/> and held to the bandwidth limit.</summary>
-        protected static byte[]? TakeBlock(in Frame frame, DiskSink sink, BandwidthLimiter? limiter, string shown, ref long wire,
-            out int length, out BcmrException? error)
-        {
-            int onWire = frame.Type == MessageType.Data ? frame.Payload.Length - 4 : frame.Payload.Length - FrameWriter.DataCompressedFields;
-            Interlocked.Add(ref wire, onWire);
-            limiter?.Wait(onWire);
-            length = 0;
-            error = null;
-            var buffer = sink.Rent(frame.DeclaredBlockLength);
-            if (buffer is null) return null;
-            try
-            {
-                var data = frame.DecodeBlock(buffer);
-                if (frame.Type == MessageType.Data) data.CopyTo(buffer);
-                length = data.Length;
-                return buffer;
-            }
-            catch (BcmrException e)
-            {
-                sink.Return(buffer);
-                error = new BcmrException(BcmrErrorCode.CorruptData, shown, $"{shown}: {e.Message}", e);
-                return null;
-            }
-        }
-    }
-
     private sealed class GetReply(StagedFile staged, DownloadFile file, Blake3Hasher? hasher, long offset,
-        ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : SinkReply
+        ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : SinkReply(sink, offset)
     {
         /// <summary>The destination's partial file: what arrived is kept there when the connection is lost.</summary>
         public StagedFile Staged { get; } = staged;
@@ -82,10 +110,6 @@ internal sealed partial class RemoteTransfer
         /// <summary>Bytes written and hashed (by the sink thread).</summary>
         public long Position = offset;
         public long Wire;
-        public volatile BcmrException? LocalError;
-        public Message? Final;
-        public BcmrException? Lost;
-        private long _received = offset;
         private ProgressTracker.CurrentFile? _cur;
 
 
@@ -95,27 +119,10 @@ internal sealed partial class RemoteTransfer
             {
                 case MessageType.Data or MessageType.DataCompressed:
                     _cur ??= StartProgress();
-                    if (LocalError is not null) return false;
-                    var buffer = TakeBlock(frame, sink, limiter, file.Shown, ref Wire, out int length, out var bad);
-                    if (buffer is null)
-                    {
-                        LocalError ??= bad;
-                        return false;
-                    }
-                    if (_received + length > file.Size)
-                    {
-                        sink.Return(buffer);
-                        LocalError ??= new BcmrException(BcmrErrorCode.SourceChanged, file.Shown, $"{file.Shown}: the server sent more than the {file.Size} bytes it announced (it changed while listed)");
-                        return false;
-                    }
-                    _received += length;
-                    sink.Post(new DiskSink.Work(this, buffer, length, null));
-                    return false;
+                    return Receive(frame, limiter, file.Shown, ref Wire, file.Size, () => new BcmrException(BcmrErrorCode.SourceChanged, file.Shown,
+                        $"{file.Shown}: the server sent more than the {file.Size} bytes it announced (it changed while listed)"));
                 default:
-                    try { Final = frame.Decode(); }
-                    catch (ProtocolException e) { Final = new ErrorResponse($"malformed {frame.Type} reply: {e.Message}"); }
-                    sink.Post(new DiskSink.Work(this, null, 0, null));
-                    return true;
+                    return TakeEnd(frame);
             }
         }
 
@@ -154,7 +161,6 @@ internal sealed partial class RemoteTransfer
             return cur;
         }
 
-        public override void OnConnectionLost(BcmrException error) => sink.Post(new DiskSink.Work(this, null, 0, error));
     }
 
     /// <summary>

@@ -356,43 +356,17 @@ internal sealed partial class RemoteTransfer
     /// <summary>A striped range being received: its blocks go through this connection's disk thread into the shared
     /// partial file at their offsets, hashed into chaining values on the way.</summary>
     private sealed class RangeReply(Stripe stripe, DownloadFile file, long offset, long length, bool hash,
-        ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : SinkReply
+        ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : SinkReply(sink, offset)
     {
         public long Offset { get; } = offset;
         public long End { get; } = offset + length;
         public BlockChainingValues? Values { get; } = hash ? new BlockChainingValues(offset) : null;
         public long Position = offset;
-        private long _received = offset;
-        public volatile BcmrException? LocalError;
-        public Message? Final;
-        public BcmrException? Lost;
 
-        public override bool OnFrame(in Frame frame)
-        {
-            if (frame.Type is MessageType.Data or MessageType.DataCompressed)
-            {
-                if (LocalError is not null) return false;
-                var buffer = TakeBlock(frame, sink, limiter, file.Shown, ref stripe.Wire.Value, out int length, out var bad);
-                if (buffer is null)
-                {
-                    LocalError ??= bad;
-                    return false;
-                }
-                if (_received + length > End)
-                {
-                    sink.Return(buffer);
-                    LocalError ??= new BcmrException(BcmrErrorCode.CorruptData, file.Shown, $"{file.Shown}: the server sent more than the range at {Offset} holds");
-                    return false;
-                }
-                _received += length;
-                sink.Post(new DiskSink.Work(this, buffer, length, null));
-                return false;
-            }
-            try { Final = frame.Decode(); }
-            catch (ProtocolException e) { Final = new ErrorResponse($"malformed {frame.Type} reply: {e.Message}"); }
-            sink.Post(new DiskSink.Work(this, null, 0, null));
-            return true;
-        }
+        public override bool OnFrame(in Frame frame) => frame.Type is MessageType.Data or MessageType.DataCompressed
+            ? Receive(frame, limiter, file.Shown, ref stripe.Wire.Value, End, () => new BcmrException(BcmrErrorCode.CorruptData, file.Shown,
+                $"{file.Shown}: the server sent more than the range at {Offset} holds"))
+            : TakeEnd(frame);
 
         public override void Store(byte[] buffer, int length)
         {
@@ -413,8 +387,6 @@ internal sealed partial class RemoteTransfer
             Lost ??= lost;
             SetDone();
         }
-
-        public override void OnConnectionLost(BcmrException error) => sink.Post(new DiskSink.Work(this, null, 0, error));
     }
 
     /// <summary>Asks for ranges of a striped file over <paramref name="c"/> while it has any, no more than
