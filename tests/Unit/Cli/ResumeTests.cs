@@ -80,12 +80,12 @@ public class ResumeTests
     internal static void WriteRandom(string path, long size, int seed)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var rnd = new Random(seed);
+        var noise = new Noise(seed);
         var buf = new byte[1 << 20];
         using var f = File.Create(path);
         for (long done = 0; done < size; done += buf.Length)
         {
-            rnd.NextBytes(buf);
+            noise.Fill(buf);
             f.Write(buf, 0, (int)Math.Min(buf.Length, size - done));
         }
     }

@@ -24,7 +24,7 @@ public sealed class TempDir : IDisposable
     public string WriteRandom(string relative, int size, int seed)
     {
         var data = new byte[size];
-        new Random(seed).NextBytes(data);
+        new Noise(seed).Fill(data);
         return WriteFile(relative, data);
     }
 
