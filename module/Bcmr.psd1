@@ -15,6 +15,7 @@
         'Get-BcmrSession'
         'Move-BcmrItem'
         'Remove-BcmrSession'
+        'Sync-BcmrItem'
         'Start-BcmrServe'
     )
     FunctionsToExport    = @()

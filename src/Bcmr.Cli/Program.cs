@@ -61,6 +61,7 @@ namespace Bcmr.Cli
             root.Add(CopyCommand.Create(move: true, settings));
             root.Add(RemoveCommand.Create());
             root.Add(CheckCommand.Create());
+            root.Add(SyncCommand.Create(settings));
             root.Add(HashCommand.Create());
             root.Add(SessionCommand.Create(settings));
             root.Add(CasCommand.Create(settings));

@@ -161,3 +161,55 @@ public sealed class CasClearResult
     public long BlobsLeft { get; init; }
     public long BytesLeft { get; init; }
 }
+
+/// <summary>One thing Sync-BcmrItem did (or, with -WhatIf, would do) to the destination; emitted with -PassThru.</summary>
+public sealed class SyncAction
+{
+    /// <summary>Copy (new in the destination), Update (replaced), Delete.</summary>
+    public string Action { get; init; } = "";
+    /// <summary>New, Size, Mtime, Checksum, Target, Type, Extraneous or Excluded.</summary>
+    public string Reason { get; init; } = "";
+    /// <summary>Below the synced roots, '/'-separated.</summary>
+    public string Path { get; init; } = "";
+    public EntryKind Kind { get; init; }
+    public string? Source { get; init; }
+    public string Destination { get; init; } = "";
+    /// <summary>Done, Failed, DryRun, Declined (-Confirm said no) or Skipped (-MaxDelete).</summary>
+    public string Status { get; init; } = "";
+    public long Bytes { get; init; }
+    public long WireBytes { get; init; }
+    /// <summary>Where the replaced or deleted version went (-BackupDirectory).</summary>
+    public string? Backup { get; init; }
+    public string? Message { get; init; }
+
+    internal static SyncAction From(Bcmr.Engine.Sync.SyncAction a) => new()
+    {
+        Action = a.Action.ToString(), Reason = a.Reason.ToString(), Path = a.Path, Kind = a.Kind, Source = a.Source,
+        Destination = a.Destination, Status = a.Status.ToString(), Bytes = a.Bytes, WireBytes = a.WireBytes,
+        Backup = a.Backup, Message = a.Message,
+    };
+}
+
+/// <summary>What one Sync-BcmrItem did in all: always its last output object.</summary>
+public sealed class SyncSummary
+{
+    public int Copied { get; init; }
+    public int Updated { get; init; }
+    public int Deleted { get; init; }
+    public int Unchanged { get; init; }
+    public int Failed { get; init; }
+    public long Bytes { get; init; }
+    public long WireBytes { get; init; }
+    public TimeSpan Duration { get; init; }
+    public bool WhatIf { get; init; }
+    /// <summary>Why no delete ran although -Delete or -Mirror asked for them (a copy failed, -MaxDelete).</summary>
+    public string? DeletesSkipped { get; init; }
+    public string Transport { get; init; } = "local";
+
+    internal static SyncSummary From(Bcmr.Engine.Sync.SyncSummary s) => new()
+    {
+        Copied = s.Copied, Updated = s.Updated, Deleted = s.Deleted, Unchanged = s.Unchanged, Failed = s.Failed,
+        Bytes = s.Bytes, WireBytes = s.WireBytes, Duration = s.Duration, WhatIf = s.DryRun, DeletesSkipped = s.DeletesSkipped,
+        Transport = s.Transport,
+    };
+}

@@ -117,7 +117,7 @@ Describe 'Copy-BcmrItem' {
 
 Describe 'Module' {
     It 'exports exactly the cmdlets' {
-        (Get-Command -Module Bcmr).Name | Sort-Object | Should -Be @('Clear-BcmrCas', 'Copy-BcmrItem', 'Get-BcmrSession', 'Move-BcmrItem', 'Remove-BcmrSession', 'Start-BcmrServe')
+        (Get-Command -Module Bcmr).Name | Sort-Object | Should -Be @('Clear-BcmrCas', 'Copy-BcmrItem', 'Get-BcmrSession', 'Move-BcmrItem', 'Remove-BcmrSession', 'Start-BcmrServe', 'Sync-BcmrItem')
     }
 
     It 'has help with examples for every cmdlet' {

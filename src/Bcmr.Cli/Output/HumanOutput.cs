@@ -110,6 +110,16 @@ internal sealed class HumanOutput : IProgress<TransferProgress>
 
     private void ClearLine() { lock (_lock) ClearLineLocked(); }
 
+    /// <summary>A line of another command's own (sync's actions, its summary), after the live progress line is cleared.</summary>
+    public void Line(string text, bool toStdout)
+    {
+        lock (_lock)
+        {
+            ClearLineLocked();
+            (toStdout ? Console.Out : _err).WriteLine(text);
+        }
+    }
+
     private void ClearLineLocked()
     {
         if (!_lineDrawn) return;

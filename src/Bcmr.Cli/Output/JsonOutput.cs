@@ -56,7 +56,7 @@ internal sealed class JsonOutput : IProgress<TransferProgress>, IDisposable
     public void Result(string operation, TransferSummary? s, string? error, int exitCode) =>
         Line(w => TransferJson.WriteResult(w, operation, s, error, exitCode));
 
-    private void Line(Action<Utf8JsonWriter> body)
+    public void Line(Action<Utf8JsonWriter> body)
     {
         lock (_lock)
         {

@@ -27,6 +27,10 @@ internal static class ParameterWording
         ("--ssh-persist must be", "-SshPersist must be"),
         ("--bwlimit: ", "-BandwidthLimit: "),
         ("while waiting for the server (--timeout)", "while waiting for the server (-TimeoutSec)"),
+        ("--max-delete ", "-MaxDelete "),
+        ("(use --delete)", "(use -Delete or -Mirror)"),
+        ("run without --delete and --backup-dir", "run without -Delete, -Mirror and -BackupDirectory"),
+        ("(add --checksum to compare contents)", "(add -Checksum to compare contents)"),
     ];
 
     public static string ForCmdlet(string message)

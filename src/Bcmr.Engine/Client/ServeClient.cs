@@ -230,6 +230,11 @@ public sealed class ServeClient : IDisposable
     /// <summary>Capabilities in effect (the server's answer).</summary>
     public byte Caps { get; private set; }
 
+    /// <summary>Features in effect: those of the server's Welcome this client knows (<see cref="Protocol.Features"/>).</summary>
+    public uint Features { get; private set; }
+
+    public bool Has(uint feature) => (Features & feature) == feature;
+
     /// <summary>Frame bytes written to the server (headers included).</summary>
     public long BytesSent => Interlocked.Read(ref _sent);
 
@@ -300,6 +305,7 @@ public sealed class ServeClient : IDisposable
         {
             case Welcome w when w.Version == Wire.Version:
                 Caps = (byte)(w.Caps & caps);
+                Features = (Caps & Protocol.Caps.Extended) != 0 ? w.Features & Protocol.Features.Supported : 0;
                 break;
             case Welcome w:
                 throw new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote,

@@ -62,9 +62,14 @@ public sealed class PathFilter
 {
     private readonly Regex[] _patterns;
 
+    /// <summary>When set, every entry whose relative path is not in it is left out too: how a sync has the copy
+    /// engine walk its source for the files it decided to copy (and the directories leading to them) only.</summary>
+    private readonly IReadOnlySet<string>? _only;
+
     /// <summary>A pattern that is not a valid regular expression is a usage error that names it.</summary>
-    public PathFilter(IReadOnlyList<string> patterns)
+    public PathFilter(IReadOnlyList<string> patterns, IReadOnlySet<string>? only = null)
     {
+        _only = only;
         _patterns = new Regex[patterns.Count];
         for (int i = 0; i < _patterns.Length; i++)
         {
@@ -76,10 +81,11 @@ public sealed class PathFilter
         }
     }
 
-    public bool IsEmpty => _patterns.Length == 0;
+    public bool IsEmpty => _patterns.Length == 0 && _only is null;
 
     public bool Excludes(string relativePath)
     {
+        if (_only is not null && !_only.Contains(relativePath)) return true;
         foreach (var rx in _patterns)
             if (rx.IsMatch(relativePath)) return true;
         return false;

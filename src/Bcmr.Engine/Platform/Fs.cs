@@ -622,6 +622,45 @@ internal static unsafe partial class Fs
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
     }
 
+    /// <summary>Sets only the modification time (the access time is left as it is), never following a final link.</summary>
+    public static void SetModificationTime(string path, long sec, long nsec)
+    {
+        if (Linux)
+        {
+            var times = stackalloc Timespec[2];
+            times[0] = new Timespec { Sec = 0, Nsec = UTIME_OMIT };
+            times[1] = new Timespec { Sec = sec, Nsec = nsec };
+            if (utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) != 0) throw BcmrException.FromErrno(LastErrno, path, "cannot set times");
+            return;
+        }
+        try
+        {
+            var mtime = DateTime.UnixEpoch.AddSeconds(sec).AddTicks(nsec / 100);
+            if (Directory.Exists(path)) Directory.SetLastWriteTimeUtc(path, mtime);
+            else File.SetLastWriteTimeUtc(path, mtime);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+    }
+
+    /// <summary>link(2): a second name for a file (a link itself when the first name is one), replacing a file
+    /// already at <paramref name="to"/> only when <paramref name="replace"/> (through a temporary name and a rename, so
+    /// <paramref name="to"/> always names one of the two).</summary>
+    public static void HardLink(string from, string to, bool replace)
+    {
+        if (!Linux)
+        {
+            try { File.Copy(from, to, replace); return; }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, to); }
+        }
+        if (link(from, to) == 0) return;
+        int errno = LastErrno;
+        if (errno != Errno.EEXIST || !replace) throw RenameError(errno, from, to);
+        var temporary = to + ".bcmr-link-" + Environment.ProcessId;
+        if (link(from, temporary) != 0) throw RenameError(LastErrno, from, to);
+        try { Rename(temporary, to, replace: true); }
+        catch { TryDeleteFile(temporary); throw; }
+    }
+
     /// <summary>Copies extended attributes. Returns the names the destination refused (another filesystem, no
     /// privilege): cross-filesystem copies should not fail over them, but -v reports them.</summary>
     public static List<string>? CopyXattrs(SafeFileHandle? srcHandle, string src, SafeFileHandle? dstHandle, string dst)

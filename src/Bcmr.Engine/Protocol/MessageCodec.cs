@@ -185,6 +185,31 @@ public static class MessageCodec
                 if (of > BlockHashesRequest.Upload) throw r.Malformed($"of {of} is not 0 or 1");
                 return new BlockHashesRequest(path, of);
             }
+            case MessageType.SetMeta:
+            {
+                var path = r.Str();
+                var sec = r.I64();
+                var nsec = r.U32();
+                if (nsec >= 1_000_000_000) throw r.Malformed($"{nsec} nanoseconds is not below one second");
+                var mode = r.U32();
+                if (mode != SetMetaRequest.KeepMode && mode > 0xFFF) throw r.Malformed($"mode {mode:x} has bits beyond 07777");
+                return new SetMetaRequest(path, sec, nsec, mode);
+            }
+            case MessageType.Remove:
+            {
+                var path = r.Str();
+                return new RemoveRequest(path, r.Bool());
+            }
+            case MessageType.Rename:
+            {
+                var from = r.Str();
+                return new RenameRequest(from, r.Str());
+            }
+            case MessageType.Link:
+            {
+                var from = r.Str();
+                return new LinkRequest(from, r.Str());
+            }
             case MessageType.RangeHashes:
             {
                 var offset = r.U64();
@@ -209,7 +234,12 @@ public static class MessageCodec
                 var mtime = r.I64();
                 return new ResumeProofResponse(held, size, mtime, r.OptStr());
             }
-            case MessageType.Welcome: return new Welcome(r.U8(), r.OptionalTrailingU8());
+            case MessageType.Welcome:
+            {
+                var version = r.U8();
+                var caps = r.OptionalTrailingU8();
+                return new Welcome(version, caps, r.AtEnd ? 0u : r.U32());
+            }
             case MessageType.Ok: return new OkResponse(r.OptStr());
             case MessageType.Error:
             {

@@ -210,6 +210,46 @@ public sealed record BlockHashesRequest(string Path, byte Of) : Message
     internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.U8(Of); }
 }
 
+/// <summary>0x14 SetMeta{str path, i64 mtime seconds, u32 mtime nanoseconds, u32 mode} (<see cref="Features.Tree"/>):
+/// give an existing file or directory this modification time and, unless mode is <see cref="KeepMode"/>, these
+/// permission bits (07777). Never follows a final symbolic link. Ok or Error.</summary>
+public sealed record SetMetaRequest(string Path, long MtimeSec, uint MtimeNsec, uint Mode) : Message
+{
+    public const uint KeepMode = uint.MaxValue;
+    public override MessageType Type => MessageType.SetMeta;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 16;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.I64(MtimeSec); w.U32(MtimeNsec); w.U32(Mode); }
+}
+
+/// <summary>0x15 Remove{str path, bool recursive} (<see cref="Features.Tree"/>): delete one entry: a file or a
+/// symbolic link (the link, never what it points to), or a directory (empty, or with everything under it when
+/// recursive, links inside removed as links). No component of the path may be a link or "..", and the root itself is
+/// never removed. Ok (also when nothing was there) or Error.</summary>
+public sealed record RemoveRequest(string Path, bool Recursive) : Message
+{
+    public override MessageType Type => MessageType.Remove;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path) + 1;
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(Path); w.Bool(Recursive); }
+}
+
+/// <summary>0x16 Rename{str from, str to} (<see cref="Features.Tree"/>): move an entry (a link as a link) to a new
+/// name, replacing a file there, creating the new name's missing directories; the paths obey Remove's rules.</summary>
+public sealed record RenameRequest(string From, string To) : Message
+{
+    public override MessageType Type => MessageType.Rename;
+    internal override int PayloadSize => PayloadWriter.StrSize(From) + PayloadWriter.StrSize(To);
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(From); w.Str(To); }
+}
+
+/// <summary>0x17 Link{str from, str to} (<see cref="Features.Tree"/>): a second name (hard link) for a file, replacing
+/// a file there, creating missing directories: how a sync keeps the version it is about to replace.</summary>
+public sealed record LinkRequest(string From, string To) : Message
+{
+    public override MessageType Type => MessageType.Link;
+    internal override int PayloadSize => PayloadWriter.StrSize(From) + PayloadWriter.StrSize(To);
+    internal override void WritePayload(ref PayloadWriter w) { w.Str(From); w.Str(To); }
+}
+
 /// <summary>0x0f Truncate{str path, u64 size}.</summary>
 public sealed record TruncateRequest(string Path, ulong Size) : Message
 {
@@ -220,12 +260,19 @@ public sealed record TruncateRequest(string Path, ulong Size) : Message
 
 // ---- server -> client --------------------------------------------------------------------------------------------
 
-/// <summary>0x81 Welcome{u8 version, u8 caps}; caps = server ∩ client. The caps byte may be missing (reads as 0).</summary>
-public sealed record Welcome(byte Version, byte Caps) : Message
+/// <summary>0x81 Welcome{u8 version, u8 caps[, u32 features]}; caps = server ∩ client. The caps byte may be missing
+/// (reads as 0). Features (<see cref="Protocol.Features"/>) follow only for a client whose Hello had
+/// <see cref="Protocol.Caps.Extended"/>, and only when not 0, so a bcmr 0.6 client reads the two bytes it knows.</summary>
+public sealed record Welcome(byte Version, byte Caps, uint Features = 0) : Message
 {
     public override MessageType Type => MessageType.Welcome;
-    internal override int PayloadSize => 2;
-    internal override void WritePayload(ref PayloadWriter w) { w.U8(Version); w.U8(Caps); }
+    internal override int PayloadSize => Features == 0 ? 2 : 6;
+    internal override void WritePayload(ref PayloadWriter w)
+    {
+        w.U8(Version);
+        w.U8(Caps);
+        if (Features != 0) w.U32(Features);
+    }
 }
 
 /// <summary>0x82 Ok{opt str hex hash}.</summary>

@@ -24,6 +24,10 @@ public enum MessageType : byte
     ResumeProof = 0x11,
     Assemble = 0x12,
     BlockHashes = 0x13,
+    SetMeta = 0x14,
+    Remove = 0x15,
+    Rename = 0x16,
+    Link = 0x17,
 
     // server -> client
     Welcome = 0x81,
@@ -63,6 +67,12 @@ public static class Caps
     /// gets version 1 as is.</summary>
     public const byte Extended = 0x80;
 
+    /// <summary>The second word of capabilities, past the full caps byte: a u32 our server appends to its Welcome when
+    /// the client's Hello has <see cref="Extended"/> (so a bcmr 0.6 client never sees it); the client uses the bits it
+    /// knows of those the server names (<see cref="Features"/>). Absent: no feature.</summary>
+    public static string DescribeFeatures(uint features) =>
+        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
+
     public static string Describe(byte caps)
     {
         if (caps == 0) return "none";
@@ -101,8 +111,19 @@ public static class Wire
     /// <summary>Frame length of a Data frame carrying <paramref name="dataLength"/> bytes: type + u32 + data.</summary>
     public static int DataFrameLength(int dataLength) => 1 + 4 + dataLength;
 
-    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x13 or >= 0x81 and <= 0x8f;
+    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x17 or >= 0x81 and <= 0x8f;
 
     /// <summary>Requests flow client to server, replies server to client.</summary>
     public static bool IsClientMessage(MessageType type) => (byte)type < 0x80;
+}
+
+/// <summary>Bits of the Welcome's feature word (<see cref="Caps.DescribeFeatures"/>), each a set of messages.</summary>
+public static class Features
+{
+    /// <summary>What a sync changes on a server's tree: SetMeta (a file's mtime and mode), Remove (a file, a link or a
+    /// directory, never followed), Rename and Link (a backup of what a sync replaces or deletes).</summary>
+    public const uint Tree = 0x1;
+
+    /// <summary>Every feature this implementation has, server and client.</summary>
+    public const uint Supported = Tree;
 }

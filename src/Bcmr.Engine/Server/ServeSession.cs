@@ -46,6 +46,8 @@ public sealed class ServeOptions
 
     /// <summary>Capabilities offered in Welcome (intersected with the client's and with <see cref="ServeSession.SupportedCaps"/>).</summary>
     public byte Capabilities { get; init; } = ServeSession.SupportedCaps;
+    /// <summary>Features offered to our own clients (<see cref="Protocol.Features"/>), in the Welcome.</summary>
+    public uint Features { get; init; } = Protocol.Features.Supported;
 
     /// <summary>The file descriptor behind the output stream (1 for <c>bcmr serve</c>), so that FAST downloads can be
     /// sent with sendfile(2) straight from the file; null: always the buffered path.</summary>
@@ -154,6 +156,11 @@ public sealed partial class ServeSession : IDisposable
     /// sees an interrupted upload where it would have left it itself (see <see cref="LegacyView"/>).</summary>
     private bool Extended => (EffectiveCaps & Caps.Extended) != 0;
 
+    /// <summary>Features offered in the Welcome (our clients only): see <see cref="Protocol.Features"/>.</summary>
+    public uint Features { get; private set; }
+
+    private bool TreeChanges => (Features & Protocol.Features.Tree) != 0;
+
     /// <summary>The codec Get uses for its blocks: zstd, else lz4, else raw, of what was negotiated.</summary>
     public WireCodec Codec { get; private set; }
 
@@ -257,7 +264,8 @@ public sealed partial class ServeSession : IDisposable
         }
         EffectiveCaps = (byte)(hello.Caps & _options.Capabilities & SupportedCaps);
         Codec = Compression.Choose(EffectiveCaps);
-        Send(new Welcome(Wire.Version, EffectiveCaps));
+        Features = Extended ? Protocol.Features.Supported & _options.Features : 0;
+        Send(new Welcome(Wire.Version, EffectiveCaps, Features));
         return null;
     }
 
@@ -313,6 +321,10 @@ public sealed partial class ServeSession : IDisposable
             case GetChunkedRequest r: HandleGetChunked(r); break;
             case AssembleRequest r when Extended: Respond(() => HandleAssemble(r)); break;
             case BlockHashesRequest r when Extended: Respond(() => HandleBlockHashes(r)); break;
+            case SetMetaRequest r when TreeChanges: Respond(() => HandleSetMeta(r)); break;
+            case Protocol.RemoveRequest r when TreeChanges: Respond(() => HandleRemove(r)); break;
+            case RenameRequest r when TreeChanges: Respond(() => HandleRename(r)); break;
+            case LinkRequest r when TreeChanges: Respond(() => HandleLink(r)); break;
             case OpenDirectChannel: Fail("OpenDirectChannel: direct TCP is not offered by this server"); break;
             case Hello: Fail("unexpected Hello: the session is already open"); break;
             case AuthHello: Fail("unexpected AuthHello: direct TCP is not offered by this server"); break;

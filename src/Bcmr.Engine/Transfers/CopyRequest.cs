@@ -101,6 +101,9 @@ public sealed record CopyRequest
     /// <summary>The destination names the copy itself, never a directory to copy into (how a retry names a file
     /// exactly where the first attempt would have put it).</summary>
     internal bool ExactDestination { get; init; }
+    /// <summary>Copy only the entries with these relative paths (as <see cref="Excludes"/> sees them), directories on
+    /// the way included: what a sync decided to copy.</summary>
+    internal IReadOnlySet<string>? Only { get; init; }
 
     /// <summary>Minimum time between progress reports.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(200);

@@ -20,6 +20,8 @@ internal sealed partial class RemoteTransfer
         public string Remote { get; } = remote;
         /// <summary>The remote name is known not to exist (inside a directory this copy creates): no checks needed.</summary>
         public bool New;
+        /// <summary>The source's stat from the walk: the mtime and mode -p/--keep-times give the remote copy.</summary>
+        public FileMeta? Meta;
     }
 
     private void Upload(ServeClient c, RemoteSpec dst)
@@ -162,7 +164,7 @@ internal sealed partial class RemoteTransfer
         public void Leaf(in TreeNode file)
         {
             if (!Named(file)) return;
-            files.Add(new UploadFile(file.Path, Remote(file), file.Size) { New = fresh });
+            files.Add(new UploadFile(file.Path, Remote(file), file.Size) { New = fresh, Meta = file.Meta });
             owner._tracker.AddPlanned(file.Size);
         }
 
@@ -584,22 +586,46 @@ internal sealed partial class RemoteTransfer
             _log.Fail(f.Local, shown, EntryKind.File, error, _transport, wire, f.Order);
             return;
         }
-        if (_req.Move)
+        if (MetaRequest(c, f) is { } setMeta)
         {
-            try { Fs.DeleteFile(f.Local); }
-            catch (BcmrException de)
+            Request(c, setMeta, reply =>
             {
-                _log.Fail(f.Local, shown, EntryKind.File, de, _transport, wire, f.Order);
-                return;
-            }
+                if (reply is ErrorResponse se)
+                    _log.Fail(f.Local, shown, EntryKind.File, new BcmrException(se.Code ?? BcmrErrorCode.IoError, f.Local,
+                        $"{shown}: copied, but its times could not be set: {se.Text}"), _transport, wire, f.Order);
+                else Succeed();
+            }, lost => _log.Fail(f.Local, shown, EntryKind.File, lost, _transport, wire, f.Order));
+            // This may run while the last replies are drained, after their flush: the request must not wait in the buffer.
+            FlushUnlessLost(c);
         }
-        _log.Succeed(new CopyResult
+        else Succeed();
+
+        void Succeed()
         {
-            Source = f.Local, Destination = shown, Kind = EntryKind.File, Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied,
-            Bytes = f.Size, Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = wire, ResumedFrom = offset,
-            DedupBlocks = deduplicated, Connections = connections,
-            Resume = ResumeOutcome(offset, f.Note), ResumeCompared = f.Compared,
-            Message = f.Note is null ? null : $"{shown}: {f.Note}",
-        }, f.Order);
+            if (_req.Move)
+            {
+                try { Fs.DeleteFile(f.Local); }
+                catch (BcmrException de)
+                {
+                    _log.Fail(f.Local, shown, EntryKind.File, de, _transport, wire, f.Order);
+                    return;
+                }
+            }
+            _log.Succeed(new CopyResult
+            {
+                Source = f.Local, Destination = shown, Kind = EntryKind.File, Status = _req.Move ? CopyStatus.Moved : CopyStatus.Copied,
+                Bytes = f.Size, Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = wire, ResumedFrom = offset,
+                DedupBlocks = deduplicated, Connections = connections,
+                Resume = ResumeOutcome(offset, f.Note), ResumeCompared = f.Compared,
+                Message = f.Note is null ? null : $"{shown}: {f.Note}",
+            }, f.Order);
+        }
     }
+
+    /// <summary>-p (mtime and mode) or --keep-times (mtime) for an uploaded file, when the server can set them
+    /// (<see cref="Features.Tree"/>); a bcmr 0.6 server cannot, and its copies keep the time of the upload.</summary>
+    private SetMetaRequest? MetaRequest(ServeClient c, UploadFile f) =>
+        (_req.Preserve || _req.KeepTimes) && c.Has(Features.Tree) && f.Meta is { } m
+            ? new SetMetaRequest(f.Remote, m.MtimeSec, (uint)m.MtimeNsec, _req.Preserve ? m.Mode & 0xFFFu : SetMetaRequest.KeepMode)
+            : null;
 }

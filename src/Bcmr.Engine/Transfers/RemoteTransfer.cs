@@ -146,22 +146,24 @@ internal sealed partial class RemoteTransfer
         foreach (var c in _clients) c.Abort();
     }
 
-    /// <summary>The request's transport, ssh when it names none.</summary>
-    private IServeChannel OpenChannel(RemoteSpec remote, bool ownConnection)
+    private IServeChannel OpenChannel(RemoteSpec remote, bool ownConnection) => OpenChannel(_req, remote, ownConnection);
+
+    /// <summary>The request's transport, ssh when it names none (shared by a sync's own listing connection).</summary>
+    internal static IServeChannel OpenChannel(CopyRequest req, RemoteSpec remote, bool ownConnection)
     {
-        if (_req.OpenChannel is { } open) return open(remote);
+        if (req.OpenChannel is { } open) return open(remote);
         string? shared = null;
-        if (_req.SshPersist > 0 && !ownConnection)
+        if (req.SshPersist > 0 && !ownConnection)
         {
-            if (SshPersist.SocketDirectory(_req.Settings.RuntimeDirectory) is { } sockets)
+            if (SshPersist.SocketDirectory(req.Settings.RuntimeDirectory) is { } sockets)
             {
                 shared = SshPersist.ControlPath(sockets);
-                SshPersist.EnsureMaster(remote, _req.SshCommand, shared, _req.SshPersist, _req.WorkingDirectory, _req.Warn);
+                SshPersist.EnsureMaster(remote, req.SshCommand, shared, req.SshPersist, req.WorkingDirectory, req.Warn);
             }
-            else _req.Warn?.Invoke($"bcmr: --ssh-persist: no socket directory short enough for ssh (at most {SshPersist.MaxDirectoryLength} bytes: " +
+            else req.Warn?.Invoke($"bcmr: --ssh-persist: no socket directory short enough for ssh (at most {SshPersist.MaxDirectoryLength} bytes: " +
                 "set XDG_RUNTIME_DIR or TMPDIR to a shorter one); connecting without sharing");
         }
-        return SshChannel.Start(remote, _req.SshCommand, _req.RemoteCommand, _req.WorkingDirectory, ownConnection, shared);
+        return SshChannel.Start(remote, req.SshCommand, req.RemoteCommand, req.WorkingDirectory, ownConnection, shared);
     }
 
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>

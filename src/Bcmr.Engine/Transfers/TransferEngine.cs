@@ -9,10 +9,15 @@ public static class TransferEngine
     public static TransferSummary Run(CopyRequest request, IProgress<TransferProgress>? progress = null,
         Action<CopyResult>? onResult = null, CancellationToken cancellationToken = default)
     {
-        var excludes = Validate(request);
-        TransferSummary Once(CopyRequest r, Action<CopyResult>? results) => RemoteTransfer.Applies(r)
-            ? new RemoteTransfer(r, progress, results, excludes, cancellationToken).Run()
-            : new LocalTransfer(r, progress, results, excludes, cancellationToken).Run();
+        var first = Validate(request);
+        // A retry names each failed file itself (its own Sources, no Only): its filter is its own.
+        TransferSummary Once(CopyRequest r, Action<CopyResult>? results)
+        {
+            var filter = ReferenceEquals(r, request) ? first : new PathFilter(r.Excludes, r.Only);
+            return RemoteTransfer.Applies(r)
+                ? new RemoteTransfer(r, progress, results, filter, cancellationToken).Run()
+                : new LocalTransfer(r, progress, results, filter, cancellationToken).Run();
+        }
         return request.Retries == 0 ? Once(request, onResult)
             : new Retrying(request, Once, onResult, cancellationToken).Run();
     }
@@ -39,6 +44,6 @@ public static class TransferEngine
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--parallel must be at least 1 (got {r.Parallel})");
         if (r.SshPersist < 0)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"--ssh-persist must be 0 (off) or a number of seconds (got {r.SshPersist})");
-        return new PathFilter(r.Excludes);
+        return new PathFilter(r.Excludes, r.Only);
     }
 }

@@ -69,8 +69,8 @@ public class ModuleTests
     public void Every_cmdlet_declares_its_output_type_and_Copy_BcmrItem_binds_as_documented()
     {
         using var ps = new PowerShellSession();
-        var r = ps.Run("foreach ($c in 'Copy-BcmrItem', 'Get-BcmrSession', 'Remove-BcmrSession', 'Start-BcmrServe', 'Clear-BcmrCas') { (Get-Command $c).OutputType.Name }");
-        Assert.Equal(["Bcmr.CopyResult", "Bcmr.TransferSummary", "Bcmr.SessionInfo", "Bcmr.StaleTemporary", "Bcmr.SessionInfo", "Bcmr.ServeEndpoint", "Bcmr.CasClearResult"], r.Output.Select(o => o.ToString()));
+        var r = ps.Run("foreach ($c in 'Copy-BcmrItem', 'Get-BcmrSession', 'Remove-BcmrSession', 'Start-BcmrServe', 'Clear-BcmrCas', 'Sync-BcmrItem') { (Get-Command $c).OutputType.Name }");
+        Assert.Equal(["Bcmr.CopyResult", "Bcmr.TransferSummary", "Bcmr.SessionInfo", "Bcmr.StaleTemporary", "Bcmr.SessionInfo", "Bcmr.ServeEndpoint", "Bcmr.CasClearResult", "Bcmr.SyncAction", "Bcmr.SyncSummary"], r.Output.Select(o => o.ToString()));
         var meta = (CommandInfo)ps.Run("Get-Command Copy-BcmrItem").Output.Single().BaseObject;
         var path = meta.Parameters["Path"];
         var pathAttr = path.Attributes.OfType<ParameterAttribute>().Single();

@@ -22,7 +22,7 @@ public static class PublishedModule
     public static string RepoRoot { get; } = FindRepoRoot();
 
     /// <summary>The cmdlets the manifest must export, no more, no less.</summary>
-    public static readonly string[] Cmdlets = ["Clear-BcmrCas", "Copy-BcmrItem", "Get-BcmrSession", "Move-BcmrItem", "Remove-BcmrSession", "Start-BcmrServe"];
+    public static readonly string[] Cmdlets = ["Clear-BcmrCas", "Copy-BcmrItem", "Get-BcmrSession", "Move-BcmrItem", "Remove-BcmrSession", "Start-BcmrServe", "Sync-BcmrItem"];
 
     /// <summary>
     /// The test project references Bcmr.Cmdlets without copying it (Private=false), so that one copy only is ever

@@ -40,9 +40,14 @@ public class GoldenBytesTests
         { "ResumeProof", new ResumeProofRequest("f", 10), "0e000000 11 01000000 66 0a00000000000000" },
         { "Assemble", new AssembleRequest("f", 100), "0e000000 12 01000000 66 6400000000000000" },
         { "BlockHashes", new BlockHashesRequest("f", BlockHashesRequest.Upload), "07000000 13 01000000 66 01" },
+        { "SetMeta", new SetMetaRequest("f", 1_600_000_000, 5, 0x1A4), "16000000 14 01000000 66 00105e5f00000000 05000000 a4010000" },
+        { "Remove", new RemoveRequest("d", true), "07000000 15 01000000 64 01" },
+        { "Rename", new RenameRequest("a", "b"), "0b000000 16 01000000 61 01000000 62" },
+        { "Link", new LinkRequest("a", "b"), "0b000000 17 01000000 61 01000000 62" },
 
         // ---- server -> client
         { "Welcome", new Welcome(1, 0x18), "03000000 81 01 18" },
+        { "Welcome with features", new Welcome(1, 0x80, Features.Tree), "07000000 81 01 80 01000000" },
         { "Ok none", OkResponse.Empty, "02000000 82 00" },
         { "Ok hash", new OkResponse("ab12"), "0a000000 82 01 04000000 61623132" },
         { "Error", new ErrorResponse("no"), "07000000 83 02000000 6e6f" },

@@ -39,6 +39,38 @@ public class HostilePeerTests
         Assert.False(File.Exists(t["out"]));
     }
 
+    /// <summary>A server whose listing names entries that escape the destination (.., an absolute path, a/../..):
+    /// a sync either way stops before changing anything, in either tree, and never asks the server to remove, move
+    /// or touch a thing; nothing outside the local destination is written.</summary>
+    [RequiresToolsTheory("python3", "python3")]
+    [InlineData("download")]
+    [InlineData("upload")]
+    public void A_sync_against_a_listing_that_escapes_changes_nothing_anywhere(string direction)
+    {
+        using var t = new TempDir();
+        var dst = Directory.CreateDirectory(t["work/dst"]).FullName;
+        File.WriteAllText(Path.Combine(dst, "keep.txt"), "mine");
+        Directory.CreateDirectory(t["work/src"]);
+        File.WriteAllText(t["work/src/ok.txt"], "a source file");
+        var asked = t["asked.log"];
+        var env = new Dictionary<string, string>
+        {
+            ["BCMR_SSH"] = $"sh {Path.Combine(PeerDir, "fake_ssh.sh")}",
+            ["BCMR_REMOTE"] = $"python3 {Path.Combine(PeerDir, "fake_serve.py")} evil-list {asked}",
+        };
+        var before = Trees.Describe(t.Path);
+        string[] args = direction == "download"
+            ? ["sync", "--delete", "peer:/d", dst]
+            : ["sync", "--delete", t["work/src"], "peer:/d"];
+        var r = BcmrRunner.Run(args, env, timeout: TimeSpan.FromMinutes(1));
+        AssertCleanFailure(r);
+        Assert.Contains("cannot be written here safely", r.Stderr);
+        Assert.False(File.Exists(asked), File.Exists(asked) ? File.ReadAllText(asked) : "");
+        Assert.Equal(before, Trees.Describe(t.Path));
+        Assert.False(File.Exists(t["escaped.txt"]));
+        Assert.False(File.Exists("/tmp/absolute.txt"));
+    }
+
     /// <summary>A server whose block hashes disagree with the bytes (damage the transport did not see): a striped
     /// upload is never assembled under its name, a striped download never committed.</summary>
     [RequiresToolsTheory("python3", "python3")]

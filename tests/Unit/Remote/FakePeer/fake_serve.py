@@ -11,6 +11,9 @@
   stripe-liar   one of our own servers (Extended) that moves striped ranges faithfully but answers each with
                 chaining values of zeros (bytes damaged where the hashes cannot see them); every Assemble it is
                 asked for is recorded by touching the file named by the second argument
+  evil-list     one of our own servers (Extended, with the sync feature) whose every path is a directory and whose
+                List names entries that escape (.., absolute, a/../..) beside an ordinary one; every Remove, Rename,
+                Link or SetMeta it is asked for is recorded as a line in the file named by the second argument
 """
 import os
 import subprocess
@@ -43,6 +46,8 @@ def text(s):
 
 WELCOME, OK, ERROR, DATA, STAT_RESPONSE, HASH_RESPONSE, RANGE_HASHES = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x8e
 STAT, HASH, GET, MKDIR, PUT_CHUNKED, GET_CHUNKED, ASSEMBLE = 0x03, 0x04, 0x05, 0x07, 0x0d, 0x0e, 0x12
+LIST, LIST_RESPONSE = 0x02, 0x87
+TREE_CHANGES = (0x14, 0x15, 0x16, 0x17)  # SetMeta, Remove, Rename, Link
 BLOCK = 4 << 20
 
 
@@ -116,14 +121,38 @@ def stripe_liar(kind, payload):
         write(ERROR, text("not supported by this fake"))
 
 
+def evil_list(kind, payload):
+    if kind == STAT:
+        write(STAT_RESPONSE, struct.pack("<Qq?", 0, 0, True))
+    elif kind == LIST:
+        names = ["../escaped.txt", "/tmp/absolute.txt", "ok/../../up.txt", "ok.txt"]
+        body = struct.pack("<I", len(names))
+        for n in names:
+            body += text(n) + struct.pack("<Qq?", 1, 0, False)
+        write(LIST_RESPONSE, body)
+    elif kind in TREE_CHANGES:
+        with open(sys.argv[2], "a") as f:
+            f.write(f"{kind:#x} {payload!r}\n")
+        write(OK, bytes([0]))
+    elif kind == MKDIR:
+        write(OK, bytes([0]))
+    else:
+        write(ERROR, text("not supported by this fake"))
+
+
 hello_kind, hello = read()  # Hello
-write(WELCOME, bytes([1, 0x80 if mode == "stripe-liar" else 0]))
+if mode == "evil-list":
+    write(WELCOME, bytes([1, 0x80]) + struct.pack("<I", 1))
+else:
+    write(WELCOME, bytes([1, 0x80 if mode == "stripe-liar" else 0]))
 while True:
     kind, payload = read()
     if mode == "v06" and kind in (STAT, HASH, GET):
         v06(kind, payload)
     elif mode == "stripe-liar":
         stripe_liar(kind, payload)
+    elif mode == "evil-list":
+        evil_list(kind, payload)
     elif mode == "stall":
         time.sleep(3600)
     elif mode == "welcome":
