@@ -456,10 +456,10 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
 }
 
 Describe 'Help' {
-    It 'Get-Help -Full documents every parameter of Copy-BcmrItem' {
-        $help = Get-Help Copy-BcmrItem -Full
+    It 'Get-Help -Full documents every parameter of <Name>' -ForEach @(@{ Name = 'Copy-BcmrItem' }, @{ Name = 'Sync-BcmrItem' }) {
+        $help = Get-Help $Name -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
-        $names = (Get-Command Copy-BcmrItem).Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_ -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }
+        $names = (Get-Command $Name).Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_ -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }
         foreach ($n in $names) {
             $p = $help.parameters.parameter | Where-Object name -eq $n
             $p | Should -Not -BeNullOrEmpty -Because "$n needs a help entry"
