@@ -17,21 +17,29 @@ internal static class RemoteTree
     public static void Walk(ServeClient client, RemoteSpec root, in TreeNode rootNode, PathFilter filter, ITreeVisitor visitor, CancellationToken ct)
     {
         if (!visitor.Enter(rootNode)) return;
-        var listing = client.Call(new ListRequest(root.ServerPath), ct);
+        // Our servers also give each entry's mtime nanoseconds and mode (ListMeta): a download keeps both.
+        bool withMeta = client.Has(Features.Meta);
+        var listing = client.Call(withMeta ? new ListMetaRequest(root.ServerPath) : new ListRequest(root.ServerPath), ct);
         if (listing is ErrorResponse e)
         {
             visitor.Fail(rootNode, ServeClient.ServerError(client.Remote, root.ServerPath, e));
             return;
         }
+        var entries = withMeta
+            ? ServeClient.Expect<ListMetaResponse>(client.Remote, listing, MessageType.ListMeta).Entries
+            : ServeClient.Expect<ListResponse>(client.Remote, listing, MessageType.List).Entries
+                .Select(x => new MetaEntry(x.Path, x.Size, x.Mtime, 0, 0, x.IsDir)).ToList();
         // Directories whose contents are passed over ("a/b/"); the order only promises a directory before its contents.
         var leftOut = new List<string>();
-        foreach (var entry in ServeClient.Expect<ListResponse>(client.Remote, listing, MessageType.List).Entries)
+        foreach (var entry in entries)
         {
             ct.ThrowIfCancellationRequested();
             if (leftOut.Count > 0 && leftOut.Exists(d => entry.Path.StartsWith(d, StringComparison.Ordinal))) continue;
             var serverPath = RemoteSpec.Join(root.ServerPath, entry.Path);
-            var node = new TreeNode(serverPath, rootNode.Relative + "/" + entry.Path, entry.Path,
-                entry.IsDir ? EntryKind.Directory : EntryKind.File, entry.IsDir ? 0 : (long)entry.Size, entry.Mtime);
+            var kind = entry.IsDir ? EntryKind.Directory : EntryKind.File;
+            long size = entry.IsDir ? 0 : (long)entry.Size;
+            FileMeta? meta = withMeta ? new FileMeta(kind, size, entry.Mode, entry.Mtime, entry.MtimeNsec, entry.Mtime, entry.MtimeNsec, 0, 0, 0, 0, size) : null;
+            var node = new TreeNode(serverPath, rootNode.Relative + "/" + entry.Path, entry.Path, kind, size, entry.Mtime, meta);
             bool enter;
             if (!IsSafeRelative(entry.Path))
             {

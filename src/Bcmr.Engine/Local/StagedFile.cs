@@ -167,6 +167,9 @@ internal sealed class StagedFile : IDisposable
 
     public void SetTimes(in FileMeta meta) => Fs.SetTimes(Handle, Path, meta, noFollow: false);
 
+    /// <summary>Permission bits from elsewhere than a local source (a server's listing).</summary>
+    public void SetMode(uint mode) => Fs.SetMode(Handle, Path, mode);
+
     // ---- the end -------------------------------------------------------------------------------------------------
 
     /// <summary>Moves the staged file under its final name. <paramref name="flush"/> makes its data durable first, so

@@ -205,6 +205,24 @@ public static class MessageCodec
                 var from = r.Str();
                 return new RenameRequest(from, r.Str());
             }
+            case MessageType.ListMeta: return new ListMetaRequest(r.Str());
+            case MessageType.ListMetaResponse:
+            {
+                int n = r.CheckCount(r.U32(), MetaEntry.MinSize, "ListMetaResponse entry");
+                var entries = new MetaEntry[n];
+                for (int i = 0; i < n; i++)
+                {
+                    var path = r.Str();
+                    var size = r.U64();
+                    var mtime = r.I64();
+                    var nsec = r.U32();
+                    if (nsec >= 1_000_000_000) throw r.Malformed($"{nsec} nanoseconds is not below one second");
+                    var mode = r.U32();
+                    if (mode > 0xFFF) throw r.Malformed($"mode {mode:x} has bits beyond 07777");
+                    entries[i] = new MetaEntry(path, size, mtime, nsec, mode, r.Bool());
+                }
+                return new ListMetaResponse(entries);
+            }
             case MessageType.Link:
             {
                 var from = r.Str();

@@ -250,6 +250,15 @@ public sealed record LinkRequest(string From, string To) : Message
     internal override void WritePayload(ref PayloadWriter w) { w.Str(From); w.Str(To); }
 }
 
+/// <summary>0x18 ListMeta{str path} (<see cref="Features.Meta"/>): List with each entry's mtime nanoseconds and mode
+/// (<see cref="ListMetaResponse"/>); the same entries, order and rules as List.</summary>
+public sealed record ListMetaRequest(string Path) : Message
+{
+    public override MessageType Type => MessageType.ListMeta;
+    internal override int PayloadSize => PayloadWriter.StrSize(Path);
+    internal override void WritePayload(ref PayloadWriter w) => w.Str(Path);
+}
+
 /// <summary>0x0f Truncate{str path, u64 size}.</summary>
 public sealed record TruncateRequest(string Path, ulong Size) : Message
 {
@@ -362,6 +371,49 @@ public sealed record ListResponse(IReadOnlyList<ListEntry> Entries) : Message
     }
 
     public bool Equals(ListResponse? other) => other is not null && Entries.SequenceEqual(other.Entries);
+    public override int GetHashCode() => Entries.Count;
+}
+
+/// <summary>One entry of a ListMetaResponse: a <see cref="ListEntry"/> with the mtime's nanoseconds and the permission
+/// bits (07777) of what the entry is (a link inside the root: of what it points to).</summary>
+public readonly record struct MetaEntry(string Path, ulong Size, long Mtime, uint MtimeNsec, uint Mode, bool IsDir)
+{
+    /// <summary>Smallest encoding of an entry (empty path): u32 + u64 + i64 + u32 + u32 + u8.</summary>
+    internal const int MinSize = 4 + 8 + 8 + 4 + 4 + 1;
+    internal int EncodedSize => PayloadWriter.StrSize(Path) + 25;
+}
+
+/// <summary>0x90 ListMetaResponse{u32 n × (str relative path, u64 size, i64 mtime, u32 mtime nsec, u32 mode, u8 is_dir)}
+/// (<see cref="Features.Meta"/>).</summary>
+public sealed record ListMetaResponse(IReadOnlyList<MetaEntry> Entries) : Message
+{
+    public override MessageType Type => MessageType.ListMetaResponse;
+
+    internal override int PayloadSize
+    {
+        get
+        {
+            long size = 4;
+            foreach (var e in Entries) size += e.EncodedSize;
+            return size > int.MaxValue ? int.MaxValue : (int)size;
+        }
+    }
+
+    internal override void WritePayload(ref PayloadWriter w)
+    {
+        w.U32((uint)Entries.Count);
+        foreach (var e in Entries)
+        {
+            w.Str(e.Path);
+            w.U64(e.Size);
+            w.I64(e.Mtime);
+            w.U32(e.MtimeNsec);
+            w.U32(e.Mode);
+            w.Bool(e.IsDir);
+        }
+    }
+
+    public bool Equals(ListMetaResponse? other) => other is not null && Entries.SequenceEqual(other.Entries);
     public override int GetHashCode() => Entries.Count;
 }
 

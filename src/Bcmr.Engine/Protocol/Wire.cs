@@ -28,6 +28,7 @@ public enum MessageType : byte
     Remove = 0x15,
     Rename = 0x16,
     Link = 0x17,
+    ListMeta = 0x18,
 
     // server -> client
     Welcome = 0x81,
@@ -45,6 +46,7 @@ public enum MessageType : byte
     ResumeProofResponse = 0x8d,
     RangeHashes = 0x8e,
     BlockHashesResponse = 0x8f,
+    ListMetaResponse = 0x90,
 }
 
 /// <summary>Capability bits of the Hello/Welcome caps byte. The effective set is the AND of both sides; new features
@@ -71,7 +73,7 @@ public static class Caps
     /// the client's Hello has <see cref="Extended"/> (so a bcmr 0.6 client never sees it); the client uses the bits it
     /// knows of those the server names (<see cref="Features"/>). Absent: no feature.</summary>
     public static string DescribeFeatures(uint features) =>
-        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
+        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree"), (Features.Meta, "meta") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
 
     public static string Describe(byte caps)
     {
@@ -111,7 +113,7 @@ public static class Wire
     /// <summary>Frame length of a Data frame carrying <paramref name="dataLength"/> bytes: type + u32 + data.</summary>
     public static int DataFrameLength(int dataLength) => 1 + 4 + dataLength;
 
-    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x17 or >= 0x81 and <= 0x8f;
+    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x18 or >= 0x81 and <= 0x90;
 
     /// <summary>Requests flow client to server, replies server to client.</summary>
     public static bool IsClientMessage(MessageType type) => (byte)type < 0x80;
@@ -124,6 +126,10 @@ public static class Features
     /// directory, never followed), Rename and Link (a backup of what a sync replaces or deletes).</summary>
     public const uint Tree = 0x1;
 
+    /// <summary>ListMeta: a listing whose entries also carry the mtime's nanoseconds and the permission bits, so that
+    /// a download (a sync's) keeps both.</summary>
+    public const uint Meta = 0x2;
+
     /// <summary>Every feature this implementation has, server and client.</summary>
-    public const uint Supported = Tree;
+    public const uint Supported = Tree | Meta;
 }

@@ -34,21 +34,28 @@ public sealed partial class ServeSession
     /// errors, and a silent gap would look like a complete tree). A listing that does not fit in one frame
     /// (<see cref="Wire.MaxPayload"/>) is an error.
     /// </summary>
-    private ListResponse HandleList(ListRequest r)
+    private ListResponse HandleList(ListRequest r) =>
+        new(Listing(r.Path, withMeta: false).ConvertAll(e => new ListEntry(e.Path, e.Size, e.Mtime, e.IsDir)));
+
+    /// <summary>ListMeta: List's entries with their mtime nanoseconds and modes (<see cref="Features.Meta"/>).</summary>
+    private ListMetaResponse HandleListMeta(ListMetaRequest r) => new(Listing(r.Path, withMeta: true));
+
+    private List<MetaEntry> Listing(string clientPath, bool withMeta)
     {
-        var path = _jail.Resolve(r.Path);
+        var path = _jail.Resolve(clientPath);
         var meta = Fs.TryStat(path) ?? throw NotFound(path);
         if (meta.Kind != EntryKind.Directory)
             throw new BcmrException(BcmrErrorCode.NotADirectory, path, $"{path}: Not a directory");
-        var entries = new List<ListEntry>();
+        var entries = new List<MetaEntry>();
         long size = 1 + 4;
         var ancestors = new HashSet<(ulong, ulong)> { (meta.Device, meta.Inode) };
-        ListInto(path, path, "", entries, ref size, ancestors, 1);
-        return new ListResponse(entries);
+        ListInto(path, path, "", entries, ref size, ancestors, 1, withMeta ? 8 : 0);
+        return entries;
     }
 
-    private void ListInto(string listed, string dir, string prefix, List<ListEntry> entries, ref long size,
-        HashSet<(ulong, ulong)> ancestors, int depth)
+    /// <param name="extra">Bytes each entry takes on the wire beyond a List entry (ListMeta's nanoseconds and mode).</param>
+    private void ListInto(string listed, string dir, string prefix, List<MetaEntry> entries, ref long size,
+        HashSet<(ulong, ulong)> ancestors, int depth, int extra)
     {
         if (depth > MaxListDepth)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, dir, $"{dir}: directories nested more than {MaxListDepth} deep");
@@ -75,8 +82,8 @@ public sealed partial class ServeSession
             var m = meta.Value;
             if (m.Kind is not (EntryKind.File or EntryKind.Directory)) continue;
             bool isDir = m.Kind == EntryKind.Directory;
-            var entry = new ListEntry(rel, isDir ? 0 : (ulong)m.Size, m.MtimeSec, isDir);
-            size += entry.EncodedSize;
+            var entry = new MetaEntry(rel, isDir ? 0 : (ulong)m.Size, m.MtimeSec, m.MtimeNsec, m.Mode & 0xFFFu, isDir);
+            size += entry.EncodedSize - 8 + extra;
             if (size > Wire.MaxPayload)
                 throw new BcmrException(BcmrErrorCode.Unsupported, listed,
                     $"{listed}: the listing does not fit in one frame (more than {entries.Count} entries, over {Wire.MaxPayload} bytes); list a subdirectory");
@@ -87,7 +94,7 @@ public sealed partial class ServeSession
                 Log($"list {listed}: not descending into {rel}: it links back to a directory above it");
                 continue;
             }
-            ListInto(listed, target, rel + "/", entries, ref size, ancestors, depth + 1);
+            ListInto(listed, target, rel + "/", entries, ref size, ancestors, depth + 1, extra);
             ancestors.Remove((m.Device, m.Inode));
         }
     }

@@ -325,6 +325,7 @@ public sealed partial class ServeSession : IDisposable
             case Protocol.RemoveRequest r when TreeChanges: Respond(() => HandleRemove(r)); break;
             case RenameRequest r when TreeChanges: Respond(() => HandleRename(r)); break;
             case LinkRequest r when TreeChanges: Respond(() => HandleLink(r)); break;
+            case ListMetaRequest r when (Features & Protocol.Features.Meta) != 0: Respond(() => HandleListMeta(r)); break;
             case OpenDirectChannel: Fail("OpenDirectChannel: direct TCP is not offered by this server"); break;
             case Hello: Fail("unexpected Hello: the session is already open"); break;
             case AuthHello: Fail("unexpected AuthHello: direct TCP is not offered by this server"); break;

@@ -104,6 +104,9 @@ public sealed record CopyRequest
     /// <summary>Copy only the entries with these relative paths (as <see cref="Excludes"/> sees them), directories on
     /// the way included: what a sync decided to copy.</summary>
     internal IReadOnlySet<string>? Only { get; init; }
+    /// <summary>An open session to the remote host that a copy over one connection uses instead of connecting, and
+    /// leaves open for its owner: a sync lends the connection it listed over to its copies (one ssh login, not two).</summary>
+    internal Client.ServeClient? Connection { get; init; }
 
     /// <summary>Minimum time between progress reports.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(200);

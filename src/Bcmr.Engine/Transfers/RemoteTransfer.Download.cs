@@ -21,6 +21,9 @@ internal sealed partial class RemoteTransfer
         public string Shown { get; } = shown;
         public string Local { get; } = local;
         public long Mtime { get; } = mtime;
+        /// <summary>What our servers' listing adds (ListMeta): the mtime's nanoseconds and the mode; null otherwise.</summary>
+        public FileMeta? Meta { get; init; }
+        public uint MtimeNsec => Meta?.MtimeNsec ?? 0;
     }
 
     /// <summary>A reply whose data blocks the reader thread hands to the <see cref="DiskSink"/>: a whole file's
@@ -401,7 +404,7 @@ internal sealed partial class RemoteTransfer
 
         public void Leaf(in TreeNode file)
         {
-            files.Add(new DownloadFile(file.Path, src.WithPath(file.Path).ToString(), file.Under(target), file.Size, file.MtimeSec));
+            files.Add(new DownloadFile(file.Path, src.WithPath(file.Path).ToString(), file.Under(target), file.Size, file.MtimeSec) { Meta = file.Meta });
             owner._tracker.AddPlanned(file.Size);
         }
 
@@ -489,7 +492,7 @@ internal sealed partial class RemoteTransfer
                 Accept("size");
                 continue;
             }
-            if (_req.Resume == ResumeMode.Resume && whole && existing is { } ex && ex.MtimeSec == f.Mtime && ex.MtimeNsec == 0)
+            if (_req.Resume == ResumeMode.Resume && whole && existing is { } ex && ex.MtimeSec == f.Mtime && ex.MtimeNsec == f.MtimeNsec)
             {
                 Accept("size+mtime");
                 continue;
@@ -512,6 +515,15 @@ internal sealed partial class RemoteTransfer
             }, lost => throw lost);
         }
         Complete(c, block: true);
+    }
+
+    /// <summary>-p: the source's mode (when the listing carried it) and mtime; --keep-times: the mtime. To the
+    /// nanosecond when the listing carried it (ListMeta), else the whole second the protocol has.</summary>
+    private void KeepSourceMeta(StagedFile staged, DownloadFile f)
+    {
+        if (_req.Preserve && f.Meta is { } m) staged.SetMode(m.Mode);
+        if (_req.Preserve || _req.KeepTimes)
+            staged.SetTimes(new FileMeta(EntryKind.File, f.Size, 0, f.Mtime, f.MtimeNsec, f.Mtime, f.MtimeNsec, 0, 0, 0, 0, 0));
     }
 
     private void RequestFile(ServeClient c, DownloadFile f)
@@ -609,8 +621,7 @@ internal sealed partial class RemoteTransfer
             }
             if (error is null)
             {
-                if (_req.Preserve || _req.KeepTimes)
-                    staged.SetTimes(new FileMeta(EntryKind.File, f.Size, 0, f.Mtime, 0, f.Mtime, 0, 0, 0, 0, 0, 0));
+                KeepSourceMeta(staged, f);
                 staged.Commit(replace: _req.Force || _req.Resume != ResumeMode.None, flush: _req.Sync, flushDirectory: _req.Sync);
             }
         }

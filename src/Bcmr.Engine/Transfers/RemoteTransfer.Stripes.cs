@@ -498,8 +498,7 @@ internal sealed partial class RemoteTransfer
             }
             if (error is null)
             {
-                if (_req.Preserve || _req.KeepTimes)
-                    staged.SetTimes(new FileMeta(EntryKind.File, f.Size, 0, f.Mtime, 0, f.Mtime, 0, 0, 0, 0, 0, 0));
+                KeepSourceMeta(staged, f);
                 staged.Commit(replace: _req.Force || _req.Resume != ResumeMode.None, flush: _req.Sync, flushDirectory: _req.Sync);
             }
         }

@@ -55,8 +55,7 @@ internal sealed partial class RemoteTransfer
         _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
         _log = new ResultLog(onResult);
         // --fast asks for the least work per byte: no codec (and so the server's sendfile path) unless one was named.
-        _compression = req.Fast && req.Compress is null && req.Settings.Compress is null or ""
-            ? CompressionSetting.None : Compression.Resolve(req.Compress, req.Settings.Compress);
+        _compression = CompressionOf(req);
         _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
     }
 
@@ -102,7 +101,7 @@ internal sealed partial class RemoteTransfer
                 }
                 else
                 {
-                    client = ServeClient.Open(OpenChannel(remote, ownConnection: false), RequestedCaps(upload), _req.StallTimeout);
+                    client = _req.Connection ?? ServeClient.Open(OpenChannel(remote, ownConnection: false), RequestedCaps(upload), _req.StallTimeout);
                     _clients = [client];
                 }
                 _transport = client.Channel.Transport;
@@ -121,7 +120,7 @@ internal sealed partial class RemoteTransfer
             using var abort = _ct.Register(AbortAll);
             if (upload) Upload(client, dstSpec!);
             else Download(client, srcSpecs.Select(s => s!).ToList(), _req.Destination);
-            if (pool is null) client.Close();
+            if (pool is null && client != _req.Connection) client.Close();
         }
         catch (OperationCanceledException) { cancelled = true; }
         catch (BcmrException e) when (_ct.IsCancellationRequested && e.Code == BcmrErrorCode.ConnectionFailed) { cancelled = true; }
@@ -132,7 +131,7 @@ internal sealed partial class RemoteTransfer
             try
             {
                 if (pool is not null) pool.Dispose();
-                else client?.Dispose();
+                else if (client != _req.Connection) client?.Dispose();
             }
             catch (Exception) { }
             _tracker.Complete();
@@ -169,14 +168,23 @@ internal sealed partial class RemoteTransfer
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
         _log.Summary(_req.Operation, clock.Elapsed, fatal, cancelled || _ct.IsCancellationRequested, _transport);
 
-    private byte RequestedCaps(bool upload)
+    private byte RequestedCaps(bool upload) => RequestedCaps(_req, upload);
+
+    /// <summary>The capabilities a copy of <paramref name="req"/> asks its server for (and a sync for the connection
+    /// it lists over and then lends to its copies, <see cref="CopyRequest.Connection"/>).</summary>
+    internal static byte RequestedCaps(CopyRequest req, bool upload)
     {
-        byte caps = Compression.OfferedCaps(_compression);
+        byte caps = Compression.OfferedCaps(CompressionOf(req));
         if (upload) caps |= Caps.Dedup;
-        if (_req.Sync) caps |= Caps.Sync;
-        if (_req.Fast) caps |= Caps.Fast;
+        if (req.Sync) caps |= Caps.Sync;
+        if (req.Fast) caps |= Caps.Fast;
         return (byte)(caps | Caps.Extended);
     }
+
+    // --fast asks for the least work per byte: no codec (and so the server's sendfile path) unless one was named.
+    private static CompressionSetting CompressionOf(CopyRequest req) =>
+        req.Fast && req.Compress is null && req.Settings.Compress is null or ""
+            ? CompressionSetting.None : Compression.Resolve(req.Compress, req.Settings.Compress);
 
     // ---- replies, in order --------------------------------------------------------------------------------------
 

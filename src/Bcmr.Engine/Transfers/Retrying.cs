@@ -59,7 +59,7 @@ internal sealed class Retrying(CopyRequest request, Func<CopyRequest, Action<Cop
     private CopyRequest Copy(CopyResult failed) =>
         request with
         {
-            Sources = [failed.Source], Destination = failed.Destination, ExactDestination = true, Only = null,
+            Sources = [failed.Source], Destination = failed.Destination, ExactDestination = true, Only = null, Connection = null,
             // A connection lost mid-file leaves what arrived behind (the server's partial upload, the partial file here,
             // a striped file's ranges): the retry continues from it as -C does, keeping only bytes proven equal.
             Resume = request.Resume == Local.ResumeMode.None && failed.ErrorCode == BcmrErrorCode.ConnectionFailed && failed.Transport == "ssh"

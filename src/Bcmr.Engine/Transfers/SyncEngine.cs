@@ -58,7 +58,8 @@ public static class SyncEngine
         var filter = new PathFilter(request.Excludes);
         var remote = srcSpec ?? dstSpec;
         using var client = remote is null ? null
-            : ServeClient.Open(RemoteTransfer.OpenChannel(request.Transfer, remote, ownConnection: false), Caps.Extended, request.Transfer.StallTimeout);
+            : ServeClient.Open(RemoteTransfer.OpenChannel(request.Transfer, remote, ownConnection: false),
+                RemoteTransfer.RequestedCaps(request.Transfer, upload: dstSpec is not null), request.Transfer.StallTimeout);
         return new SyncRun(request, srcSpec, dstSpec, client, filter, onAction, ct).Execute(progress, clock);
     }
 
@@ -192,6 +193,8 @@ public static class SyncEngine
                 Sources = [req.Source], Destination = req.Destination, ExactDestination = true, Recursive = true, Force = true,
                 Preserve = true, KeepTimes = true, Move = false, DryRun = false, SkipUnchanged = false, CreateMissingDestination = false,
                 Excludes = req.Excludes, Only = only,
+                // Over one connection the copies go through the one the plan was listed over (one ssh login).
+                Connection = req.Transfer.Parallel <= 1 ? client : null,
             };
             return TransferEngine.Run(copyRequest, progress, result =>
             {

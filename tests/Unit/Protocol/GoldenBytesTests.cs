@@ -44,6 +44,7 @@ public class GoldenBytesTests
         { "Remove", new RemoveRequest("d", true), "07000000 15 01000000 64 01" },
         { "Rename", new RenameRequest("a", "b"), "0b000000 16 01000000 61 01000000 62" },
         { "Link", new LinkRequest("a", "b"), "0b000000 17 01000000 61 01000000 62" },
+        { "ListMeta", new ListMetaRequest("d"), "06000000 18 01000000 64" },
 
         // ---- server -> client
         { "Welcome", new Welcome(1, 0x18), "03000000 81 01 18" },
@@ -72,6 +73,8 @@ public class GoldenBytesTests
         { "ResumeProofResponse nothing", new ResumeProofResponse(0, 0, 0, null), "13000000 8d 00 0000000000000000 0000000000000000 00" },
         { "RangeHashes", new RangeHashes(4 * 1024 * 1024, Filled(0xab, 32)), "2d000000 8e 0000400000000000 20000000 " + Repeat("ab", 32) },
         { "RangeHashes none", new RangeHashes(0, []), "0d000000 8e 0000000000000000 00000000" },
+        { "ListMetaResponse", new ListMetaResponse([new MetaEntry("a", 5, 1_600_000_000, 7, 0x1A4, false)]),
+            "23000000 90 01000000 01000000 61 0500000000000000 00105e5f00000000 07000000 a4010000 00" },
         { "BlockHashesResponse", new BlockHashesResponse(1, 7, Filled(0x01, 32)), "2e000000 8f 01 0700000000000000 20000000 " + Repeat("01", 32) },
     };
 

@@ -6,7 +6,7 @@ namespace Bcmr.Tests.Remote;
 
 /// <summary>
 /// `bcmr sync` through the loopback sshd to a real `bcmr serve`, both ways: after the run the trees are identical
-/// (contents, mtimes; modes on uploads), the extraneous entries gone from the destination, and a second run does
+/// (contents, mtimes, modes), the extraneous entries gone from the destination, and a second run does
 /// nothing and sends no file data. Against a server without the sync feature (what bcmr 0.6 looks like) a sync
 /// still copies, says it compares sizes only, and refuses --delete.
 /// </summary>
@@ -66,7 +66,7 @@ public class SyncRemoteTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [SshFact]
-    public void Download_mirror_keeps_times_removes_extraneous_entries_and_a_second_run_receives_nothing()
+    public void Download_mirror_keeps_times_and_modes_removes_extraneous_entries_and_a_second_run_receives_nothing()
     {
         using var s = new RemoteScene(fx, "sync-down-");
         MakeSource(s.R("src"));
@@ -80,13 +80,8 @@ public class SyncRemoteTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
         var first = BcmrRunner.Run(["--json", "sync", "--delete", fx.Remote(s.R("src")), dst], s.Env());
         Assert.True(first.ExitCode == 0, first.ToString());
-        Assert.Equal(Trees.Describe(s.R("src")), Trees.Describe(dst));
-        foreach (var f in Directory.EnumerateFiles(s.R("src"), "*", SearchOption.AllDirectories))
-        {
-            var rel = Path.GetRelativePath(s.R("src"), f);
-            Assert.Equal(new DateTimeOffset(File.GetLastWriteTimeUtc(f)).ToUnixTimeSeconds(),
-                new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(dst, rel))).ToUnixTimeSeconds());
-        }
+        SyncTests.AssertMirror(s.R("src"), dst); // contents, modes (ListMeta) and mtimes
+        Assert.Equal(File.GetLastWriteTimeUtc(s.R("src/a/x.txt")), File.GetLastWriteTimeUtc(Path.Combine(dst, "a", "x.txt"))); // to the tick
         Assert.Equal("p", File.ReadAllText(s.Local["outside/precious"]));
         Assert.Equal(4, Count(first, "deleted")); // old, old/z, stale.txt, escape (the link, not what it points to)
 
