@@ -14,7 +14,8 @@ internal readonly record struct FileMeta(
     long AtimeSec, uint AtimeNsec,
     ulong Inode, ulong Device,
     uint Uid, uint Gid,
-    long AllocatedBytes)  // st_blocks * 512; less than Size means the file has holes
+    long AllocatedBytes,  // st_blocks * 512; less than Size means the file has holes
+    long CtimeSec = 0, uint CtimeNsec = 0)  // status change: any write, chmod or rename; no call sets it back
 {
     /// <summary>Inode and device identify a file across paths; zero means the platform did not tell us.</summary>
     public bool SameFileAs(in FileMeta other) =>

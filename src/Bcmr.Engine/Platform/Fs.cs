@@ -102,7 +102,8 @@ internal static unsafe partial class Fs
         };
         return new FileMeta(kind, (long)st.Size, st.Mode & 0xFFFu,
             st.Mtime.Sec, st.Mtime.Nsec, st.Atime.Sec, st.Atime.Nsec,
-            st.Ino, ((ulong)st.DevMajor << 32) | st.DevMinor, st.Uid, st.Gid, (long)st.Blocks * 512);
+            st.Ino, ((ulong)st.DevMajor << 32) | st.DevMinor, st.Uid, st.Gid, (long)st.Blocks * 512,
+            st.Ctime.Sec, st.Ctime.Nsec);
     }
 
     private static FileMeta FromInfo(FileSystemInfo info)

@@ -121,13 +121,22 @@ public sealed partial class ServeSession
     {
         var path = LegacyView(_jail.Resolve(r.Path));
         using var h = OpenRegular(path);
-        long size = Fs.Fstat(h, path).Size;
+        var before = Fs.Fstat(h, path);
+        long size = before.Size;
         long start = (long)Math.Min(r.Offset, (ulong)size);
         long end = r.Limit is { } limit ? (long)Math.Min((ulong)size, (ulong)start + Math.Min(limit, (ulong)size)) : size;
+        // A whole file's hash is remembered: a repeated --checksum sync reads only what changed since.
+        bool whole = start == 0 && end == size;
+        if (whole && Hashes.TryGet(path, before) is { } known) return new HashResponse(known);
         var hasher = Blake3Hasher.Create();
         HashRange(h, path, start, end - start, hasher);
-        return new HashResponse(Hex(hasher.Finalize()));
+        var hex = Hex(hasher.Finalize());
+        if (whole && Unchanged(before, Fs.Fstat(h, path))) Hashes.Put(path, before, hex);
+        return new HashResponse(hex);
     }
+
+    private static bool Unchanged(in FileMeta a, in FileMeta b) =>
+        a.Size == b.Size && a.MtimeSec == b.MtimeSec && a.MtimeNsec == b.MtimeNsec && a.CtimeSec == b.CtimeSec && a.CtimeNsec == b.CtimeNsec;
 
     /// <summary>
     /// Get{path, offset}: the bytes from offset to the end, in Data frames of up to 4 MiB, then Ok with the hex BLAKE3

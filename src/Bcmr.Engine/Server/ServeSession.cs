@@ -3,6 +3,7 @@ using System.Buffers;
 using Bcmr.Engine.Codecs;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Protocol;
+using Bcmr.Engine.Local;
 
 namespace Bcmr.Engine.Server;
 
@@ -166,6 +167,10 @@ public sealed partial class ServeSession : IDisposable
 
     private ContentStore Store => _store ??= _options.Store ?? ContentStore.ForRoot(_jail.Root, _options.Settings);
 
+    /// <summary>The BLAKE3 of whole files hashed before in this root (<see cref="HashCache"/>), opened on first use.</summary>
+    private HashCache Hashes => _hashes ??= HashCache.For(_jail.Root, _options.Settings);
+    private HashCache? _hashes;
+
     /// <summary>Between blocks of long work (hashing a large file, copying a prefix): stops it once the client is
     /// gone, instead of reading a 1 TiB file for nobody.</summary>
     private void StopIfClientGone(string path)
@@ -179,6 +184,12 @@ public sealed partial class ServeSession : IDisposable
 
     /// <summary>Runs the session to its end. Never throws for anything the peer does.</summary>
     public ServeEnd Run()
+    {
+        try { return Serve(); }
+        finally { _hashes?.Save(); }
+    }
+
+    private ServeEnd Serve()
     {
         try
         {

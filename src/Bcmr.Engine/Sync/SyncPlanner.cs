@@ -8,7 +8,12 @@ namespace Bcmr.Engine.Sync;
 
 /// <summary>What a sync compares: its two roots, how to reach a remote one, and the rules that decide.</summary>
 internal sealed record SyncPlanSettings(string Source, string Destination, RemoteSpec? SourceSpec, RemoteSpec? DestinationSpec,
-    ServeClient? Client, PathFilter Filter, bool Delete, bool DeleteExcluded, bool Checksum, bool SizeOnly, string? BackupRoot);
+    ServeClient? Client, PathFilter Filter, bool Delete, bool DeleteExcluded, bool Checksum, bool SizeOnly, string? BackupRoot)
+{
+    /// <summary>With <see cref="Checksum"/>: the hashes remembered for each local side (a remote side's server keeps its own).</summary>
+    public HashCache? SourceHashes { get; init; }
+    public HashCache? DestinationHashes { get; init; }
+}
 
 /// <summary>The plan of a sync, data only: every copy and update (new directories included, so that an empty one is
 /// made), what must be removed before the copies (the other kind is in the way), the deletes, the entries that
@@ -202,8 +207,8 @@ internal static class SyncPlanner
             bool same;
             try
             {
-                var a = srcRemote ? RemoteHash(client!, remoteHashes[i], s.Path, ct) : LocalHash(s.Path);
-                var b = client is not null && !srcRemote ? RemoteHash(client, remoteHashes[i], d.Path, ct) : LocalHash(d.Path);
+                var a = srcRemote ? RemoteHash(client!, remoteHashes[i], s.Path, ct) : LocalHash(s.Path, o.SourceHashes);
+                var b = client is not null && !srcRemote ? RemoteHash(client, remoteHashes[i], d.Path, ct) : LocalHash(d.Path, o.DestinationHashes);
                 same = a == b;
             }
             catch (BcmrException e)
@@ -223,10 +228,18 @@ internal static class SyncPlanner
         var other => throw ServeClient.WrongReply(client.Remote, other, MessageType.Hash, nameof(HashResponse)),
     };
 
-    private static string LocalHash(string path)
+    /// <summary>A local file's BLAKE3, remembered in <paramref name="cache"/> while the file stays as it was.</summary>
+    private static string LocalHash(string path, HashCache? cache)
     {
-        try { return Blake3.ToHex(Blake3.HashFile(path, 1)); }
+        var before = Fs.TryStat(path) ?? throw new BcmrException(BcmrErrorCode.NotFound, path, $"{path}: No such file or directory");
+        if (cache?.TryGet(path, before) is { } known) return known;
+        string hex;
+        try { hex = Blake3.ToHex(Blake3.HashFile(path, 1)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
+        if (cache is not null && Fs.TryStat(path) is { } after && after.Size == before.Size && after.MtimeSec == before.MtimeSec
+            && after.MtimeNsec == before.MtimeNsec && after.CtimeSec == before.CtimeSec && after.CtimeNsec == before.CtimeNsec)
+            cache.Put(path, before, hex);
+        return hex;
     }
 
     private static void Walk(SyncPlanSettings o, RemoteSpec? spec, in TreeNode root, SymlinkPolicy policy, Collector into, CancellationToken ct)

@@ -116,8 +116,20 @@ public static class SyncEngine
             _backupRoot = BackupRoot();
 
             // ---- the plan ----------------------------------------------------------------------------------------
-            var plan = SyncPlanner.Plan(new SyncPlanSettings(req.Source, req.Destination, srcSpec, dstSpec, client, filter,
-                req.Delete, req.DeleteExcluded, req.Checksum, sizeOnly, _backupRoot), srcTop, dstTop, ct);
+            var settings = req.Transfer.Settings;
+            var planSettings = new SyncPlanSettings(req.Source, req.Destination, srcSpec, dstSpec, client, filter,
+                req.Delete, req.DeleteExcluded, req.Checksum, sizeOnly, _backupRoot)
+            {
+                SourceHashes = req.Checksum && srcSpec is null ? HashCache.For(Path.GetFullPath(req.Source), settings) : null,
+                DestinationHashes = req.Checksum && dstSpec is null ? HashCache.For(Path.GetFullPath(req.Destination), settings) : null,
+            };
+            SyncPlan plan;
+            try { plan = SyncPlanner.Plan(planSettings, srcTop, dstTop, ct); }
+            finally
+            {
+                planSettings.SourceHashes?.Save();
+                planSettings.DestinationHashes?.Save();
+            }
             foreach (var refused in plan.Refused) Report(refused);
             var copies = plan.Copies;
             var replaced = plan.Replaced;

@@ -219,7 +219,7 @@ public sealed class ProtocolFuzzTests : IDisposable
             var end = Within(i, "serve", () =>
             {
                 using var session = new ServeSession(new MemoryStream(input), Stream.Null,
-                    new ServeOptions { Root = root, Log = log, Store = store });
+                    new ServeOptions { Root = root, Log = log, Store = store, Settings = TestSettings.Isolated });
                 return session.Run();
             });
             Assert.True(end != ServeEnd.InternalError, $"serve input {i} (seed {Seed}): internal error\n{log}");

@@ -68,7 +68,7 @@ public sealed class ServeConnection : IDisposable
         var session = new ServeSession(serverIn, serverOut, new ServeOptions
         {
             Root = root, Capabilities = capabilities, Log = TextWriter.Synchronized(log), Store = store,
-            EncoderWorkers = encoderWorkers ?? Bcmr.Engine.Codecs.BlockEncoder.DefaultWorkers,
+            EncoderWorkers = encoderWorkers ?? Bcmr.Engine.Codecs.BlockEncoder.DefaultWorkers, Settings = TestSettings.Isolated,
         });
         ServeConnection? connection = null;
         var thread = new Thread(() =>

@@ -88,7 +88,7 @@ public sealed class ServeEncoderTests : IDisposable
         var results = new List<CopyResult>();
         var log = new StringWriter();
         var listener = ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0),
-            new ServeOptions { Root = root, Capabilities = serverCaps, Store = store, Log = TextWriter.Synchronized(log) }, allowRemote: false);
+            new ServeOptions { Root = root, Capabilities = serverCaps, Store = store, Log = TextWriter.Synchronized(log), Settings = TestSettings.Isolated }, allowRemote: false);
         using var stop = new CancellationTokenSource();
         var server = new Thread(() => listener.Run(stop.Token)) { IsBackground = true, Name = "serve-listener" };
         server.Start();

@@ -80,7 +80,7 @@ public sealed class ServeListenerTests : IDisposable
     public void A_missing_root_or_a_busy_port_fails_at_start()
     {
         var e = Assert.Throws<BcmrException>(() => ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0),
-            new ServeOptions { Root = _t["missing"] }, allowRemote: false));
+            new ServeOptions { Root = _t["missing"], Settings = TestSettings.Isolated }, allowRemote: false));
         Assert.Equal(BcmrErrorCode.NotFound, e.Code);
 
         using var first = ServeListener.Start(new IPEndPoint(IPAddress.Loopback, 0), Options, allowRemote: false);
