@@ -299,4 +299,28 @@ public sealed class SyncTests : IDisposable
         Assert.Equal(Trees.Sha256(_t["src/a/b/y.txt"]), Trees.Sha256(_t["dst/a/b/y.txt"]));
         Trees.AssertNoStagingFiles(_t.Path);
     }
+
+    [Fact]
+    public void A_destination_named_through_a_link_is_synced_where_it_points_and_links_inside_it_are_never_followed()
+    {
+        MakeSource(_t["src"]);
+        Directory.CreateDirectory(_t["real"]);
+        File.CreateSymbolicLink(_t["dst-link"], _t["real"]);
+        Directory.CreateDirectory(_t["outside"]);
+        File.WriteAllText(_t["outside/keep"], "k");
+        File.WriteAllText(_t["outside/x.txt"], "not the source's");
+        File.CreateSymbolicLink(_t["real/a"], _t["outside"]); // where the source has the directory a/
+
+        var without = Sync(_t["src"], _t["dst-link"]);
+        Assert.Equal(3, without.ExitCode); // the rest was synced
+        Assert.Contains("is a symbolic link where the source has a directory", without.ToString());
+        Assert.Equal("not the source's", File.ReadAllText(_t["outside/x.txt"]));
+
+        var r = Sync("--delete", _t["src"], _t["dst-link"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        AssertMirror(_t["src"], _t["real"]);
+        Assert.NotNull(new FileInfo(_t["dst-link"]).LinkTarget);
+        Assert.Equal(["keep", "x.txt"], Directory.EnumerateFileSystemEntries(_t["outside"]).Select(p => Path.GetFileName(p)!).Order().ToArray());
+        Assert.Equal("not the source's", File.ReadAllText(_t["outside/x.txt"]));
+    }
 }
