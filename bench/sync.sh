@@ -30,24 +30,7 @@ chmod 755 "$DIR/remote-bcmr"
 export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr" XDG_RUNTIME_DIR="$DIR/run"
 mkdir -p "$DIR/run" && chmod 700 "$DIR/run"
 
-start_sshd() { # as parallel.sh: a private sshd on 127.0.0.1:PORT, keys readable by bcmrbench; prints its ssh_config
-  local d=$DIR/$1
-  mkdir -p "$d" /run/sshd && chmod 755 "$d"
-  [ -f "$d/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
-  [ -f "$d/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/client_ed25519"
-  cp "$d/client_ed25519.pub" "$d/authorized_keys" && chmod 644 "$d/authorized_keys"
-  printf '%s\n' "Port $2" "ListenAddress 127.0.0.1" "HostKey $d/host_ed25519" "AuthorizedKeysFile $d/authorized_keys" \
-    "PasswordAuthentication no" "KbdInteractiveAuthentication no" "StrictModes no" "PidFile $d/sshd.pid" "UsePAM no" \
-    "MaxStartups 100" > "$d/sshd_config"
-  [ -f "$d/sshd.pid" ] && kill "$(cat "$d/sshd.pid")" 2>/dev/null && sleep 0.3
-  /usr/sbin/sshd -f "$d/sshd_config"
-  printf '%s\n' "Host bench" "  HostName 127.0.0.1" "  Port $2" "  User bcmrbench" "  IdentityFile $d/client_ed25519" \
-    "  IdentitiesOnly yes" "  StrictHostKeyChecking no" "  UserKnownHostsFile /dev/null" "  LogLevel ERROR" > "$d/ssh_config"
-  echo "$d/ssh_config"
-}
-
-median() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(r["median"]) for r in d["results"]))' "$1"; }
-ratio()  { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
+. bench/common.sh # (the script runs from the repository root)
 
 profile() { # sparsync's profile in $1
   [ -d "$1" ] && return
@@ -91,7 +74,7 @@ peak() {
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; bcmr: $BCMR ($("$BCMR" --version | head -1))"
 profile "$DIR/profile"
-cfg=$(start_sshd sshd 2298)
+cfg=$(start_sshd sshd 2298 "")
 trap 'kill "$(cat "$DIR/sshd/sshd.pid")" 2>/dev/null || true; ssh -F "$cfg" -o ControlPath="$DIR/cm-%C" -O exit bench 2>/dev/null || true' EXIT
 home=$DEST/home
 

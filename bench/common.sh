@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Helpers the remote benchmarks share (sourced): a private sshd for the bench's own account, hyperfine medians, ratios.
+# The caller sets DIR (where the sshd's keys and config go).
+
+# start_sshd NAME PORT PREFIX: a private sshd on 127.0.0.1:PORT (run with PREFIX, e.g. inside a namespace) as
+# ../shared/tools/sshd-loopback.sh starts one, keys readable by bcmrbench; prints its ssh_config.
+start_sshd() {
+  local d=$DIR/$1
+  mkdir -p "$d" /run/sshd && chmod 755 "$d"
+  [ -f "$d/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
+  [ -f "$d/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/client_ed25519"
+  cp "$d/client_ed25519.pub" "$d/authorized_keys" && chmod 644 "$d/authorized_keys"
+  printf '%s\n' "Port $2" "ListenAddress 127.0.0.1" "HostKey $d/host_ed25519" "AuthorizedKeysFile $d/authorized_keys" \
+    "PasswordAuthentication no" "KbdInteractiveAuthentication no" "StrictModes no" "PidFile $d/sshd.pid" "UsePAM no" \
+    "MaxStartups 100" "Subsystem sftp /usr/lib/openssh/sftp-server" > "$d/sshd_config"
+  [ -f "$d/sshd.pid" ] && kill "$(cat "$d/sshd.pid")" 2>/dev/null && sleep 0.3
+  $3 /usr/sbin/sshd -f "$d/sshd_config"
+  printf '%s\n' "Host bench" "  HostName 127.0.0.1" "  Port $2" "  User bcmrbench" "  IdentityFile $d/client_ed25519" \
+    "  IdentitiesOnly yes" "  StrictHostKeyChecking no" "  UserKnownHostsFile /dev/null" "  LogLevel ERROR" > "$d/ssh_config"
+  echo "$d/ssh_config"
+}
+
+median() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(r["median"]) for r in d["results"]))' "$1"; }
+ratio()  { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
+
