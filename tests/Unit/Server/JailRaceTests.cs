@@ -49,22 +49,27 @@ public sealed class JailRaceTests : IDisposable
     }) { IsBackground = true };
 
     [Fact]
-    public void A_directory_flipped_to_a_symlink_never_lets_a_Put_Mkdir_Truncate_PutChunked_or_Assemble_land_outside_the_root()
+    public void A_directory_flipped_to_a_symlink_never_lets_a_Put_Mkdir_Truncate_PutChunked_Assemble_or_a_tree_change_land_outside_the_root()
     {
         var root = _t["root"];
         var outside = _t["outside"];
         Directory.CreateDirectory(Path.Combine(root, "d"));
         Directory.CreateDirectory(outside);
+        // What the tree changes of a sync could reach through the flipped link: none of it may move.
+        File.WriteAllText(Path.Combine(outside, "victim"), "outside");
+        var outsideBefore = File.GetLastWriteTimeUtc(Path.Combine(outside, "victim"));
         using var stop = new CancellationTokenSource();
         long flips = 0;
-        var flipper = Flipper(root, outside, stop.Token, () => flips++);
+        var flipper = Flipper(root, outside, stop.Token, () => Interlocked.Increment(ref flips));
         var data = new byte[100];
         using (var c = ServeConnection.InProcess(root))
         {
             c.Handshake(Caps.Extended);
             flipper.Start();
             var hash = Blake3.ToHex(Blake3.Hash(data));
-            for (int i = 0; i < 3000; i++)
+            // At least 3000 Puts and 100 flips: on a loaded machine the flipper gets fewer turns, so the loop runs on.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (int i = 0; i < 3000 || Interlocked.Read(ref flips) <= 100 && clock.Elapsed < TimeSpan.FromSeconds(60); i++)
             {
                 c.Send(new PutRequest($"d/f{i}", (ulong)data.Length, 0));
                 c.SendData(data);
@@ -82,13 +87,24 @@ public sealed class JailRaceTests : IDisposable
                     c.Receive();
                     c.Send(new AssembleRequest($"d/s{i}", (ulong)data.Length));
                     c.Receive();
+                    // A sync's tree changes: each names a path through d, which may be the link to outside right now.
+                    c.Send(new SetMetaRequest("d/victim", 1, 0, 0));
+                    c.Receive();
+                    c.Send(new RemoveRequest("d/victim", true));
+                    c.Receive();
+                    c.Send(new RenameRequest($"d/f{i}", "d/victim"));
+                    c.Receive();
+                    c.Send(new LinkRequest($"d/f{i}", "d/victim2"));
+                    c.Receive();
                 }
             }
             stop.Cancel();
             flipper.Join();
         }
         Assert.True(flips > 100, $"only {flips} flips: the race was hardly tried");
-        var leaked = Directory.EnumerateFileSystemEntries(outside, "*", SearchOption.AllDirectories).ToList();
+        Assert.Equal("outside", File.ReadAllText(Path.Combine(outside, "victim")));
+        Assert.Equal(outsideBefore, File.GetLastWriteTimeUtc(Path.Combine(outside, "victim")));
+        var leaked = Directory.EnumerateFileSystemEntries(outside, "*", SearchOption.AllDirectories).Where(p => p != Path.Combine(outside, "victim")).ToList();
         Assert.True(leaked.Count == 0, $"{leaked.Count} entries written outside the root, e.g. {leaked.FirstOrDefault()}");
         Assert.True(Directory.EnumerateFiles(Path.Combine(root, "d"), "f*").Count() > 0, "no Put succeeded at all");
     }
