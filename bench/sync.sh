@@ -7,6 +7,8 @@
 #      no-change <= 0.3x, 100 changed <= 0.5x.
 #   2. Local mirror: first and no-change against rsync -a --delete. Goals: first <= 0.8x, no-change <= 0.5x.
 #   3. 100 000 files (100 dirs x 1000 x 100 bytes), no-change, local and remote: time and peak memory of each tool.
+#   4. --checksum, no change, remote: rsync -c (reads every file on both ends each run) against bcmr -c with its
+#      remembered hashes cleared before each run (cold) and kept (warm: only what changed is read).
 # Usage: bench/sync.sh [runs]   (default 5)   PARTS="remote local large" (default all)
 #   BCMR=path  the binary on both ends (default: the shipped AOT bcmr; built if missing).
 # Needs root (a user of its own for the remote end), sshd, hyperfine, rsync, python3, /usr/bin/time.
@@ -14,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-PARTS=${PARTS:-remote local large}
+PARTS=${PARTS:-remote local large checksum}
 DIR=${BENCH_DIR:-/tmp/bcmr-sbench}
 DEST=${BENCH_DEST:-/dev/shm/bcmr-sbench}
 BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
@@ -110,4 +112,19 @@ EOF
   BCMR_SSH="ssh -F $cfg" "$BCMR" sync -q --delete "$big" "bench:$home/large-bc"
   peak "100 000 files, remote no change, rsync" rsync -a --delete -e "ssh -F $cfg" "$big/" "bench:$home/large-rs/"
   peak "100 000 files, remote no change, bcmr" env BCMR_SSH="ssh -F $cfg" "$BCMR" sync -q --delete "$big" "bench:$home/large-bc"
+fi
+
+if [[ " $PARTS " == *" checksum "* ]]; then
+  src=$DIR/profile
+  rsync -a --delete -e "ssh -F $cfg" "$src/" "bench:$home/rs/"
+  BCMR_SSH="ssh -F $cfg" "$BCMR" sync -q --delete "$src" "bench:$home/bc"
+  echo "== checksum, no change"
+  # One --prepare per command, in the commands' order: the cold run clears both ends' remembered hashes.
+  hyperfine -r "$RUNS" -w 1 --export-json "$DIR/checksum.json" \
+    --prepare "true" --prepare "rm -rf $DIR/xdg/bcmr/hashes $home/.xdg/bcmr/hashes" --prepare "true" \
+    "rsync -a -c --delete -e 'ssh -F $cfg' $src/ bench:$home/rs/" \
+    "BCMR_SSH='ssh -F $cfg' $BCMR sync -q -c --delete $src bench:$home/bc" \
+    "BCMR_SSH='ssh -F $cfg' $BCMR sync -q -c --delete $src bench:$home/bc"
+  read -r -a t <<<"$(median "$DIR/checksum.json")"
+  echo "RESULT checksum no change: rsync -c ${t[0]}s | bcmr -c cold ${t[1]}s ($(ratio "${t[1]}" "${t[0]}")x) | bcmr -c warm ${t[2]}s ($(ratio "${t[2]}" "${t[0]}")x)"
 fi

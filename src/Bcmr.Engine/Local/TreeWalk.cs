@@ -114,7 +114,8 @@ internal static class LocalTree
             {
                 try
                 {
-                    entries = Fs.ListDirectory(dir.Path);
+                    // Child stats every entry itself when following links or asked for their meta: no sizes needed here.
+                    entries = Fs.ListDirectory(dir.Path, sizes: !(withMeta || policy == SymlinkPolicy.Follow));
                     entries.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
                 }
                 catch (BcmrException e)
