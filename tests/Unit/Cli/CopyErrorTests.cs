@@ -351,15 +351,20 @@ public class CopyErrorTests
         using var t = new TempDir();
         var src = t.WriteRandom("growing.bin", 256 * 1024 * 1024, 1);
         using var stop = new CancellationTokenSource();
-        var appender = Task.Run(() =>
+        using var appending = new ManualResetEventSlim();
+        // A thread of its own (a pool task can start late on a busy test run, after the copy is done), and the copy
+        // starts only once the file has begun to grow.
+        var appender = new Thread(() =>
         {
             using var f = new FileStream(src, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-            while (!stop.IsCancellationRequested) { f.WriteByte(1); f.Flush(); Thread.Sleep(1); }
-        });
+            while (!stop.IsCancellationRequested) { f.WriteByte(1); f.Flush(); appending.Set(); Thread.Sleep(1); }
+        }) { IsBackground = true };
+        appender.Start();
+        Assert.True(appending.Wait(TimeSpan.FromSeconds(30)), "the appender never started");
 
         var r = BcmrRunner.Run("copy", "-V", src, t["copy.bin"]);
         stop.Cancel();
-        appender.Wait();
+        appender.Join();
 
         Assert.Equal(Failure, r.ExitCode);
         Assert.Contains($"{src}: changed while being copied", r.Stderr);

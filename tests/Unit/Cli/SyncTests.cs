@@ -281,14 +281,19 @@ public sealed class SyncTests : IDisposable
         Directory.CreateDirectory(_t["dst"]);
         File.WriteAllText(_t["dst/extra.txt"], "kept: a copy failed");
         using var stop = new CancellationTokenSource();
-        var appender = Task.Run(() =>
+        using var appending = new ManualResetEventSlim();
+        // A thread of its own (a pool task can start late on a busy test run, after the copy is done), and the copy
+        // starts only once the file has begun to grow.
+        var appender = new Thread(() =>
         {
             using var f = new FileStream(growing, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-            while (!stop.IsCancellationRequested) { f.WriteByte(1); f.Flush(); Thread.Sleep(1); }
-        });
+            while (!stop.IsCancellationRequested) { f.WriteByte(1); f.Flush(); appending.Set(); Thread.Sleep(1); }
+        }) { IsBackground = true };
+        appender.Start();
+        Assert.True(appending.Wait(TimeSpan.FromSeconds(30)), "the appender never started");
         var r = Sync("--delete", "-V", _t["src"], _t["dst"]);
         stop.Cancel();
-        appender.Wait();
+        appender.Join();
 
         Assert.Equal(3, r.ExitCode);
         var failed = Assert.Single(Actions(r), a => a.GetProperty("status").GetString() == "failed");
