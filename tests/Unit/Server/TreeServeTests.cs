@@ -161,4 +161,20 @@ public sealed class TreeServeTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_outside, "g")));
         AssertOutsideUntouched();
     }
+
+    /// <summary>A server without a root jail (root "/", as over ssh without --root) pins nothing: only the check that no
+    /// component on the way is a link keeps a delete from reaching through one.</summary>
+    [Fact]
+    public void Without_a_root_jail_a_path_through_a_link_is_still_refused()
+    {
+        Directory.CreateDirectory(_t["real"]);
+        File.WriteAllText(_t["real/f"], "f");
+        File.CreateSymbolicLink(_t["alias"], _t["real"]);
+        using var c = ServeConnection.InProcess("/");
+        c.Handshake(Caps.Extended);
+        Assert.Contains("symbolic link", Refused(c, new RemoveRequest(_t["alias"] + "/f", false)));
+        Assert.Contains("symbolic link", Refused(c, new RenameRequest(_t["alias"] + "/f", _t["moved"])));
+        Assert.True(File.Exists(_t["real/f"]));
+        Assert.False(File.Exists(_t["moved"]));
+    }
 }
