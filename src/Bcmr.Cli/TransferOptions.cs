@@ -26,6 +26,7 @@ internal sealed class TransferOptions
     public readonly Option<string?> RemoteBcmr;
     public readonly Option<bool> Fast;
     public readonly Option<bool> NoFallback;
+    public readonly Option<string?> Direct;
     public readonly Option<string?> Compress;
     public readonly Option<string?> Bwlimit;
     public readonly Option<double?> Timeout;
@@ -109,7 +110,16 @@ internal sealed class TransferOptions
             HelpName = "PATH",
         };
         Fast = new Option<bool>("--fast") { Description = "Remote downloads: the server skips its BLAKE3 and sends with sendfile(2); no compression unless --compress names a codec. Nothing is hashed on either end then (ssh still checks every packet); add -V to read the copy back and compare it with the server's BLAKE3 of the source." };
-        NoFallback = new Option<bool>("--no-fallback") { Description = "When the remote host has no bcmr, fail instead of falling back to scp." };
+        NoFallback = new Option<bool>("--no-fallback") { Description = "When the remote host has no bcmr, fail instead of falling back to scp; with --direct direct, fail when no direct channel can be set up instead of continuing over ssh." };
+        Direct = new Option<string?>("--direct")
+        {
+            Description = "Remote copies: the data path. ssh (default: $BCMR_DIRECT, else ssh): everything through the ssh connection. direct: ssh " +
+                "logs in and carries a one-time secret; file data then goes over a TCP connection of its own to the address the ssh connection " +
+                "reached, in AES-256-GCM records with keys derived from that secret (not limited by ssh's one cipher stream). The server's port " +
+                "must be reachable; if no direct channel can be set up the copy continues over ssh with a warning (or fails with --no-fallback).",
+            HelpName = "ssh|direct",
+        };
+        Direct.AcceptOnlyFromAmong("ssh", "direct");
         Compress = new Option<string?>("--compress")
         {
             Description = "Remote copies: wire compression auto|zstd|lz4|none (default: $BCMR_COMPRESS, else auto: the best codec both ends have).",
@@ -170,7 +180,7 @@ internal sealed class TransferOptions
 
     }
 
-    public IEnumerable<Option> All => [Verbose, Quiet, Exclude, DryRun, Verify, Resume, Strict, Append, Sync, Jobs, Parallel, SshPersist, Ssh, RemoteBcmr, Fast, NoFallback, Compress, Bwlimit, Timeout, Retries, RetryDelay, Log];
+    public IEnumerable<Option> All => [Verbose, Quiet, Exclude, DryRun, Verify, Resume, Strict, Append, Sync, Jobs, Parallel, SshPersist, Ssh, RemoteBcmr, Fast, NoFallback, Direct, Compress, Bwlimit, Timeout, Retries, RetryDelay, Log];
 
     /// <summary>The request these options describe (sources and destination left to the command); throws
     /// <see cref="BcmrException"/> (InvalidArgument) for a bad BCMR_SSH_PERSIST.</summary>
@@ -193,6 +203,8 @@ internal sealed class TransferOptions
         RemoteCommand = Settings.FlagOrEnvironment(parse.GetValue(RemoteBcmr), SshChannel.RemoteVariable),
         Fast = parse.GetValue(Fast),
         NoFallback = parse.GetValue(NoFallback),
+        Direct = parse.GetValue(Direct) is { } direct ? DirectChannel.ParseMode(direct, "--direct")
+            : DirectChannel.ParseMode(Environment.GetEnvironmentVariable(DirectChannel.Variable), DirectChannel.Variable),
         Compress = parse.GetValue(Compress),
         BandwidthLimit = parse.GetValue(Bwlimit) is { } rate ? BandwidthLimiter.Parse(rate) : 0,
         StallTimeout = parse.GetValue(Timeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null,

@@ -16,6 +16,9 @@ public sealed record EngineSettings
     public const string NoSendfileVariable = "BCMR_NO_SENDFILE";
     public const string PortableIoVariable = "BCMR_PORTABLE_IO";
     public const string StripeMinimumVariable = "BCMR_STRIPE_MIN_MB";
+    public const string RendezvousTimeoutVariable = "BCMR_RENDEZVOUS_TIMEOUT_SECS";
+    /// <summary>How long a server waits for the client of a direct channel to authenticate (bcmr 0.6's default).</summary>
+    public static readonly TimeSpan DefaultRendezvousTimeout = TimeSpan.FromSeconds(30);
     /// <summary>Files this large are striped over the connections of --parallel N (bcmr 0.6's threshold).</summary>
     public const long DefaultStripeMinimumMb = 64;
 
@@ -50,6 +53,14 @@ public sealed record EngineSettings
     /// <summary><c>XDG_RUNTIME_DIR</c>: where --ssh-persist keeps its sockets when set (else the temp directory).</summary>
     public string? RuntimeDirectory { get; init; }
 
+    /// <summary><c>SSH_CONNECTION</c> as sshd set it for a serve ("client-ip client-port server-ip server-port"): the
+    /// server address is where a direct channel listens. Null when not started by sshd.</summary>
+    public string? SshConnection { get; init; }
+
+    /// <summary><c>BCMR_RENDEZVOUS_TIMEOUT_SECS</c>: how long a direct channel's listener waits for its client
+    /// (default 30 s; a value that is not a positive whole number is ignored).</summary>
+    public TimeSpan RendezvousTimeout { get; init; } = DefaultRendezvousTimeout;
+
     /// <summary>The settings the variables give, through <paramref name="getenv"/> (the host's environment:
     /// <c>Environment.GetEnvironmentVariable</c>, or a test's dictionary).</summary>
     public static EngineSettings FromEnvironment(Func<string, string?> getenv)
@@ -65,6 +76,9 @@ public sealed record EngineSettings
             PortableIo = getenv(PortableIoVariable) == "1",
             StripeMinimum = ParseStripeMinimum(getenv(StripeMinimumVariable)),
             RuntimeDirectory = getenv("XDG_RUNTIME_DIR") is { Length: > 0 } run ? run : null,
+            SshConnection = getenv("SSH_CONNECTION") is { Length: > 0 } ssh ? ssh : null,
+            RendezvousTimeout = int.TryParse(getenv(RendezvousTimeoutVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int secs) && secs > 0
+                ? TimeSpan.FromSeconds(secs) : DefaultRendezvousTimeout,
         };
     }
 

@@ -59,6 +59,8 @@ public sealed class SyncBcmrItemCommand : CancellableCmdlet
     [Parameter] public string? SshCommand { get; set; }
     [Parameter] public string? RemoteCommand { get; set; }
     [Parameter] [ValidateSet("auto", "zstd", "lz4", "none")] public string? Compress { get; set; }
+    /// <summary>Remote syncs: file data over a direct AES-256-GCM channel set up through ssh (bcmr's --direct direct).</summary>
+    [Parameter] public SwitchParameter Direct { get; set; }
     [Parameter] [ValidateRange(0, long.MaxValue)] public long BandwidthLimit { get; set; }
     [Parameter] [ValidateRange(0, int.MaxValue)] public int TimeoutSec { get; set; } = -1;
     [Parameter] [ValidateRange(0, 100)] public int RetryCount { get; set; }
@@ -134,6 +136,11 @@ public sealed class SyncBcmrItemCommand : CancellableCmdlet
         {
             if (!MyInvocation.BoundParameters.ContainsKey(nameof(SshPersist)))
                 copy = copy with { SshPersist = Settings.SecondsFromEnvironment(Bcmr.Engine.Client.SshPersist.Variable) };
+            copy = copy with
+            {
+                Direct = MyInvocation.BoundParameters.ContainsKey(nameof(Direct)) ? Direct.IsPresent
+                    : Bcmr.Engine.Client.DirectChannel.ParseMode(Environment.GetEnvironmentVariable(Bcmr.Engine.Client.DirectChannel.Variable), Bcmr.Engine.Client.DirectChannel.Variable),
+            };
         }
         catch (BcmrException e)
         {

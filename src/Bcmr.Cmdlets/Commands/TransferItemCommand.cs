@@ -60,6 +60,9 @@ public abstract class TransferItemCommand : CancellableCmdlet
     [Parameter] public string? SshCommand { get; set; }
     [Parameter] public string? RemoteCommand { get; set; }
     [Parameter] public SwitchParameter NoFallback { get; set; }
+    /// <summary>Remote copies: file data over a TCP connection of its own in AES-256-GCM records, set up through the
+    /// ssh login (bcmr's --direct direct). Default: $env:BCMR_DIRECT, else through ssh.</summary>
+    [Parameter] public SwitchParameter Direct { get; set; }
     [Parameter] [ValidateSet("auto", "zstd", "lz4", "none")] public string? Compress { get; set; }
     [Parameter] [ValidateRange(0, long.MaxValue)] public long BandwidthLimit { get; set; }
     /// <summary>Seconds a remote connection may wait for its server while no byte moves before it is given up as
@@ -364,6 +367,8 @@ public abstract class TransferItemCommand : CancellableCmdlet
         SshCommand = Settings.FlagOrEnvironment(SshCommand, SshChannel.SshVariable),
         RemoteCommand = Settings.FlagOrEnvironment(RemoteCommand, SshChannel.RemoteVariable),
         NoFallback = NoFallback, Compress = Compress,
+        Direct = MyInvocation.BoundParameters.ContainsKey(nameof(Direct)) ? Direct.IsPresent
+            : DirectChannel.ParseMode(Environment.GetEnvironmentVariable(DirectChannel.Variable), DirectChannel.Variable),
         BandwidthLimit = BandwidthLimit,
         WorkingDirectory = SessionState.Path.CurrentFileSystemLocation.ProviderPath,
         StallTimeout = TimeoutSec >= 0 ? TimeSpan.FromSeconds(TimeoutSec) : null,

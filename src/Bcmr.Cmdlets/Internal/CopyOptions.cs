@@ -25,6 +25,8 @@ internal sealed record CopyOptions
     public string? SshCommand { get; init; }
     public string? RemoteCommand { get; init; }
     public bool NoFallback { get; init; }
+    /// <summary>-Direct (or BCMR_DIRECT=direct): data over a direct AES-GCM channel set up through ssh.</summary>
+    public bool Direct { get; init; }
     public string? Compress { get; init; }
     public long BandwidthLimit { get; init; }
     /// <summary>PowerShell's current FileSystem location: ssh and scp run there (-SshCommand 'ssh -F ./cfg').</summary>
@@ -62,6 +64,7 @@ internal sealed record CopyOptions
         SshCommand = string.IsNullOrEmpty(SshCommand) ? null : SshCommand,
         RemoteCommand = string.IsNullOrEmpty(RemoteCommand) ? null : RemoteCommand,
         NoFallback = NoFallback,
+        Direct = Direct,
         Compress = string.IsNullOrEmpty(Compress) ? null : Compress.ToLowerInvariant(),
         BandwidthLimit = BandwidthLimit,
         WorkingDirectory = WorkingDirectory,

@@ -430,7 +430,18 @@ public sealed class ServeClient : IDisposable
 
     // ---- reading (the reader thread) ----------------------------------------------------------------------------
 
+    /// <summary>Cancelled when the reader stops: the connection ended or broke, cleanly or not (a direct channel's
+    /// watch on its ssh control connection).</summary>
+    internal CancellationToken Ended => _ended.Token;
+    private readonly CancellationTokenSource _ended = new();
+
     private void ReadLoop()
+    {
+        try { ReadReplies(); }
+        finally { _ended.Cancel(); }
+    }
+
+    private void ReadReplies()
     {
         BcmrException? end = null;
         try

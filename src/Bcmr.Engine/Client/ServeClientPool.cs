@@ -28,7 +28,7 @@ public sealed class ServeClientPool : IDisposable
     /// first failure is thrown.</summary>
     public static ServeClientPool Open(Func<IServeChannel> openChannel, int size, byte caps, TimeSpan? stallTimeout = null)
     {
-        var (clients, errors) = OpenAll(openChannel, size, caps, stallTimeout);
+        var (clients, errors) = OpenAll(() => ServeClient.Open(openChannel(), caps, stallTimeout), size);
         if (errors.FirstOrDefault(e => e is not null) is { } first)
         {
             foreach (var c in clients) c?.Dispose();
@@ -40,18 +40,23 @@ public sealed class ServeClientPool : IDisposable
     /// <summary>Like <see cref="Open"/>, but keeps the sessions that opened when some did not (a server that limits
     /// concurrent logins, such as sshd's MaxStartups, refuses the ones over its limit): <see cref="Refused"/> says
     /// why the others failed. Throws the first failure only when none opened.</summary>
-    public static ServeClientPool OpenAvailable(Func<IServeChannel> openChannel, int size, byte caps, TimeSpan? stallTimeout = null)
+    public static ServeClientPool OpenAvailable(Func<IServeChannel> openChannel, int size, byte caps, TimeSpan? stallTimeout = null) =>
+        OpenAvailable(() => ServeClient.Open(openChannel(), caps, stallTimeout), size);
+
+    /// <summary><see cref="OpenAvailable(Func{IServeChannel}, int, byte, TimeSpan?)"/> with sessions opened by
+    /// <paramref name="openClient"/> (a session that sets up a direct channel first).</summary>
+    public static ServeClientPool OpenAvailable(Func<ServeClient> openClient, int size)
     {
-        var (clients, errors) = OpenAll(openChannel, size, caps, stallTimeout);
+        var (clients, errors) = OpenAll(openClient, size);
         var opened = clients.Where(c => c is not null).Select(c => c!).ToArray();
         var refused = errors.Where(e => e is not null).Select(e => AsBcmr(e!)).ToArray();
         if (opened.Length == 0) throw refused[0];
         return new ServeClientPool(opened) { Refused = refused };
     }
 
-    private static (ServeClient?[] Clients, Exception?[] Errors) OpenAll(Func<IServeChannel> openChannel, int size, byte caps, TimeSpan? stallTimeout)
+    private static (ServeClient?[] Clients, Exception?[] Errors) OpenAll(Func<ServeClient> openClient, int size)
     {
-        ArgumentNullException.ThrowIfNull(openChannel);
+        ArgumentNullException.ThrowIfNull(openClient);
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         var clients = new ServeClient?[size];
         var errors = new Exception?[size];
@@ -62,7 +67,7 @@ public sealed class ServeClientPool : IDisposable
             // Threads, not pool tasks: each blocks in a handshake for as long as a login takes.
             threads[n] = new Thread(() =>
             {
-                try { clients[n] = ServeClient.Open(openChannel(), caps, stallTimeout); }
+                try { clients[n] = openClient(); }
                 catch (Exception e) { errors[n] = e; }
             }) { IsBackground = true, Name = "bcmr-pool-open" };
             threads[n].Start();

@@ -54,6 +54,12 @@ public sealed class TcpChannel : IServeChannel
         return new TcpChannel(socket, remote);
     }
 
+    /// <summary>How long a read may wait (Infinite: as long as it takes); the direct channel bounds its handshake.</summary>
+    internal TimeSpan ReadTimeout
+    {
+        set => _socket.ReceiveTimeout = value == Timeout.InfiniteTimeSpan ? 0 : (int)value.TotalMilliseconds;
+    }
+
     public void CloseOutput()
     {
         try { _socket.Shutdown(SocketShutdown.Send); }

@@ -73,7 +73,7 @@ public static class Caps
     /// the client's Hello has <see cref="Extended"/> (so a bcmr 0.6 client never sees it); the client uses the bits it
     /// knows of those the server names (<see cref="Features"/>). Absent: no feature.</summary>
     public static string DescribeFeatures(uint features) =>
-        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree"), (Features.Meta, "meta") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
+        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree"), (Features.Meta, "meta"), (Features.Direct, "direct") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
 
     public static string Describe(byte caps)
     {
@@ -130,6 +130,12 @@ public static class Features
     /// a download (a sync's) keeps both.</summary>
     public const uint Meta = 0x2;
 
+    /// <summary>OpenDirectChannel as this implementation does it (<c>--direct direct</c>): DirectChannelReady{address,
+    /// secret}, then on the TCP connection AuthChallenge/AuthHello with keys derived by HKDF (<see cref="DirectKeys"/>)
+    /// and AES-256-GCM records (<see cref="AeadRecords"/>). Not bcmr 0.6's direct mode (one key for MAC and cipher),
+    /// which we neither offer (no DirectTcp/Aead caps) nor use.</summary>
+    public const uint Direct = 0x4;
+
     /// <summary>Every feature this implementation has, server and client.</summary>
-    public const uint Supported = Tree | Meta;
+    public const uint Supported = Tree | Meta | Direct;
 }

@@ -56,7 +56,21 @@ public sealed record ServeHost
         {
             Root = root, Home = home, Log = Log, Capabilities = Capabilities, Settings = Settings,
             InputFd = fds ? 0 : null, OutputFd = fds ? 1 : null,
+            DirectAddress = SshServerAddress(Settings.SshConnection), RendezvousTimeout = Settings.RendezvousTimeout,
+            DirectRefusal = Settings.SshConnection is null
+                ? "no direct channel: SSH_CONNECTION is not set, so this server does not know the address the ssh connection came in on (it binds only that address, never 127.0.0.1 or 0.0.0.0 in its place)"
+                : $"no direct channel: cannot read the server address in SSH_CONNECTION '{Settings.SshConnection}'",
         };
+    }
+
+    /// <summary>The server's own address of the ssh connection: the third field of <c>SSH_CONNECTION</c>
+    /// ("client-ip client-port server-ip server-port"); null when absent or not an address.</summary>
+    public static System.Net.IPAddress? SshServerAddress(string? sshConnection)
+    {
+        var fields = sshConnection?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fields is not { Length: 4 } || !System.Net.IPAddress.TryParse(fields[2], out var address)) return null;
+        if (address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any)) return null;
+        return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
     }
 
     /// <summary>The options of a TCP listener's sessions: no ssh login behind them, so always a root (the home
@@ -65,7 +79,11 @@ public sealed record ServeHost
     {
         var root = Root ?? Home;
         Directory.CreateDirectory(root);
-        return new ServeOptions { Root = root, Log = Log, Capabilities = Capabilities, Settings = Settings };
+        return new ServeOptions
+        {
+            Root = root, Log = Log, Capabilities = Capabilities, Settings = Settings,
+            DirectRefusal = "no direct channel on a --listen connection: it is offered to sessions started over ssh",
+        };
     }
 
     /// <summary>A session on this process's raw stdin/stdout. Throws <see cref="BcmrException"/> (or an IO error)

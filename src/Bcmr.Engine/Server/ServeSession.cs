@@ -50,6 +50,18 @@ public sealed class ServeOptions
     /// <summary>Features offered to our own clients (<see cref="Protocol.Features"/>), in the Welcome.</summary>
     public uint Features { get; init; } = Protocol.Features.Supported;
 
+    /// <summary>Where a direct channel (<c>--direct direct</c>) listens: the address the ssh connection came in on
+    /// (<see cref="ServeHost"/> takes it from <c>SSH_CONNECTION</c>); null: OpenDirectChannel is refused with
+    /// <see cref="DirectRefusal"/>. Never 127.0.0.1 or 0.0.0.0 in place of an unknown address.</summary>
+    public System.Net.IPAddress? DirectAddress { get; init; }
+
+    /// <summary>Why there is no <see cref="DirectAddress"/>, in the words the client will show.</summary>
+    public string? DirectRefusal { get; init; }
+
+    /// <summary>How long a direct channel's listener waits for the client to authenticate before the server gives up
+    /// (<c>BCMR_RENDEZVOUS_TIMEOUT_SECS</c>, default 30 s).</summary>
+    public TimeSpan RendezvousTimeout { get; init; } = EngineSettings.DefaultRendezvousTimeout;
+
     /// <summary>The file descriptor behind the output stream (1 for <c>bcmr serve</c>), so that FAST downloads can be
     /// sent with sendfile(2) straight from the file; null: always the buffered path.</summary>
     public int? OutputFd { get; init; }
@@ -198,7 +210,7 @@ public sealed partial class ServeSession : IDisposable
             while (!_interrupted)
             {
                 if (!_reader.TryReadFrame(out var frame)) return ServeEnd.EndOfInput;
-                if (!Dispatch(frame)) return ServeEnd.Done;
+                if (!Dispatch(frame)) return _directEnd ?? ServeEnd.Done;
             }
             return ServeEnd.Interrupted;
         }
@@ -337,6 +349,7 @@ public sealed partial class ServeSession : IDisposable
             case RenameRequest r when TreeChanges: Respond(() => HandleRename(r)); break;
             case LinkRequest r when TreeChanges: Respond(() => HandleLink(r)); break;
             case ListMetaRequest r when (Features & Protocol.Features.Meta) != 0: Respond(() => HandleListMeta(r)); break;
+            case OpenDirectChannel when (Features & Protocol.Features.Direct) != 0: return ServeDirect();
             case OpenDirectChannel: Fail("OpenDirectChannel: direct TCP is not offered by this server"); break;
             case Hello: Fail("unexpected Hello: the session is already open"); break;
             case AuthHello: Fail("unexpected AuthHello: direct TCP is not offered by this server"); break;

@@ -78,8 +78,13 @@ public sealed record CopyRequest
     /// directory) stays up after this run, so that the next run to the host skips the handshake; 0: off. Never for the
     /// connections of --parallel. See <see cref="Client.SshPersist"/>.</summary>
     public int SshPersist { get; init; }
-    /// <summary>When the remote has no bcmr, fail instead of falling back to scp.</summary>
+    /// <summary>When the remote has no bcmr, fail instead of falling back to scp; with <see cref="Direct"/>, fail when
+    /// no direct channel can be set up instead of continuing over ssh.</summary>
     public bool NoFallback { get; init; }
+    /// <summary>--direct direct: file data goes over a TCP connection of its own in AES-256-GCM records, set up through
+    /// the ssh session (<see cref="Client.DirectChannel"/>); every connection of --parallel gets its own. When the
+    /// server cannot offer one, the transfer goes on over ssh with a warning (or fails, with <see cref="NoFallback"/>).</summary>
+    public bool Direct { get; init; }
     /// <summary>Wire compression: auto (best codec both sides have), zstd, lz4, none. Null: <c>BCMR_COMPRESS</c>, else auto.</summary>
     public string? Compress { get; init; }
     /// <summary>Bytes per second for file data (rsync's --bwlimit); 0 = unlimited.</summary>

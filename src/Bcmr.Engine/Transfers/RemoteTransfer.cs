@@ -94,14 +94,14 @@ internal sealed partial class RemoteTransfer
             {
                 if (_req.Parallel > 1)
                 {
-                    pool = ServeClientPool.OpenAvailable(() => OpenChannel(remote, ownConnection: true), _req.Parallel, RequestedCaps(upload), _req.StallTimeout);
+                    pool = ServeClientPool.OpenAvailable(() => OpenClient(_req, remote, ownConnection: true, RequestedCaps(upload), _ct), _req.Parallel);
                     if (pool.Refused.Count > 0) _req.Warn?.Invoke(FewerConnections(remote, _req.Parallel, pool));
                     client = pool.Clients[0];
                     _clients = pool.Clients;
                 }
                 else
                 {
-                    client = _req.Connection ?? ServeClient.Open(OpenChannel(remote, ownConnection: false), RequestedCaps(upload), _req.StallTimeout);
+                    client = _req.Connection ?? OpenClient(_req, remote, ownConnection: false, RequestedCaps(upload), _ct);
                     _clients = [client];
                 }
                 _transport = client.Channel.Transport;
@@ -145,10 +145,42 @@ internal sealed partial class RemoteTransfer
         foreach (var c in _clients) c.Abort();
     }
 
-    private IServeChannel OpenChannel(RemoteSpec remote, bool ownConnection) => OpenChannel(_req, remote, ownConnection);
+    /// <summary>A session to <paramref name="remote"/> over the request's transport (shared by a sync's own listing
+    /// connection). With <see cref="CopyRequest.Direct"/>: over a direct channel set up through an ssh session; when
+    /// none can be had, over ssh with a warning that says why (or a failure, with --no-fallback).</summary>
+    internal static ServeClient OpenClient(CopyRequest req, RemoteSpec remote, bool ownConnection, byte caps, CancellationToken ct)
+    {
+        var session = ServeClient.Open(OpenChannel(req, remote, ownConnection), caps, req.StallTimeout);
+        if (!req.Direct) return session;
+        try
+        {
+            // The direct channel never rides a shared --ssh-persist master's cipher for its data, only its rendezvous.
+            var direct = DirectChannel.Open(session, ct);
+            try { return ServeClient.Open(direct, caps, req.StallTimeout); }
+            catch (BcmrException e) { throw new DirectRefusedException(e.Message, controlUsable: false); }
+        }
+        catch (DirectRefusedException e)
+        {
+            if (req.NoFallback)
+            {
+                session.Dispose();
+                throw new BcmrException(BcmrErrorCode.ConnectionFailed, remote.Target,
+                    $"{remote.Target}: --direct direct: no direct channel: {e.Message} (--no-fallback: not continuing over ssh)");
+            }
+            req.Warn?.Invoke($"bcmr: {remote.Target}: no direct channel ({e.Message}); continuing over ssh");
+            if (e.ControlUsable) return session;
+            session.Dispose();
+            return ServeClient.Open(OpenChannel(req, remote, ownConnection), caps, req.StallTimeout);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
 
-    /// <summary>The request's transport, ssh when it names none (shared by a sync's own listing connection).</summary>
-    internal static IServeChannel OpenChannel(CopyRequest req, RemoteSpec remote, bool ownConnection)
+    /// <summary>The request's transport, ssh when it names none.</summary>
+    private static IServeChannel OpenChannel(CopyRequest req, RemoteSpec remote, bool ownConnection)
     {
         if (req.OpenChannel is { } open) return open(remote);
         string? shared = null;

@@ -58,8 +58,8 @@ public static class SyncEngine
         var filter = new PathFilter(request.Excludes);
         var remote = srcSpec ?? dstSpec;
         using var client = remote is null ? null
-            : ServeClient.Open(RemoteTransfer.OpenChannel(request.Transfer, remote, ownConnection: false),
-                RemoteTransfer.RequestedCaps(request.Transfer, upload: dstSpec is not null), request.Transfer.StallTimeout);
+            : RemoteTransfer.OpenClient(request.Transfer, remote, ownConnection: false,
+                RemoteTransfer.RequestedCaps(request.Transfer, upload: dstSpec is not null), ct);
         return new SyncRun(request, srcSpec, dstSpec, client, filter, onAction, ct).Execute(progress, clock);
     }
 

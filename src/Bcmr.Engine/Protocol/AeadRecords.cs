@@ -1,0 +1,242 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+
+namespace Bcmr.Engine.Protocol;
+
+/// <summary>Which way a record travels: the first byte of its nonce (bcmr 0.6's values), and which key seals it.</summary>
+public enum AeadDirection : byte
+{
+    ClientToServer = 1,
+    ServerToClient = 2,
+}
+
+/// <summary>
+/// The record layer of the direct channel: the serve protocol's bytes cut into records
+/// <c>[u32 LE n][ciphertext][16-byte tag]</c>, n = ciphertext + tag, sealed with AES-256-GCM
+/// (<see cref="AesGcm"/>, OpenSSL underneath: no crypto of our own). The length field is the associated data, so a
+/// changed length fails like a changed byte. The nonce is the direction byte, the record's number as a u64 LE and
+/// three zero bytes: never sent, never reused (each direction has its own key and its own counter), and a record
+/// that arrives out of its place (replayed, reordered, dropped, reflected from the other direction) fails to open.
+/// </summary>
+public static class AeadRecords
+{
+    /// <summary>The most plaintext one record carries: a 4 MiB Data frame is 16 records.</summary>
+    public const int MaxPlaintext = 256 * 1024;
+
+    public const int TagSize = 16;
+    public const int HeaderSize = 4;
+    public const int NonceSize = 12;
+
+    internal static void Nonce(Span<byte> nonce, AeadDirection direction, ulong counter)
+    {
+        nonce.Clear();
+        nonce[0] = (byte)direction;
+        BinaryPrimitives.WriteUInt64LittleEndian(nonce[1..], counter);
+    }
+
+    internal static string Name(AeadDirection d) => d == AeadDirection.ClientToServer ? "client" : "server";
+}
+
+/// <summary>A record that did not open: altered, replayed, reordered, truncated, reflected, or sealed with another key.
+/// An <see cref="IOException"/>, so that both ends treat it as the connection failing (a download keeps its partial
+/// file for <c>-C</c>, an upload its partial on the server), with a message that says what happened.</summary>
+public sealed class DirectIntegrityException(string message) : IOException(message);
+
+/// <summary>Seals everything written to it into records on <paramref name="inner"/>, one or more per Write (no
+/// buffering of its own: the serve client and session buffer above it, so a flush above is a record here).</summary>
+public sealed class AeadWriter : Stream
+{
+    private readonly Stream _inner;
+    private readonly AesGcm _aes;
+    private readonly AeadDirection _direction;
+    private readonly byte[] _record = new byte[AeadRecords.HeaderSize + AeadRecords.MaxPlaintext + AeadRecords.TagSize];
+    private ulong _counter;
+    private bool _disposed;
+
+    public AeadWriter(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction) : this(inner, key, direction, 0) { }
+
+    /// <param name="firstCounter">Where the counter starts: tests start it near the end to prove a wrap ends the
+    /// connection.</param>
+    internal AeadWriter(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction, ulong firstCounter)
+    {
+        _inner = inner;
+        _aes = new AesGcm(key, AeadRecords.TagSize);
+        _direction = direction;
+        _counter = firstCounter;
+    }
+
+    /// <summary>Records sealed so far (the next record's number).</summary>
+    public ulong Records => _counter;
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => !_disposed;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        while (buffer.Length > 0)
+        {
+            int n = Math.Min(buffer.Length, AeadRecords.MaxPlaintext);
+            Seal(buffer[..n]);
+            buffer = buffer[n..];
+        }
+    }
+
+    private void Seal(ReadOnlySpan<byte> plain)
+    {
+        // A counter that would wrap would reuse a nonce under the same key: end the connection instead.
+        if (_counter == ulong.MaxValue)
+            throw new IOException($"the direct channel's {AeadRecords.Name(_direction)} nonce counter is exhausted; the connection is closed rather than reuse a nonce");
+        Span<byte> nonce = stackalloc byte[AeadRecords.NonceSize];
+        AeadRecords.Nonce(nonce, _direction, _counter);
+        var header = _record.AsSpan(0, AeadRecords.HeaderSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)(plain.Length + AeadRecords.TagSize));
+        var cipher = _record.AsSpan(AeadRecords.HeaderSize, plain.Length);
+        var tag = _record.AsSpan(AeadRecords.HeaderSize + plain.Length, AeadRecords.TagSize);
+        _aes.Encrypt(nonce, plain, cipher, tag, header);
+        _counter++;
+        _inner.Write(_record, 0, AeadRecords.HeaderSize + plain.Length + AeadRecords.TagSize);
+    }
+
+    public override void Flush() => _inner.Flush();
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !_disposed)
+        {
+            _disposed = true;
+            _aes.Dispose();
+            CryptographicOperations.ZeroMemory(_record);
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Opens the records of <paramref name="inner"/> in order and reads out their plaintext. The end of the
+/// stream between records is the end; inside a record it is a lost connection (an IOException); a record that does
+/// not open, or whose length is impossible (under a tag, over <see cref="AeadRecords.MaxPlaintext"/>), is a
+/// <see cref="DirectIntegrityException"/> before any of it is used. Memory is bounded by one record.</summary>
+public sealed class AeadReader : Stream
+{
+    private readonly Stream _inner;
+    private readonly AesGcm _aes;
+    private readonly AeadDirection _direction;
+    private readonly byte[] _record = new byte[AeadRecords.MaxPlaintext + AeadRecords.TagSize];
+    private readonly byte[] _plain = new byte[AeadRecords.MaxPlaintext];
+    private int _pos, _len;
+    private ulong _counter;
+    private bool _failed, _disposed;
+
+    public AeadReader(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction)
+    {
+        _inner = inner;
+        _aes = new AesGcm(key, AeadRecords.TagSize);
+        _direction = direction;
+    }
+
+    /// <summary>Records opened so far.</summary>
+    public ulong Records => _counter;
+
+    public override bool CanRead => !_disposed;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (buffer.Length == 0) return 0;
+        if (_pos == _len)
+        {
+            _pos = _len = 0;
+            // A caller with room for a whole record gets it decrypted straight into its buffer: no copy.
+            int n = NextRecord(buffer);
+            if (n < 0) return 0;
+            if (n > 0) return n;
+            if (_len == 0) return Read(buffer); // an empty record: go on to the next
+        }
+        int take = Math.Min(buffer.Length, _len - _pos);
+        _plain.AsSpan(_pos, take).CopyTo(buffer);
+        _pos += take;
+        return take;
+    }
+
+    /// <summary>Reads and opens one record: into <paramref name="direct"/> when it fits (returns its length), else
+    /// into <see cref="_plain"/> (returns 0 and sets <see cref="_len"/>); -1 at a clean end of the stream.</summary>
+    private int NextRecord(Span<byte> direct)
+    {
+        if (_failed) throw new IOException("the direct channel failed its integrity check earlier");
+        Span<byte> header = stackalloc byte[AeadRecords.HeaderSize];
+        int got = ReadFully(header);
+        if (got == 0) return -1;
+        if (got < header.Length) throw new IOException($"the direct connection ended inside a record's length ({got} of 4 bytes)");
+        uint n = BinaryPrimitives.ReadUInt32LittleEndian(header);
+        if (n < AeadRecords.TagSize) throw Fail($"a record of {n} bytes is shorter than its tag");
+        if (n > AeadRecords.MaxPlaintext + AeadRecords.TagSize) throw Fail($"a record of {n} bytes is larger than any record ({AeadRecords.MaxPlaintext + AeadRecords.TagSize})");
+        var body = _record.AsSpan(0, (int)n);
+        int read = ReadFully(body);
+        if (read < body.Length) throw new IOException($"the direct connection ended inside a record ({read} of {n} bytes)");
+        if (_counter == ulong.MaxValue) throw Fail("the nonce counter is exhausted");
+        int plainLength = (int)n - AeadRecords.TagSize;
+        bool toCaller = plainLength > 0 && direct.Length >= plainLength;
+        var target = toCaller ? direct[..plainLength] : _plain.AsSpan(0, plainLength);
+        Span<byte> nonce = stackalloc byte[AeadRecords.NonceSize];
+        AeadRecords.Nonce(nonce, _direction, _counter);
+        try { _aes.Decrypt(nonce, body[..plainLength], body[plainLength..], target, header); }
+        catch (AuthenticationTagMismatchException)
+        {
+            target.Clear(); // nothing of a record that did not open may be used
+            throw Fail($"record {_counter} did not authenticate (altered, replayed, reordered, truncated, from the other direction, or sealed with another key)");
+        }
+        _counter++;
+        if (toCaller) return plainLength;
+        _len = plainLength;
+        return 0;
+    }
+
+    private DirectIntegrityException Fail(string what)
+    {
+        _failed = true;
+        return new DirectIntegrityException($"integrity check failed on the direct channel from the {AeadRecords.Name(_direction)}: {what}");
+    }
+
+    private int ReadFully(Span<byte> into)
+    {
+        int total = 0;
+        while (total < into.Length)
+        {
+            int n = _inner.Read(into[total..]);
+            if (n == 0) break;
+            total += n;
+        }
+        return total;
+    }
+
+    public override void Flush() { }
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !_disposed)
+        {
+            _disposed = true;
+            _aes.Dispose();
+            CryptographicOperations.ZeroMemory(_plain);
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,184 @@
+using System.Net;
+using System.Net.Sockets;
+using Bcmr.Engine.Protocol;
+
+namespace Bcmr.Engine.Server;
+
+/// <summary>
+/// The server's end of one rendezvous (<c>--direct direct</c>): a TCP listener on the address the ssh connection came
+/// in on, an ephemeral port, and a fresh secret that only the ssh channel carries to the client. It accepts until one
+/// connection has authenticated (<see cref="DirectHandshake"/>), then closes: a second connection is refused by the
+/// system. A connection that fails authentication is dropped and the listener goes on, so a squatter that connects
+/// first, with garbage or with nothing at all, does not keep the real client out: every connection authenticates on
+/// its own, each within <see cref="PerConnectionLimit"/>, and at most <see cref="MaxPending"/> wait at once (a new one
+/// pushes the oldest out).
+/// </summary>
+public sealed class DirectListener : IDisposable
+{
+    /// <summary>Connections authenticating at once; one more drops the oldest.</summary>
+    public const int MaxPending = 16;
+
+    /// <summary>How long one connection may take to send its AuthHello: the client answers the challenge at once, so
+    /// this is a round trip or two, generously.</summary>
+    public static readonly TimeSpan PerConnectionLimit = TimeSpan.FromSeconds(10);
+
+    private readonly TcpListener _listener;
+    private readonly TextWriter? _log;
+    private readonly object _lock = new();
+    private readonly LinkedList<Socket> _pending = new();
+    private readonly TaskCompletionSource<(Socket Socket, DirectKeys Keys)> _winner = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stop = new();
+    private int _refused;
+    private bool _closed, _collected;
+
+    private DirectListener(TcpListener listener, TextWriter? log)
+    {
+        _listener = listener;
+        _log = log;
+        Endpoint = (IPEndPoint)listener.LocalEndpoint;
+        Secret = DirectKeys.NewSecret();
+    }
+
+    /// <summary>The bound address and port.</summary>
+    public IPEndPoint Endpoint { get; }
+
+    /// <summary>The rendezvous secret: sent to the client over ssh, never over this listener.</summary>
+    public byte[] Secret { get; }
+
+    /// <summary>Connections dropped because they did not authenticate.</summary>
+    public int Refused => Volatile.Read(ref _refused);
+
+    /// <summary>"127.0.0.1:40123" or "[::1]:40123", as DirectChannelReady carries it.</summary>
+    public string Address => Format(Endpoint);
+
+    public static string Format(IPEndPoint ep) =>
+        ep.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ep.Address}]:{ep.Port}" : $"{ep.Address}:{ep.Port}";
+
+    /// <summary>Binds <paramref name="address"/> on an ephemeral port and starts accepting. Throws
+    /// <see cref="BcmrException"/> (IoError) when it cannot be bound, InvalidArgument for an unspecified address
+    /// (0.0.0.0, ::): a direct channel is never offered on every interface.</summary>
+    public static DirectListener Start(IPAddress address, TextWriter? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
+            throw new BcmrException(BcmrErrorCode.InvalidArgument, null, $"a direct channel is never bound on every interface ({address})");
+        var listener = new TcpListener(new IPEndPoint(address, 0));
+        try { listener.Start(MaxPending); }
+        catch (SocketException e)
+        {
+            throw new BcmrException(BcmrErrorCode.IoError, null, $"cannot listen for a direct channel on {address}: {e.Message}", e);
+        }
+        var direct = new DirectListener(listener, log);
+        _ = direct.AcceptLoop();
+        return direct;
+    }
+
+    /// <summary>Waits for the first connection that authenticates, at most <paramref name="timeout"/> or until
+    /// <paramref name="cancel"/>; then stops listening either way. The socket and its keys, or null.</summary>
+    public (Socket Socket, DirectKeys Keys)? WaitForClient(TimeSpan timeout, CancellationToken cancel)
+    {
+        try
+        {
+            var task = _winner.Task;
+            if (!task.Wait(timeout, cancel)) return null;
+            _collected = true;
+            return task.Result;
+        }
+        catch (OperationCanceledException) { return null; }
+        finally { Close(); }
+    }
+
+    private async Task AcceptLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try { socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+            {
+                if (_stop.IsCancellationRequested) return;
+                await Task.Delay(50).ConfigureAwait(false); // out of descriptors: do not spin
+                continue;
+            }
+            socket.NoDelay = true;
+            _ = Authenticate(socket);
+        }
+    }
+
+    private async Task Authenticate(Socket socket)
+    {
+        var peer = socket.RemoteEndPoint?.ToString() ?? "?";
+        LinkedListNode<Socket> node;
+        Socket? pushedOut = null;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                socket.Dispose();
+                return;
+            }
+            node = _pending.AddLast(socket);
+            if (_pending.Count > MaxPending)
+            {
+                pushedOut = _pending.First!.Value;
+                _pending.RemoveFirst();
+            }
+        }
+        Drop(pushedOut);
+        DirectKeys? keys = null;
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        limit.CancelAfter(PerConnectionLimit);
+        var stream = new NetworkStream(socket, ownsSocket: false);
+        try { keys = await DirectHandshake.ServerAsync(stream, Secret, limit.Token).ConfigureAwait(false); }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
+        bool won = false;
+        lock (_lock)
+        {
+            bool stillPending = node.List is not null;
+            if (stillPending) _pending.Remove(node);
+            if (keys is not null && stillPending && !_closed) won = _winner.TrySetResult((socket, keys));
+        }
+        if (won)
+        {
+            _log?.WriteLine($"bcmr serve: direct channel: {peer} authenticated");
+            Close();
+            return;
+        }
+        if (keys is null && !_stop.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref _refused);
+            _log?.WriteLine($"bcmr serve: direct channel: a connection from {peer} did not authenticate; dropped (still listening)");
+        }
+        Drop(socket);
+    }
+
+    private static void Drop(Socket? socket)
+    {
+        if (socket is null) return;
+        try { socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        socket.Dispose();
+    }
+
+    /// <summary>Stops listening and drops every connection still authenticating; the winner's socket is the caller's.</summary>
+    private void Close()
+    {
+        List<Socket> pending;
+        lock (_lock)
+        {
+            if (_closed) return;
+            _closed = true;
+            pending = _pending.ToList();
+            _pending.Clear();
+        }
+        _stop.Cancel();
+        _listener.Stop();
+        foreach (var s in pending) Drop(s);
+    }
+
+    /// <summary>Stops listening; a winner nobody collected is closed.</summary>
+    public void Dispose()
+    {
+        Close();
+        if (_winner.Task.IsCompletedSuccessfully && !_collected) Drop(_winner.Task.Result.Socket);
+    }
+}

@@ -1,0 +1,92 @@
+using System.Net;
+using System.Net.Sockets;
+using Bcmr.Engine.Protocol;
+
+namespace Bcmr.Engine.Server;
+
+// The direct channel (--direct direct), server side. The ssh session that asked for it becomes its control channel:
+// it carries nothing more, and its end (ssh killed, the client gone) ends the direct session at once.
+public sealed partial class ServeSession
+{
+    /// <summary>How the direct session ended, which is how this session ends.</summary>
+    private ServeEnd? _directEnd;
+
+    /// <summary>OpenDirectChannel: listen on the ssh connection's own address, hand the client the address and a fresh
+    /// secret over ssh (DirectChannelReady), wait for it to authenticate, and serve it on this thread over AES-GCM
+    /// records. Refused with an Error, the session going on over ssh, when there is no address to bind (no
+    /// <c>SSH_CONNECTION</c>) or binding fails. False: the session is over (the direct one ended, or nobody came).</summary>
+    private bool ServeDirect()
+    {
+        if (_options.DirectAddress is not IPAddress address)
+        {
+            Fail(_options.DirectRefusal ?? "no direct channel: the server does not know the address the ssh connection came in on");
+            return true;
+        }
+        DirectListener listener;
+        try { listener = DirectListener.Start(address, _options.Log); }
+        catch (BcmrException e)
+        {
+            Fail(e);
+            return true;
+        }
+        using (listener)
+        {
+            Log($"direct channel: listening on {listener.Address} for {_options.RendezvousTimeout.TotalSeconds:0} s");
+            Send(new DirectChannelReady(listener.Address, listener.Secret));
+
+            using var controlGone = new CancellationTokenSource();
+            var watcher = new Thread(() => WatchControl(controlGone)) { IsBackground = true, Name = "bcmr-serve-control" };
+            watcher.Start();
+
+            var accepted = listener.WaitForClient(_options.RendezvousTimeout, controlGone.Token);
+            if (accepted is not { } client)
+            {
+                Log(controlGone.IsCancellationRequested
+                    ? "direct channel: the control connection ended before a client authenticated"
+                    : $"direct channel: no client authenticated within {_options.RendezvousTimeout.TotalSeconds:0} s ({listener.Refused} refused); giving up");
+                _directEnd = ServeEnd.ConnectionLost;
+                return false;
+            }
+            _directEnd = RunDirect(client.Socket, client.Keys, controlGone.Token);
+            return false;
+        }
+    }
+
+    /// <summary>Serves the authenticated connection until it ends, or until the control connection does.</summary>
+    private ServeEnd RunDirect(Socket socket, DirectKeys keys, CancellationToken controlGone)
+    {
+        var net = new NetworkStream(socket, ownsSocket: true);
+        var options = new ServeOptions
+        {
+            Root = _options.Root, Home = _options.Home, Log = _options.Log, Capabilities = _options.Capabilities,
+            // A direct session cannot open another one.
+            Features = _options.Features & ~Protocol.Features.Direct,
+            Store = _options.Store, Settings = _options.Settings, EncoderWorkers = _options.EncoderWorkers, Threads = _options.Threads,
+        };
+        using var direct = new ServeSession(new AeadReader(net, keys.ClientToServer, AeadDirection.ClientToServer),
+            new AeadWriter(net, keys.ServerToClient, AeadDirection.ServerToClient), options, (int)socket.Handle);
+        using var stop = controlGone.Register(() =>
+        {
+            Log("direct channel: the control connection ended; closing the direct connection");
+            direct.Interrupt();
+            try { socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        });
+        var end = direct.Run();
+        Log($"direct channel: session ended ({end})");
+        net.Dispose();
+        return end;
+    }
+
+    /// <summary>The control connection carries nothing while the direct one runs: its end (EOF, Done, a broken pipe)
+    /// or anything else on it means the client is gone or confused, and ends the direct session.</summary>
+    private void WatchControl(CancellationTokenSource gone)
+    {
+        try
+        {
+            if (_reader.TryReadFrame(out var frame) && frame.Type != MessageType.Done)
+                Log($"direct channel: unexpected {Describe(frame.Type)} on the control connection");
+        }
+        catch (Exception) { /* any failure of the control connection is its end */ }
+        try { gone.Cancel(); } catch (ObjectDisposedException) { }
+    }
+}
