@@ -14,6 +14,9 @@ public class SshdFixture : IDisposable
 {
     public const string Host = "bcmrtest";
 
+    /// <summary>The same server reached over ::1 (listened on only by a <see cref="DualStackSshdFixture"/>).</summary>
+    public const string Host6 = "bcmrtest6";
+
     /// <summary>Why remote tests cannot run here, or null. CI installs openssh-server, so there they always run.</summary>
     public static readonly string? MissingReason =
         !File.Exists("/usr/sbin/sshd") ? "/usr/sbin/sshd is not installed (apt-get install openssh-server)"
@@ -26,7 +29,8 @@ public class SshdFixture : IDisposable
     public SshdFixture() : this(maxStartups: 100) { }
 
     /// <param name="maxStartups">sshd's MaxStartups: how many connections may be unauthenticated at once (more are dropped).</param>
-    protected SshdFixture(int maxStartups)
+    /// <param name="ipv6">Also listen on ::1 (reached as <see cref="Host6"/>).</param>
+    protected SshdFixture(int maxStartups, bool ipv6 = false)
     {
         if (MissingReason is not null) return;
         Dir = _dir.Path;
@@ -41,6 +45,7 @@ public class SshdFixture : IDisposable
         File.WriteAllText(sshdConfig, $"""
             Port {Port}
             ListenAddress 127.0.0.1
+            {(ipv6 ? "ListenAddress ::1" : "")}
             HostKey {Dir}/host_ed25519
             AuthorizedKeysFile {Dir}/authorized_keys
             PasswordAuthentication no
@@ -58,6 +63,16 @@ public class SshdFixture : IDisposable
         File.WriteAllText(SshConfig, $"""
             Host {Host}
               HostName 127.0.0.1
+              Port {Port}
+              User root
+              IdentityFile {Dir}/client_ed25519
+              IdentitiesOnly yes
+              StrictHostKeyChecking no
+              UserKnownHostsFile /dev/null
+              LogLevel ERROR
+
+            Host {Host6}
+              HostName ::1
               Port {Port}
               User root
               IdentityFile {Dir}/client_ed25519
@@ -145,6 +160,9 @@ public class SshdFixture : IDisposable
 /// <summary>A test that needs the loopback sshd: skipped, with the reason, only when sshd is not installed.</summary>
 /// <summary>A loopback sshd that drops connections beyond two unauthenticated at once (<c>MaxStartups 2</c>).</summary>
 public sealed class LimitedSshdFixture() : SshdFixture(maxStartups: 2);
+
+/// <summary>A loopback sshd on 127.0.0.1 and ::1 (<see cref="SshdFixture.Host6"/>).</summary>
+public sealed class DualStackSshdFixture() : SshdFixture(maxStartups: 100, ipv6: true);
 
 public sealed class SshFactAttribute : FactAttribute
 {
