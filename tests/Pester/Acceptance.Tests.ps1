@@ -342,6 +342,24 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         (Get-FileHash $back).Hash | Should -Be (Get-FileHash $big).Hash
     }
 
+    It '-Direct both ways with Start-BcmrServe at the other end: Transport direct, BLAKE3 equal to b3sum' {
+        $remote = Join-Path $sshd.Home "direct-$([guid]::NewGuid().ToString('n'))"
+        $null = New-Item -ItemType Directory $remote
+        $big = Join-Path $TestDrive 'direct.bin'
+        New-RandomFile $big (9MB + 7) 72
+        $expected = (& b3sum --no-names $big).Trim()
+        $up = Copy-BcmrItem $big "bcmrtest:$remote/direct.bin" -Direct -PassThru -NoFallback -WarningVariable warned
+        $up.Transport | Should -Be 'direct'
+        $up.Blake3 | Should -Be $expected
+        $warned | Should -BeNullOrEmpty
+        (Get-FileHash "$remote/direct.bin").Hash | Should -Be (Get-FileHash $big).Hash
+        $back = Join-Path $TestDrive 'direct-back.bin'
+        $down = Copy-BcmrItem "bcmrtest:$remote/direct.bin" $back -Direct -PassThru -NoFallback
+        $down.Transport | Should -Be 'direct'
+        $down.Blake3 | Should -Be $expected
+        (Get-FileHash $back).Hash | Should -Be (Get-FileHash $big).Hash
+    }
+
     It '-SshPersist: the first copy leaves one ssh master in a private socket folder, the next copy goes through it' {
         $remote = Join-Path $sshd.Home "persist-$([guid]::NewGuid().ToString('n'))"
         $null = New-Item -ItemType Directory $remote
