@@ -212,6 +212,7 @@ public sealed class ContentStore
             return;
         }
         var dir = Path.GetDirectoryName(path)!;
+        CreatePrivately();
         var temp = path[..^BlobExtension.Length] + TempMarker + Environment.ProcessId + "." + Interlocked.Increment(ref _tempCounter);
         for (int attempt = 1; ; attempt++)
         {
@@ -237,6 +238,18 @@ public sealed class ContentStore
             }
         }
     }
+
+    /// <summary>The store holds copies of file contents: a store directory this creates is its owner's alone (0700),
+    /// like the session directory. One that exists keeps the mode it has.</summary>
+    private void CreatePrivately()
+    {
+        if (_created || OperatingSystem.IsWindows()) return;
+        if (!System.IO.Directory.Exists(Directory))
+            System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _created = true;
+    }
+
+    private bool _created;
 
     private static void WriteBlob(string dir, string temp, string path, ReadOnlySpan<byte> data)
     {

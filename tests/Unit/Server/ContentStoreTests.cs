@@ -19,6 +19,14 @@ public sealed class ContentStoreTests : IDisposable
     private static byte[] Block(int size, int seed) => BlockCodecTests.RandomBytes(size, seed);
 
     [Fact]
+    public void A_store_it_creates_is_readable_by_its_owner_only()
+    {
+        var store = new ContentStore(Dir, 0);
+        store.Store(Block(1000, 2));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Dir));
+    }
+
+    [Fact]
     public void A_blob_lives_at_ab_cd_rest_blk_and_reads_back_verified()
     {
         var store = new ContentStore(Dir, 0);
