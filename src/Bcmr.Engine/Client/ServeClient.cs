@@ -455,6 +455,7 @@ public sealed class ServeClient : IDisposable
                     break;
                 }
                 Interlocked.Add(ref _received, Wire.HeaderSize + frame.Payload.Length);
+                if (frame.Type == MessageType.Error) _lastServerError = TryErrorText(frame);
                 PendingReply head;
                 lock (_lock)
                 {
@@ -493,6 +494,9 @@ public sealed class ServeClient : IDisposable
         FailPending(end!);
     }
 
+    /// <summary>": text" of the last Error the server sent (null: none).</summary>
+    private volatile string? _lastServerError;
+
     private static string TryErrorText(in Frame frame)
     {
         try { return frame.Type == MessageType.Error ? ": " + ((ErrorResponse)frame.Decode()).Text : ""; }
@@ -519,8 +523,11 @@ public sealed class ServeClient : IDisposable
         lock (_lock) if (_broken is not null) return _broken;
         var end = _channel.WaitForPeer(TimeSpan.FromSeconds(1));
         var why = cause is null ? "the connection closed" : $"the connection broke ({cause.Message})";
+        // A server that says why before it closes (a tampered direct channel) is heard even by a caller that meets
+        // the closed connection before it reads that reply.
+        var said = _lastServerError is { Length: > 0 } text ? $" after the server said{text}" : "";
         return new BcmrException(BcmrErrorCode.ConnectionFailed, _remote,
-            $"{_remote}: {why}{(end.How is { } how ? $" ({how})" : "")}{(end.Stderr.Length > 0 ? ": " + end.Stderr : "")}", cause);
+            $"{_remote}: {why}{said}{(end.How is { } how ? $" ({how})" : "")}{(end.Stderr.Length > 0 ? ": " + end.Stderr : "")}", cause);
     }
 
     /// <summary>A server's Error as our exception: the code it carries (our servers), else what its wording says

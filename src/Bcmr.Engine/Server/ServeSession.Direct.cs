@@ -73,8 +73,29 @@ public sealed partial class ServeSession
         });
         var end = direct.Run();
         Log($"direct channel: session ended ({end})");
+        CloseGracefully(socket);
         net.Dispose();
         return end;
+    }
+
+    /// <summary>Ends a connection so that what was sent last (an Error saying why) reaches the peer: our side is shut
+    /// for sending, then what the peer still sends is read and dropped until it closes, at most
+    /// <paramref name="drain"/> (1 s by default). Closing at once with unread input would make the kernel answer with
+    /// a reset, and a reset can discard our last bytes before the peer reads them.</summary>
+    internal static void CloseGracefully(Socket socket, TimeSpan? drain = null)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+            var until = Environment.TickCount64 + (long)(drain ?? TimeSpan.FromSeconds(1)).TotalMilliseconds;
+            var sink = new byte[64 * 1024];
+            while (Environment.TickCount64 < until)
+            {
+                if (!socket.Poll(TimeSpan.FromMilliseconds(Math.Max(1, until - Environment.TickCount64)), SelectMode.SelectRead)) break;
+                if (socket.Receive(sink) == 0) break;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
     }
 
     /// <summary>The control connection carries nothing while the direct one runs: its end (EOF, Done, a broken pipe)

@@ -225,6 +225,13 @@ public sealed partial class ServeSession : IDisposable
             TrySend(new ErrorResponse(e.Message));
             return ServeEnd.ProtocolError;
         }
+        catch (DirectIntegrityException e)
+        {
+            // Our input was tampered with; our output is intact and authenticated: tell the client why, then close.
+            Log($"closing: {e.Message}");
+            TrySend(new ErrorResponse(e.Message));
+            return ServeEnd.ProtocolError;
+        }
         catch (IOException e)
         {
             Log($"connection lost: {e.Message}");
