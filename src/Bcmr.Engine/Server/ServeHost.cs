@@ -58,8 +58,8 @@ public sealed record ServeHost
             InputFd = fds ? 0 : null, OutputFd = fds ? 1 : null,
             DirectAddress = SshServerAddress(Settings.SshConnection), RendezvousTimeout = Settings.RendezvousTimeout,
             DirectRefusal = Settings.SshConnection is null
-                ? "no direct channel: SSH_CONNECTION is not set, so this server does not know the address the ssh connection came in on (it binds only that address, never 127.0.0.1 or 0.0.0.0 in its place)"
-                : $"no direct channel: cannot read the server address in SSH_CONNECTION '{Settings.SshConnection}'",
+                ? "SSH_CONNECTION is not set, so this server does not know the address the ssh connection came in on (it binds only that address, never 127.0.0.1 or 0.0.0.0 in its place)"
+                : $"cannot read the server address in SSH_CONNECTION '{Settings.SshConnection}'",
         };
     }
 
@@ -82,7 +82,7 @@ public sealed record ServeHost
         return new ServeOptions
         {
             Root = root, Log = Log, Capabilities = Capabilities, Settings = Settings,
-            DirectRefusal = "no direct channel on a --listen connection: it is offered to sessions started over ssh",
+            DirectRefusal = "a --listen connection has none: it is offered to sessions started over ssh",
         };
     }
 

@@ -19,7 +19,7 @@ public sealed partial class ServeSession
     {
         if (_options.DirectAddress is not IPAddress address)
         {
-            Fail(_options.DirectRefusal ?? "no direct channel: the server does not know the address the ssh connection came in on");
+            Fail(_options.DirectRefusal ?? "the server does not know the address the ssh connection came in on");
             return true;
         }
         DirectListener listener;
