@@ -30,11 +30,12 @@ dotnet test -c Release --logger "trx;LogFileName=results.trx" --results-director
 # The fault tests (BcmrRunner.FaultHost) run the JIT bcmr-fault-host built in stage 1 in this pass too: the shipped
 # binary has no test hooks to switch on, so they check the engine's handling of the fault, not the AOT build.
 # Every CLI test, and over ssh what each command does end to end (copy, check, sync, hostile peers, --ssh-persist, one
-# striped file both ways). The other remote classes (parallel lanes, stripe faults, codecs, resume rules, names)
+# striped file both ways, the direct channel with its AES-GCM from OpenSSL). The other remote classes (parallel lanes, stripe faults, codecs, resume rules, names)
 # exercise engine logic the JIT pass has just run against the same server; here they would only double the run time.
 aot_filter="FullyQualifiedName~Bcmr.Tests.Cli|FullyQualifiedName~Bcmr.Tests.Remote.RemoteCopyTests|FullyQualifiedName~Bcmr.Tests.Remote.CheckTests"
 aot_filter+="|FullyQualifiedName~Bcmr.Tests.Remote.SyncRemoteTests|FullyQualifiedName~Bcmr.Tests.Remote.HostilePeerTests"
 aot_filter+="|FullyQualifiedName~Bcmr.Tests.Remote.SshPersistTests|FullyQualifiedName~Bcmr.Tests.Remote.StripeTests.A_300_MiB_file_is_striped_both_ways"
+aot_filter+="|FullyQualifiedName~Bcmr.Tests.Remote.DirectTransferTests"
 if command -v clang >/dev/null 2>&1; then
   if dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >"$results/aot-publish.log" 2>&1; then
     BCMR_TEST_EXE="$PWD/out/bcmr-linux-x64/bcmr" dotnet test tests/Unit -c Release --no-build \
