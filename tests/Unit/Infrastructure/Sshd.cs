@@ -122,6 +122,20 @@ public class SshdFixture : IDisposable
     /// <summary>As <see cref="RemoteBcmr"/>, serving with <c>--root</c> <see cref="RemoteHome"/>.</summary>
     public string RemoteBcmrJailed { get; } = "";
 
+    /// <summary>A server command (BCMR_REMOTE) written into <paramref name="dir"/> that looks like bcmr 0.6's serve to
+    /// our client: the fault host (tests/FaultHost), whose serve offers at most the capabilities in
+    /// <paramref name="capsMask"/> (no Extended bit: version 1 as it is, none of our messages or features).</summary>
+    public string LegacyRemote(string dir, byte capsMask = 0x7f)
+    {
+        var legacy = Path.Combine(dir, "remote-legacy");
+        File.WriteAllText(legacy, "#!/bin/sh\n" +
+            $"export HOME='{RemoteHome}' XDG_DATA_HOME='{RemoteHome}/.local/share' BCMR_FAULT_SERVE_CAPS={capsMask:x2}\n" +
+            (Environment.GetEnvironmentVariable("DOTNET_ROOT") is { } root ? $"export DOTNET_ROOT='{root}'\n" : "") +
+            $"exec '{BcmrRunner.FaultHost}' \"$@\"\n");
+        File.SetUnixFileMode(legacy, (UnixFileMode)0x1ED);
+        return legacy;
+    }
+
     /// <summary>The ssh command (BCMR_SSH).</summary>
     public string SshCommand => $"ssh -F {SshConfig}";
 

@@ -142,6 +142,24 @@ public class DirectTransferTests(DualStackSshdFixture fx) : IClassFixture<DualSt
     }
 
     [SshFact]
+    public void Against_a_server_like_bcmr_0_6_direct_continues_over_ssh_with_a_warning_and_our_server_offers_0_6_clients_no_direct_mode()
+    {
+        using var s = new RemoteScene(fx, "d-");
+        var src = s.Local.WriteRandom("a.bin", 3 * (int)MiB, 47);
+        var env = s.Env(new() { ["BCMR_REMOTE"] = fx.LegacyRemote(s.Local.Path) });
+        var r = BcmrRunner.Run(["--json", "copy", "--direct", "direct", src, fx.Remote(s.R("a.bin"))], env);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("does not offer our direct channel", r.Stderr);
+        Assert.Equal("ssh", Assert.Single(Files(r)).GetProperty("transport").GetString());
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.R("a.bin")));
+
+        // A 0.6 client decides by the DIRECT_TCP and AEAD caps of our Welcome: we never offer them.
+        using var v1 = ServeClient.Connect(RemoteSpecOf(SshdFixture.Host), fx.SshCommand, fx.RemoteBcmr, 0xff & ~Caps.Extended);
+        Assert.Equal(0, v1.Caps & (Caps.DirectTcp | Caps.Aead));
+        Assert.Equal(0u, v1.Features);
+    }
+
+    [SshFact]
     public void Bad_values_of_direct_are_usage_errors()
     {
         using var s = new RemoteScene(fx, "d-");

@@ -194,12 +194,7 @@ public class StripeTests(SshdFixture fx) : IClassFixture<SshdFixture>
     {
         using var s = new RemoteScene(fx, "s-");
         // What bcmr 0.6's serve looks like to our client: the same binary, offering only version 1's capabilities.
-        var legacy = s.Local["remote-legacy"];
-        File.WriteAllText(legacy, "#!/bin/sh\n" +
-            $"export HOME='{fx.RemoteHome}' XDG_DATA_HOME='{fx.RemoteHome}/.local/share' BCMR_FAULT_SERVE_CAPS=1f\n" +
-            (Environment.GetEnvironmentVariable("DOTNET_ROOT") is { } root ? $"export DOTNET_ROOT='{root}'\n" : "") +
-            $"exec '{BcmrRunner.FaultHost}' \"$@\"\n");
-        File.SetUnixFileMode(legacy, (UnixFileMode)0x1ED);
+        var legacy = fx.LegacyRemote(s.Local.Path, 0x1f);
         var src = s.Local["src"];
         Directory.CreateDirectory(src);
         ResumeTests.WriteRandom(Path.Combine(src, "big.bin"), 40L * MiB + 1, 6);

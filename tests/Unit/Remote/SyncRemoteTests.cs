@@ -99,12 +99,7 @@ public class SyncRemoteTests(SshdFixture fx) : IClassFixture<SshdFixture>
         var dst = s.R("mirror");
         File.WriteAllText(s.R("extra.txt"), "x");
         // What bcmr 0.6's serve looks like to our client: the same binary, without the Extended capability.
-        var legacy = s.Local["remote-legacy"];
-        File.WriteAllText(legacy, "#!/bin/sh\n" +
-            $"export HOME='{fx.RemoteHome}' XDG_DATA_HOME='{fx.RemoteHome}/.local/share' BCMR_FAULT_SERVE_CAPS=7f\n" +
-            (Environment.GetEnvironmentVariable("DOTNET_ROOT") is { } root ? $"export DOTNET_ROOT='{root}'\n" : "") +
-            $"exec '{BcmrRunner.FaultHost}' \"$@\"\n");
-        File.SetUnixFileMode(legacy, (UnixFileMode)0x1ED);
+        var legacy = fx.LegacyRemote(s.Local.Path);
         var env = s.Env(new() { ["BCMR_REMOTE"] = legacy });
         var copy = BcmrRunner.Run(["--json", "sync", s.Local["src"], fx.Remote(dst)], env);
         Assert.True(copy.ExitCode == 0, copy.ToString());
