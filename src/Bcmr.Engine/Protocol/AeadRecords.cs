@@ -158,14 +158,15 @@ public sealed class AeadReader : Stream
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (buffer.Length == 0) return 0;
-        if (_pos == _len)
+        // An empty record: go on to the next, in a loop (a peer can send any number of them; recursing would let it
+        // overflow the stack).
+        while (_pos == _len)
         {
             _pos = _len = 0;
             // A caller with room for a whole record gets it decrypted straight into its buffer: no copy.
             int n = NextRecord(buffer);
             if (n < 0) return 0;
             if (n > 0) return n;
-            if (_len == 0) return Read(buffer); // an empty record: go on to the next
         }
         int take = Math.Min(buffer.Length, _len - _pos);
         _plain.AsSpan(_pos, take).CopyTo(buffer);
