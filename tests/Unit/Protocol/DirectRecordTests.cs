@@ -148,35 +148,66 @@ public sealed class DirectRecordTests
         Assert.True(records[0].AsSpan(4, 1000).IndexOfAnyExcept((byte)0) >= 0, "a record of zeros went out as zeros");
     }
 
-    [Fact]
-    public void Empty_records_are_skipped_and_the_end_is_still_the_end()
+    /// <summary><paramref name="empty"/> empty records (client to server), then one holding "x": what a peer with
+    /// the key may send, though our writer never sends an empty record.</summary>
+    private static byte[] EmptyRecordsThenX(byte[] key, int empty)
     {
-        // The writer never sends an empty record, but a peer may: 1000 of them, then one byte, then the end.
-        var key = RandomNumberGenerator.GetBytes(32);
         var wire = new MemoryStream();
         using var aes = new AesGcm(key, 16);
         var nonce = new byte[12];
-        void Record(ulong counter, byte[] plain)
+        nonce[0] = 1;
+        var header = new byte[4];
+        var tag = new byte[16];
+        for (ulong c = 0; c <= (ulong)empty; c++)
         {
-            nonce[0] = 1;
-            BinaryPrimitives.WriteUInt64LittleEndian(nonce.AsSpan(1), counter);
-            var header = new byte[4];
-            BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)(plain.Length + 16));
+            var plain = c < (ulong)empty ? [] : "x"u8.ToArray();
             var cipher = new byte[plain.Length];
-            var tag = new byte[16];
+            BinaryPrimitives.WriteUInt64LittleEndian(nonce.AsSpan(1), c);
+            BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)(plain.Length + 16));
             aes.Encrypt(nonce, plain, cipher, tag, header);
             wire.Write(header);
             wire.Write(cipher);
             wire.Write(tag);
         }
-        for (ulong c = 0; c < 1000; c++) Record(c, []);
-        Record(1000, "x"u8.ToArray());
-        using var r = new AeadReader(new MemoryStream(wire.ToArray()), key, AeadDirection.ClientToServer);
+        return wire.ToArray();
+    }
+
+    [Fact]
+    public void Empty_records_are_skipped_and_the_end_is_still_the_end()
+    {
+        var key = RandomNumberGenerator.GetBytes(32);
+        using var r = new AeadReader(new MemoryStream(EmptyRecordsThenX(key, 1000)), key, AeadDirection.ClientToServer);
         var buffer = new byte[10];
         Assert.Equal(1, r.Read(buffer, 0, 10));
         Assert.Equal((byte)'x', buffer[0]);
         Assert.Equal(0, r.Read(buffer, 0, 10));
         Assert.Equal(1001UL, r.Records);
+    }
+
+    [Fact]
+    public void Any_number_of_empty_records_cannot_overflow_the_stack()
+    {
+        // A peer holding the key (a hostile server, say) sends 100 000 empty records, 2 MB. The reader went on to the
+        // next record by recursing, one frame per record: 500 000 of them overflowed a 1 MiB stack and killed the
+        // process (no exception can catch that). Read on a thread with a 256 KiB stack: it must come back with "x".
+        var key = RandomNumberGenerator.GetBytes(32);
+        var wire = EmptyRecordsThenX(key, 100_000);
+        int got = -1;
+        byte first = 0;
+        ulong records = 0;
+        var reader = new Thread(() =>
+        {
+            using var r = new AeadReader(new MemoryStream(wire), key, AeadDirection.ClientToServer);
+            var buffer = new byte[10];
+            got = r.Read(buffer, 0, buffer.Length);
+            first = buffer[0];
+            records = r.Records;
+        }, 256 * 1024);
+        reader.Start();
+        Assert.True(reader.Join(TimeSpan.FromSeconds(30)), "the reader did not come back");
+        Assert.Equal(1, got);
+        Assert.Equal((byte)'x', first);
+        Assert.Equal(100_001UL, records);
     }
 
     // ---- tampering --------------------------------------------------------------------------------------------
