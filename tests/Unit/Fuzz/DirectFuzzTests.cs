@@ -306,10 +306,12 @@ public sealed class DirectFuzzTests(ITestOutputHelper output)
         Run("record", RecordSeed, i => OneRecordInput(RecordSeed, i, originals, outcomes, buffer));
         var summary = string.Join(", ", outcomes.Select(kv => $"{kv.Key}: {kv.Value}"));
         output.WriteLine(summary);
-        // The inputs reached every way out: most fail the integrity check, some end inside a record or between two.
+        // The inputs reached every way out: most fail the integrity check, some end inside a record or between two
+        // (judged on runs big enough to say so; BCMR_FUZZ_INPUTS may ask for a handful).
+        if (Inputs < 1000) return;
         Assert.True(outcomes.GetValueOrDefault("integrity failure") > Inputs / 2, summary);
         Assert.True(outcomes.GetValueOrDefault("ended inside a record") > Inputs / 50, summary);
-        Assert.True(outcomes.GetValueOrDefault("cut between records") > 0 || Inputs < 1000, summary);
+        Assert.True(outcomes.GetValueOrDefault("cut between records") > Inputs / 100, summary);
     }
 
     // ---- (b) the server's handshake ---------------------------------------------------------------------------
@@ -479,6 +481,7 @@ public sealed class DirectFuzzTests(ITestOutputHelper output)
         Run("handshake", HandshakeSeed, i => OneHandshakeInput(HandshakeSeed, i, outcomes));
         var summary = string.Join(", ", outcomes.Select(kv => $"{kv.Key}: {kv.Value}"));
         output.WriteLine(summary);
+        if (Inputs < 1000) return;
         Assert.True(outcomes.GetValueOrDefault("accepted") > Inputs / 20, summary);
         Assert.True(outcomes.GetValueOrDefault("refused") > Inputs / 2, summary);
     }
