@@ -134,7 +134,10 @@ public sealed class AeadReader : Stream
     private readonly byte[] _plain = new byte[AeadRecords.MaxPlaintext];
     private int _pos, _len;
     private ulong _counter;
-    private bool _failed, _disposed;
+    /// <summary>Why the stream cannot go on (an integrity failure, or an end inside a record): every later read
+    /// fails with it instead of looking like a clean end.</summary>
+    private string? _failure;
+    private bool _disposed;
 
     public AeadReader(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction)
     {
@@ -178,17 +181,17 @@ public sealed class AeadReader : Stream
     /// into <see cref="_plain"/> (returns 0 and sets <see cref="_len"/>); -1 at a clean end of the stream.</summary>
     private int NextRecord(Span<byte> direct)
     {
-        if (_failed) throw new IOException("the direct channel failed its integrity check earlier");
+        if (_failure is not null) throw new IOException(_failure);
         Span<byte> header = stackalloc byte[AeadRecords.HeaderSize];
         int got = ReadFully(header);
         if (got == 0) return -1;
-        if (got < header.Length) throw new IOException($"the direct connection ended inside a record's length ({got} of 4 bytes)");
+        if (got < header.Length) throw Ended($"the direct connection ended inside a record's length ({got} of 4 bytes)");
         uint n = BinaryPrimitives.ReadUInt32LittleEndian(header);
         if (n < AeadRecords.TagSize) throw Fail($"a record of {n} bytes is shorter than its tag");
         if (n > AeadRecords.MaxPlaintext + AeadRecords.TagSize) throw Fail($"a record of {n} bytes is larger than any record ({AeadRecords.MaxPlaintext + AeadRecords.TagSize})");
         var body = _record.AsSpan(0, (int)n);
         int read = ReadFully(body);
-        if (read < body.Length) throw new IOException($"the direct connection ended inside a record ({read} of {n} bytes)");
+        if (read < body.Length) throw Ended($"the direct connection ended inside a record ({read} of {n} bytes)");
         if (_counter == ulong.MaxValue) throw Fail("the nonce counter is exhausted");
         int plainLength = (int)n - AeadRecords.TagSize;
         bool toCaller = plainLength > 0 && direct.Length >= plainLength;
@@ -209,8 +212,15 @@ public sealed class AeadReader : Stream
 
     private DirectIntegrityException Fail(string what)
     {
-        _failed = true;
-        return new DirectIntegrityException($"integrity check failed on the direct channel from the {AeadRecords.Name(_direction)}: {what}");
+        var message = $"integrity check failed on the direct channel from the {AeadRecords.Name(_direction)}: {what}";
+        _failure = message;
+        return new DirectIntegrityException(message);
+    }
+
+    private IOException Ended(string message)
+    {
+        _failure = message;
+        return new IOException(message);
     }
 
     private int ReadFully(Span<byte> into)

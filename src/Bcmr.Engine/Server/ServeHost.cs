@@ -69,8 +69,8 @@ public sealed record ServeHost
     {
         var fields = sshConnection?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (fields is not { Length: 4 } || !System.Net.IPAddress.TryParse(fields[2], out var address)) return null;
-        if (address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any)) return null;
-        return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        return address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any) ? null : address;
     }
 
     /// <summary>The options of a TCP listener's sessions: no ssh login behind them, so always a root (the home

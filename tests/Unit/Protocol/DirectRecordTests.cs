@@ -394,6 +394,9 @@ public sealed class DirectRecordTests
         var e = Assert.ThrowsAny<IOException>(() => reader.Read(buffer, 0, buffer.Length));
         Assert.IsNotType<DirectIntegrityException>(e);
         Assert.Contains("ended inside a record", e.Message);
+        // And it stays a failure: a later read must not look like a clean end of the stream.
+        var again = Assert.ThrowsAny<IOException>(() => reader.Read(buffer, 0, buffer.Length));
+        Assert.Contains("ended inside a record", again.Message);
     }
 
     [Fact]

@@ -14,6 +14,24 @@ public sealed class ServeHostTests : IDisposable
 
     public void Dispose() => _t.Dispose();
 
+    [Theory]
+    [InlineData("192.0.2.7 50000 198.51.100.2 22", "198.51.100.2")]
+    [InlineData("::1 50000 ::1 22", "::1")]
+    [InlineData("::ffff:10.0.0.1 1 ::ffff:10.0.0.2 22", "10.0.0.2")]
+    [InlineData("1.2.3.4 1 0.0.0.0 22", null)]
+    [InlineData("1.2.3.4 1 :: 22", null)]
+    [InlineData("1.2.3.4 1 ::ffff:0.0.0.0 22", null)]
+    [InlineData("1.2.3.4 1 host.example 22", null)]
+    [InlineData("1.2.3.4 1 10.0.0.2", null)]
+    [InlineData(null, null)]
+    public void A_direct_channel_binds_the_server_address_of_SSH_CONNECTION_never_an_unspecified_one(string? sshConnection, string? expected)
+    {
+        Assert.Equal(expected, ServeHost.SshServerAddress(sshConnection)?.ToString());
+        var options = new ServeHost { Home = _t.Path, Settings = EngineSettings.Defaults with { SshConnection = sshConnection } }.StdioOptions();
+        Assert.Equal(expected, options.DirectAddress?.ToString());
+        if (expected is null) Assert.Contains("SSH_CONNECTION", options.DirectRefusal);
+    }
+
     [Fact]
     public void A_stdio_serve_with_a_root_is_jailed_there_and_created()
     {
