@@ -69,7 +69,7 @@ public sealed class DirectListener : IDisposable
             throw new BcmrException(BcmrErrorCode.IoError, null, $"cannot listen for a direct channel on {address}: {e.Message}", e);
         }
         var direct = new DirectListener(listener, log);
-        _ = direct.AcceptLoop();
+        new Thread(direct.AcceptLoop) { IsBackground = true, Name = "bcmr-direct-accept" }.Start();
         return direct;
     }
 
@@ -88,26 +88,38 @@ public sealed class DirectListener : IDisposable
         finally { Close(); }
     }
 
-    private async Task AcceptLoop()
+    // Blocking sockets throughout, on threads of their own: a .NET socket that ever ran an asynchronous operation runs
+    // every later blocking call through the runtime's event loop, and the session that follows reads and writes
+    // blocking (see DirectHandshake.Server). At most MaxPending + 1 threads, each bounded in time.
+    private void AcceptLoop()
     {
         while (!_stop.IsCancellationRequested)
         {
             Socket socket;
-            try { socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false); }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+            try { socket = _listener.AcceptSocket(); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
             {
                 if (_stop.IsCancellationRequested) return;
-                await Task.Delay(50).ConfigureAwait(false); // out of descriptors: do not spin
+                Thread.Sleep(50); // out of descriptors: do not spin
                 continue;
             }
             socket.NoDelay = true;
-            _ = Authenticate(socket);
+            try { new Thread(() => Authenticate(socket)) { IsBackground = true, Name = "bcmr-direct-auth" }.Start(); }
+            catch (Exception e) when (e is OutOfMemoryException or ThreadStartException) { Drop(socket); }
         }
     }
 
-    private async Task Authenticate(Socket socket)
+    private void Authenticate(Socket socket)
     {
-        var peer = socket.RemoteEndPoint?.ToString() ?? "?";
+        // Any socket here may be closed under us at any time (pushed out, the listener closing, the time limit):
+        // nothing on this thread may let that escape, it would end the process.
+        try { Authenticate(socket, socket.RemoteEndPoint?.ToString() ?? "?"); }
+        catch (ObjectDisposedException) { Drop(socket); }
+        catch (SocketException) { Drop(socket); }
+    }
+
+    private void Authenticate(Socket socket, string peer)
+    {
         LinkedListNode<Socket> node;
         Socket? pushedOut = null;
         lock (_lock)
@@ -126,11 +138,18 @@ public sealed class DirectListener : IDisposable
         }
         Drop(pushedOut);
         DirectKeys? keys = null;
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        limit.CancelAfter(PerConnectionLimit);
-        var stream = new NetworkStream(socket, ownsSocket: false);
-        try { keys = await DirectHandshake.ServerAsync(stream, Secret, limit.Token).ConfigureAwait(false); }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
+        // The time limit: a receive timeout for a peer that sends too little, and closing the socket for one that
+        // trickles a byte at a time (each read would restart the receive timeout).
+        int limit = (int)PerConnectionLimit.TotalMilliseconds;
+        socket.ReceiveTimeout = socket.SendTimeout = limit;
+        int state = 0; // 0 authenticating, 1 done, 2 cut off
+        using (new Timer(_ => { if (Interlocked.CompareExchange(ref state, 2, 0) == 0) Drop(socket); }, null, limit, Timeout.Infinite))
+        {
+            try { keys = DirectHandshake.Server(new NetworkStream(socket, ownsSocket: false), Secret); }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { }
+            if (Interlocked.CompareExchange(ref state, 1, 0) != 0) keys = null; // cut off at the limit: gone
+        }
+        if (keys is not null) socket.ReceiveTimeout = socket.SendTimeout = 0;
         bool won = false;
         lock (_lock)
         {

@@ -8,7 +8,7 @@ namespace Bcmr.Tests.Fuzz;
 
 /// <summary>
 /// Seeded fuzzing of the direct channel's two hostile surfaces, run with the suite: 10 000 mutated record streams into
-/// <see cref="AeadReader"/> and 10 000 hostile first frames into <see cref="DirectHandshake.ServerAsync"/>. A reader
+/// <see cref="AeadReader"/> and 10 000 hostile first frames into <see cref="DirectHandshake.Server"/>. A reader
 /// hands out the original bytes or fails with an IOException (an integrity failure, or a connection lost inside a
 /// record), never a byte that was not sealed in that place; the server returns keys for the exact proof only. No
 /// input may hang or make memory grow. Every input has a Random of its own (seed + input number), so a failure names
@@ -435,7 +435,7 @@ public sealed class DirectFuzzTests(ITestOutputHelper output)
         Exception? failure = null;
         try
         {
-            var task = DirectHandshake.ServerAsync(connection, secret, cts.Token);
+            var task = Task.Run(() => DirectHandshake.Server(connection, secret), cts.Token);
             Assert.True(task.Wait(HangLimit), $"{Where()}: the server's handshake did not end");
             keys = task.Result;
         }
