@@ -94,7 +94,9 @@ internal sealed partial class RemoteTransfer
             {
                 if (_req.Parallel > 1)
                 {
-                    pool = ServeClientPool.OpenAvailable(() => OpenClient(_req, remote, ownConnection: true, RequestedCaps(upload), _ct), _req.Parallel);
+                    // N connections that cannot have a direct channel for the same reason say so once.
+                    var opening = _req with { Warn = OnceEach(_req.Warn) };
+                    pool = ServeClientPool.OpenAvailable(() => OpenClient(opening, remote, ownConnection: true, RequestedCaps(upload), _ct), _req.Parallel);
                     if (pool.Refused.Count > 0) _req.Warn?.Invoke(FewerConnections(remote, _req.Parallel, pool));
                     client = pool.Clients[0];
                     _clients = pool.Clients;
@@ -177,6 +179,18 @@ internal sealed partial class RemoteTransfer
             session.Dispose();
             throw;
         }
+    }
+
+    /// <summary><paramref name="warn"/>, passing each distinct line on once (called from several threads).</summary>
+    private static Action<string>? OnceEach(Action<string>? warn)
+    {
+        if (warn is null) return null;
+        var said = new HashSet<string>(StringComparer.Ordinal);
+        return line =>
+        {
+            lock (said) if (!said.Add(line)) return;
+            warn(line);
+        };
     }
 
     /// <summary>The request's transport, ssh when it names none.</summary>

@@ -139,6 +139,12 @@ public class DirectTransferTests(DualStackSshdFixture fx) : IClassFixture<DualSt
         Assert.Contains("continuing over ssh", lenient.Stderr);
         Assert.Equal("ssh", Assert.Single(Files(lenient)).GetProperty("transport").GetString());
         Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.R("a.bin")));
+
+        // Three connections refused for the same reason: one warning, not three.
+        var parallel = BcmrRunner.Run(["copy", "-P", "3", "--direct", "direct", src, fx.Remote(s.R("b.bin"))], env);
+        Assert.True(parallel.ExitCode == 0, parallel.ToString());
+        Assert.Single(parallel.Stderr.Split('\n'), l => l.Contains("no direct channel"));
+        Assert.Equal(Trees.Sha256(src), Trees.Sha256(s.R("b.bin")));
     }
 
     [SshFact]
