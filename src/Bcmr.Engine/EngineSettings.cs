@@ -78,7 +78,7 @@ public sealed record EngineSettings
             RuntimeDirectory = getenv("XDG_RUNTIME_DIR") is { Length: > 0 } run ? run : null,
             SshConnection = getenv("SSH_CONNECTION") is { Length: > 0 } ssh ? ssh : null,
             RendezvousTimeout = int.TryParse(getenv(RendezvousTimeoutVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int secs) && secs > 0
-                ? TimeSpan.FromSeconds(secs) : DefaultRendezvousTimeout,
+                ? TimeSpan.FromSeconds(Math.Min(secs, 86_400)) : DefaultRendezvousTimeout, // a day at most: waits take int milliseconds
         };
     }
 

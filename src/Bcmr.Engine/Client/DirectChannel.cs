@@ -72,9 +72,14 @@ public sealed class DirectChannel : IServeChannel
         catch (BcmrException e) { throw new DirectRefusedException(e.Message, controlUsable: false); }
         try
         {
-            tcp.ReadTimeout = TimeSpan.FromSeconds(10);
-            var keys = DirectHandshake.Client(tcp.ToServer, ready.Key);
-            tcp.ReadTimeout = Timeout.InfiniteTimeSpan;
+            // The challenge must come within the time, however slowly its bytes trickle in.
+            DirectKeys keys;
+            int state = 0; // 0 waiting, 1 done, 2 cut off
+            using (new Timer(_ => { if (Interlocked.CompareExchange(ref state, 2, 0) == 0) tcp.Abort(); }, null, TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan))
+            {
+                keys = DirectHandshake.Client(tcp.ToServer, ready.Key);
+                if (Interlocked.CompareExchange(ref state, 1, 0) != 0) throw new IOException("no challenge from the server within 10 s");
+            }
             return new DirectChannel(control, tcp, keys);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)
@@ -107,11 +112,14 @@ public sealed class DirectChannel : IServeChannel
     /// ends, and says why on stderr, which ssh carries).</summary>
     public PeerEnd WaitForPeer(TimeSpan wait)
     {
-        var end = _control.Channel.WaitForPeer(wait);
-        var how = _controlLost ? "the ssh control connection ended" + (end.How is { } h ? $": {h}" : "")
-            : end.How is { } ended ? "control connection: " + ended : null;
+        // Briefly: the ssh process lives on while the server merely refused or dropped this connection.
+        var end = _control.Channel.WaitForPeer(wait < Brief ? wait : Brief);
+        bool controlEnded = _controlLost || end.ExitCode is not null || _control.Ended.IsCancellationRequested;
+        var how = controlEnded ? "the ssh control connection ended" + (end.How is { } h ? $": {h}" : "") : end.How;
         return end with { How = how };
     }
+
+    private static readonly TimeSpan Brief = TimeSpan.FromSeconds(1);
 
     public BcmrException? ExplainStartFailure(int exitCode, string detail) => null;
 

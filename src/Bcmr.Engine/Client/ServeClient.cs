@@ -297,6 +297,8 @@ public sealed class ServeClient : IDisposable
         catch (Exception e) when (e is ProtocolException || IsChannelFailure(e))
         {
             lock (_lock) if (_broken is not null) throw _broken; // stalled
+            if (e is DirectIntegrityException) // the Welcome did not open: another key, or tampered with
+                throw new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: {e.Message}", e);
             throw HandshakeFailure(e is ProtocolException p && !p.IsTruncation ? p : null);
         }
         finally { lock (_lock) _handshaking = false; }
@@ -455,7 +457,8 @@ public sealed class ServeClient : IDisposable
                     break;
                 }
                 Interlocked.Add(ref _received, Wire.HeaderSize + frame.Payload.Length);
-                if (frame.Type == MessageType.Error) _lastServerError = TryErrorText(frame);
+                // Only an Error that is the last frame before the end explains the end (a per-file Error earlier does not).
+                _lastServerError = frame.Type == MessageType.Error ? TryErrorText(frame) : null;
                 PendingReply head;
                 lock (_lock)
                 {

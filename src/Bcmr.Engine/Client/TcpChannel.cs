@@ -39,7 +39,12 @@ public sealed class TcpChannel : IServeChannel
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var remote = endpoint.ToString();
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket socket;
+        try { socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }; }
+        catch (SocketException e) // no IPv6 on this host, say
+        {
+            throw new BcmrException(BcmrErrorCode.ConnectionFailed, remote, $"{remote}: cannot connect: {e.Message}", e);
+        }
         // A blocking connect, cut by closing the socket when the time is up: a socket that ever ran an asynchronous
         // operation runs every later blocking call through .NET's event loop (measured: 30 000 sched_yield calls and
         // a third more time per GiB), and everything after the connect here is blocking.
@@ -59,12 +64,6 @@ public sealed class TcpChannel : IServeChannel
             }
         }
         return new TcpChannel(socket, remote);
-    }
-
-    /// <summary>How long a read may wait (Infinite: as long as it takes); the direct channel bounds its handshake.</summary>
-    internal TimeSpan ReadTimeout
-    {
-        set => _socket.ReceiveTimeout = value == Timeout.InfiniteTimeSpan ? 0 : (int)value.TotalMilliseconds;
     }
 
     public void CloseOutput()

@@ -42,26 +42,60 @@ public static class AeadRecords
 /// file for <c>-C</c>, an upload its partial on the server), with a message that says what happened.</summary>
 public sealed class DirectIntegrityException(string message) : IOException(message);
 
+/// <summary>What the two record streams share: one AES-256-GCM key for one direction, no seeking; disposing frees
+/// the cipher's key state and wipes the record buffer.</summary>
+public abstract class AeadStream : Stream
+{
+    private protected readonly AesGcm Aes;
+    private protected readonly AeadDirection Direction;
+    private readonly byte[] _wipe;
+    private protected bool Disposed;
+
+    private protected AeadStream(ReadOnlySpan<byte> key, AeadDirection direction, byte[] wipeOnDispose)
+    {
+        Aes = new AesGcm(key, AeadRecords.TagSize);
+        Direction = direction;
+        _wipe = wipeOnDispose;
+    }
+
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !Disposed)
+        {
+            Disposed = true;
+            Aes.Dispose();
+            CryptographicOperations.ZeroMemory(_wipe);
+        }
+        base.Dispose(disposing);
+    }
+}
+
 /// <summary>Seals everything written to it into records on <paramref name="inner"/>, one or more per Write (no
 /// buffering of its own: the serve client and session buffer above it, so a flush above is a record here).</summary>
-public sealed class AeadWriter : Stream
+public sealed class AeadWriter : AeadStream
 {
     private readonly Stream _inner;
-    private readonly AesGcm _aes;
-    private readonly AeadDirection _direction;
-    private readonly byte[] _record = new byte[AeadRecords.HeaderSize + AeadRecords.MaxPlaintext + AeadRecords.TagSize];
+    private readonly byte[] _record;
     private ulong _counter;
-    private bool _disposed;
 
     public AeadWriter(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction) : this(inner, key, direction, 0) { }
 
     /// <param name="firstCounter">Where the counter starts: tests start it near the end to prove a wrap ends the
     /// connection.</param>
     internal AeadWriter(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction, ulong firstCounter)
+        : this(inner, key, direction, firstCounter, new byte[AeadRecords.HeaderSize + AeadRecords.MaxPlaintext + AeadRecords.TagSize]) { }
+
+    private AeadWriter(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction, ulong firstCounter, byte[] record)
+        : base(key, direction, record)
     {
         _inner = inner;
-        _aes = new AesGcm(key, AeadRecords.TagSize);
-        _direction = direction;
+        _record = record;
         _counter = firstCounter;
     }
 
@@ -69,21 +103,22 @@ public sealed class AeadWriter : Stream
     public ulong Records => _counter;
 
     public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => !_disposed;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override bool CanWrite => !Disposed;
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        while (buffer.Length > 0)
+        ObjectDisposedException.ThrowIf(Disposed, this);
+        // One writer at a time, whoever calls: two records sealed at once could share a counter, and a nonce.
+        lock (_record)
         {
-            int n = Math.Min(buffer.Length, AeadRecords.MaxPlaintext);
-            Seal(buffer[..n]);
-            buffer = buffer[n..];
+            while (buffer.Length > 0)
+            {
+                int n = Math.Min(buffer.Length, AeadRecords.MaxPlaintext);
+                Seal(buffer[..n]);
+                buffer = buffer[n..];
+            }
         }
     }
 
@@ -91,14 +126,14 @@ public sealed class AeadWriter : Stream
     {
         // A counter that would wrap would reuse a nonce under the same key: end the connection instead.
         if (_counter == ulong.MaxValue)
-            throw new IOException($"the direct channel's {AeadRecords.Name(_direction)} nonce counter is exhausted; the connection is closed rather than reuse a nonce");
+            throw new IOException($"the direct channel's {AeadRecords.Name(Direction)} nonce counter is exhausted; the connection is closed rather than reuse a nonce");
         Span<byte> nonce = stackalloc byte[AeadRecords.NonceSize];
-        AeadRecords.Nonce(nonce, _direction, _counter);
+        AeadRecords.Nonce(nonce, Direction, _counter);
         var header = _record.AsSpan(0, AeadRecords.HeaderSize);
         BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)(plain.Length + AeadRecords.TagSize));
         var cipher = _record.AsSpan(AeadRecords.HeaderSize, plain.Length);
         var tag = _record.AsSpan(AeadRecords.HeaderSize + plain.Length, AeadRecords.TagSize);
-        _aes.Encrypt(nonce, plain, cipher, tag, header);
+        Aes.Encrypt(nonce, plain, cipher, tag, header);
         _counter++;
         _inner.Write(_record, 0, AeadRecords.HeaderSize + plain.Length + AeadRecords.TagSize);
     }
@@ -106,60 +141,42 @@ public sealed class AeadWriter : Stream
     public override void Flush() => _inner.Flush();
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && !_disposed)
-        {
-            _disposed = true;
-            _aes.Dispose();
-            CryptographicOperations.ZeroMemory(_record);
-        }
-        base.Dispose(disposing);
-    }
 }
 
 /// <summary>Opens the records of <paramref name="inner"/> in order and reads out their plaintext. The end of the
 /// stream between records is the end; inside a record it is a lost connection (an IOException); a record that does
 /// not open, or whose length is impossible (under a tag, over <see cref="AeadRecords.MaxPlaintext"/>), is a
 /// <see cref="DirectIntegrityException"/> before any of it is used. Memory is bounded by one record.</summary>
-public sealed class AeadReader : Stream
+public sealed class AeadReader : AeadStream
 {
     private readonly Stream _inner;
-    private readonly AesGcm _aes;
-    private readonly AeadDirection _direction;
     private readonly byte[] _record = new byte[AeadRecords.MaxPlaintext + AeadRecords.TagSize];
-    private readonly byte[] _plain = new byte[AeadRecords.MaxPlaintext];
+    private readonly byte[] _plain;
     private int _pos, _len;
     private ulong _counter;
     /// <summary>Why the stream cannot go on (an integrity failure, or an end inside a record): every later read
     /// fails with it instead of looking like a clean end.</summary>
     private string? _failure;
-    private bool _disposed;
 
-    public AeadReader(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction)
+    public AeadReader(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction) : this(inner, key, direction, new byte[AeadRecords.MaxPlaintext]) { }
+
+    private AeadReader(Stream inner, ReadOnlySpan<byte> key, AeadDirection direction, byte[] plain) : base(key, direction, plain)
     {
         _inner = inner;
-        _aes = new AesGcm(key, AeadRecords.TagSize);
-        _direction = direction;
+        _plain = plain;
     }
 
     /// <summary>Records opened so far.</summary>
     public ulong Records => _counter;
 
-    public override bool CanRead => !_disposed;
-    public override bool CanSeek => false;
+    public override bool CanRead => !Disposed;
     public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(Disposed, this);
         if (buffer.Length == 0) return 0;
         // An empty record: go on to the next, in a loop (a peer can send any number of them; recursing would let it
         // overflow the stack).
@@ -197,8 +214,8 @@ public sealed class AeadReader : Stream
         bool toCaller = plainLength > 0 && direct.Length >= plainLength;
         var target = toCaller ? direct[..plainLength] : _plain.AsSpan(0, plainLength);
         Span<byte> nonce = stackalloc byte[AeadRecords.NonceSize];
-        AeadRecords.Nonce(nonce, _direction, _counter);
-        try { _aes.Decrypt(nonce, body[..plainLength], body[plainLength..], target, header); }
+        AeadRecords.Nonce(nonce, Direction, _counter);
+        try { Aes.Decrypt(nonce, body[..plainLength], body[plainLength..], target, header); }
         catch (AuthenticationTagMismatchException)
         {
             target.Clear(); // nothing of a record that did not open may be used
@@ -212,7 +229,7 @@ public sealed class AeadReader : Stream
 
     private DirectIntegrityException Fail(string what)
     {
-        var message = $"integrity check failed on the direct channel from the {AeadRecords.Name(_direction)}: {what}";
+        var message = $"integrity check failed on the direct channel from the {AeadRecords.Name(Direction)}: {what}";
         _failure = message;
         return new DirectIntegrityException(message);
     }
@@ -237,17 +254,4 @@ public sealed class AeadReader : Stream
 
     public override void Flush() { }
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && !_disposed)
-        {
-            _disposed = true;
-            _aes.Dispose();
-            CryptographicOperations.ZeroMemory(_plain);
-        }
-        base.Dispose(disposing);
-    }
 }

@@ -24,17 +24,21 @@ public sealed class DirectListener : IDisposable
 
     private readonly TcpListener _listener;
     private readonly TextWriter? _log;
+    /// <summary>The ssh client's address (SSH_CONNECTION's first field), whose connections are the last pushed out.</summary>
+    private readonly IPAddress? _expectedPeer;
     private readonly object _lock = new();
     private readonly LinkedList<Socket> _pending = new();
     private readonly TaskCompletionSource<(Socket Socket, DirectKeys Keys)> _winner = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private int _refused;
+    private long _lastRefusalLog;
     private bool _closed, _collected;
 
-    private DirectListener(TcpListener listener, TextWriter? log)
+    private DirectListener(TcpListener listener, TextWriter? log, IPAddress? expectedPeer)
     {
         _listener = listener;
         _log = log;
+        _expectedPeer = expectedPeer;
         Endpoint = (IPEndPoint)listener.LocalEndpoint;
         Secret = DirectKeys.NewSecret();
     }
@@ -57,7 +61,9 @@ public sealed class DirectListener : IDisposable
     /// <summary>Binds <paramref name="address"/> on an ephemeral port and starts accepting. Throws
     /// <see cref="BcmrException"/> (IoError) when it cannot be bound, InvalidArgument for an unspecified address
     /// (0.0.0.0, ::): a direct channel is never offered on every interface.</summary>
-    public static DirectListener Start(IPAddress address, TextWriter? log = null)
+    /// <param name="expectedPeer">The ssh client's address, if known: when the listener is full, connections from
+    /// elsewhere are dropped first.</param>
+    public static DirectListener Start(IPAddress address, TextWriter? log = null, IPAddress? expectedPeer = null)
     {
         ArgumentNullException.ThrowIfNull(address);
         if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
@@ -68,7 +74,7 @@ public sealed class DirectListener : IDisposable
         {
             throw new BcmrException(BcmrErrorCode.IoError, null, $"cannot listen for a direct channel on {address}: {e.Message}", e);
         }
-        var direct = new DirectListener(listener, log);
+        var direct = new DirectListener(listener, log, expectedPeer);
         new Thread(direct.AcceptLoop) { IsBackground = true, Name = "bcmr-direct-accept" }.Start();
         return direct;
     }
@@ -103,7 +109,6 @@ public sealed class DirectListener : IDisposable
                 Thread.Sleep(50); // out of descriptors: do not spin
                 continue;
             }
-            socket.NoDelay = true;
             try { new Thread(() => Authenticate(socket)) { IsBackground = true, Name = "bcmr-direct-auth" }.Start(); }
             catch (Exception e) when (e is OutOfMemoryException or ThreadStartException) { Drop(socket); }
         }
@@ -113,13 +118,18 @@ public sealed class DirectListener : IDisposable
     {
         // Any socket here may be closed under us at any time (pushed out, the listener closing, the time limit):
         // nothing on this thread may let that escape, it would end the process.
-        try { Authenticate(socket, socket.RemoteEndPoint?.ToString() ?? "?"); }
+        try
+        {
+            socket.NoDelay = true;
+            Authenticate(socket, (IPEndPoint?)socket.RemoteEndPoint);
+        }
         catch (ObjectDisposedException) { Drop(socket); }
         catch (SocketException) { Drop(socket); }
     }
 
-    private void Authenticate(Socket socket, string peer)
+    private void Authenticate(Socket socket, IPEndPoint? from)
     {
+        var peer = from?.ToString() ?? "?";
         LinkedListNode<Socket> node;
         Socket? pushedOut = null;
         lock (_lock)
@@ -132,8 +142,13 @@ public sealed class DirectListener : IDisposable
             node = _pending.AddLast(socket);
             if (_pending.Count > MaxPending)
             {
-                pushedOut = _pending.First!.Value;
-                _pending.RemoveFirst();
+                // Full: the oldest connection that does not come from the ssh client's address goes, so a flood from
+                // elsewhere cannot push the real client out (one from that address too only when all are).
+                var victim = _pending.First!;
+                for (var n = _pending.First; n is not null; n = n.Next)
+                    if (!FromExpectedPeer(n.Value)) { victim = n; break; }
+                pushedOut = victim.Value;
+                _pending.Remove(victim);
             }
         }
         Drop(pushedOut);
@@ -165,11 +180,26 @@ public sealed class DirectListener : IDisposable
         }
         if (keys is null && !_stop.IsCancellationRequested)
         {
-            Interlocked.Increment(ref _refused);
-            _log?.WriteLine($"bcmr serve: direct channel: a connection from {peer} did not authenticate; dropped (still listening)");
+            int refused = Interlocked.Increment(ref _refused);
+            // One line for the first, then one a second at most: a flood must not flood the ssh session's stderr.
+            long now = Environment.TickCount64;
+            if (refused == 1 || now - Interlocked.Read(ref _lastRefusalLog) >= 1000)
+            {
+                Interlocked.Exchange(ref _lastRefusalLog, now);
+                _log?.WriteLine($"bcmr serve: direct channel: a connection from {peer} did not authenticate; dropped (still listening; {refused} so far)");
+            }
         }
         Drop(socket);
     }
+
+    private bool FromExpectedPeer(Socket socket)
+    {
+        if (_expectedPeer is null) return false;
+        try { return socket.RemoteEndPoint is IPEndPoint ep && Normal(ep.Address).Equals(Normal(_expectedPeer)); }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { return false; }
+    }
+
+    private static IPAddress Normal(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
     private static void Drop(Socket? socket)
     {
@@ -191,6 +221,8 @@ public sealed class DirectListener : IDisposable
         }
         _stop.Cancel();
         _listener.Stop();
+        // Nobody else may prove anything with it now.
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(Secret);
         foreach (var s in pending) Drop(s);
     }
 

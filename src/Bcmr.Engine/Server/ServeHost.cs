@@ -56,7 +56,8 @@ public sealed record ServeHost
         {
             Root = root, Home = home, Log = Log, Capabilities = Capabilities, Settings = Settings,
             InputFd = fds ? 0 : null, OutputFd = fds ? 1 : null,
-            DirectAddress = SshServerAddress(Settings.SshConnection), RendezvousTimeout = Settings.RendezvousTimeout,
+            DirectAddress = SshServerAddress(Settings.SshConnection), DirectPeer = SshClientAddress(Settings.SshConnection),
+            RendezvousTimeout = Settings.RendezvousTimeout,
             DirectRefusal = Settings.SshConnection is null
                 ? "SSH_CONNECTION is not set, so this server does not know the address the ssh connection came in on (it binds only that address, never 127.0.0.1 or 0.0.0.0 in its place)"
                 : $"cannot read the server address in SSH_CONNECTION '{Settings.SshConnection}'",
@@ -65,10 +66,15 @@ public sealed record ServeHost
 
     /// <summary>The server's own address of the ssh connection: the third field of <c>SSH_CONNECTION</c>
     /// ("client-ip client-port server-ip server-port"); null when absent or not an address.</summary>
-    public static System.Net.IPAddress? SshServerAddress(string? sshConnection)
+    public static System.Net.IPAddress? SshServerAddress(string? sshConnection) => SshConnectionAddress(sshConnection, 2);
+
+    /// <summary>The ssh client's address: the first field of <c>SSH_CONNECTION</c>; null when absent or unusable.</summary>
+    public static System.Net.IPAddress? SshClientAddress(string? sshConnection) => SshConnectionAddress(sshConnection, 0);
+
+    private static System.Net.IPAddress? SshConnectionAddress(string? sshConnection, int field)
     {
         var fields = sshConnection?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (fields is not { Length: 4 } || !System.Net.IPAddress.TryParse(fields[2], out var address)) return null;
+        if (fields is not { Length: 4 } || !System.Net.IPAddress.TryParse(fields[field], out var address)) return null;
         if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         return address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any) ? null : address;
     }

@@ -11,6 +11,22 @@ public sealed partial class ServeSession
     /// <summary>How the direct session ended, which is how this session ends.</summary>
     private ServeEnd? _directEnd;
 
+    /// <summary>The direct session running on this session's thread, and its socket, for <see cref="InterruptDirect"/>.</summary>
+    private (ServeSession Session, Socket Socket)? _direct;
+
+    /// <summary>Ends the direct session (the control connection ended, or a signal): its upload kept as a partial
+    /// file, its socket shut so that a blocked read returns. Never throws: it runs on the control watcher's thread
+    /// and in signal handling.</summary>
+    private void InterruptDirect()
+    {
+        (ServeSession Session, Socket Socket)? direct;
+        lock (_lock) direct = _direct;
+        if (direct is not { } d) return;
+        try { d.Session.Interrupt(); }
+        catch (Exception e) { Log($"direct channel: interrupting: {e.Message}"); }
+        try { d.Socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+    }
+
     /// <summary>OpenDirectChannel: listen on the ssh connection's own address, hand the client the address and a fresh
     /// secret over ssh (DirectChannelReady), wait for it to authenticate, and serve it on this thread over AES-GCM
     /// records. Refused with an Error, the session going on over ssh, when there is no address to bind (no
@@ -23,7 +39,7 @@ public sealed partial class ServeSession
             return true;
         }
         DirectListener listener;
-        try { listener = DirectListener.Start(address, _options.Log); }
+        try { listener = DirectListener.Start(address, _options.Log, _options.DirectPeer); }
         catch (BcmrException e)
         {
             Fail(e);
@@ -63,15 +79,18 @@ public sealed partial class ServeSession
             Features = _options.Features & ~Protocol.Features.Direct,
             Store = _options.Store, Settings = _options.Settings, EncoderWorkers = _options.EncoderWorkers, Threads = _options.Threads,
         };
-        using var direct = new ServeSession(new AeadReader(net, keys.ClientToServer, AeadDirection.ClientToServer),
-            new AeadWriter(net, keys.ServerToClient, AeadDirection.ServerToClient), options, (int)socket.Handle);
+        using var reader = new AeadReader(net, keys.ClientToServer, AeadDirection.ClientToServer);
+        using var writer = new AeadWriter(net, keys.ServerToClient, AeadDirection.ServerToClient);
+        using var direct = new ServeSession(reader, writer, options, (int)socket.Handle);
+        lock (_lock) _direct = (direct, socket);
         using var stop = controlGone.Register(() =>
         {
             Log("direct channel: the control connection ended; closing the direct connection");
-            direct.Interrupt();
-            try { socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            InterruptDirect();
         });
+        if (_interrupted) InterruptDirect(); // a signal that came before the session was known
         var end = direct.Run();
+        lock (_lock) _direct = null;
         Log($"direct channel: session ended ({end})");
         CloseGracefully(socket);
         net.Dispose();
@@ -108,6 +127,7 @@ public sealed partial class ServeSession
                 Log($"direct channel: unexpected {Describe(frame.Type)} on the control connection");
         }
         catch (Exception) { /* any failure of the control connection is its end */ }
-        try { gone.Cancel(); } catch (ObjectDisposedException) { }
+        // The callbacks never throw (InterruptDirect), but nothing may escape this thread: it would end the process.
+        try { gone.Cancel(); } catch (Exception) { }
     }
 }

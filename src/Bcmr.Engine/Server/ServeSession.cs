@@ -55,6 +55,10 @@ public sealed class ServeOptions
     /// <see cref="DirectRefusal"/>. Never 127.0.0.1 or 0.0.0.0 in place of an unknown address.</summary>
     public System.Net.IPAddress? DirectAddress { get; init; }
 
+    /// <summary>The ssh client's address (SSH_CONNECTION's first field): a full direct listener drops connections
+    /// from elsewhere first.</summary>
+    public System.Net.IPAddress? DirectPeer { get; init; }
+
     /// <summary>Why there is no <see cref="DirectAddress"/>, in the words the client will show.</summary>
     public string? DirectRefusal { get; init; }
 
@@ -229,7 +233,8 @@ public sealed partial class ServeSession : IDisposable
         {
             // Our input was tampered with; our output is intact and authenticated: tell the client why, then close.
             Log($"closing: {e.Message}");
-            TrySend(new ErrorResponse(e.Message));
+            // ConnectionFailed: what the client does with a lost connection (retry as -C), whichever end noticed.
+            TrySend(new ErrorResponse(e.Message, Extended ? BcmrErrorCode.ConnectionFailed : null));
             return ServeEnd.ProtocolError;
         }
         catch (IOException e)
@@ -270,6 +275,7 @@ public sealed partial class ServeSession : IDisposable
             _interrupted = true;
             if (_activePut is { } put) AbandonPut(put, "interrupted");
         }
+        InterruptDirect(); // a signal ends the direct session this one runs too, its upload kept as a partial
     }
 
     private ServeEnd? Handshake()

@@ -62,7 +62,7 @@ internal sealed class Retrying(CopyRequest request, Func<CopyRequest, Action<Cop
             Sources = [failed.Source], Destination = failed.Destination, ExactDestination = true, Only = null, Connection = null,
             // A connection lost mid-file leaves what arrived behind (the server's partial upload, the partial file here,
             // a striped file's ranges): the retry continues from it as -C does, keeping only bytes proven equal.
-            Resume = request.Resume == Local.ResumeMode.None && failed.ErrorCode == BcmrErrorCode.ConnectionFailed && failed.Transport == "ssh"
+            Resume = request.Resume == Local.ResumeMode.None && failed.ErrorCode == BcmrErrorCode.ConnectionFailed && failed.Transport is "ssh" or "direct"
                 ? Local.ResumeMode.Resume : request.Resume,
         };
 

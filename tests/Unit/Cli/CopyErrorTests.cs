@@ -23,7 +23,7 @@ public class CopyErrorTests
     [Theory]
     [InlineData("--bogus")]
     [InlineData("--delete-excluded")]       // an option of a newer bcmr sync (issue 21)
-    [InlineData("--direct", "direct")]
+    [InlineData("--rendezvous", "x")]       // an option with a value, which none of our commands has
     public void Unknown_options_are_usage_errors_before_anything_is_copied(params string[] option)
     {
         using var t = new TempDir();

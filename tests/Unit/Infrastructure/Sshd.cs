@@ -60,9 +60,9 @@ public class SshdFixture : IDisposable
 
             """);
         SshConfig = Path.Combine(Dir, "ssh_config");
-        File.WriteAllText(SshConfig, $"""
-            Host {Host}
-              HostName 127.0.0.1
+        string HostEntry(string name, string address) => $"""
+            Host {name}
+              HostName {address}
               Port {Port}
               User root
               IdentityFile {Dir}/client_ed25519
@@ -71,17 +71,8 @@ public class SshdFixture : IDisposable
               UserKnownHostsFile /dev/null
               LogLevel ERROR
 
-            Host {Host6}
-              HostName ::1
-              Port {Port}
-              User root
-              IdentityFile {Dir}/client_ed25519
-              IdentitiesOnly yes
-              StrictHostKeyChecking no
-              UserKnownHostsFile /dev/null
-              LogLevel ERROR
-
-            """);
+            """;
+        File.WriteAllText(SshConfig, HostEntry(Host, "127.0.0.1") + HostEntry(Host6, "::1"));
         RemoteBcmr = Path.Combine(Dir, "remote-bcmr");
         var dotnetRoot = Environment.GetEnvironmentVariable("DOTNET_ROOT");
         File.WriteAllText(RemoteBcmr, "#!/bin/sh\n" +

@@ -233,6 +233,30 @@ public sealed class DirectListenerTests : IDisposable
         AssertRefused(listener.Endpoint);
     }
 
+    [Fact]
+    public void A_flood_from_elsewhere_does_not_push_out_the_ssh_clients_own_connection()
+    {
+        // The ssh client is 127.0.0.2 (SSH_CONNECTION's first field); the flood comes from 127.0.0.1. Without the
+        // preference the client, oldest of all, would be the first pushed out.
+        var listener = Own(DirectListener.Start(IPAddress.Loopback, TextWriter.Null, expectedPeer: IPAddress.Parse("127.0.0.2")));
+        var client = Own(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 5000, SendTimeout = 5000 });
+        client.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+        client.Connect(listener.Endpoint);
+        var stream = Own(new NetworkStream(client, ownsSocket: false));
+        var flood = new List<Socket>();
+        for (int i = 0; i < DirectListener.MaxPending * 2; i++)
+        {
+            var s = Connect(listener.Endpoint);
+            ReadChallenge(s);
+            flood.Add(s);
+        }
+        var clientKeys = DirectHandshake.Client(stream, listener.Secret); // answers the challenge it was sent first
+        var (socket, keys) = Winner(listener, out _);
+        Own(socket);
+        AssertSameKeys(clientKeys, keys);
+        Assert.Equal("127.0.0.2", ((IPEndPoint)socket.RemoteEndPoint!).Address.ToString());
+    }
+
     [Theory]
     [InlineData("127.0.0.1")]
     [InlineData("::1")]
