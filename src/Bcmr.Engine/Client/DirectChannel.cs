@@ -41,7 +41,6 @@ public sealed class DirectChannel : IServeChannel
         _tcp = tcp;
         _toServer = new AeadWriter(tcp.ToServer, keys.ClientToServer, AeadDirection.ClientToServer);
         _fromServer = new AeadReader(tcp.FromServer, keys.ServerToClient, AeadDirection.ServerToClient);
-        Address = tcp.Remote;
         _watch = control.Ended.Register(() =>
         {
             if (_closing) return;
@@ -74,11 +73,10 @@ public sealed class DirectChannel : IServeChannel
         {
             // The challenge must come within the time, however slowly its bytes trickle in.
             DirectKeys keys;
-            int state = 0; // 0 waiting, 1 done, 2 cut off
-            using (new Timer(_ => { if (Interlocked.CompareExchange(ref state, 2, 0) == 0) tcp.Abort(); }, null, TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan))
+            using (var cutoff = new Cutoff(TimeSpan.FromSeconds(10), tcp.Abort))
             {
                 keys = DirectHandshake.Client(tcp.ToServer, ready.Key);
-                if (Interlocked.CompareExchange(ref state, 1, 0) != 0) throw new IOException("no challenge from the server within 10 s");
+                if (!cutoff.Done()) throw new IOException("no challenge from the server within 10 s");
             }
             return new DirectChannel(control, tcp, keys);
         }
@@ -92,9 +90,6 @@ public sealed class DirectChannel : IServeChannel
     public string Remote => _control.Remote;
 
     public string Transport => "direct";
-
-    /// <summary>The address of the direct connection ("127.0.0.1:40123").</summary>
-    public string Address { get; }
 
     public Stream ToServer => _toServer;
 

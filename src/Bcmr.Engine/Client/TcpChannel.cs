@@ -48,18 +48,17 @@ public sealed class TcpChannel : IServeChannel
         // A blocking connect, cut by closing the socket when the time is up: a socket that ever ran an asynchronous
         // operation runs every later blocking call through .NET's event loop (measured: 30 000 sched_yield calls and
         // a third more time per GiB), and everything after the connect here is blocking.
-        int state = 0; // 0 connecting, 1 connected, 2 timed out
-        using (new Timer(_ => { if (Interlocked.CompareExchange(ref state, 2, 0) == 0) socket.Dispose(); }, null, timeout ?? TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan))
+        using (var cutoff = new Cutoff(timeout ?? TimeSpan.FromSeconds(10), socket.Dispose))
         {
             try
             {
                 socket.Connect(endpoint);
-                if (Interlocked.CompareExchange(ref state, 1, 0) != 0) throw new ObjectDisposedException(nameof(Socket));
+                if (!cutoff.Done()) throw new ObjectDisposedException(nameof(Socket));
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
                 socket.Dispose();
-                var why = Volatile.Read(ref state) == 2 ? "timed out" : e.Message;
+                var why = cutoff.Cut ? "timed out" : e.Message;
                 throw new BcmrException(BcmrErrorCode.ConnectionFailed, remote, $"{remote}: cannot connect: {why}", e);
             }
         }

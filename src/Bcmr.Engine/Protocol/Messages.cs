@@ -17,6 +17,10 @@ public abstract record Message
 
     private protected static bool SameBytes(byte[] a, byte[] b) => a.AsSpan().SequenceEqual(b);
 
+    /// <summary>The payload size of a u32 count and entries of <paramref name="entryBytes"/> in all, capped at
+    /// int.MaxValue (so that an oversized listing is refused by the frame limit, not wrapped).</summary>
+    private protected static int CountedSize(long entryBytes) => (int)Math.Min(4 + entryBytes, int.MaxValue);
+
     private protected static int HashBytes(byte[] a)
     {
         var h = new HashCode();
@@ -348,15 +352,7 @@ public sealed record ListResponse(IReadOnlyList<ListEntry> Entries) : Message
 {
     public override MessageType Type => MessageType.ListResponse;
 
-    internal override int PayloadSize
-    {
-        get
-        {
-            long size = 4;
-            foreach (var e in Entries) size += e.EncodedSize;
-            return size > int.MaxValue ? int.MaxValue : (int)size;
-        }
-    }
+    internal override int PayloadSize => CountedSize(Entries.Sum(e => (long)e.EncodedSize));
 
     internal override void WritePayload(ref PayloadWriter w)
     {
@@ -389,15 +385,7 @@ public sealed record ListMetaResponse(IReadOnlyList<MetaEntry> Entries) : Messag
 {
     public override MessageType Type => MessageType.ListMetaResponse;
 
-    internal override int PayloadSize
-    {
-        get
-        {
-            long size = 4;
-            foreach (var e in Entries) size += e.EncodedSize;
-            return size > int.MaxValue ? int.MaxValue : (int)size;
-        }
-    }
+    internal override int PayloadSize => CountedSize(Entries.Sum(e => (long)e.EncodedSize));
 
     internal override void WritePayload(ref PayloadWriter w)
     {

@@ -11,11 +11,11 @@ namespace Bcmr.Engine.Server;
 /// system. A connection that fails authentication is dropped and the listener goes on, so a squatter that connects
 /// first, with garbage or with nothing at all, does not keep the real client out: every connection authenticates on
 /// its own, each within <see cref="PerConnectionLimit"/>, and at most <see cref="MaxPending"/> wait at once (a new one
-/// pushes the oldest out).
+/// pushes out the oldest that does not come from the ssh client's address).
 /// </summary>
 public sealed class DirectListener : IDisposable
 {
-    /// <summary>Connections authenticating at once; one more drops the oldest.</summary>
+    /// <summary>Connections authenticating at once; one more drops the oldest not from the ssh client's address.</summary>
     public const int MaxPending = 16;
 
     /// <summary>How long one connection may take to send its AuthHello: the client answers the challenge at once, so
@@ -55,7 +55,7 @@ public sealed class DirectListener : IDisposable
     /// <summary>"127.0.0.1:40123" or "[::1]:40123", as DirectChannelReady carries it.</summary>
     public string Address => Format(Endpoint);
 
-    public static string Format(IPEndPoint ep) =>
+    private static string Format(IPEndPoint ep) =>
         ep.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ep.Address}]:{ep.Port}" : $"{ep.Address}:{ep.Port}";
 
     /// <summary>Binds <paramref name="address"/> on an ephemeral port and starts accepting. Throws
@@ -153,18 +153,13 @@ public sealed class DirectListener : IDisposable
         }
         Drop(pushedOut);
         DirectKeys? keys = null;
-        // The time limit: a receive timeout for a peer that sends too little, and closing the socket for one that
-        // trickles a byte at a time (each read would restart the receive timeout).
-        int limit = (int)PerConnectionLimit.TotalMilliseconds;
-        socket.ReceiveTimeout = socket.SendTimeout = limit;
-        int state = 0; // 0 authenticating, 1 done, 2 cut off
-        using (new Timer(_ => { if (Interlocked.CompareExchange(ref state, 2, 0) == 0) Drop(socket); }, null, limit, Timeout.Infinite))
+        // One deadline for the whole proof (closing the socket), however slowly a peer trickles its bytes.
+        using (var cutoff = new Cutoff(PerConnectionLimit, () => Drop(socket)))
         {
             try { keys = DirectHandshake.Server(new NetworkStream(socket, ownsSocket: false), Secret); }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { }
-            if (Interlocked.CompareExchange(ref state, 1, 0) != 0) keys = null; // cut off at the limit: gone
+            if (!cutoff.Done()) keys = null; // cut off at the limit: gone
         }
-        if (keys is not null) socket.ReceiveTimeout = socket.SendTimeout = 0;
         bool won = false;
         lock (_lock)
         {
