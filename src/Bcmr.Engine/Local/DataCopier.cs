@@ -108,6 +108,49 @@ internal static unsafe class DataCopier
         return copied;
     }
 
+    /// <summary>
+    /// Copies exactly <paramref name="length"/> bytes at <paramref name="srcOffset"/> of one open file to
+    /// <paramref name="dstOffset"/> of another: copy_file_range where the kernel can (no user-space copy; a shared
+    /// extent on btrfs and XFS), a read/write loop otherwise. A source that ends first is an error (nothing shorter
+    /// is ever reported as copied).
+    /// </summary>
+    internal static void CopyRange(SafeFileHandle src, string srcPath, long srcOffset, SafeFileHandle dst, string dstPath, long dstOffset, long length)
+    {
+        long done = 0;
+        if (Fs.Linux)
+        {
+            long inOff = srcOffset, outOff = dstOffset;
+            while (done < length)
+            {
+                nint n = copy_file_range(Fs.Fd(src), &inOff, Fs.Fd(dst), &outOff, (nuint)Math.Min(KernelSlice, length - done), 0);
+                if (n > 0) { done += n; continue; }
+                if (n == 0) throw Short(srcPath, srcOffset, length, done);
+                int errno = LastErrno;
+                if (errno == Errno.EINTR) continue;
+                if (errno is Errno.EXDEV or Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP or Errno.EBADF) break; // the loop below
+                throw errno is Errno.ENOSPC or Errno.EDQUOT or Errno.EROFS or Errno.EFBIG
+                    ? BcmrException.FromErrno(errno, dstPath) : BcmrException.FromErrno(errno, srcPath);
+            }
+        }
+        if (done == length) return;
+        var buffer = BlockBuffers.Pool.Rent(BlockSize);
+        try
+        {
+            while (done < length)
+            {
+                int want = (int)Math.Min(BlockSize, length - done);
+                int n = Fs.ReadFull(src, buffer.AsSpan(0, want), srcOffset + done, srcPath);
+                if (n < want) throw Short(srcPath, srcOffset, length, done + n);
+                Fs.Write(dst, buffer.AsSpan(0, n), dstOffset + done, dstPath);
+                done += n;
+            }
+        }
+        finally { BlockBuffers.Pool.Return(buffer); }
+    }
+
+    private static BcmrException Short(string path, long offset, long length, long got) =>
+        new(BcmrErrorCode.SourceChanged, path, $"{path}: ended {got} bytes into the {length} bytes at offset {offset}");
+
     /// <summary>Copies only the data extents of a file with holes and recreates the holes by length.</summary>
     private static long CopyExtents(in Source src, in Target dst, Blake3Hasher? hasher, bool kernelCopy, Action<long>? onBytes, CancellationToken ct)
     {

@@ -200,9 +200,30 @@ public sealed class ContentStore
     /// deleted). An existing blob is only touched. Written to a unique temporary file and renamed into place.
     /// Throws <see cref="BcmrException"/> when the store cannot be written.
     /// </summary>
+    public unsafe void Store(ReadOnlySpan<byte> hash, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* p = data)
+        {
+            var (at, length) = ((nint)p, data.Length); // the write runs before this returns, inside the fixed block
+            Keep(hash, blob => RandomAccess.Write(blob, new ReadOnlySpan<byte>((void*)at, length), 0));
+        }
+    }
+
+    /// <summary>
+    /// Stores bytes [<paramref name="offset"/>, + <paramref name="length"/>) of an open file as the blob of
+    /// <paramref name="hash"/>, under the same rules as <see cref="Store(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>,
+    /// moved by the kernel (copy_file_range: no pass through this process, a shared extent on btrfs and XFS). A file
+    /// that holds fewer bytes there stores nothing and throws.
+    /// </summary>
+    public void Store(ReadOnlySpan<byte> hash, SafeFileHandle source, string sourcePath, long offset, int length)
+    {
+        var shown = BlobPath(hash);
+        Keep(hash, blob => Local.DataCopier.CopyRange(source, sourcePath, offset, blob, shown, 0, length));
+    }
+
     private const int RaceRetries = 50;
 
-    public void Store(ReadOnlySpan<byte> hash, ReadOnlySpan<byte> data)
+    private void Keep(ReadOnlySpan<byte> hash, Action<SafeFileHandle> write)
     {
         if (hash.Length != Blake3.OutLen) throw new ArgumentException("a block hash is 32 bytes", nameof(hash));
         var path = BlobPath(hash);
@@ -218,7 +239,7 @@ public sealed class ContentStore
         {
             try
             {
-                WriteBlob(dir, temp, path, data);
+                WriteBlob(dir, temp, path, write);
                 return;
             }
             catch (IOException) when (attempt < RaceRetries && !File.Exists(path))
@@ -236,6 +257,11 @@ public sealed class ContentStore
                 if (File.Exists(path)) return; // another writer stored it meanwhile
                 throw BcmrException.FromIo(e, path);
             }
+            catch (BcmrException)
+            {
+                TryDelete(temp);
+                throw;
+            }
         }
     }
 
@@ -251,12 +277,12 @@ public sealed class ContentStore
 
     private bool _created;
 
-    private static void WriteBlob(string dir, string temp, string path, ReadOnlySpan<byte> data)
+    private static void WriteBlob(string dir, string temp, string path, Action<SafeFileHandle> write)
     {
         System.IO.Directory.CreateDirectory(dir);
         using (var h = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
         {
-            RandomAccess.Write(h, data, 0);
+            write(h);
             // An explicit, precise time: the kernel's own stamp is coarse (a jiffy), and ties would blur the LRU.
             File.SetLastWriteTimeUtc(h, DateTime.UtcNow);
         }

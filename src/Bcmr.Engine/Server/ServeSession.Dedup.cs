@@ -16,8 +16,9 @@ public sealed partial class ServeSession
     /// is deleted), so nothing unverified ever reaches a destination;</item>
     /// <item>MissingBlocks{bitmap, bit i LSB first = 1 when block i must be sent} is sent;</item>
     /// <item>the client then sends exactly the missing blocks, in ascending order, one Data or DataCompressed frame
-    /// each carrying the whole block (as bcmr 0.6's client does), then Done; each is written at its offset and stored
-    /// into the store under its own BLAKE3;</item>
+    /// each carrying the whole block (as bcmr 0.6's client does), then Done; each is written at its offset and kept
+    /// in the store under the hash HaveBlocks gave it (<see cref="BlockKeeper"/>: verified when read, as every blob
+    /// is);</item>
     /// <item>Ok carries the BLAKE3 of the whole file, computed in file order (blocks filled from the store are read
     /// back from the staging file when a missing block came before them).</item>
     /// </list>
@@ -74,6 +75,7 @@ public sealed partial class ServeSession
         Send(new MissingBlocks(bitmap));
         Log($"Put {put.Path}: dedup, {count - BitCount(bitmap)} of {count} blocks from the store, {missingBytes} bytes to receive");
 
+        using var keeper = new BlockKeeper(store, put.Staged.Handle, put.Staged.Path, _options.Threads, Log);
         for (int i = 0; i < count; i++)
         {
             if ((bitmap[i / 8] >> (i % 8) & 1) == 0) continue;
@@ -91,10 +93,11 @@ public sealed partial class ServeSession
                     put.Hashed = offset + length;
                     put.Remaining -= (ulong)length;
                     put.Position = NextMissing(bitmap, i + 1, count, blockSize, size);
-                    StoreBlock(store, data);
+                    keeper.Keep(have.Hash(i), offset, length);
                     break;
                 case MessageType.Done:
                     long kept = put.Position;
+                    keeper.Dispose(); // before the staging file is cut to its good prefix
                     lock (_lock) AbandonPut(put, "ended short");
                     Fail($"{put.Path}: the dedup upload ended before block {i} of {count}; the first {kept} bytes are kept for resume");
                     return false;
@@ -104,6 +107,7 @@ public sealed partial class ServeSession
         }
         HashUpTo(put, size);
         put.Position = size;
+        keeper.Finish();
         return true;
     }
 
@@ -128,17 +132,6 @@ public sealed partial class ServeSession
         int n = 0;
         foreach (var b in bitmap) n += System.Numerics.BitOperations.PopCount(b);
         return n;
-    }
-
-    /// <summary>Keeps a received block in the store under its BLAKE3. Best effort: a store that cannot be written
-    /// costs the next upload a transfer, never this one.</summary>
-    private void StoreBlock(ContentStore store, ReadOnlySpan<byte> data)
-    {
-        try { store.Store(data); }
-        catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException)
-        {
-            Log($"content store {store.Directory}: could not keep a block: {e.Message}");
-        }
     }
 
     /// <summary>After a dedup upload: prune the store to its cap again (this upload's blocks are the newest).</summary>

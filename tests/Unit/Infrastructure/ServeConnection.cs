@@ -1,3 +1,4 @@
+using Bcmr.Engine;
 using System.Diagnostics;
 using System.IO.Pipes;
 using Bcmr.Engine.Codecs;
@@ -58,7 +59,8 @@ public sealed class ServeConnection : IDisposable
     public static ServeConnection OverStream(Stream duplex) => new(duplex, duplex, null, null, null, new StringWriter());
 
     /// <summary>Runs a <see cref="ServeSession"/> in this process over a pair of OS pipes.</summary>
-    public static ServeConnection InProcess(string root, byte capabilities = ServeSession.SupportedCaps, ContentStore? store = null, int? encoderWorkers = null)
+    public static ServeConnection InProcess(string root, byte capabilities = ServeSession.SupportedCaps, ContentStore? store = null, int? encoderWorkers = null,
+        ThreadBudget? threads = null)
     {
         var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
         var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
@@ -69,6 +71,7 @@ public sealed class ServeConnection : IDisposable
         {
             Root = root, Capabilities = capabilities, Log = TextWriter.Synchronized(log), Store = store,
             EncoderWorkers = encoderWorkers ?? Bcmr.Engine.Codecs.BlockEncoder.DefaultWorkers, Settings = TestSettings.Isolated,
+            Threads = threads ?? ThreadBudget.ForThisMachine(),
         });
         ServeConnection? connection = null;
         var thread = new Thread(() =>
@@ -145,13 +148,19 @@ public sealed class ServeConnection : IDisposable
     /// <summary>A dedup Put as bcmr 0.6's client makes it: Put, HaveBlocks (BLAKE3 of each 4 MiB block), read
     /// MissingBlocks, send each missing block as one frame in ascending order, Done; returns the reply and the
     /// MissingBlocks (null when the server answered HaveBlocks with something else, which is then the reply).</summary>
-    public (Message Reply, MissingBlocks? Missing) PutDedup(string path, byte[] content, WireCodec codec = WireCodec.None, int blockSize = Wire.MaxBlock)
+    /// <param name="claim">Replaces the hash HaveBlocks gives block i (a lying client), when it returns one.</param>
+    public (Message Reply, MissingBlocks? Missing) PutDedup(string path, byte[] content, WireCodec codec = WireCodec.None, int blockSize = Wire.MaxBlock,
+        Func<int, byte[]?>? claim = null)
     {
         Send(new PutRequest(path, (ulong)content.Length, 0));
         int count = (content.Length + blockSize - 1) / blockSize;
         var hashes = new byte[count * HaveBlocks.HashSize];
         for (int i = 0; i < count; i++)
-            Blake3.Hash(Block(content, i, blockSize), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
+        {
+            var slot = hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize);
+            if (claim?.Invoke(i) is { } claimed) claimed.CopyTo(slot);
+            else Blake3.Hash(Block(content, i, blockSize), slot);
+        }
         Send(new HaveBlocks((uint)blockSize, hashes));
         var answer = Receive();
         if (answer is not MissingBlocks missing) return (answer, null);

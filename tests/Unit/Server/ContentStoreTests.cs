@@ -27,6 +27,31 @@ public sealed class ContentStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_blob_stored_from_a_range_of_an_open_file_holds_exactly_those_bytes_and_a_short_file_stores_nothing()
+    {
+        var store = new ContentStore(Dir, 0);
+        var content = Block(3 * MiB + 77, 5);
+        var file = _t["staged.bin"];
+        File.WriteAllBytes(file, content);
+        using var h = File.OpenHandle(file);
+        var middle = content.AsSpan(MiB + 3, 2 * MiB).ToArray();
+        var hash = Blake3.Hash(middle);
+        store.Store(hash, h, file, MiB + 3, middle.Length);
+        Assert.Equal(middle, File.ReadAllBytes(store.BlobPath(hash)));
+        var buffer = new byte[Wire.MaxBlock];
+        Assert.True(store.TryRead(hash, buffer, out int n));
+        Assert.Equal(middle, buffer[..n]);
+
+        // The range runs past the end of the file (the staging file was cut meanwhile): an error naming the file,
+        // and neither a short blob nor a temporary file is left.
+        var tail = Blake3.Hash([9, 9, 9]);
+        var e = Assert.Throws<BcmrException>(() => store.Store(tail, h, file, 2 * MiB, 2 * MiB));
+        Assert.Contains(file, e.Message);
+        Assert.False(File.Exists(store.BlobPath(tail)));
+        Assert.Empty(Directory.EnumerateFiles(Dir, "*.tmp.*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public void A_blob_lives_at_ab_cd_rest_blk_and_reads_back_verified()
     {
         var store = new ContentStore(Dir, 0);

@@ -1,3 +1,4 @@
+using Bcmr.Engine;
 using Bcmr.Engine.Local;
 using System.Security.Cryptography;
 using Bcmr.Engine.Codecs;
@@ -31,9 +32,9 @@ public sealed class DedupServeTests : IDisposable
     private static string Sha(byte[] data) => Convert.ToHexString(SHA256.HashData(data));
     private string R(string rel) => Path.Combine(_root, rel);
 
-    private ServeConnection Open(ContentStore store, byte caps = Caps.Dedup | Caps.Zstd | Caps.Lz4)
+    private ServeConnection Open(ContentStore store, byte caps = Caps.Dedup | Caps.Zstd | Caps.Lz4, ThreadBudget? threads = null)
     {
-        var c = ServeConnection.InProcess(_root, store: store);
+        var c = ServeConnection.InProcess(_root, store: store, threads: threads);
         Assert.Equal(caps, c.Handshake(caps).Caps);
         return c;
     }
@@ -78,6 +79,58 @@ public sealed class DedupServeTests : IDisposable
         Assert.Equal(Sha(data), Sha(File.ReadAllBytes(R("second.bin"))));
         Assert.Equal(Sha(data), Sha(File.ReadAllBytes(R("first.bin"))));
         Trees.AssertNoStagingFiles(_root);
+    }
+
+    [Theory]
+    [InlineData(0)] // no thread to spare: the session thread keeps each block itself
+    [InlineData(2)] // a thread of its own keeps them while the next block arrives
+    public void A_first_upload_keeps_every_block_it_received_in_the_store_and_gives_its_thread_back(int spare)
+    {
+        var store = new ContentStore(_cas, 0);
+        var budget = new ThreadBudget(spare);
+        var data = BlockCodecTests.RandomBytes(18 * MiB + 5, 4); // 5 blocks, the last of 5 bytes
+        using var c = Open(store, threads: budget);
+        var (reply, missing) = c.PutDedup("a.bin", data);
+        Assert.Equal(new OkResponse(B3(data)), reply);
+        Assert.Equal(5, Missing(missing!, 5));
+        Assert.Equal(Sha(data), Sha(File.ReadAllBytes(R("a.bin"))));
+        var hexes = BlockHexes(data).ToArray();
+        Assert.Equal(hexes.ToHashSet(), StoredHexes());
+        var buffer = new byte[Wire.MaxBlock];
+        for (int i = 0; i < hexes.Length; i++)
+        {
+            Assert.True(store.TryRead(Convert.FromHexString(hexes[i]), buffer, out int n), $"block {i}");
+            Assert.Equal(Sha(data.AsSpan(i * 4 * MiB, n).ToArray()), Sha(buffer[..n]));
+        }
+        Assert.Equal(0, budget.InUse);
+        Assert.Equal(spare > 0 ? 1 : 0, budget.Peak);
+        Assert.Empty(Directory.EnumerateFiles(_cas, "*.tmp.*", SearchOption.AllDirectories));
+        Trees.AssertNoStagingFiles(_root);
+    }
+
+    [Fact]
+    public void A_block_a_client_names_by_a_wrong_hash_is_refused_when_read_so_the_next_upload_sends_it_again()
+    {
+        // The server keeps received blocks under the hashes HaveBlocks gave them, without hashing them again: a
+        // lying client makes a blob whose bytes do not match its name, which must never reach a destination.
+        var store = new ContentStore(_cas, 0);
+        var data = BlockCodecTests.RandomBytes(12 * MiB, 5);
+        var other = BlockCodecTests.RandomBytes(4 * MiB, 6);
+        var otherHash = Blake3.Hash(other);
+        using var c = Open(store);
+        var (reply, _) = c.PutDedup("liar.bin", data, claim: i => i == 1 ? otherHash : null);
+        Assert.Equal(new OkResponse(B3(data)), reply); // the file itself is what was sent
+        Assert.Equal(Sha(data), Sha(File.ReadAllBytes(R("liar.bin"))));
+        Assert.Equal(Sha(data.AsSpan(4 * MiB, 4 * MiB).ToArray()), Sha(File.ReadAllBytes(store.BlobPath(otherHash))));
+
+        var honest = other.Concat(data.AsSpan(0, 4 * MiB).ToArray()).ToArray();
+        (reply, var missing) = c.PutDedup("honest.bin", honest);
+        Assert.Equal(new OkResponse(B3(honest)), reply);
+        Assert.Equal([0], Enumerable.Range(0, 2).Where(missing!.IsMissing).ToArray());
+        Assert.Equal(Sha(honest), Sha(File.ReadAllBytes(R("honest.bin"))));
+        var buffer = new byte[Wire.MaxBlock];
+        Assert.True(store.TryRead(otherHash, buffer, out int n));
+        Assert.Equal(Sha(other), Sha(buffer[..n]));
     }
 
     [Fact]
