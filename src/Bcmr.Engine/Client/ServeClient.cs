@@ -63,6 +63,9 @@ internal sealed class DedupReply : PendingReply
         SetDone();
     }
 
+    /// <summary>The server has said which blocks it needs, or ended the reply (<see cref="WaitMissing"/> returns at once).</summary>
+    public bool Answered => _missing.IsSet;
+
     /// <summary>Waits until the server said which blocks it needs, or ended the reply.</summary>
     public void WaitMissing(CancellationToken ct) => _missing.Wait(ct);
 }

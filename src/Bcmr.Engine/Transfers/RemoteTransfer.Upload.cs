@@ -440,10 +440,14 @@ internal sealed partial class RemoteTransfer
     internal const long DedupThreshold = 16L * 1024 * 1024;
 
     /// <summary>
-    /// A dedup upload (Caps.Dedup): every 4 MiB block is hashed first (one read of the file, which also gives the
-    /// whole-file BLAKE3), Put is followed by HaveBlocks, and once the server answers MissingBlocks only the blocks it
-    /// lacks are read again and sent, in order, one whole block per frame. The server's Ok hash covers the whole
-    /// file it assembled, so a block that changed between the two reads fails the file instead of slipping through.
+    /// A dedup upload (Caps.Dedup): every 4 MiB block is hashed first (one read of the file), Put is followed by
+    /// HaveBlocks, and once the server answers MissingBlocks only the blocks it lacks are read again and sent, in
+    /// order, one whole block per frame. The whole-file BLAKE3 is read and hashed while the server looks its blocks
+    /// up (a repeat upload's answer takes as long as filling the file from the store); when the answer is that every
+    /// block is missing (a first upload, answered at once) that start is dropped and the hash is taken from the bytes
+    /// as they go out, as in any upload, so no byte is hashed twice for the file; what is left after a partial
+    /// answer is read after the send. Either way the server's Ok hash covers the file it assembled, so a block that
+    /// changed between the reads fails the file instead of slipping through.
     /// This upload waits for MissingBlocks: the pipeline drains for one round trip per large file.
     /// </summary>
     private void SendDeduplicated(ServeClient c, UploadFile f, string shown, Microsoft.Win32.SafeHandles.SafeFileHandle h,
@@ -461,7 +465,6 @@ internal sealed partial class RemoteTransfer
                 if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, f.Local) != want)
                     throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being read; not copied");
                 Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
-                hasher.Update(buffer.AsSpan(0, want));
             }
             StagedFile.EnsureUnchanged(h, f.Local, before, size);
         }
@@ -471,22 +474,36 @@ internal sealed partial class RemoteTransfer
             _tracker.FinishFile(cur, size);
             return;
         }
-        var hash = hasher.Finalize();
         var reply = new DedupReply();
         c.Send(new PutRequest(f.Remote, (ulong)size, 0), reply, _ct);
         c.SendNoReply(new HaveBlocks((uint)Wire.MaxBlock, hashes));
         c.Flush();
+        long hashedTo = 0;
+        while (!reply.Answered && hashedTo < size)
+        {
+            int want = (int)Math.Min(Wire.MaxBlock, size - hashedTo);
+            try { if (Fs.ReadFull(h, buffer.AsSpan(0, want), hashedTo, f.Local) != want) break; } // the send's checks say it
+            catch (BcmrException) { break; }
+            hasher.Update(buffer.AsSpan(0, want));
+            hashedTo += want;
+        }
         reply.WaitMissing(_ct);
         var wire = new StrongBox<long>();
         int deduplicated = 0;
         BcmrException? local = null;
         bool allSent = true;
+        byte[]? hash = null;
         if (reply.Missing is { } missing)
         {
             int lastMissing = count - 1;
             while (lastMissing >= 0 && !missing.IsMissing(lastMissing)) lastMissing--;
-            // The blocks were hashed in the first pass: the encoder hashes nothing here.
-            encoder.Begin(_probe!, null, Sender(c, cur, wire));
+            bool hashWhileSending = hashedTo < size && Enumerable.Range(0, count).All(missing.IsMissing);
+            if (hashWhileSending && hashedTo > 0)
+            {
+                hasher.Reset();
+                hashedTo = 0;
+            }
+            encoder.Begin(_probe!, hashWhileSending ? hasher : null, Sender(c, cur, wire));
             bool finished = false;
             try
             {
@@ -516,8 +533,13 @@ internal sealed partial class RemoteTransfer
                 encoder.Finish();
                 finished = true;
                 allSent = local is null;
-                // The server assembles the file from both reads; ours must have been of one unchanged file.
-                if (local is null) StagedFile.EnsureUnchanged(h, f.Local, before, size);
+                if (local is null)
+                {
+                    if (!hashWhileSending) HashRest(h, f.Local, hashedTo, size, buffer, hasher);
+                    // The server assembles the file from both reads; ours must have been of one unchanged file.
+                    StagedFile.EnsureUnchanged(h, f.Local, before, size);
+                    hash = hasher.Finalize();
+                }
             }
             catch (BcmrException e) when (finished) { local = e; }
             finally
@@ -525,9 +547,22 @@ internal sealed partial class RemoteTransfer
                 if (!finished) encoder.Abandon();
             }
         }
-        var verify = EndPut(c, f, cur, size, Terminator(c, allSent, local is null ? hash : null),
+        var verify = EndPut(c, f, cur, size, Terminator(c, allSent, hash),
             verify: _req.Verify && local is null && reply.Missing is not null);
         Track(reply, () => CompleteUpload(c, f, shown, reply.Final, reply.Lost, verify, local, hash, 0, wire.Value, deduplicated, clock));
+    }
+
+    /// <summary>Feeds bytes [<paramref name="from"/>, <paramref name="size"/>) of an open file to the hasher, read in
+    /// order into <paramref name="buffer"/>.</summary>
+    private static void HashRest(Microsoft.Win32.SafeHandles.SafeFileHandle h, string path, long from, long size, byte[] buffer, Blake3Hasher hasher)
+    {
+        for (long at = from; at < size; at += Wire.MaxBlock)
+        {
+            int want = (int)Math.Min(Wire.MaxBlock, size - at);
+            if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, path) != want)
+                throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: changed while being copied; not committed");
+            hasher.Update(buffer.AsSpan(0, want));
+        }
     }
 
     /// <summary>Ends a Put's data and, for -V, asks the server to re-read the file (its reply comes after the Put's).

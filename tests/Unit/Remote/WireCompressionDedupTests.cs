@@ -129,14 +129,19 @@ public class WireCompressionDedupTests(SshdFixture fx) : IClassFixture<SshdFixtu
         var server = Server(s, "dedup", "");
         var big = s.Local["big.bin"];
         ResumeTests.WriteRandom(big, 64 * MiB, 4);
+        // The client's whole-file BLAKE3 comes from the bytes as they go out (first upload), from a read while the
+        // server fills the file from its store (second), and partly after the send (third): each must be b3sum's.
+        var b3 = Tool.Output("b3sum", "--no-names", big).Trim();
         var first = Only(Bcmr(server, "copy", big, fx.Remote(s.R("one.bin"))));
         Assert.Equal(64 * MiB, first.GetProperty("wire_bytes").GetInt64());
         Assert.Equal(16, Blobs(s.Cas).Count());
+        Assert.Equal(b3, first.GetProperty("blake3").GetString());
 
         var second = Only(Bcmr(server, "copy", big, fx.Remote(s.R("two.bin"))));
         Assert.True(second.GetProperty("wire_bytes").GetInt64() < 64 * MiB / 100, second.ToString());
         Assert.Equal(16, second.GetProperty("dedup_blocks").GetInt32());
         Assert.Equal(Trees.Sha256(big), Trees.Sha256(s.R("two.bin")));
+        Assert.Equal(b3, second.GetProperty("blake3").GetString());
 
         // One blob flipped on disk, one truncated: both are noticed, asked for over the wire, and the copy is exact.
         var blobs = Blobs(s.Cas).Order().ToList();
@@ -148,6 +153,7 @@ public class WireCompressionDedupTests(SshdFixture fx) : IClassFixture<SshdFixtu
         Assert.Equal(2L * 4 * MiB, third.GetProperty("wire_bytes").GetInt64());
         Assert.Equal(14, third.GetProperty("dedup_blocks").GetInt32());
         Assert.Equal(Trees.Sha256(big), Trees.Sha256(s.R("three.bin")));
+        Assert.Equal(b3, third.GetProperty("blake3").GetString());
     }
 
     [SshFact]
