@@ -9,8 +9,8 @@ namespace Bcmr.Engine.Transfers;
 internal sealed partial class RemoteTransfer
 {
     /// <summary>A lane for another connection of the same transfer: the request, the results, the progress, the
-    /// bandwidth limit and the codec are shared; the requests in flight, the compression probe and the disk thread
-    /// are its own.</summary>
+    /// bandwidth limit, the codec and the helper threads are shared; the requests in flight, the compression probe
+    /// and the disk thread are its own.</summary>
     private RemoteTransfer(RemoteTransfer owner)
     {
         _req = owner._req;
@@ -22,6 +22,7 @@ internal sealed partial class RemoteTransfer
         _transport = owner._transport;
         _compression = owner._compression;
         _limiter = owner._limiter;
+        _threads = owner._threads;
         _codec = owner._codec;
         _probe = new CompressionProbe(_codec);
         _clients = owner._clients;

@@ -77,7 +77,7 @@ internal sealed partial class RemoteTransfer
     private BcmrException? SendAll(ServeClient c, RemoteSpec dst, FileQueue<UploadFile> queue)
     {
         var buffer = BlockBuffers.Pool.Rent(Wire.MaxBlock);
-        var encoder = new BlockEncoder(EncoderWorkers, _req.Threads ?? ThreadBudget.ForThisMachine());
+        var encoder = new BlockEncoder(EncoderWorkers, _threads);
         try
         {
             BcmrException? lost = null;
@@ -440,7 +440,8 @@ internal sealed partial class RemoteTransfer
     internal const long DedupThreshold = 16L * 1024 * 1024;
 
     /// <summary>
-    /// A dedup upload (Caps.Dedup): every 4 MiB block is hashed first (one read of the file), Put is followed by
+    /// A dedup upload (Caps.Dedup): every 4 MiB block is hashed first (one read of the file, or taken from
+    /// <see cref="BlockHashPrefetch"/>, which read it while the connection was set up), Put is followed by
     /// HaveBlocks, and once the server answers MissingBlocks only the blocks it lacks are read again and sent, in
     /// order, one whole block per frame. The whole-file BLAKE3 is read and hashed while the server looks its blocks
     /// up (a repeat upload's answer takes as long as filling the file from the store); when the answer is that every
@@ -455,16 +456,20 @@ internal sealed partial class RemoteTransfer
     {
         long size = before.Size;
         int count = (int)((size + Wire.MaxBlock - 1) / Wire.MaxBlock);
-        var hashes = new byte[count * HaveBlocks.HashSize];
+        var hashes = _prefetch?.TakeFor(f.Local, before, _ct);
         try
         {
-            for (int i = 0; i < count; i++)
+            if (hashes is null)
             {
-                long at = (long)i * Wire.MaxBlock;
-                int want = (int)Math.Min(Wire.MaxBlock, size - at);
-                if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, f.Local) != want)
-                    throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being read; not copied");
-                Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
+                hashes = new byte[count * HaveBlocks.HashSize];
+                for (int i = 0; i < count; i++)
+                {
+                    long at = (long)i * Wire.MaxBlock;
+                    int want = (int)Math.Min(Wire.MaxBlock, size - at);
+                    if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, f.Local) != want)
+                        throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being read; not copied");
+                    Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
+                }
             }
             StagedFile.EnsureUnchanged(h, f.Local, before, size);
         }

@@ -42,6 +42,10 @@ internal sealed partial class RemoteTransfer
     private CompressionProbe? _probe;
     /// <summary>The disk thread of a download.</summary>
     private DiskSink? _sink;
+    /// <summary>The helper threads of the whole transfer: every connection's encoder and the prefetch share them.</summary>
+    private readonly ThreadBudget _threads;
+    /// <summary>The first upload source's block hashes, computed while the connection is set up.</summary>
+    private BlockHashPrefetch? _prefetch;
 
     /// <summary>A request whose reply the calling thread will turn into a result, in order.</summary>
     private readonly record struct Inflight(PendingReply Reply, Action Complete, long Bytes);
@@ -57,6 +61,7 @@ internal sealed partial class RemoteTransfer
         // --fast asks for the least work per byte: no codec (and so the server's sendfile path) unless one was named.
         _compression = CompressionOf(req);
         _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
+        _threads = req.Threads ?? ThreadBudget.ForThisMachine();
     }
 
     /// <summary>Compressing threads of the uploads' block encoder; 0: on the I/O thread. Benchmarks set it to measure
@@ -90,6 +95,9 @@ internal sealed partial class RemoteTransfer
             if (!upload && _req.Move)
                 throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0], "move from a remote host is not supported: the serve protocol has no remove; copy, then remove the remote files");
 
+            // One large file up: its dedup block hashes are taken while ssh logs in (most of a second of waiting).
+            if (upload && !_req.DryRun && _req.Parallel <= 1 && _req.Sources.Count == 1)
+                _prefetch = BlockHashPrefetch.Start(_req.Sources[0], DedupThreshold, _threads);
             try
             {
                 if (_req.Parallel > 1)
@@ -107,6 +115,7 @@ internal sealed partial class RemoteTransfer
                     _clients = [client];
                 }
                 _transport = client.Channel.Transport;
+                if ((client.Caps & Caps.Dedup) == 0) StopPrefetch();
                 _codec = Compression.Choose(client.Caps, _compression);
                 _probe = new CompressionProbe(_codec);
             }
@@ -129,6 +138,7 @@ internal sealed partial class RemoteTransfer
         catch (BcmrException e) { fatal = e; }
         finally
         {
+            StopPrefetch();
             if (cancelled || fatal is not null) AbortAll();
             try
             {
@@ -140,6 +150,12 @@ internal sealed partial class RemoteTransfer
             _tracker.Dispose();
         }
         return Summary(clock, fatal, cancelled);
+    }
+
+    private void StopPrefetch()
+    {
+        _prefetch?.Dispose();
+        _prefetch = null;
     }
 
     private void AbortAll()

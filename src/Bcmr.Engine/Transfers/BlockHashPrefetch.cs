@@ -1,0 +1,90 @@
+using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Platform;
+using Bcmr.Engine.Protocol;
+
+namespace Bcmr.Engine.Transfers;
+
+/// <summary>
+/// The HaveBlocks hashes of an upload's first source, computed while the connection is set up: an ssh login waits
+/// most of a second on the server, time in which the client hashes about a GiB. A dedup upload then takes them
+/// (<see cref="TakeFor"/>) instead of reading and hashing the file first, if they are of the same file as it opened
+/// (device, inode, size, modification time and change time). Only for one large regular file (the single big upload)
+/// and only with a thread of the budget to spare; what turns out unused (no dedup offered, a resume, another file)
+/// is stopped and thrown away. Wrong hashes could only cost a transfer: the server verifies every stored block it
+/// reads, and the file's own BLAKE3 is taken separately.
+/// </summary>
+internal sealed class BlockHashPrefetch : IDisposable
+{
+    private readonly string _path;
+    private readonly ThreadBudget _budget;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task<(FileMeta Meta, byte[] Hashes)?> _work;
+
+    private BlockHashPrefetch(string path, ThreadBudget budget)
+    {
+        _path = path;
+        _budget = budget;
+        _work = Task.Factory.StartNew(Hash, TaskCreationOptions.LongRunning);
+    }
+
+    /// <summary>Starts hashing <paramref name="source"/> when it is a regular file of at least
+    /// <paramref name="threshold"/> bytes and the budget has a thread; null otherwise.</summary>
+    public static BlockHashPrefetch? Start(string source, long threshold, ThreadBudget budget)
+    {
+        if (Fs.TryStat(source) is not { Kind: EntryKind.File } meta || meta.Size < threshold) return null;
+        if (budget.Rent(1) != 1) return null;
+        return new BlockHashPrefetch(Path.GetFullPath(source), budget);
+    }
+
+    /// <summary>The block hashes of <paramref name="path"/> if they are of the file described by
+    /// <paramref name="opened"/> (waiting for them when the hashing is still under way); null otherwise.</summary>
+    public byte[]? TakeFor(string path, in FileMeta opened, CancellationToken ct)
+    {
+        if (Path.GetFullPath(path) != _path) return null;
+        try { _work.Wait(ct); }
+        catch (AggregateException) { return null; }
+        if (_work.Result is not { } done) return null;
+        return Same(done.Meta, opened) ? done.Hashes : null;
+    }
+
+    private static bool Same(in FileMeta a, in FileMeta b) =>
+        a.SameFileAs(b) && a.Size == b.Size && a.MtimeSec == b.MtimeSec && a.MtimeNsec == b.MtimeNsec
+        && a.CtimeSec == b.CtimeSec && a.CtimeNsec == b.CtimeNsec;
+
+    private (FileMeta, byte[])? Hash()
+    {
+        var buffer = Codecs.BlockBuffers.Pool.Rent(Wire.MaxBlock);
+        try
+        {
+            using var h = Fs.OpenRead(_path);
+            var before = Fs.Fstat(h, _path);
+            long size = before.Size;
+            int count = (int)((size + Wire.MaxBlock - 1) / Wire.MaxBlock);
+            var hashes = new byte[count * HaveBlocks.HashSize];
+            for (int i = 0; i < count; i++)
+            {
+                if (_stop.IsCancellationRequested) return null;
+                long at = (long)i * Wire.MaxBlock;
+                int want = (int)Math.Min(Wire.MaxBlock, size - at);
+                if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, _path) != want) return null;
+                Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
+            }
+            var after = Fs.Fstat(h, _path);
+            return Same(after, before) ? (before, hashes) : null;
+        }
+        catch (BcmrException) { return null; }
+        finally
+        {
+            Codecs.BlockBuffers.Pool.Return(buffer);
+            _budget.Return(1);
+        }
+    }
+
+    /// <summary>Stops the hashing if it still runs and waits for it (its thread goes back to the budget).</summary>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try { _work.Wait(); } catch (AggregateException) { }
+        _stop.Dispose();
+    }
+}
