@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Net;
 using Bcmr.Engine.Protocol;
 
@@ -41,6 +42,7 @@ public sealed class DirectChannel : IServeChannel
         _tcp = tcp;
         _toServer = new AeadWriter(tcp.ToServer, keys.ClientToServer, AeadDirection.ClientToServer);
         _fromServer = new AeadReader(tcp.FromServer, keys.ServerToClient, AeadDirection.ServerToClient);
+        keys.Dispose(); // the streams hold their own copies
         _watch = control.Ended.Register(() =>
         {
             if (_closing) return;
@@ -75,7 +77,8 @@ public sealed class DirectChannel : IServeChannel
             DirectKeys keys;
             using (var cutoff = new Cutoff(TimeSpan.FromSeconds(10), tcp.Abort))
             {
-                keys = DirectHandshake.Client(tcp.ToServer, ready.Key);
+                try { keys = DirectHandshake.Client(tcp.ToServer, ready.Key); }
+                finally { CryptographicOperations.ZeroMemory(ready.Key); } // one rendezvous, one use
                 if (!cutoff.Done()) throw new IOException("no challenge from the server within 10 s");
             }
             return new DirectChannel(control, tcp, keys);

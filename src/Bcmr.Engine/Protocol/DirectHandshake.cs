@@ -34,7 +34,9 @@ public static class DirectHandshake
         }
         if (!IsFrame(frame, MessageType.AuthHello)) return null;
         var keys = DirectKeys.Derive(secret, challenge);
-        return keys.IsClientProof(challenge, frame.AsSpan(Wire.HeaderSize)) ? keys : null;
+        if (keys.IsClientProof(challenge, frame.AsSpan(Wire.HeaderSize))) return keys;
+        keys.Dispose();
+        return null;
     }
 
     /// <summary>The client's side: reads the challenge and sends its proof. Throws <see cref="IOException"/> naming

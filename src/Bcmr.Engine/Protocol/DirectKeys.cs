@@ -8,9 +8,10 @@ namespace Bcmr.Engine.Protocol;
 /// over ssh (DirectChannelReady) and the 32-byte challenge the server sent on that TCP connection (AuthChallenge):
 /// HKDF-SHA256 with the challenge as salt, one key per purpose (the info string names it). So a key is never used for
 /// two things (bcmr 0.6 used its one secret as both MAC and cipher key), and every connection has keys of its own:
-/// a squatter's connection, or a second try, never shares a nonce space with the real one.
+/// a squatter's connection, or a second try, never shares a nonce space with the real one. Dispose wipes the keys
+/// (the record streams hold their own copies inside AesGcm once made).
 /// </summary>
-public sealed class DirectKeys
+public sealed class DirectKeys : IDisposable
 {
     /// <summary>The length of the secret, the challenge, each key and the authenticator.</summary>
     public const int Size = 32;
@@ -65,6 +66,13 @@ public sealed class DirectKeys
         ClientProofLabel.CopyTo(message, 0);
         challenge.CopyTo(message.AsSpan(ClientProofLabel.Length));
         return HMACSHA256.HashData(AuthKey, message);
+    }
+
+    public void Dispose()
+    {
+        CryptographicOperations.ZeroMemory(AuthKey);
+        CryptographicOperations.ZeroMemory(ClientToServer);
+        CryptographicOperations.ZeroMemory(ServerToClient);
     }
 
     /// <summary>True when <paramref name="proof"/> is the client's proof for <paramref name="challenge"/>, compared in

@@ -158,7 +158,11 @@ public sealed class DirectListener : IDisposable
         {
             try { keys = DirectHandshake.Server(new NetworkStream(socket, ownsSocket: false), Secret); }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { }
-            if (!cutoff.Done()) keys = null; // cut off at the limit: gone
+            if (!cutoff.Done()) // cut off at the limit: gone
+            {
+                keys?.Dispose();
+                keys = null;
+            }
         }
         bool won = false;
         lock (_lock)
@@ -167,6 +171,7 @@ public sealed class DirectListener : IDisposable
             if (stillPending) _pending.Remove(node);
             if (keys is not null && stillPending && !_closed) won = _winner.TrySetResult((socket, keys));
         }
+        if (!won) keys?.Dispose(); // proved itself, but too late: the listener has its client
         if (won)
         {
             _log?.WriteLine($"bcmr serve: direct channel: {peer} authenticated");

@@ -81,6 +81,7 @@ public sealed partial class ServeSession
         };
         using var reader = new AeadReader(net, keys.ClientToServer, AeadDirection.ClientToServer);
         using var writer = new AeadWriter(net, keys.ServerToClient, AeadDirection.ServerToClient);
+        keys.Dispose(); // the streams hold their own copies
         using var direct = new ServeSession(reader, writer, options, (int)socket.Handle);
         lock (_lock) _direct = (direct, socket);
         using var stop = controlGone.Register(() =>

@@ -459,6 +459,25 @@ public sealed class DirectRecordTests
     }
 
     [Fact]
+    public void Disposed_keys_are_wiped_and_a_record_stream_made_before_keeps_working()
+    {
+        var keys = DirectKeys.Derive(Secret, Challenge);
+        byte[][] all = [keys.AuthKey, keys.ClientToServer, keys.ServerToClient];
+        var wire = new MemoryStream();
+        var writer = new AeadWriter(wire, keys.ClientToServer, AeadDirection.ClientToServer);
+        var reader = new AeadReader(wire, DirectKeys.Derive(Secret, Challenge).ClientToServer, AeadDirection.ClientToServer);
+        keys.Dispose();
+        Assert.All(all, k => Assert.True(k.All(b => b == 0), "a key was not wiped"));
+        var data = Random(1000, 9);
+        writer.Write(data);
+        writer.Flush();
+        wire.Position = 0;
+        var got = new byte[data.Length];
+        reader.ReadExactly(got);
+        Assert.Equal(data, got);
+    }
+
+    [Fact]
     public void Another_challenge_or_another_secret_gives_other_keys()
     {
         var keys = DirectKeys.Derive(Secret, Challenge);
