@@ -27,7 +27,7 @@ internal static class SyncCommand
         });
         var backupDir = new Option<string?>("--backup-dir")
         {
-            Description = "Move what a sync replaces or removes into DIR (the same relative path under it) instead of losing it; a relative DIR is inside DST, and is never synced itself.",
+            Description = "Move what a sync replaces or removes into DIR (the same relative path under it) instead of losing it; a relative DIR is inside DST, and neither it nor the directories holding it are synced or removed. An earlier backup of the same name is kept as NAME.~N~ (the plain name is the newest).",
             HelpName = "DIR",
         };
         var checksum = new Option<bool>("--checksum", "-c") { Description = "Compare files of equal size by BLAKE3 instead of modification time (each side hashes its own; no file data crosses the wire to compare)." };

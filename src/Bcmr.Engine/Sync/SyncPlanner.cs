@@ -78,6 +78,9 @@ internal static class SyncPlanner
         foreach (var (path, node) in dst.Nodes)
             if (node.Exclusion == Exclusion.Kept)
                 for (var p = Parent(path); p is not null; p = Parent(p)) holdsKept.Add(p);
+        // The directories that will hold the backup directory, before it exists (this run may be its first).
+        if (BackupBelowDestination(o) is { } backupBelow)
+            for (var p = Parent(name + "/" + backupBelow); p is not null; p = Parent(p)) holdsKept.Add(p);
 
         foreach (var (path, s, t) in TreeDiff.March(src.Nodes, dst.Nodes))
         {
@@ -118,7 +121,7 @@ internal static class SyncPlanner
                     {
                         Status = SyncStatus.Failed, ErrorCode = BcmrErrorCode.AlreadyExists,
                         Message = $"{action.Destination}: is a {Describe(tv.Kind)} where the source has a {Describe(sv.Kind)}; not replaced" +
-                            (o.Delete ? " (it holds excluded entries)" : " (use --delete)"),
+                            (o.Delete ? " (it holds excluded entries or the backup directory)" : " (use --delete)"),
                     });
                     leftAlone.Add(below);
                     continue;
@@ -150,6 +153,22 @@ internal static class SyncPlanner
             list.Add(action);
             if (node.IsDirectory) whole[below] = action;
         }
+    }
+
+    /// <summary>Where the backup directory lies below the destination ("old/versions"), or null when it is
+    /// outside it (or not asked for).</summary>
+    private static string? BackupBelowDestination(SyncPlanSettings o)
+    {
+        if (o.BackupRoot is not { } b) return null;
+        if (o.DestinationSpec is { } spec)
+        {
+            var top = spec.ServerPath.TrimEnd('/');
+            return top.Length > 0 && b.StartsWith(top + "/", StringComparison.Ordinal) && b[(top.Length + 1)..].Trim('/') is { Length: > 0 } below
+                ? below : null;
+        }
+        var rel = Path.GetRelativePath(Path.GetFullPath(o.Destination), b);
+        return rel == "." || rel == ".." || rel.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(rel)
+            ? null : rel.Replace(Path.DirectorySeparatorChar, '/');
     }
 
     private static string? Parent(string path) => path.LastIndexOf('/') is int slash and > 0 ? path[..slash] : null;
@@ -253,7 +272,8 @@ internal static class SyncPlanner
     /// <summary>One side's entries by relative path ("name/a/b"). The source side leaves excluded entries out; the
     /// destination side lists them marked (an excluded directory is not entered unless it may be removed), and also
     /// lists what a copy would leave out (special files, dangling links), which a delete may remove. The backup
-    /// directory, when inside the destination, is not part of it.</summary>
+    /// directory, when inside the destination, is listed as kept and not entered: neither it nor what holds it is
+    /// removed or replaced.</summary>
     private sealed class Collector(SyncPlanSettings o, bool destination) : ITreeVisitor
     {
         private string? _removableUnder;
@@ -264,7 +284,13 @@ internal static class SyncPlanner
 
         public bool Enter(in TreeNode directory)
         {
-            if (IsBackup(directory)) return false;
+            if (IsBackup(directory))
+            {
+                // Kept like an excluded entry, so that the directories above it are never removed whole (its parent
+                // may be extraneous: it is then emptied of everything else, and stays).
+                Nodes.Add((directory.Relative, new Node(EntryKind.Directory, 0, directory.MtimeSec, directory.Path, null, Exclusion.Kept)));
+                return false;
+            }
             var exclusion = Excluded(directory);
             Nodes.Add((directory.Relative, new Node(EntryKind.Directory, 0, directory.MtimeSec, directory.Path, null, exclusion)));
             if (exclusion == Exclusion.Removable) _removableUnder ??= directory.Relative + "/";
@@ -273,14 +299,18 @@ internal static class SyncPlanner
 
         public void Leaf(in TreeNode entry)
         {
-            if (IsBackup(entry)) return;
+            if (IsBackup(entry))
+            {
+                Nodes.Add((entry.Relative, new Node(entry.Kind, entry.Size, entry.MtimeSec, entry.Path, null, Exclusion.Kept)));
+                return;
+            }
             string? target = entry.Kind == EntryKind.Symlink ? Fs.ReadLink(entry.Path) : null;
             Nodes.Add((entry.Relative, new Node(entry.Kind, entry.Size, entry.MtimeSec, entry.Path, target, Excluded(entry))));
         }
 
         public void Skip(in TreeNode entry, TreeSkip why)
         {
-            if (destination && !IsBackup(entry)) Nodes.Add((entry.Relative, new Node(EntryKind.Other, 0, 0, entry.Path, null, Excluded(entry))));
+            if (destination) Nodes.Add((entry.Relative, new Node(EntryKind.Other, 0, 0, entry.Path, null, IsBackup(entry) ? Exclusion.Kept : Excluded(entry))));
         }
 
         public void Fail(in TreeNode directory, BcmrException error) => Failure ??= error;

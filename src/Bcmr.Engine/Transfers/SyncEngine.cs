@@ -247,6 +247,32 @@ public static class SyncEngine
         private string ServerPath(string below) => RemoteSpec.Join(dstSpec!.ServerPath, below);
         private string LocalPath(string below) => Path.Join(req.Destination, below);
 
+        /// <summary>
+        /// Makes sure nothing is at <paramref name="backup"/> (its parents created locally; the server creates its
+        /// own): an earlier backup of the same name, from an earlier run, is renamed to the first free
+        /// <c>NAME.~N~</c> beside it (GNU cp's numbered backups: the plain name is the newest, the highest number the
+        /// next newest), so that a backup never replaces another.
+        /// </summary>
+        private void MakeRoomForBackup(string backup)
+        {
+            if (dstSpec is null)
+            {
+                Fs.MakeDirectories(Path.GetDirectoryName(backup)!);
+                if (Fs.TryLstat(backup) is null) return;
+                Fs.Rename(backup, FreeNumbered(backup, p => Fs.TryLstat(p) is not null), replace: false);
+                return;
+            }
+            if (client!.StatOrNull(backup, ct) is null) return;
+            var numbered = FreeNumbered(backup, p => client.StatOrNull(p, ct) is not null);
+            if (client.Call(new RenameRequest(backup, numbered), ct) is ErrorResponse e) throw ServeClient.ServerError(client.Remote, backup, e);
+        }
+
+        private static string FreeNumbered(string path, Func<string, bool> exists)
+        {
+            for (int n = 1; ; n++)
+                if (!exists($"{path}.~{n}~")) return $"{path}.~{n}~";
+        }
+
         /// <summary>A second name for the version an update replaces (a hard link: the destination keeps its
         /// file until the new one is renamed over it). False: the update is not made (reported).</summary>
         private bool KeepBackup(SyncAction a)
@@ -254,9 +280,9 @@ public static class SyncEngine
             var backup = BackupPath(a.Path)!;
             try
             {
+                MakeRoomForBackup(backup);
                 if (dstSpec is null)
                 {
-                    Fs.MakeDirectories(Path.GetDirectoryName(backup)!);
                     try { Fs.HardLink(LocalPath(a.Path), backup, replace: true); }
                     catch (BcmrException e) when (e.Code == BcmrErrorCode.CrossDevice) { File.Copy(LocalPath(a.Path), backup, overwrite: true); }
                 }
@@ -289,8 +315,7 @@ public static class SyncEngine
                     var path = LocalPath(a.Path);
                     if (backup is not null)
                     {
-                        Fs.MakeDirectories(Path.GetDirectoryName(backup)!);
-                        if (Fs.TryLstat(backup) is { Kind: EntryKind.Directory }) Remover.Run(new Local.RemoveRequest { Paths = [backup], Recursive = true, Force = true });
+                        MakeRoomForBackup(backup);
                         Fs.Rename(path, backup, replace: true);
                     }
                     else
@@ -303,6 +328,7 @@ public static class SyncEngine
                 }
                 else
                 {
+                    if (backup is not null) MakeRoomForBackup(backup);
                     Message request = backup is not null ? new RenameRequest(ServerPath(a.Path), backup) : new Protocol.RemoveRequest(ServerPath(a.Path), Recursive: true);
                     if (client!.Call(request, ct) is ErrorResponse e) throw ServeClient.ServerError(client.Remote, ServerPath(a.Path), e);
                 }

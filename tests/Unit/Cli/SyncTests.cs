@@ -193,6 +193,47 @@ public sealed class SyncTests : IDisposable
     }
 
     [Fact]
+    public void A_backup_dir_inside_an_extraneous_directory_survives_and_a_later_backup_of_a_name_keeps_the_earlier_as_name_1()
+    {
+        // --backup-dir old/versions: "old" is not in the source, so it is extraneous, yet it holds the backups.
+        Directory.CreateDirectory(_t["src/d"]);
+        File.WriteAllText(_t["src/top.txt"], "v1");
+        File.WriteAllText(_t["src/d/f.txt"], "f1");
+        Assert.Equal(0, Sync(_t["src"], _t["dst"]).ExitCode);
+        Directory.CreateDirectory(_t["dst/old"]);
+        File.WriteAllText(_t["dst/old/junk.txt"], "junk");
+        RunResult Mirror() => Sync("--delete", "--backup-dir", "old/versions", _t["src"], _t["dst"]);
+
+        File.WriteAllText(_t["src/top.txt"], "v2, longer");
+        Directory.Delete(_t["src/d"], recursive: true);
+        var r = Mirror();
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("v1", File.ReadAllText(_t["dst/old/versions/top.txt"]));
+        Assert.Equal("f1", File.ReadAllText(_t["dst/old/versions/d/f.txt"]));
+        Assert.Equal("junk", File.ReadAllText(_t["dst/old/versions/old/junk.txt"])); // emptied, not removed
+        Assert.Equal(["old/versions"], Directory.EnumerateFileSystemEntries(_t["dst/old"]).Select(p => Path.GetRelativePath(_t["dst"], p)));
+        Assert.Equal("v2, longer", File.ReadAllText(_t["dst/top.txt"]));
+        Assert.False(Directory.Exists(_t["dst/d"]));
+
+        // The same names backed up again: the earlier backups become NAME.~1~, nothing is replaced.
+        File.WriteAllText(_t["src/top.txt"], "v3, longer still");
+        Directory.CreateDirectory(_t["src/d"]);
+        File.WriteAllText(_t["src/d/f.txt"], "f2");
+        Assert.True(Mirror() is { ExitCode: 0 } second, "second run");
+        Directory.Delete(_t["src/d"], recursive: true);
+        File.WriteAllText(_t["src/top.txt"], "v4, the longest of all");
+        r = Mirror();
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("v3, longer still", File.ReadAllText(_t["dst/old/versions/top.txt"]));
+        Assert.Equal("v2, longer", File.ReadAllText(_t["dst/old/versions/top.txt.~2~"]));
+        Assert.Equal("v1", File.ReadAllText(_t["dst/old/versions/top.txt.~1~"]));
+        Assert.Equal("f2", File.ReadAllText(_t["dst/old/versions/d/f.txt"]));
+        Assert.Equal("f1", File.ReadAllText(_t["dst/old/versions/d.~1~/f.txt"]));
+        Assert.Equal("v4, the longest of all", File.ReadAllText(_t["dst/top.txt"]));
+        Assert.Empty(Actions(Mirror()));
+    }
+
+    [Fact]
     public void Excluded_entries_are_neither_copied_nor_deleted_unless_delete_excluded()
     {
         MakeSource(_t["src"]);

@@ -92,6 +92,41 @@ public class SyncRemoteTests(SshdFixture fx) : IClassFixture<SshdFixture>
     }
 
     [SshFact]
+    public void Upload_backups_on_the_server_never_replace_an_earlier_backup_of_the_same_name()
+    {
+        using var s = new RemoteScene(fx, "sync-bak-");
+        var src = s.Local["src"];
+        Directory.CreateDirectory(Path.Combine(src, "d"));
+        File.WriteAllText(Path.Combine(src, "top.txt"), "v1");
+        File.WriteAllText(Path.Combine(src, "d", "f.txt"), "f1");
+        var dst = s.R("mirror");
+        RunResult Mirror() => BcmrRunner.Run(["--json", "sync", "--delete", "--backup-dir", "old/versions", src, fx.Remote(dst)], s.Env());
+        Assert.True(Mirror() is { ExitCode: 0 }, "first run");
+        File.WriteAllText(Path.Combine(dst, "old.txt"), "not in the source");
+        Directory.CreateDirectory(Path.Combine(dst, "old"));
+
+        File.WriteAllText(Path.Combine(src, "top.txt"), "v2, longer");
+        Directory.Delete(Path.Combine(src, "d"), recursive: true);
+        var r = Mirror();
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Directory.CreateDirectory(Path.Combine(src, "d"));
+        File.WriteAllText(Path.Combine(src, "d", "f.txt"), "f2");
+        File.WriteAllText(Path.Combine(src, "top.txt"), "v3, longer still");
+        Assert.True(Mirror() is { ExitCode: 0 }, "third run");
+        Directory.Delete(Path.Combine(src, "d"), recursive: true);
+        r = Mirror();
+        Assert.True(r.ExitCode == 0, r.ToString());
+
+        var versions = Path.Combine(dst, "old", "versions");
+        Assert.Equal("v2, longer", File.ReadAllText(Path.Combine(versions, "top.txt")));
+        Assert.Equal("v1", File.ReadAllText(Path.Combine(versions, "top.txt.~1~")));
+        Assert.Equal("f2", File.ReadAllText(Path.Combine(versions, "d", "f.txt")));
+        Assert.Equal("f1", File.ReadAllText(Path.Combine(versions, "d.~1~", "f.txt")));
+        Assert.Equal("not in the source", File.ReadAllText(Path.Combine(versions, "old.txt")));
+        Assert.Equal("v3, longer still", File.ReadAllText(Path.Combine(dst, "top.txt")));
+    }
+
+    [SshFact]
     public void A_server_without_the_sync_feature_gets_size_only_detection_with_a_note_and_delete_is_refused()
     {
         using var s = new RemoteScene(fx, "sync-v06-");
