@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Bcmr.Engine.Client;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Local;
@@ -63,9 +64,22 @@ internal static class SyncPlanner
         var name = o.SourceSpec?.BaseName() ?? CopyRules.BaseName(o.Source);
         var plan = new SyncPlan { Name = name };
         var src = new Collector(o, destination: false);
-        Walk(o, o.SourceSpec, srcTop with { Relative = name }, o.Client is null ? SymlinkPolicy.Preserve : SymlinkPolicy.Follow, src, ct);
         var dst = new Collector(o, destination: true);
-        if (dstTop is { } d) Walk(o, o.DestinationSpec, d with { Relative = name }, SymlinkPolicy.Preserve, dst, ct);
+        var srcRoot = srcTop with { Relative = name };
+        void WalkSource() => Walk(o, o.SourceSpec, srcRoot, o.Client is null ? SymlinkPolicy.Preserve : SymlinkPolicy.Follow, src, ct);
+        if (dstTop is { } d)
+        {
+            // Both sides are listed at once: each mostly waits (on statx, or on the server), and they share nothing
+            // but the read-only filter. Two remote sides would share one connection: those go one after the other.
+            var source = o.SourceSpec is null || o.DestinationSpec is null ? Task.Run(WalkSource) : null;
+            if (source is null) WalkSource();
+            ExceptionDispatchInfo? dstError = null;
+            try { Walk(o, o.DestinationSpec, d with { Relative = name }, SymlinkPolicy.Preserve, dst, ct); }
+            catch (Exception e) { dstError = ExceptionDispatchInfo.Capture(e); }
+            source?.GetAwaiter().GetResult(); // the source's failure first, as when the walks ran in turn
+            dstError?.Throw();
+        }
+        else WalkSource();
         if (src.Failure is { } srcFailed) throw srcFailed;
         if (dst.Failure is { } dstFailed) throw dstFailed;
 
@@ -86,7 +100,7 @@ internal static class SyncPlanner
         {
             if (path == name) continue; // the roots themselves
             var below = path[(name.Length + 1)..];
-            if (AncestorIn(below, whole.ContainsKey) is { } removedWith)
+            if (whole.Count > 0 && AncestorIn(below, whole.ContainsKey) is { } removedWith)
             {
                 var owner = whole[removedWith];
                 var counted = owner with { Entries = owner.Entries + 1 };
@@ -95,7 +109,7 @@ internal static class SyncPlanner
                 list[list.IndexOf(owner)] = counted;
                 continue;
             }
-            if (AncestorIn(below, leftAlone.Contains) is not null) continue;
+            if (leftAlone.Count > 0 && AncestorIn(below, leftAlone.Contains) is not null) continue;
             if (t is { Exclusion: Exclusion.Kept }) continue;
             if (t is { Exclusion: Exclusion.Removable })
             {
