@@ -6,8 +6,8 @@ namespace Bcmr.Cmdlets.Commands;
 /// <summary>
 /// Move-BcmrItem: <see cref="TransferItemCommand"/> as bcmr move. On one filesystem an item is renamed; otherwise each
 /// file is copied, verified by BLAKE3 (always) and only then deleted, and a source directory is removed once it is
-/// empty. Like Move-Item it takes directories without -Recurse. Moves from a remote host are not supported (the
-/// protocol has no remove).
+/// empty. Like Move-Item it takes directories without -Recurse. Moves from a remote host are not supported yet (a
+/// download does not remove what it copied).
 /// </summary>
 [Cmdlet(VerbsCommon.Move, "BcmrItem", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(CopyResult), typeof(TransferSummary))]

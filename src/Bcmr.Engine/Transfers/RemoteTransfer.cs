@@ -93,7 +93,7 @@ internal sealed partial class RemoteTransfer
             if (!upload && srcSpecs.Any(s => s!.ConnectionKey != remote.ConnectionKey))
                 throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0], "remote sources must all be on the same host (one connection)");
             if (!upload && _req.Move)
-                throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0], "move from a remote host is not supported: the serve protocol has no remove; copy, then remove the remote files");
+                throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0], "move from a remote host is not supported yet (a download does not remove what it copied); copy, then remove the remote files");
 
             // One large file up: its dedup block hashes are taken while ssh logs in (most of a second of waiting).
             if (upload && !_req.DryRun && _req.Parallel <= 1 && _req.Sources.Count == 1)
