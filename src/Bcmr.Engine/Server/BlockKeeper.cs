@@ -24,6 +24,7 @@ internal sealed class BlockKeeper : IDisposable
     private bool _rented, _noThread;
     private string? _failure; // the first block that could not be kept; logged on the session thread
     private volatile bool _dropping;
+    private bool _disposed;
 
     public BlockKeeper(ContentStore store, SafeFileHandle staged, string stagedPath, ThreadBudget budget, Action<string> log)
     {
@@ -64,6 +65,8 @@ internal sealed class BlockKeeper : IDisposable
 
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _dropping = true;
         if (_thread is not null && !_queue.IsAddingCompleted)
         {
@@ -95,7 +98,7 @@ internal sealed class BlockKeeper : IDisposable
     private void Store(ReadOnlySpan<byte> hash, long offset, int length)
     {
         try { _store.Store(hash, _staged, _stagedPath, offset, length); }
-        catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException or ObjectDisposedException)
+        catch (Exception e) // whatever it is, on a thread of its own it would end the server: the store is best effort
         {
             // One line per upload, not one per block.
             _failure ??= $"content store {_store.Directory}: could not keep a block: {e.Message}";

@@ -97,7 +97,7 @@ public sealed partial class ServeSession
                     break;
                 case MessageType.Done:
                     long kept = put.Position;
-                    keeper.Dispose(); // before the staging file is cut to its good prefix
+                    keeper.Finish(); // the blocks that arrived are good: kept before the staging file is cut
                     lock (_lock) AbandonPut(put, "ended short");
                     Fail($"{put.Path}: the dedup upload ended before block {i} of {count}; the first {kept} bytes are kept for resume");
                     return false;

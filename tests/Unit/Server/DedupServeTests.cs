@@ -301,6 +301,11 @@ public sealed class DedupServeTests : IDisposable
         Assert.Contains("ended before block 3 of 4", e.Text);
         Assert.False(File.Exists(R("p.bin")));
         Assert.Equal(data.AsSpan(0, 12 * MiB).ToArray(), File.ReadAllBytes(Temporaries.PartialPath(R("p.bin"))));
+        // The block that did arrive was kept for next time, and the session goes on.
+        Assert.Contains(BlockHexes(data).ElementAt(2), StoredHexes());
+        var next = BlockCodecTests.RandomBytes(5 * MiB, 51);
+        Assert.Equal(new OkResponse(B3(next)), c.PutDedup("next.bin", next).Reply);
+        Assert.Equal(Sha(next), Sha(File.ReadAllBytes(R("next.bin"))));
     }
 
     [Fact]
