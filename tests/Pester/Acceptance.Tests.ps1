@@ -313,6 +313,17 @@ Describe 'Remote copies through a loopback sshd, Start-BcmrServe in real pwsh at
         Get-TreeHash $back | Should -Be (Get-TreeHash $artifacts)
     }
 
+    It 'Move-BcmrItem from the remote host: the local tree is exact, every result says Moved, the remote folder is gone' {
+        $remote = Join-Path $sshd.Home "mv-$([guid]::NewGuid().ToString('n'))"
+        Copy-BcmrItem $artifacts "bcmrtest:$remote" -Recurse -NoFallback
+        $back = Join-Path $TestDrive "mvback-$([guid]::NewGuid().ToString('n'))"
+        $results = Move-BcmrItem "bcmrtest:$remote" $back -PassThru -NoFallback
+        $results | Should -HaveCount 4
+        $results | ForEach-Object { $_.Status | Should -Be 'Moved' }
+        Get-TreeHash $back | Should -Be (Get-TreeHash $artifacts)
+        Test-Path $remote | Should -BeFalse
+    }
+
     It '-Parallel 3 both ways: exact trees, -PassThru results in the order of the files piped in' {
         $remote = Join-Path $sshd.Home "par-$([guid]::NewGuid().ToString('n'))"
         $piped = Get-ChildItem $artifacts -File | Sort-Object Length -Descending

@@ -5,8 +5,9 @@ namespace Bcmr.Engine.Transfers;
 
 public enum CopyStatus { Copied, Moved, Skipped, Failed, DryRun }
 
-/// <summary>The outcome for one entry (file, symlink, or a directory that failed or was moved whole).</summary>
-public sealed class CopyResult
+/// <summary>The outcome for one entry (file, symlink, or a directory that failed or was moved whole). A record, so that
+/// a result held back (a move from a remote host) can be given its final status with <c>with</c>.</summary>
+public sealed record CopyResult
 {
     public required string Source { get; init; }
     public required string Destination { get; init; }

@@ -286,7 +286,85 @@ internal sealed partial class RemoteTransfer
             ? Spread(queue, (lane, client) => lane.ReceiveAll(client, queue))
             : ReceiveAll(c, queue);
         if (lost is not null) FailUnsent(queue, lost, f => (f.Shown, f.Local));
+        if (_moved is not null) RemoveMovedSources(c);
     }
+
+    /// <summary>A file a move from a remote host has copied: its result, reported once its source is removed.</summary>
+    private readonly record struct MovedFile(DownloadFile File, CopyResult Result, bool Skipped);
+
+    /// <summary>Reports a file copied here, or with a move keeps it for <see cref="RemoveMovedSources"/>.</summary>
+    private void Downloaded(DownloadFile f, CopyResult result)
+    {
+        if (_moved is { } moved) moved.Enqueue(new MovedFile(f, result, Skipped: false));
+        else _log.Succeed(result, f.Order);
+    }
+
+    /// <summary>
+    /// The end of a move from a remote host: the source of every file that was copied, committed here and whose
+    /// BLAKE3 agreed is removed on the server, but only if it is still what was listed (size and modification time,
+    /// asked again now: a file rewritten on the server meanwhile stays, and its result says so); then every source
+    /// directory it emptied, deepest first (one that still holds something, such as an excluded file or a link the
+    /// copy skipped, stays). Requests go out together and the replies are read in order. A file whose source could
+    /// not be removed fails with the reason, its copy kept here.
+    /// </summary>
+    private void RemoveMovedSources(ServeClient c)
+    {
+        var moved = _moved!.OrderBy(m => m.File.Order).ToList();
+        int reported = 0;
+        try
+        {
+            var stats = new SingleReply[moved.Count];
+            for (int i = 0; i < moved.Count; i++) c.Send(new StatRequest(moved[i].File.Remote), stats[i] = new SingleReply(), _ct);
+            c.Flush();
+            var removes = new SingleReply?[moved.Count];
+            for (int i = 0; i < moved.Count; i++)
+            {
+                stats[i].WaitDone(_ct);
+                var f = moved[i].File;
+                if (stats[i].Message is StatResponse { IsDir: false } now && (long)now.Size == f.Size && now.Mtime == f.Mtime)
+                    c.Send(new Protocol.RemoveRequest(f.Remote, Recursive: false), removes[i] = new SingleReply(), _ct);
+            }
+            c.Flush();
+            for (; reported < moved.Count; reported++)
+            {
+                var (f, result, skipped) = moved[reported];
+                string? why = null;
+                if (removes[reported] is not { } remove)
+                    why = stats[reported].Lost?.Message ?? (stats[reported].Message is ErrorResponse e ? e.Text : "it changed on the server after it was listed");
+                else
+                {
+                    remove.WaitDone(_ct);
+                    if (remove.Lost is { } lostRemove) why = lostRemove.Message;
+                    else if (remove.Message is ErrorResponse e) why = e.Text;
+                }
+                if (why is null && skipped) _log.Skip(result, f.Order);
+                else if (why is null) _log.Succeed(result with { Status = CopyStatus.Moved }, f.Order);
+                else NotRemoved(f, result, why);
+            }
+        }
+        catch (BcmrException e)
+        {
+            for (; reported < moved.Count; reported++) NotRemoved(moved[reported].File, moved[reported].Result, e.Message);
+            return;
+        }
+        // Deepest first; a directory that still holds something stays, as with a local move.
+        var dirs = _sourceDirectories.OrderByDescending(d => d.Count(ch => ch == '/')).ThenByDescending(d => d, StringComparer.Ordinal).ToList();
+        var replies = new SingleReply[dirs.Count];
+        try
+        {
+            for (int i = 0; i < dirs.Count; i++) c.Send(new Protocol.RemoveRequest(dirs[i], Recursive: false), replies[i] = new SingleReply(), _ct);
+            c.Flush();
+            foreach (var r in replies) r.WaitDone(_ct);
+        }
+        catch (BcmrException) { } // directories only: every file has its result already
+    }
+
+    private void NotRemoved(DownloadFile f, CopyResult result, string why) =>
+        _log.Fail(result with
+        {
+            Status = CopyStatus.Failed, ErrorCode = BcmrErrorCode.SourceChanged,
+            Message = $"{f.Shown}: copied to {f.Local}, but its source was not removed: {why}",
+        }, f.Order);
 
     /// <summary>What one of several connections may have asked for and not yet received, in bytes: past it, the
     /// connection waits for its oldest file before taking another, so that a connection busy with a large file leaves
@@ -307,11 +385,13 @@ internal sealed partial class RemoteTransfer
             if (f.Refused is not null) { _log.Fail(f.Shown, f.Local, EntryKind.File, f.Refused, _transport, order: f.Order); continue; }
             if (f.AlreadyComplete)
             {
-                _log.Skip(new CopyResult
+                var skipped = new CopyResult
                 {
                     Source = f.Shown, Destination = f.Local, Status = CopyStatus.Skipped, Resume = ResumeDecision.AlreadyComplete, ResumeCompared = f.Compared,
                     Message = $"{f.Local}: {f.Note ?? "already complete"}", Transport = _transport,
-                }, f.Order);
+                };
+                if (_moved is { } moved) moved.Enqueue(new MovedFile(f, skipped, Skipped: true)); // its copy is here: the source goes
+                else _log.Skip(skipped, f.Order);
                 continue;
             }
             try
@@ -387,6 +467,7 @@ internal sealed partial class RemoteTransfer
     {
         public bool Enter(in TreeNode directory)
         {
+            if (owner._req.Move) owner._sourceDirectories.Add(directory.Path);
             var local = directory.Under(target);
             if (directory.Below.Length == 0)
             {
@@ -637,12 +718,12 @@ internal sealed partial class RemoteTransfer
             _log.Fail(f.Shown, f.Local, EntryKind.File, staged.ForDestination(error), _transport, r.Wire, f.Order);
             return;
         }
-        _log.Succeed(new CopyResult
+        Downloaded(f, new CopyResult
         {
             Source = f.Shown, Destination = f.Local, Kind = EntryKind.File, Status = CopyStatus.Copied, Bytes = f.Size,
             Blake3 = hex, Duration = clock.Elapsed, Transport = _transport, WireBytes = r.Wire, ResumedFrom = f.Offset,
             Resume = ResumeOutcome(f.Offset, f.Note), ResumeCompared = f.Compared,
             Message = f.Note is null ? null : $"{f.Local}: {f.Note}",
-        }, f.Order);
+        });
     }
 }

@@ -23,6 +23,7 @@ internal sealed partial class RemoteTransfer
         _compression = owner._compression;
         _limiter = owner._limiter;
         _threads = owner._threads;
+        _moved = owner._moved;
         _codec = owner._codec;
         _probe = new CompressionProbe(_codec);
         _clients = owner._clients;

@@ -510,14 +510,14 @@ internal sealed partial class RemoteTransfer
         }
         staged.Dispose();
         _tracker.FinishFile(s.Progress, 0);
-        _log.Succeed(new CopyResult
+        Downloaded(f, new CopyResult
         {
             Source = f.Shown, Destination = f.Local, Kind = EntryKind.File, Status = CopyStatus.Copied, Bytes = f.Size,
             Blake3 = hex, Duration = s.Clock.Elapsed, Transport = _transport, WireBytes = s.Wire.Value, ResumedFrom = s.Kept,
             Connections = s.Connections,
             Resume = ResumeOutcome(s.Kept, f.Note), ResumeCompared = f.Compared,
             Message = f.Note is null ? null : $"{f.Local}: {f.Note}",
-        }, f.Order);
+        });
     }
 
     /// <summary>A striped download that cannot finish: what arrived stays in the partial file for -C (its blocks are

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Bcmr.Engine.Client;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
@@ -46,6 +47,10 @@ internal sealed partial class RemoteTransfer
     private readonly ThreadBudget _threads;
     /// <summary>The first upload source's block hashes, computed while the connection is set up.</summary>
     private BlockHashPrefetch? _prefetch;
+    /// <summary>A move from a remote host: the files copied and committed here (by every lane), whose sources are
+    /// removed at the end, and the source directories listed (by the planning connection).</summary>
+    private readonly ConcurrentQueue<MovedFile>? _moved;
+    private readonly List<string> _sourceDirectories = new();
 
     /// <summary>A request whose reply the calling thread will turn into a result, in order.</summary>
     private readonly record struct Inflight(PendingReply Reply, Action Complete, long Bytes);
@@ -62,6 +67,7 @@ internal sealed partial class RemoteTransfer
         _compression = CompressionOf(req);
         _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
         _threads = req.Threads ?? ThreadBudget.ForThisMachine();
+        if (req.Move) _moved = new();
     }
 
     /// <summary>Compressing threads of the uploads' block encoder; 0: on the I/O thread. Benchmarks set it to measure
@@ -92,8 +98,6 @@ internal sealed partial class RemoteTransfer
             var remote = upload ? dstSpec! : srcSpecs[0]!;
             if (!upload && srcSpecs.Any(s => s!.ConnectionKey != remote.ConnectionKey))
                 throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0], "remote sources must all be on the same host (one connection)");
-            if (!upload && _req.Move)
-                throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0], "move from a remote host is not supported yet (a download does not remove what it copied); copy, then remove the remote files");
 
             // One large file up: its dedup block hashes are taken while ssh logs in (most of a second of waiting).
             if (upload && !_req.DryRun && _req.Parallel <= 1 && _req.Sources.Count == 1)
@@ -115,12 +119,17 @@ internal sealed partial class RemoteTransfer
                     _clients = [client];
                 }
                 _transport = client.Channel.Transport;
+                if (!upload && _req.Move && !client.Has(Features.Tree))
+                    throw new BcmrException(BcmrErrorCode.Unsupported, _req.Sources[0],
+                        $"{client.Remote}: the remote bcmr cannot remove files (an older version, or bcmr 0.6), so nothing can be moved from it; copy, then remove the remote files");
                 if ((client.Caps & Caps.Dedup) == 0) StopPrefetch();
                 _codec = Compression.Choose(client.Caps, _compression);
                 _probe = new CompressionProbe(_codec);
             }
             catch (BcmrException e) when (e.Code == BcmrErrorCode.RemoteUnavailable)
             {
+                if (!upload && _req.Move)
+                    throw new BcmrException(BcmrErrorCode.RemoteUnavailable, e.Path, e.Message + " (a move from it needs bcmr there: scp cannot remove what it copied)", e);
                 if (_req.NoFallback)
                     throw new BcmrException(BcmrErrorCode.RemoteUnavailable, e.Path, e.Message + " (--no-fallback: not falling back to scp)", e);
                 _req.Warn?.Invoke($"bcmr: {e.Message}; falling back to scp (no resume, no end-to-end BLAKE3 check)");

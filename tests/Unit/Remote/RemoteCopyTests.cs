@@ -294,10 +294,51 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal(expected, Trees.Describe(s.R("moved")));
         Assert.False(Directory.Exists(src), "the moved source tree is gone");
-        var down = Bcmr("move", fx.Remote(s.R("moved/a.txt")), s.Local["a.txt"]);
-        Assert.Equal(1, down.ExitCode);
-        Assert.Contains("move from a remote host is not supported", down.Stderr);
-        Assert.True(File.Exists(s.R("moved/a.txt")));
+    }
+
+    [SshFact]
+    public void Move_down_removes_each_source_after_its_copy_is_committed_and_leaves_what_it_did_not_copy()
+    {
+        using var s = new Scene(fx);
+        MakeTree(s.R("tree"));
+        File.WriteAllText(s.R("tree/sub/notes.keep"), "excluded, so it stays on the server");
+        var expected = Trees.Describe(s.R("tree"));
+        var b3 = Tool.Output("b3sum", "--no-names", s.R("tree/sub/block-and-a-bit.bin")).Trim();
+
+        var down = Bcmr("--json", "move", "-e", @"\.keep$", fx.Remote(s.R("tree")), s.Local["back"]);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.All(down.JsonFiles, f => Assert.Equal("moved", f.GetProperty("status").GetString()));
+        Assert.Equal(b3, down.JsonFiles.Single(f => f.GetProperty("source").GetString()!.EndsWith("block-and-a-bit.bin")).GetProperty("blake3").GetString());
+        expected.Remove("sub/notes.keep");
+        Assert.Equal(expected, Trees.Describe(s.Local["back"]));
+        // Only the excluded file and the directories that hold it are left on the server.
+        Assert.Equal(["sub", "sub/notes.keep"], Trees.Describe(s.R("tree")).Keys.Order(StringComparer.Ordinal).ToArray());
+
+        // -P 2: the files and the ranges of a striped one come over two connections; every source goes once all arrived.
+        Directory.CreateDirectory(s.R("tree2/sub"));
+        ResumeTests.WriteRandom(s.R("tree2/big.bin"), 70 * MiB, 8);
+        for (int i = 0; i < 6; i++) File.WriteAllText(s.R($"tree2/sub/f{i}.txt"), $"file {i}");
+        var expected2 = Trees.Describe(s.R("tree2"));
+        var striped = Bcmr("--json", "move", "-P", "2", fx.Remote(s.R("tree2")), s.Local["back2"]);
+        Assert.True(striped.ExitCode == 0, striped.ToString());
+        Assert.Equal(2, striped.JsonFiles.Single(f => f.GetProperty("source").GetString()!.EndsWith("big.bin")).GetProperty("connections").GetInt32());
+        Assert.Equal(expected2, Trees.Describe(s.Local["back2"]));
+        Assert.False(Directory.Exists(s.R("tree2")));
+
+        // One file: its source goes too.
+        File.WriteAllText(s.R("one.txt"), "one");
+        var one = Bcmr("move", fx.Remote(s.R("one.txt")), s.Local["one.txt"]);
+        Assert.True(one.ExitCode == 0, one.ToString());
+        Assert.Equal("one", File.ReadAllText(s.Local["one.txt"]));
+        Assert.False(File.Exists(s.R("one.txt")));
+
+        // A server that cannot remove (what bcmr 0.6 looks like): refused before anything is copied.
+        File.WriteAllText(s.R("two.txt"), "two");
+        var legacy = BcmrRunner.Run(["move", fx.Remote(s.R("two.txt")), s.Local["two.txt"]], fx.Env(new() { ["BCMR_REMOTE"] = fx.LegacyRemote(s.Local.Path) }));
+        Assert.NotEqual(0, legacy.ExitCode);
+        Assert.Contains("cannot remove files", legacy.Stderr);
+        Assert.True(File.Exists(s.R("two.txt")));
+        Assert.False(File.Exists(s.Local["two.txt"]));
     }
 
     [SshFact]
