@@ -58,26 +58,34 @@ internal sealed class BlockHashPrefetch : IDisposable
         {
             using var h = Fs.OpenRead(_path);
             var before = Fs.Fstat(h, _path);
-            long size = before.Size;
-            int count = (int)((size + Wire.MaxBlock - 1) / Wire.MaxBlock);
-            var hashes = new byte[count * HaveBlocks.HashSize];
-            for (int i = 0; i < count; i++)
-            {
-                if (_stop.IsCancellationRequested) return null;
-                long at = (long)i * Wire.MaxBlock;
-                int want = (int)Math.Min(Wire.MaxBlock, size - at);
-                if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, _path) != want) return null;
-                Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
-            }
+            var hashes = OfFile(h, _path, before.Size, buffer, _stop.Token);
             var after = Fs.Fstat(h, _path);
             return Same(after, before) ? (before, hashes) : null;
         }
-        catch (BcmrException) { return null; }
+        catch (Exception e) when (e is BcmrException or OperationCanceledException) { return null; }
         finally
         {
             Codecs.BlockBuffers.Pool.Return(buffer);
             _budget.Return(1);
         }
+    }
+
+    /// <summary>The HaveBlocks hashes of bytes [0, <paramref name="size"/>) of an open file: the BLAKE3 of each 4 MiB
+    /// block, read into <paramref name="buffer"/>. A file that ends first is <see cref="BcmrErrorCode.SourceChanged"/>.</summary>
+    internal static byte[] OfFile(Microsoft.Win32.SafeHandles.SafeFileHandle h, string path, long size, byte[] buffer, CancellationToken ct = default)
+    {
+        int count = (int)((size + Wire.MaxBlock - 1) / Wire.MaxBlock);
+        var hashes = new byte[count * HaveBlocks.HashSize];
+        for (int i = 0; i < count; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            long at = (long)i * Wire.MaxBlock;
+            int want = (int)Math.Min(Wire.MaxBlock, size - at);
+            if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, path) != want)
+                throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: changed while being read; not copied");
+            Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
+        }
+        return hashes;
     }
 
     /// <summary>Stops the hashing if it still runs and waits for it (its thread goes back to the budget).</summary>

@@ -456,21 +456,10 @@ internal sealed partial class RemoteTransfer
     {
         long size = before.Size;
         int count = (int)((size + Wire.MaxBlock - 1) / Wire.MaxBlock);
-        var hashes = _prefetch?.TakeFor(f.Local, before, _ct);
+        byte[] hashes;
         try
         {
-            if (hashes is null)
-            {
-                hashes = new byte[count * HaveBlocks.HashSize];
-                for (int i = 0; i < count; i++)
-                {
-                    long at = (long)i * Wire.MaxBlock;
-                    int want = (int)Math.Min(Wire.MaxBlock, size - at);
-                    if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, f.Local) != want)
-                        throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being read; not copied");
-                    Blake3.Hash(buffer.AsSpan(0, want), hashes.AsSpan(i * HaveBlocks.HashSize, HaveBlocks.HashSize));
-                }
-            }
+            hashes = _prefetch?.TakeFor(f.Local, before, _ct) ?? BlockHashPrefetch.OfFile(h, f.Local, size, buffer);
             StagedFile.EnsureUnchanged(h, f.Local, before, size);
         }
         catch (BcmrException e)
@@ -540,7 +529,8 @@ internal sealed partial class RemoteTransfer
                 allSent = local is null;
                 if (local is null)
                 {
-                    if (!hashWhileSending) HashRest(h, f.Local, hashedTo, size, buffer, hasher);
+                    if (!hashWhileSending && DataCopier.HashRange(h, f.Local, hashedTo, size - hashedTo, hasher) < size - hashedTo)
+                        throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied; not committed");
                     // The server assembles the file from both reads; ours must have been of one unchanged file.
                     StagedFile.EnsureUnchanged(h, f.Local, before, size);
                     hash = hasher.Finalize();
@@ -555,19 +545,6 @@ internal sealed partial class RemoteTransfer
         var verify = EndPut(c, f, cur, size, Terminator(c, allSent, hash),
             verify: _req.Verify && local is null && reply.Missing is not null);
         Track(reply, () => CompleteUpload(c, f, shown, reply.Final, reply.Lost, verify, local, hash, 0, wire.Value, deduplicated, clock));
-    }
-
-    /// <summary>Feeds bytes [<paramref name="from"/>, <paramref name="size"/>) of an open file to the hasher, read in
-    /// order into <paramref name="buffer"/>.</summary>
-    private static void HashRest(Microsoft.Win32.SafeHandles.SafeFileHandle h, string path, long from, long size, byte[] buffer, Blake3Hasher hasher)
-    {
-        for (long at = from; at < size; at += Wire.MaxBlock)
-        {
-            int want = (int)Math.Min(Wire.MaxBlock, size - at);
-            if (Fs.ReadFull(h, buffer.AsSpan(0, want), at, path) != want)
-                throw new BcmrException(BcmrErrorCode.SourceChanged, path, $"{path}: changed while being copied; not committed");
-            hasher.Update(buffer.AsSpan(0, want));
-        }
     }
 
     /// <summary>Ends a Put's data and, for -V, asks the server to re-read the file (its reply comes after the Put's).
