@@ -64,7 +64,9 @@ public sealed class RootJail
 
     /// <summary>The canonical absolute path for <paramref name="clientPath"/>; throws <see cref="BcmrException"/>
     /// (OutsideRoot, InvalidArgument, or the error of an lstat/readlink on the way) when it cannot be used.</summary>
-    public string Resolve(string clientPath)
+    /// <param name="walkWhole">Walk every component now, even without a jail (a check that a path has no link on the
+    /// way, before something is removed): no remembered parent.</param>
+    public string Resolve(string clientPath, bool walkWhole = false)
     {
         ArgumentNullException.ThrowIfNull(clientPath);
         if (clientPath.Contains('\0'))
@@ -73,7 +75,7 @@ public sealed class RootJail
             throw new BcmrException(BcmrErrorCode.InvalidArgument, clientPath,
                 $"path {Printable(clientPath[..64])}... is longer than {MaxPathBytes} bytes");
         var start = clientPath.StartsWith('/') ? clientPath : (Home ?? Root) + "/" + clientPath;
-        var canonical = Canonicalize(start, clientPath);
+        var canonical = Root == "/" && !walkWhole ? CanonicalizeInRememberedParent(start, clientPath) : Canonicalize(start, clientPath);
         if (!Contains(canonical))
         {
             var message = OutsideRootMessage(clientPath, Root);
@@ -162,13 +164,49 @@ public sealed class RootJail
         || Root == "/" && canonicalPath.StartsWith('/')
         || canonicalPath.Length > Root.Length && canonicalPath[Root.Length] == '/' && canonicalPath.StartsWith(Root, StringComparison.Ordinal);
 
-    /// <summary>Walks <paramref name="absolute"/> from "/" resolving "..", "." and symlinks as the kernel does; the
-    /// part that does not exist is appended unresolved.</summary>
-    private static string Canonicalize(string absolute, string forMessages)
+    /// <summary>
+    /// Without a jail (root "/", a serve started over ssh) the walk decides nothing, it only names: the canonical form
+    /// of each parent directory is remembered for the session, so a tree of files costs one lstat per file instead of
+    /// one per component of every path (seven for /home/u/dst/d/f, Put and SetMeta each). Forgotten when the session
+    /// removes or renames anything (<see cref="ForgetWalks"/>). With a jail every path is walked whole, every time.
+    /// </summary>
+    private string CanonicalizeInRememberedParent(string absolute, string forMessages)
+    {
+        int slash = absolute.LastIndexOf('/');
+        var last = absolute[(slash + 1)..];
+        if (slash <= 0 || last is "" or "." or "..") return Canonicalize(absolute, forMessages);
+        var parent = absolute[..slash];
+        string? canonicalParent;
+        lock (_walked) _walked.TryGetValue(parent, out canonicalParent);
+        if (canonicalParent is null)
+        {
+            canonicalParent = Canonicalize(parent, forMessages);
+            lock (_walked)
+            {
+                if (_walked.Count >= MaxRememberedParents) _walked.Clear();
+                _walked[parent] = canonicalParent;
+            }
+        }
+        return Canonicalize(last, forMessages, canonicalParent);
+    }
+
+    private const int MaxRememberedParents = 4096;
+    private readonly Dictionary<string, string> _walked = new(StringComparer.Ordinal);
+
+    /// <summary>The session changed the tree (removed or renamed something): parents walked before are walked again.</summary>
+    public void ForgetWalks()
+    {
+        lock (_walked) _walked.Clear();
+    }
+
+    /// <summary>Walks <paramref name="path"/> from <paramref name="from"/> ("/" for an absolute path; else a canonical
+    /// directory) resolving "..", "." and symlinks as the kernel does; the part that does not exist is appended
+    /// unresolved.</summary>
+    private static string Canonicalize(string path, string forMessages, string from = "/")
     {
         var pending = new Stack<string>();
-        PushComponents(pending, absolute);
-        var current = "/";
+        PushComponents(pending, path);
+        var current = from;
         int hops = 0;
         while (pending.Count > 0)
         {

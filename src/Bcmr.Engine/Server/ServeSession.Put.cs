@@ -109,8 +109,15 @@ public sealed partial class ServeSession
             lock (_lock) _activePut = null;
             put.Staged.Dispose();
             put.Dir.Dispose();
+            _spareHasher = put.Hasher;
         }
     }
+
+    /// <summary>The hasher of the last Put, reused by the next one (a new one is 10 KiB of state, per file).</summary>
+    private Blake3Hasher? _spareHasher;
+
+    /// <summary>Uploads from this size on are checked against the free space before any byte is written.</summary>
+    private const ulong SpaceCheckFrom = 1 << 20;
 
     private PutState BeginPut(PutRequest r)
     {
@@ -140,11 +147,14 @@ public sealed partial class ServeSession
     {
         // A dedup upload is filled from the store without its bytes crossing the wire: one HaveBlocks frame naming a
         // known block half a million times would write 2 TiB. No upload may declare more than the disk can take.
-        if (Fs.AvailableBytes(dir.Opened) is long free && (long)r.Size > free + (existing?.Size ?? 0))
+        // (A small upload is not asked: its bytes must all cross the wire, and a full disk fails its write by name.)
+        if (r.Size >= SpaceCheckFrom && Fs.AvailableBytes(dir.Opened) is long free && (long)r.Size > free + (existing?.Size ?? 0))
             throw new BcmrException(BcmrErrorCode.DiskFull, dst,
                 $"{dst}: an upload of {r.Size} bytes refused: only {free} bytes are free on its filesystem (No space left on device)");
         var partial = dir.Name(Temporaries.PartialPath(dst));
-        var hasher = Blake3Hasher.Create();
+        var hasher = _spareHasher ?? Blake3Hasher.Create();
+        _spareHasher = null;
+        hasher.Reset();
         long offset = (long)r.Offset;
         StagedFile staged;
         if (offset == 0)

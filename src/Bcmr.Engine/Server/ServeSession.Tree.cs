@@ -13,7 +13,8 @@ public sealed partial class ServeSession
 {
     private OkResponse HandleSetMeta(SetMetaRequest r)
     {
-        var path = Unfollowed(r.Path);
+        // Times and modes may trust a parent this session walked already; removes and renames walk every time.
+        var path = Unfollowed(r.Path, walkWhole: false);
         using var dir = _jail.Pin(path, createParents: false);
         try
         {
@@ -45,6 +46,7 @@ public sealed partial class ServeSession
             if (Sync) Fs.FlushDirectory(dir.Opened);
         }
         catch (BcmrException e) { throw new BcmrException(e.Code, path, dir.Shown(e.Message), e); }
+        finally { _jail.ForgetWalks(); }
         return OkResponse.Empty;
     }
 
@@ -72,12 +74,13 @@ public sealed partial class ServeSession
             }
         }
         catch (BcmrException e) { throw new BcmrException(e.Code, to, target.Shown(source.Shown(e.Message)), e); }
+        finally { _jail.ForgetWalks(); }
         return OkResponse.Empty;
     }
 
     /// <summary>The client's path made absolute as written (relative to the home), refused when it has a ".."
     /// component, names the root itself, lies outside it, or passes through a link on the way.</summary>
-    private string Unfollowed(string clientPath)
+    private string Unfollowed(string clientPath, bool walkWhole = true)
     {
         var parts = clientPath.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToList();
         if (parts.Contains(".."))
@@ -86,7 +89,7 @@ public sealed partial class ServeSession
         if (parts.Count == 0 || lexical == _jail.Root)
             throw new BcmrException(BcmrErrorCode.InvalidArgument, clientPath, $"{clientPath}: the server root itself is never changed by a sync; refused");
         var parent = lexical[..lexical.LastIndexOf('/')];
-        var canonicalParent = _jail.Resolve(parent.Length == 0 ? "/" : parent); // throws OutsideRoot
+        var canonicalParent = _jail.Resolve(parent.Length == 0 ? "/" : parent, walkWhole); // throws OutsideRoot
         if (canonicalParent != (parent.Length == 0 ? "/" : parent))
             throw new BcmrException(BcmrErrorCode.OutsideRoot, clientPath,
                 $"{clientPath}: a directory on the way is a symbolic link (to {canonicalParent}); refused");

@@ -177,4 +177,25 @@ public sealed class TreeServeTests : IDisposable
         Assert.True(File.Exists(_t["real/f"]));
         Assert.False(File.Exists(_t["moved"]));
     }
+
+    /// <summary>Without a jail a session remembers the directories it has walked (a tree upload costs one lstat per
+    /// file); a remove or rename must not trust that memory: a directory the session wrote into a moment ago, swapped
+    /// for a link since, is still found and refused.</summary>
+    [Fact]
+    public void Without_a_root_jail_a_directory_walked_before_and_swapped_for_a_link_since_is_refused()
+    {
+        Directory.CreateDirectory(_t["real/sub"]);
+        File.WriteAllText(_t["real/sub/f"], "f");
+        Directory.CreateDirectory(_t["d/sub"]);
+        using var c = ServeConnection.InProcess("/");
+        c.Handshake(Caps.Extended);
+        Assert.IsType<OkResponse>(c.Put(_t["d"] + "/sub/f", "new"u8.ToArray()));
+        Ok(c, new SetMetaRequest(_t["d"] + "/sub/f", 1, 0, SetMetaRequest.KeepMode));
+        Directory.Delete(_t["d"], recursive: true);
+        File.CreateSymbolicLink(_t["d"], _t["real"]);
+        Assert.Contains("symbolic link", Refused(c, new RemoveRequest(_t["d"] + "/sub/f", false)));
+        Assert.Contains("symbolic link", Refused(c, new RenameRequest(_t["d"] + "/sub/f", _t["moved"])));
+        Assert.Equal("f", File.ReadAllText(_t["real/sub/f"]));
+        Assert.False(File.Exists(_t["moved"]));
+    }
 }
