@@ -44,16 +44,17 @@ public sealed class SshChannel : ProcessChannel
     /// "--", the target, and the remote command as one string for the remote shell.</summary>
     /// <para>With <paramref name="ownConnection"/> (one of several parallel connections) a ControlMaster the user's
     /// configuration names is neither used nor started: N sessions over one master would be N channels on one cipher.</para>
-    /// <para>With <paramref name="sharedPath"/> (--ssh-persist) the session goes through that master's socket.</para>
+    /// <para>With <paramref name="sharedPath"/> (--ssh-persist) the session goes through that master's socket, or
+    /// becomes the master, kept <paramref name="persistSeconds"/> after its last session.</para>
     public static List<string> BuildArguments(RemoteSpec spec, string? sshCommand, string? remoteCommand, bool ownConnection = false,
-        string? sharedPath = null)
+        string? sharedPath = null, int persistSeconds = 0)
     {
         var ssh = ShellWords.Split(SshCommandOrDefault(sshCommand));
         if (ssh.Count == 0) throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "--ssh: empty command");
         var args = new List<string>(ssh);
         args.AddRange(FixedOptions);
         if (ownConnection) args.AddRange(OwnConnectionOptions);
-        else if (sharedPath is not null) args.AddRange(["-o", "ControlMaster=no", "-o", $"ControlPath={sharedPath}"]);
+        else if (sharedPath is not null) args.AddRange(SshPersist.SessionOptions(sharedPath, persistSeconds));
         args.Add("--");
         args.Add(spec.Target);
         args.Add(RemoteServeCommand(remoteCommand));
@@ -82,9 +83,9 @@ public sealed class SshChannel : ProcessChannel
     /// paths in the ssh options mean the caller's). Throws <see cref="BcmrException"/> (ConnectionFailed) when ssh
     /// cannot be started.</summary>
     public static SshChannel Start(RemoteSpec spec, string? sshCommand, string? remoteCommand, string? workingDirectory = null,
-        bool ownConnection = false, string? sharedPath = null)
+        bool ownConnection = false, string? sharedPath = null, int persistSeconds = 0)
     {
-        var argv = BuildArguments(spec, sshCommand, remoteCommand, ownConnection, sharedPath);
+        var argv = BuildArguments(spec, sshCommand, remoteCommand, ownConnection, sharedPath, persistSeconds);
         var process = Launch(argv, spec.Target, environment: null, workingDirectory);
         return new SshChannel(process, spec.Target, QuoteAll(argv), argv[^1]);
     }

@@ -225,15 +225,11 @@ internal sealed partial class RemoteTransfer
         string? shared = null;
         if (req.SshPersist > 0 && !ownConnection)
         {
-            if (SshPersist.SocketDirectory(req.Settings.RuntimeDirectory) is { } sockets)
-            {
-                shared = SshPersist.ControlPath(sockets);
-                SshPersist.EnsureMaster(remote, req.SshCommand, shared, req.SshPersist, req.WorkingDirectory, req.Warn);
-            }
+            if (SshPersist.SocketDirectory(req.Settings.RuntimeDirectory) is { } sockets) shared = SshPersist.ControlPath(sockets);
             else req.Warn?.Invoke($"bcmr: --ssh-persist: no socket directory short enough for ssh (at most {SshPersist.MaxDirectoryLength} bytes: " +
                 "set XDG_RUNTIME_DIR or TMPDIR to a shorter one); connecting without sharing");
         }
-        return SshChannel.Start(remote, req.SshCommand, req.RemoteCommand, req.WorkingDirectory, ownConnection, shared);
+        return SshChannel.Start(remote, req.SshCommand, req.RemoteCommand, req.WorkingDirectory, ownConnection, shared, req.SshPersist);
     }
 
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
