@@ -41,9 +41,21 @@ internal static class ServeCommand
         {
             Description = "Allow --listen on a non-loopback address. Anyone who can reach the port can then read and write the root.",
         };
+        var resident = new Option<string?>("--resident")
+        {
+            Description = "Serve connections on this Unix socket instead of stdin/stdout, as a resident server: what a serve started over ssh " +
+                "starts for a client run with --ssh-persist (not meant to be run by hand). Its directory must be private (mode 0700).",
+        };
+        var idle = new Option<int>("--idle")
+        {
+            Description = "With --resident: stop after SECONDS without a connection (default 60).",
+            DefaultValueFactory = _ => 60,
+        };
         command.Options.Add(root);
         command.Options.Add(listen);
         command.Options.Add(allowRemote);
+        command.Options.Add(resident);
+        command.Options.Add(idle);
         command.SetAction((parse, ct) =>
         {
             ServeHost host;
@@ -53,6 +65,7 @@ internal static class ServeCommand
                 {
                     Home = DefaultRoot(), Root = parse.GetValue(root), Log = Console.Error,
                     Compression = ServeHost.CompressionFrom(settings.Compress), Settings = settings,
+                    Resident = ResidentCommand(parse.GetValue(root)),
                 };
             }
             catch (BcmrException e)
@@ -60,11 +73,50 @@ internal static class ServeCommand
                 Console.Error.WriteLine($"bcmr serve: {e.Message}");
                 return Task.FromResult(ExitCodes.Failure);
             }
+            if (parse.GetValue(resident) is { } socket) return Task.FromResult(Resident(host, socket, parse.GetValue(idle), ct));
             return Task.FromResult(parse.GetValue(listen) is { } address
                 ? Listen(host, address, parse.GetValue(allowRemote), ct)
                 : Run(host, ct));
         });
         return command;
+    }
+
+    /// <summary>How this serve would start a resident server with its own settings: this program, "serve", the root;
+    /// and what else its sessions depend on (the home, the data directory, every BCMR_ variable, the directory it
+    /// runs in), which names the server's socket. None off Linux, or when the program's path is unknown.</summary>
+    private static (IReadOnlyList<string>, string)? ResidentCommand(string? root)
+    {
+        if (!OperatingSystem.IsLinux() || Environment.ProcessPath is not { } program) return null;
+        var command = new List<string> { program, "serve" };
+        if (root is not null) command.AddRange(["--root", Path.GetFullPath(root)]);
+        var env = Environment.GetEnvironmentVariables();
+        var depends = env.Keys.Cast<string>()
+            .Where(k => k.StartsWith("BCMR_", StringComparison.Ordinal) || k is "HOME" or "XDG_DATA_HOME" or "TMPDIR")
+            .Order(StringComparer.Ordinal)
+            .Select(k => $"{k}={env[k]}");
+        return (command, string.Join('\0', depends.Prepend(Environment.CurrentDirectory)));
+    }
+
+    private static int Resident(ServeHost host, string socket, int idleSeconds, CancellationToken ct)
+    {
+        ServeListener listener;
+        try { listener = host.ListenResident(socket, TimeSpan.FromSeconds(Math.Max(1, idleSeconds))); }
+        catch (BcmrException e) when (e.Code == BcmrErrorCode.AlreadyExists)
+        {
+            return ExitCodes.Success; // another one started first and serves
+        }
+        catch (Exception e) when (e is BcmrException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            Console.Error.WriteLine($"bcmr serve: cannot serve on {socket}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        using (listener)
+        {
+            Console.Error.WriteLine($"bcmr serve: resident on {socket}, until {idleSeconds} s without a connection");
+            using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; listener.Stop(); });
+            listener.Run(ct);
+        }
+        return ExitCodes.Success;
     }
 
     private static string DefaultRoot() =>

@@ -89,9 +89,10 @@ internal sealed class TransferOptions
 
         SshPersist = new Option<int?>("--ssh-persist")
         {
-            Description = "Keep a shared ssh connection (OpenSSH's ControlMaster, socket in a private 0700 directory) open for SECONDS after " +
-                "this run, so that the next run to the same host skips the ssh handshake. Default: $BCMR_SSH_PERSIST, else 0 (off). " +
-                "The connections of --parallel never share it.",
+            Description = "Keep a shared ssh connection (OpenSSH's ControlMaster, socket in a private 0700 directory) and, on a host whose bcmr " +
+                "offers it, a resident server (a Unix socket in a private directory there, reached through the master) open for SECONDS after " +
+                "this run, so that the next run to the same host starts neither ssh nor a server. Default: $BCMR_SSH_PERSIST, else 0 (off). " +
+                "The connections of --parallel and --direct direct never use them.",
             HelpName = "SECONDS",
         };
         SshPersist.Validators.Add(r =>

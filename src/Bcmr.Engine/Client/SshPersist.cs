@@ -20,27 +20,8 @@ public static class SshPersist
     /// <summary>The private directory of the sockets, made if missing: under <paramref name="runtime"/>
     /// (<c>XDG_RUNTIME_DIR</c>) when its path is short enough for a socket, else under the temp directory; null when
     /// neither is (the copy then connects without sharing). Refused when it is not ours alone.</summary>
-    public static string? SocketDirectory(string? runtime)
-    {
-        var candidates = new List<string>();
-        if (!string.IsNullOrEmpty(runtime) && Directory.Exists(runtime)) candidates.Add(Path.Combine(runtime, "bcmr-ssh"));
-        candidates.Add(Path.Combine(Path.GetTempPath(), $"bcmr-ssh-{(OperatingSystem.IsWindows() ? 0 : Platform.Native.LibC.geteuid())}"));
-        var dir = candidates.FirstOrDefault(d => System.Text.Encoding.UTF8.GetByteCount(d) <= MaxDirectoryLength);
-        if (dir is null) return null;
-        if (Fs.TryLstat(dir) is null)
-        {
-            try { Fs.MakeDirectory(dir, 0x1C0); }
-            catch (BcmrException e) when (e.Code == BcmrErrorCode.AlreadyExists) { }
-        }
-        if (OperatingSystem.IsWindows()) return dir;
-        var meta = Fs.TryLstat(dir);
-        if (meta is not { Kind: EntryKind.Directory } m || m.Uid != Platform.Native.LibC.geteuid() || (m.Mode & 0x1FF) != 0x1C0)
-            throw new BcmrException(BcmrErrorCode.PermissionDenied, dir,
-                $"{dir}: not used for --ssh-persist: its ssh sockets must be in a directory owned by this user with mode 0700 " +
-                (meta is null ? "(it could not be made)" : meta.Value.Kind != EntryKind.Directory ? "(it is not a directory)"
-                    : $"(it has owner {meta.Value.Uid}, mode {Convert.ToString(meta.Value.Mode & 0x1FF, 8)})"));
-        return dir;
-    }
+    public static string? SocketDirectory(string? runtime) =>
+        PrivateDirectory.Ensure(runtime, "bcmr-ssh", MaxDirectoryLength, "not used for --ssh-persist");
 
     /// <summary>The socket path given to ssh (<c>%C</c>: a hash of the local host, remote host, port and user).</summary>
     public static string ControlPath(string directory) => Path.Combine(directory, "%C");

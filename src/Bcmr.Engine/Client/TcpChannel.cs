@@ -13,20 +13,35 @@ public sealed class TcpChannel : IServeChannel
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
 
-    private TcpChannel(Socket socket, string remote)
+    private TcpChannel(Socket socket, string remote, string transport = "tcp")
     {
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: true);
         Remote = remote;
-        LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+        Transport = transport;
+        LocalEndPoint = socket.LocalEndPoint!;
     }
 
     public string Remote { get; }
 
-    public string Transport => "tcp";
+    public string Transport { get; }
 
     /// <summary>Our end of the connection (one per channel: what tells pooled connections apart).</summary>
-    public IPEndPoint LocalEndPoint { get; }
+    public EndPoint LocalEndPoint { get; }
+
+    /// <summary>Connects to the Unix socket at <paramref name="path"/>: a resident server's, reached through the ssh
+    /// master's forward (<paramref name="transport"/> "ssh"). Throws <see cref="BcmrException"/> (ConnectionFailed).</summary>
+    public static TcpChannel ConnectLocal(string path, string remote, string transport)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try { socket.Connect(new UnixDomainSocketEndPoint(path)); }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new BcmrException(BcmrErrorCode.ConnectionFailed, remote, $"{remote}: cannot connect to {path}: {e.Message}", e);
+        }
+        return new TcpChannel(socket, remote, transport);
+    }
 
     // One stream both ways: a socket takes a read and a write at the same time.
     public Stream ToServer => _stream;

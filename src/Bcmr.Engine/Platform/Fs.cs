@@ -309,6 +309,24 @@ internal static unsafe partial class Fs
         return handle;
     }
 
+    /// <summary>Opens (creating if needed, never through a link) a lock file and waits for its exclusive lock, held
+    /// until the handle closes (Linux; elsewhere the handle alone).</summary>
+    public static SafeFileHandle OpenLockWaiting(string path, uint mode)
+    {
+        if (!Linux) return File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 0x1FFu);
+        if (fd < 0) throw BcmrException.FromErrno(LastErrno, path);
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        while (flock(fd, LOCK_EX) != 0)
+        {
+            int errno = LastErrno;
+            if (errno == Errno.EINTR) continue;
+            handle.Dispose();
+            throw BcmrException.FromErrno(errno, path, "lock");
+        }
+        return handle;
+    }
+
     /// <summary>Opens (creating if needed) a file that this process alone may write while it holds the handle:
     /// an exclusive advisory lock, so two resumable copies to one destination refuse instead of interleaving.</summary>
     public static SafeFileHandle OpenExclusive(string path, uint mode, string displayPath)

@@ -206,6 +206,7 @@ public static class MessageCodec
                 return new RenameRequest(from, r.Str());
             }
             case MessageType.ListMeta: return new ListMetaRequest(r.Str());
+            case MessageType.StayResident: return new StayResidentRequest(r.U32());
             case MessageType.ListMetaResponse:
             {
                 int n = r.CheckCount(r.U32(), MetaEntry.MinSize, "ListMetaResponse entry");

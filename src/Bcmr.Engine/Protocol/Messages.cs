@@ -263,6 +263,15 @@ public sealed record ListMetaRequest(string Path) : Message
     internal override void WritePayload(ref PayloadWriter w) => w.Str(Path);
 }
 
+/// <summary>0x19 StayResident{u32 seconds} (<see cref="Features.Resident"/>): Ok{str path of the resident server's Unix
+/// socket on the server's machine} or Error.</summary>
+public sealed record StayResidentRequest(uint Seconds) : Message
+{
+    public override MessageType Type => MessageType.StayResident;
+    internal override int PayloadSize => 4;
+    internal override void WritePayload(ref PayloadWriter w) => w.U32(Seconds);
+}
+
 /// <summary>0x0f Truncate{str path, u64 size}.</summary>
 public sealed record TruncateRequest(string Path, ulong Size) : Message
 {

@@ -29,6 +29,7 @@ public enum MessageType : byte
     Rename = 0x16,
     Link = 0x17,
     ListMeta = 0x18,
+    StayResident = 0x19,
 
     // server -> client
     Welcome = 0x81,
@@ -73,7 +74,7 @@ public static class Caps
     /// the client's Hello has <see cref="Extended"/> (so a bcmr 0.6 client never sees it); the client uses the bits it
     /// knows of those the server names (<see cref="Features"/>). Absent: no feature.</summary>
     public static string DescribeFeatures(uint features) =>
-        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree"), (Features.Meta, "meta"), (Features.Direct, "direct") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
+        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree"), (Features.Meta, "meta"), (Features.Direct, "direct"), (Features.Resident, "resident") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
 
     public static string Describe(byte caps)
     {
@@ -113,7 +114,7 @@ public static class Wire
     /// <summary>Frame length of a Data frame carrying <paramref name="dataLength"/> bytes: type + u32 + data.</summary>
     public static int DataFrameLength(int dataLength) => 1 + 4 + dataLength;
 
-    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x18 or >= 0x81 and <= 0x90;
+    public static bool IsKnown(byte type) => type is >= 0x01 and <= 0x19 or >= 0x81 and <= 0x90;
 
     /// <summary>Requests flow client to server, replies server to client.</summary>
     public static bool IsClientMessage(MessageType type) => (byte)type < 0x80;
@@ -136,6 +137,13 @@ public static class Features
     /// which we neither offer (no DirectTcp/Aead caps) nor use.</summary>
     public const uint Direct = 0x4;
 
+    /// <summary>StayResident{seconds} (<c>--ssh-persist</c>): the server makes sure a resident server of the same
+    /// account and settings listens on a Unix socket in a private directory for that long after its last connection,
+    /// and answers Ok{the socket's path}, which the client reaches through its ssh master (<c>ssh -O forward</c>)
+    /// from then on, with no ssh session or server start per run. Offered only by a server that can start one (the
+    /// bcmr program, not a PowerShell host).</summary>
+    public const uint Resident = 0x8;
+
     /// <summary>Every feature this implementation has, server and client.</summary>
-    public const uint Supported = Tree | Meta | Direct;
+    public const uint Supported = Tree | Meta | Direct | Resident;
 }

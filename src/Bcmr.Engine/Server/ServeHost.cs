@@ -58,6 +58,7 @@ public sealed record ServeHost
             InputFd = fds ? 0 : null, OutputFd = fds ? 1 : null,
             DirectAddress = SshServerAddress(Settings.SshConnection), DirectPeer = SshClientAddress(Settings.SshConnection),
             RendezvousTimeout = Settings.RendezvousTimeout,
+            StayResident = StayResident,
             DirectRefusal = Settings.SshConnection is null
                 ? "SSH_CONNECTION is not set, so this server does not know the address the ssh connection came in on (it binds only that address, never 127.0.0.1 or 0.0.0.0 in its place)"
                 : $"cannot read the server address in SSH_CONNECTION '{Settings.SshConnection}'",
@@ -77,6 +78,37 @@ public sealed record ServeHost
         if (fields is not { Length: 4 } || !System.Net.IPAddress.TryParse(fields[field], out var address)) return null;
         if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         return address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any) ? null : address;
+    }
+
+    /// <summary>StayResident for the sessions of this host (<see cref="ResidentServer.Ensure"/>): the command that
+    /// starts a resident server with this host's settings, and the environment it depends on; null: not offered.</summary>
+    public (IReadOnlyList<string> Command, string Fingerprint)? Resident { get; init; }
+
+    private Func<uint, string>? StayResident => Resident is { } r
+        ? seconds => ResidentServer.Ensure(seconds, r.Command, r.Fingerprint, Settings.RuntimeDirectory)
+        : null;
+
+    /// <summary>The options of a resident server's sessions (<c>--resident</c>): those of a serve started over ssh,
+    /// without its descriptors and its ssh connection (no direct channel: a client that wants one starts a session
+    /// over ssh); StayResident answers with this server's own socket.</summary>
+    public ServeOptions ResidentOptions(string socketPath)
+    {
+        if (Root is not null) Directory.CreateDirectory(Root);
+        var (root, home) = ServeOptions.SshScope(Root, Home);
+        return new ServeOptions
+        {
+            Root = root, Home = home, Log = Log, Capabilities = Capabilities, Settings = Settings,
+            StayResident = _ => socketPath,
+            DirectRefusal = "a resident server's sessions have no ssh connection of their own (run without --ssh-persist for --direct direct)",
+        };
+    }
+
+    /// <summary>Listens on <paramref name="socketPath"/> as a resident server, in a session of its own (setsid: the
+    /// ssh session that started it may end first), until no connection came for <paramref name="idle"/>.</summary>
+    public ServeListener ListenResident(string socketPath, TimeSpan idle)
+    {
+        if (OperatingSystem.IsLinux()) Platform.Native.LibC.setsid();
+        return ServeListener.StartLocal(socketPath, ResidentOptions(socketPath), idle);
     }
 
     /// <summary>The options of a TCP listener's sessions: no ssh login behind them, so always a root (the home

@@ -15,8 +15,14 @@ namespace Bcmr.Engine.Server;
 /// </summary>
 public sealed class ServeListener : IDisposable
 {
-    private readonly TcpListener _listener;
+    private readonly Socket _listener;
     private readonly ServeOptions _options;
+    /// <summary>A resident server's Unix socket (removed when it stops), else null.</summary>
+    private readonly string? _socketPath;
+    /// <summary>The inode of <see cref="_socketPath"/> as bound: a socket another server put at the same path since
+    /// (after this one was taken for dead) is not removed.</summary>
+    private ulong? _socketInode;
+    private long _lastActive = Environment.TickCount64;
     private readonly object _lock = new();
     private readonly Dictionary<Socket, (ServeSession Session, Thread Thread)> _active = new();
     private int _served;
@@ -29,15 +35,41 @@ public sealed class ServeListener : IDisposable
     /// <summary>A connection that sends nothing for this long is closed (its upload kept as a partial file).</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
-    private ServeListener(TcpListener listener, ServeOptions options)
+    private ServeListener(Socket listener, ServeOptions options, string? socketPath = null)
     {
         _listener = listener;
         _options = options;
-        LocalEndpoint = (IPEndPoint)listener.LocalEndpoint;
+        _socketPath = socketPath;
+        LocalEndpoint = listener.LocalEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.None, 0);
     }
 
-    /// <summary>The bound address and port (the real port when 0 was asked for).</summary>
+    /// <summary>The bound address and port (the real port when 0 was asked for); none for a Unix socket.</summary>
     public IPEndPoint LocalEndpoint { get; }
+
+    /// <summary>A resident server (<see cref="StartLocal"/>) stops once it has had no connection for this long.</summary>
+    public TimeSpan? ExitWhenIdle { get; init; }
+
+    /// <summary>A listener on a new Unix socket at <paramref name="path"/> (mode 0600, in a directory the caller made
+    /// private): a resident server. Throws <see cref="BcmrException"/> (AlreadyExists when another one holds the path).</summary>
+    public static ServeListener StartLocal(string path, ServeOptions options, TimeSpan exitWhenIdle)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _ = new RootJail(options.Root);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Bind(new UnixDomainSocketEndPoint(path));
+            Platform.Fs.SetMode(null, path, 0x180);
+            socket.Listen(64);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new BcmrException(e.SocketErrorCode == SocketError.AddressAlreadyInUse ? BcmrErrorCode.AlreadyExists : BcmrErrorCode.IoError,
+                path, $"cannot listen on {path}: {e.Message}", e);
+        }
+        return new ServeListener(socket, options, path) { ExitWhenIdle = exitWhenIdle, _socketInode = Platform.Fs.TryLstat(path)?.Inode };
+    }
 
     /// <summary>Connections accepted so far.</summary>
     public int ConnectionsServed => Volatile.Read(ref _served);
@@ -76,10 +108,15 @@ public sealed class ServeListener : IDisposable
                 $"refusing to listen on {endpoint}: the serve protocol has no authentication, so anyone who can reach it can read and write {options.Root}; " +
                 "bind a loopback address (127.0.0.1, [::1]) or allow remote connections explicitly (--allow-remote-listen, -AllowRemoteListen)");
         _ = new RootJail(options.Root); // fail now, not at the first connection
-        var listener = new TcpListener(endpoint);
-        try { listener.Start(); }
+        var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.Bind(endpoint);
+            listener.Listen((int)SocketOptionName.MaxConnections);
+        }
         catch (SocketException e)
         {
+            listener.Dispose();
             throw new BcmrException(BcmrErrorCode.IoError, null, $"cannot listen on {endpoint}: {e.Message}", e);
         }
         return new ServeListener(listener, options) { MaxConnections = maxConnections, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(10) };
@@ -91,6 +128,7 @@ public sealed class ServeListener : IDisposable
     public void Run(CancellationToken cancellationToken)
     {
         using var stop = cancellationToken.Register(Stop);
+        using var idle = ExitWhenIdle is { } limit ? new Timer(_ => StopIfIdle(limit), null, 1000, 1000) : null;
         var pause = TimeSpan.Zero;
         long lastLog = long.MinValue / 2;
         int unlogged = 0;
@@ -99,7 +137,7 @@ public sealed class ServeListener : IDisposable
             Exception? failure;
             try
             {
-                failure = Serve(_listener.AcceptSocket());
+                failure = Serve(_listener.Accept());
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
             {
@@ -133,8 +171,9 @@ public sealed class ServeListener : IDisposable
     /// it (the socket is closed then), null otherwise.</summary>
     private Exception? Serve(Socket socket)
     {
-        socket.NoDelay = true;
-        var remote = socket.RemoteEndPoint?.ToString() ?? "?";
+        if (socket.AddressFamily != AddressFamily.Unix) socket.NoDelay = true;
+        Volatile.Write(ref _lastActive, Environment.TickCount64);
+        var remote = socket.RemoteEndPoint?.ToString() is { Length: > 0 } peer ? peer : socket.AddressFamily == AddressFamily.Unix ? "a local connection" : "?";
         int running;
         lock (_lock) running = _active.Count;
         if (running >= MaxConnections)
@@ -160,6 +199,7 @@ public sealed class ServeListener : IDisposable
             finally
             {
                 lock (_lock) _active.Remove(socket);
+                Volatile.Write(ref _lastActive, Environment.TickCount64);
                 session.Dispose();
                 stream.Dispose();
                 _options.Log?.WriteLine($"bcmr serve: {remote}: session ended ({end})");
@@ -206,13 +246,32 @@ public sealed class ServeListener : IDisposable
         }
     }
 
+    /// <summary>A resident server with no session for <paramref name="limit"/> stops (its socket removed first, so
+    /// that no client connects to a server on its way out).</summary>
+    private void StopIfIdle(TimeSpan limit)
+    {
+        lock (_lock)
+        {
+            if (_stopped || _active.Count > 0 || Environment.TickCount64 - Volatile.Read(ref _lastActive) < limit.TotalMilliseconds) return;
+        }
+        _options.Log?.WriteLine($"bcmr serve: no connection for {limit.TotalSeconds:0} s: stopping");
+        Stop();
+    }
+
     /// <summary>Stops accepting and interrupts every session; safe from any thread, more than once.</summary>
     public void Stop()
     {
         (ServeSession Session, Socket Socket)[] running;
         lock (_lock)
         {
-            if (!_stopped) _listener.Stop();
+            if (!_stopped)
+            {
+                if (_socketPath is not null && _socketInode is { } inode && Platform.Fs.TryLstat(_socketPath)?.Inode == inode)
+                    Platform.Fs.TryDeleteFile(_socketPath);
+                // A thread blocked in accept() wakes only when the socket is shut down (closing alone leaves it waiting).
+                try { _listener.Shutdown(SocketShutdown.Both); } catch (SocketException) { }
+                _listener.Close();
+            }
             _stopped = true;
             running = _active.Select(kv => (kv.Value.Session, kv.Key)).ToArray();
         }

@@ -47,8 +47,14 @@ public sealed class ServeOptions
 
     /// <summary>Capabilities offered in Welcome (intersected with the client's and with <see cref="ServeSession.SupportedCaps"/>).</summary>
     public byte Capabilities { get; init; } = ServeSession.SupportedCaps;
-    /// <summary>Features offered to our own clients (<see cref="Protocol.Features"/>), in the Welcome.</summary>
+    /// <summary>Features offered to our own clients (<see cref="Protocol.Features"/>), in the Welcome.
+    /// <see cref="Protocol.Features.Resident"/> only with <see cref="StayResident"/>.</summary>
     public uint Features { get; init; } = Protocol.Features.Supported;
+
+    /// <summary>StayResident: makes sure a resident server with this session's settings runs for the seconds given
+    /// after its last connection, and returns its socket's path (<see cref="ResidentServer.Ensure"/>); null when this
+    /// host cannot start one.</summary>
+    public Func<uint, string>? StayResident { get; init; }
 
     /// <summary>Where a direct channel (<c>--direct direct</c>) listens: the address the ssh connection came in on
     /// (<see cref="ServeHost"/> takes it from <c>SSH_CONNECTION</c>); null: OpenDirectChannel is refused with
@@ -301,6 +307,7 @@ public sealed partial class ServeSession : IDisposable
         EffectiveCaps = (byte)(hello.Caps & _options.Capabilities & SupportedCaps);
         Codec = Compression.Choose(EffectiveCaps);
         Features = Extended ? Protocol.Features.Supported & _options.Features : 0;
+        if (_options.StayResident is null) Features &= ~Protocol.Features.Resident;
         Send(new Welcome(Wire.Version, EffectiveCaps, Features));
         return null;
     }
@@ -362,6 +369,7 @@ public sealed partial class ServeSession : IDisposable
             case RenameRequest r when TreeChanges: Respond(() => HandleRename(r)); break;
             case LinkRequest r when TreeChanges: Respond(() => HandleLink(r)); break;
             case ListMetaRequest r when (Features & Protocol.Features.Meta) != 0: Respond(() => HandleListMeta(r)); break;
+            case StayResidentRequest r when (Features & Protocol.Features.Resident) != 0: Respond(() => new OkResponse(_options.StayResident!(r.Seconds))); break;
             case OpenDirectChannel when (Features & Protocol.Features.Direct) != 0: return ServeDirect();
             case OpenDirectChannel: Fail("OpenDirectChannel: direct TCP is not offered by this server"); break;
             case Hello: Fail("unexpected Hello: the session is already open"); break;

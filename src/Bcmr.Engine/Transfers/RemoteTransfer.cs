@@ -177,7 +177,12 @@ internal sealed partial class RemoteTransfer
     /// none can be had, over ssh with a warning that says why (or a failure, with --no-fallback).</summary>
     internal static ServeClient OpenClient(CopyRequest req, RemoteSpec remote, bool ownConnection, byte caps, CancellationToken ct)
     {
+        // --ssh-persist: a resident server through the master's forward, when one answers (not for a direct channel,
+        // whose rendezvous needs a session of the ssh connection).
+        var route = !ownConnection && !req.Direct && req.SshPersist > 0 && req.OpenChannel is null ? Route(req, remote) : null;
+        if (route?.TryOpen(caps, req.StallTimeout) is { } resident) return resident;
         var session = ServeClient.Open(OpenChannel(req, remote, ownConnection), caps, req.StallTimeout);
+        route?.Arrange(session, req.SshPersist, ct);
         if (!req.Direct) return session;
         try
         {
@@ -216,6 +221,17 @@ internal sealed partial class RemoteTransfer
             lock (said) if (!said.Add(line)) return;
             warn(line);
         };
+    }
+
+    private static ResidentRoute? Route(CopyRequest req, RemoteSpec remote)
+    {
+        try
+        {
+            return SshPersist.SocketDirectory(req.Settings.RuntimeDirectory) is { } sockets
+                ? ResidentRoute.For(sockets, SshPersist.ControlPath(sockets), remote, req.SshCommand, req.RemoteCommand)
+                : null;
+        }
+        catch (BcmrException) { return null; } // OpenChannel reports the socket directory
     }
 
     /// <summary>The request's transport, ssh when it names none.</summary>

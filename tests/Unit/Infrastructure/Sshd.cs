@@ -75,8 +75,13 @@ public class SshdFixture : IDisposable
         File.WriteAllText(SshConfig, HostEntry(Host, "127.0.0.1") + HostEntry(Host6, "::1"));
         RemoteBcmr = Path.Combine(Dir, "remote-bcmr");
         var dotnetRoot = Environment.GetEnvironmentVariable("DOTNET_ROOT");
+        // The server's runtime directory (where a resident server's socket goes, --ssh-persist): short enough for a
+        // socket path, private to this fixture, and every resident server started in it is stopped with the fixture.
+        RemoteRuntime = Path.Combine("/tmp", "brt-" + Guid.NewGuid().ToString("n")[..10]);
+        Directory.CreateDirectory(RemoteRuntime);
+        File.SetUnixFileMode(RemoteRuntime, (UnixFileMode)0x1C0);
         File.WriteAllText(RemoteBcmr, "#!/bin/sh\n" +
-            $"export HOME='{RemoteHome}' XDG_DATA_HOME='{RemoteHome}/.local/share'\n" +
+            $"export HOME='{RemoteHome}' XDG_DATA_HOME='{RemoteHome}/.local/share' XDG_RUNTIME_DIR='{RemoteRuntime}'\n" +
             (dotnetRoot is null ? "" : $"export DOTNET_ROOT='{dotnetRoot}'\n") +
             $"exec '{BcmrRunner.Executable}' \"$@\"\n");
         File.SetUnixFileMode(RemoteBcmr, (UnixFileMode)0x1ED);
@@ -104,6 +109,8 @@ public class SshdFixture : IDisposable
     }
 
     public string Dir { get; } = "";
+    /// <summary>The server's XDG_RUNTIME_DIR: resident servers (--ssh-persist) keep their sockets under it.</summary>
+    public string RemoteRuntime { get; } = "";
     public int Port { get; }
     public string SshConfig { get; } = "";
     /// <summary>The server root and the remote user's HOME.</summary>
@@ -120,7 +127,7 @@ public class SshdFixture : IDisposable
     {
         var legacy = Path.Combine(dir, "remote-legacy");
         File.WriteAllText(legacy, "#!/bin/sh\n" +
-            $"export HOME='{RemoteHome}' XDG_DATA_HOME='{RemoteHome}/.local/share' BCMR_FAULT_SERVE_CAPS={capsMask:x2}\n" +
+            $"export HOME='{RemoteHome}' XDG_DATA_HOME='{RemoteHome}/.local/share' XDG_RUNTIME_DIR='{RemoteRuntime}' BCMR_FAULT_SERVE_CAPS={capsMask:x2}\n" +
             (Environment.GetEnvironmentVariable("DOTNET_ROOT") is { } root ? $"export DOTNET_ROOT='{root}'\n" : "") +
             $"exec '{BcmrRunner.FaultHost}' \"$@\"\n");
         File.SetUnixFileMode(legacy, (UnixFileMode)0x1ED);
@@ -150,9 +157,30 @@ public class SshdFixture : IDisposable
         return port;
     }
 
+    /// <summary>Stops the resident servers (--ssh-persist) started under <see cref="RemoteRuntime"/>; how many.</summary>
+    public int StopResidentServers()
+    {
+        int stopped = 0;
+        if (RemoteRuntime.Length == 0) return 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            string cmdline;
+            try { cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' '); }
+            catch (IOException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            if (!cmdline.Contains("--resident " + RemoteRuntime + "/", StringComparison.Ordinal)) continue;
+            try { using var p = Process.GetProcessById(pid); p.Kill(); p.WaitForExit(5000); stopped++; }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
+        }
+        return stopped;
+    }
+
     public void Dispose()
     {
         GC.SuppressFinalize(this);
+        StopResidentServers();
+        if (RemoteRuntime.Length > 0) try { Directory.Delete(RemoteRuntime, recursive: true); } catch (IOException) { }
         if (_sshd is not null)
         {
             try { _sshd.Kill(entireProcessTree: true); _sshd.WaitForExit(5000); } catch (InvalidOperationException) { }

@@ -45,6 +45,7 @@ public class GoldenBytesTests
         { "Rename", new RenameRequest("a", "b"), "0b000000 16 01000000 61 01000000 62" },
         { "Link", new LinkRequest("a", "b"), "0b000000 17 01000000 61 01000000 62" },
         { "ListMeta", new ListMetaRequest("d"), "06000000 18 01000000 64" },
+        { "StayResident", new StayResidentRequest(60), "05000000 19 3c000000" },
 
         // ---- server -> client
         { "Welcome", new Welcome(1, 0x18), "03000000 81 01 18" },

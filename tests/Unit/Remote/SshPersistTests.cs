@@ -41,8 +41,15 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
         return run;
     }
 
+    private static string[] Forwards(RemoteScene s) => s.SshStarted.Where(l => l.Contains("-O forward")).ToArray();
+
+    /// <summary>The resident servers running for this fixture: their command lines.</summary>
+    private string[] Residents() => Directory.EnumerateDirectories("/proc")
+        .Select(d => { try { return File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' '); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; } })
+        .Where(c => c.Contains("--resident " + fx.RemoteRuntime + "/", StringComparison.Ordinal)).ToArray();
+
     [SshFact]
-    public void The_first_run_starts_one_master_and_ends_at_once_the_next_run_goes_through_it()
+    public void The_first_run_starts_one_master_and_a_resident_server_and_ends_at_once_the_next_run_starts_no_ssh()
     {
         using var s = new RemoteScene(fx, "k-");
         var run = Runtime(s);
@@ -53,40 +60,95 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
             var clock = Stopwatch.StartNew();
             var first = BcmrRunner.Run(["copy", "--ssh-persist", "120", a, fx.Remote(s.R("a.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
             Assert.True(first.ExitCode == 0, first.ToString());
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the run waited for the master ({clock.Elapsed})");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the run waited for the master or the resident server ({clock.Elapsed})");
             Assert.Equal(Trees.Sha256(a), Trees.Sha256(s.R("a.bin")));
-            Assert.Single(s.SshStarted); // the session itself became the master: no second ssh to start or check one
+            // The session itself became the master (no second ssh to start or check one); one more ssh asked the master
+            // to forward a local socket to the resident server the session's server started.
+            Assert.Single(s.SshStarted, l => !l.Contains("-O forward"));
             Assert.Contains(s.SshStarted, l => l.Contains("ControlMaster=auto") && l.Contains("ControlPersist=120") && l.Contains($"ControlPath={sockets}/%C") && l.Contains("serve"));
+            Assert.Single(Forwards(s));
             var status = MasterStatus(sockets);
             Assert.True(status is not null, "no master answers on the socket after the run");
-            Assert.Equal("Directory", File.GetAttributes(sockets).HasFlag(FileAttributes.Directory) ? "Directory" : "");
             Assert.Equal((UnixFileMode)0x1C0, File.GetUnixFileMode(sockets));
+            var resident = Assert.Single(Residents());
+            Assert.Contains("--idle 120", resident);
+            var serveDir = Path.Combine(fx.RemoteRuntime, "bcmr-serve");
+            Assert.Equal((UnixFileMode)0x1C0, File.GetUnixFileMode(serveDir));
+            var socket = Assert.Single(Directory.GetFiles(serveDir, "*.sock"));
+            Assert.Equal((UnixFileMode)0x180, File.GetUnixFileMode(socket));
 
+            // The next run reaches that server through the master's forward: no ssh process at all.
+            int before = s.SshStarted.Length;
             var b = s.Local.WriteRandom("b.bin", 100_000, 2);
             var second = BcmrRunner.Run(["copy", "--ssh-persist", "120", b, fx.Remote(s.R("b.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
             Assert.True(second.ExitCode == 0, second.ToString());
             Assert.Equal(Trees.Sha256(b), Trees.Sha256(s.R("b.bin")));
-            Assert.Equal(status, MasterStatus(sockets)); // the same master process served it: no second one
+            Assert.Equal(before, s.SshStarted.Length);
+            Assert.Equal(status, MasterStatus(sockets)); // the same master process
+            Assert.Equal(resident, Assert.Single(Residents())); // and the same resident server
 
-            // A master that died leaves its socket behind: the next run logs in itself and leaves a new master.
+            // A master that died leaves its sockets behind: the next run logs in itself, leaves a new master and
+            // forwards again to the resident server, which still runs.
             int pid = int.Parse(System.Text.RegularExpressions.Regex.Match(status!, @"pid=(\d+)").Groups[1].Value);
             Process.GetProcessById(pid).Kill();
             Assert.True(SpinWait.SpinUntil(() => { try { return Process.GetProcessById(pid).HasExited; } catch (ArgumentException) { return true; } }, 10_000));
-            Assert.NotEmpty(Directory.GetFileSystemEntries(sockets)); // the stale socket
             var c = s.Local.WriteRandom("c0.bin", 100_000, 3);
             var third = BcmrRunner.Run(["copy", "--ssh-persist", "120", c, fx.Remote(s.R("c0.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
             Assert.True(third.ExitCode == 0, third.ToString());
             Assert.Equal(Trees.Sha256(c), Trees.Sha256(s.R("c0.bin")));
             var restarted = MasterStatus(sockets);
             Assert.True(restarted is not null && restarted != status, $"no new master after the stale socket: {restarted}");
+            Assert.Equal(2, Forwards(s).Length);
+            Assert.Single(Residents());
 
-            // --parallel: each connection its own, whatever the persist setting.
+            // --parallel: each connection its own, whatever the persist setting: no master, no resident server.
             File.Delete(s.SshLog);
             var parallel = BcmrRunner.Run(["copy", "-P", "2", "--ssh-persist", "120", a, fx.Remote(s.R("c.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
             Assert.True(parallel.ExitCode == 0, parallel.ToString());
+            Assert.Equal(2, s.SshStarted.Length);
             Assert.All(s.SshStarted, l => Assert.Contains("ControlPath=none", l));
         }
-        finally { StopMaster(sockets); }
+        finally
+        {
+            StopMaster(sockets);
+            fx.StopResidentServers();
+        }
+    }
+
+    /// <summary>A resident server that is gone (stopped, or timed out) while the master's forward remains: the run
+    /// goes over ssh as before, and its server starts a new resident server for the runs after it.</summary>
+    [SshFact]
+    public void A_resident_server_that_ended_is_replaced_and_the_run_goes_over_ssh_meanwhile()
+    {
+        using var s = new RemoteScene(fx, "k-");
+        var run = Runtime(s);
+        var sockets = Path.Combine(run, "bcmr-ssh");
+        try
+        {
+            var a = s.Local.WriteRandom("a.bin", 10_000, 5);
+            var first = BcmrRunner.Run(["copy", "--ssh-persist", "60", a, fx.Remote(s.R("a.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
+            Assert.True(first.ExitCode == 0, first.ToString());
+            var old = Assert.Single(Residents());
+            Assert.Equal(1, fx.StopResidentServers());
+            int before = s.SshStarted.Length;
+            var b = s.Local.WriteRandom("b.bin", 10_000, 6);
+            var second = BcmrRunner.Run(["copy", "--ssh-persist", "60", b, fx.Remote(s.R("b.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
+            Assert.True(second.ExitCode == 0, second.ToString());
+            Assert.Equal(Trees.Sha256(b), Trees.Sha256(s.R("b.bin")));
+            Assert.Equal(before + 1, s.SshStarted.Length); // one ssh session; the forward to the same socket path stays
+            Assert.Single(Residents());
+            int after = s.SshStarted.Length;
+            var c = s.Local.WriteRandom("c.bin", 10_000, 7);
+            var third = BcmrRunner.Run(["copy", "--ssh-persist", "60", c, fx.Remote(s.R("c.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
+            Assert.True(third.ExitCode == 0, third.ToString());
+            Assert.Equal(Trees.Sha256(c), Trees.Sha256(s.R("c.bin")));
+            Assert.Equal(after, s.SshStarted.Length); // the new resident server, through the old forward
+        }
+        finally
+        {
+            StopMaster(sockets);
+            fx.StopResidentServers();
+        }
     }
 
     [SshFact]
@@ -128,6 +190,7 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
         finally
         {
             StopMaster(sockets);
+            fx.StopResidentServers();
             Directory.Delete(tmp, recursive: true);
         }
     }

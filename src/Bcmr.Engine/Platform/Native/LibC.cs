@@ -83,6 +83,9 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint geteuid();
 
+    [LibraryImport(Lib, EntryPoint = "setsid")]
+    public static partial int setsid();
+
     [LibraryImport(Lib, EntryPoint = "flock", SetLastError = true)]
     public static partial int flock(int fd, int operation);
 
