@@ -106,8 +106,9 @@ connect() { # connect PREFIX SSHCFG: one tiny file with -P 1 and -P 8, and bare 
     "BCMR_SSH='ssh -F $cfg' XDG_RUNTIME_DIR=$DIR/run $pre $BCMR copy -q -f --ssh-persist 60 $DIR/tiny bench:$DEST/home/tiny"
   local t; read -r -a t <<<"$(median "$DIR/connect.json")"
   echo "RESULT connect: ssh x1 ${t[0]}s, ssh x8 at once ${t[1]}s ($(ratio "${t[1]}" "${t[0]}")x) | bcmr -P1 ${t[2]}s, -P8 ${t[3]}s ($(ratio "${t[3]}" "${t[2]}")x, goal <= 1.3)" \
-    "| --ssh-persist, master warm: ${t[4]}s ($(ratio "${t[4]}" "${t[2]}")x of -P1)"
+    "| --ssh-persist, master and resident server warm: ${t[4]}s ($(ratio "${t[4]}" "${t[2]}")x of -P1)"
   $pre ssh -F "$cfg" -o "ControlPath=$DIR/run/bcmr-ssh/%C" -O exit bench 2>/dev/null || true
+  pkill -u bcmrbench -f -- "serve --resident" || true # the resident server --ssh-persist reached
 }
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; bcmr: $BCMR ($("$BCMR" --version | head -1))"

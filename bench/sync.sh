@@ -3,7 +3,8 @@
 #   Profile (sparsync's): 10 dirs x 100 files x 4 KiB + 8 files x 2 MiB.
 #   1. Remote, over a loopback sshd, the same ssh options for both tools: first sync (destination empty), no-change
 #      sync, 100 files changed. Once with a new ssh connection per run for both, once with a warm ControlMaster for
-#      both (rsync: -o ControlMaster=auto/ControlPersist; bcmr: --ssh-persist). Goals: first <= 0.8x rsync,
+#      both (rsync: -o ControlMaster=auto/ControlPersist; bcmr: --ssh-persist, which also keeps a resident server on
+#      the host, reached through the master). Goals: first <= 0.8x rsync,
 #      no-change <= 0.3x, 100 changed <= 0.5x.
 #   2. Local mirror: first and no-change against rsync -a --delete. Goals: first <= 0.8x, no-change <= 0.5x.
 #   3. 100 000 files (100 dirs x 1000 x 100 bytes), no-change, local and remote: time and peak memory of each tool.
@@ -77,7 +78,9 @@ peak() {
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; bcmr: $BCMR ($("$BCMR" --version | head -1))"
 profile "$DIR/profile"
 cfg=$(start_sshd sshd 2298 "")
-trap 'kill "$(cat "$DIR/sshd/sshd.pid")" 2>/dev/null || true; ssh -F "$cfg" -o ControlPath="$DIR/cm-%C" -O exit bench 2>/dev/null || true' EXIT
+# At the end: the sshd, rsync's master, bcmr's master and the resident server it reaches (--ssh-persist).
+trap 'kill "$(cat "$DIR/sshd/sshd.pid")" 2>/dev/null || true; ssh -F "$cfg" -o ControlPath="$DIR/cm-%C" -O exit bench 2>/dev/null || true
+  ssh -F "$cfg" -o ControlPath="$DIR/run/bcmr-ssh/%C" -O exit bench 2>/dev/null || true; pkill -u bcmrbench -f -- "serve --resident" || true' EXIT
 home=$DEST/home
 
 if [[ " $PARTS " == *" remote "* ]]; then
