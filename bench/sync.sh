@@ -115,6 +115,8 @@ EOF
   BCMR_SSH="ssh -F $cfg" "$BCMR" sync -q --delete "$big" "bench:$home/large-bc"
   peak "100 000 files, remote no change, rsync" rsync -a --delete -e "ssh -F $cfg" "$big/" "bench:$home/large-rs/"
   peak "100 000 files, remote no change, bcmr" env BCMR_SSH="ssh -F $cfg" "$BCMR" sync -q --delete "$big" "bench:$home/large-bc"
+  peak "100 000 files, remote no change, bcmr --ssh-persist (master and resident server warm)" \
+    env BCMR_SSH="ssh -F $cfg" "$BCMR" sync -q --delete --ssh-persist 120 "$big" "bench:$home/large-bc"
 fi
 
 if [[ " $PARTS " == *" checksum "* ]]; then

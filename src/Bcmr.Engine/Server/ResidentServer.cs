@@ -19,6 +19,9 @@ public static class ResidentServer
     /// <summary>"serve-" + 16 hex digits + ".sock" after the directory: a socket path is at most 107 bytes.</summary>
     private const int MaxDirectoryLength = 107 - 1 - 27;
 
+    /// <summary>The longest a resident server waits for its next connection (a week; the client's limit is a day).</summary>
+    public const uint MaxSeconds = 7 * 86400;
+
     /// <summary>How long a server just started may take to listen.</summary>
     private static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(10);
 
@@ -28,6 +31,7 @@ public static class ResidentServer
     /// directory can be had or the server does not start (with the last lines it logged).</summary>
     public static string Ensure(uint seconds, IReadOnlyList<string> command, string fingerprint, string? runtimeDirectory)
     {
+        seconds = Math.Clamp(seconds, 1, MaxSeconds);
         var dir = PrivateDirectory.Ensure(runtimeDirectory, "bcmr-serve", MaxDirectoryLength, "no resident server")
             ?? throw new BcmrException(BcmrErrorCode.IoError, null,
                 $"no resident server: no socket directory short enough (at most {MaxDirectoryLength} bytes; set XDG_RUNTIME_DIR or TMPDIR)");

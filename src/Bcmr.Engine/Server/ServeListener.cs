@@ -253,9 +253,11 @@ public sealed class ServeListener : IDisposable
         lock (_lock)
         {
             if (_stopped || _active.Count > 0 || Environment.TickCount64 - Volatile.Read(ref _lastActive) < limit.TotalMilliseconds) return;
+            _options.Log?.WriteLine($"bcmr serve: no connection for {limit.TotalSeconds:0} s: stopping");
+            // Under the same lock as the check: a connection accepted meanwhile finds the listener stopped and is closed
+            // before its Welcome (its client goes over ssh instead), never cut off inside a session.
+            Stop();
         }
-        _options.Log?.WriteLine($"bcmr serve: no connection for {limit.TotalSeconds:0} s: stopping");
-        Stop();
     }
 
     /// <summary>Stops accepting and interrupts every session; safe from any thread, more than once.</summary>

@@ -76,6 +76,35 @@ public sealed class ServeListenerTests : IDisposable
         Assert.True(run.Wait(TimeSpan.FromSeconds(5)));
     }
 
+    /// <summary>A resident server (--ssh-persist): sessions over its Unix socket (mode 0600), none cut off for being
+    /// long, and once no connection has come for its idle time it stops by itself and removes its socket; a second
+    /// one at the same path is refused while the first listens.</summary>
+    [Fact]
+    public void A_resident_server_serves_its_unix_socket_and_stops_after_its_idle_time_removing_the_socket()
+    {
+        var path = Path.Combine(_t.Path, "r.sock");
+        using var listener = ServeListener.StartLocal(path, Options, TimeSpan.FromSeconds(1));
+        Assert.Equal((UnixFileMode)0x180, File.GetUnixFileMode(path));
+        var again = Assert.Throws<BcmrException>(() => ServeListener.StartLocal(path, Options, TimeSpan.FromSeconds(1)));
+        Assert.Equal(BcmrErrorCode.AlreadyExists, again.Code);
+        var run = Task.Factory.StartNew(() => listener.Run(CancellationToken.None), TaskCreationOptions.LongRunning);
+        var clock = Stopwatch.StartNew();
+        using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(path));
+            using var c = ServeConnection.OverStream(new NetworkStream(socket));
+            c.Handshake();
+            // A session open for longer than the idle time keeps the server.
+            Thread.Sleep(2500);
+            Assert.False(run.IsCompleted, "the server stopped under an open session");
+            Assert.IsType<OkResponse>(c.Put("kept.bin", "still served"u8.ToArray()));
+        }
+        Assert.Equal("still served", File.ReadAllText(Path.Combine(_t.Path, "kept.bin")));
+        Assert.True(run.Wait(TimeSpan.FromSeconds(10)), "the idle resident server did not stop");
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(3), $"stopped {clock.Elapsed} after start, before its idle time after the session");
+        Assert.False(File.Exists(path));
+    }
+
     [Fact]
     public void A_missing_root_or_a_busy_port_fails_at_start()
     {
