@@ -82,8 +82,9 @@ internal static class ServeCommand
     }
 
     /// <summary>How this serve would start a resident server with its own settings: this program, "serve", the root;
-    /// and what else its sessions depend on (the home, the data directory, every BCMR_ variable, the directory it
-    /// runs in), which names the server's socket. None off Linux, or when the program's path is unknown.</summary>
+    /// and what else its sessions depend on (the program's file, the home, the data directory, every BCMR_ variable,
+    /// the directory it runs in), which names the server's socket. None off Linux, or when the program's path is
+    /// unknown.</summary>
     private static (IReadOnlyList<string>, string)? ResidentCommand(string? root)
     {
         if (!OperatingSystem.IsLinux() || Environment.ProcessPath is not { } program) return null;
@@ -94,7 +95,10 @@ internal static class ServeCommand
             .Where(k => k.StartsWith("BCMR_", StringComparison.Ordinal) || k is "HOME" or "XDG_DATA_HOME" or "TMPDIR")
             .Order(StringComparer.Ordinal)
             .Select(k => $"{k}={env[k]}");
-        return (command, string.Join('\0', depends.Prepend(Environment.CurrentDirectory)));
+        // The program's size and time too: a bcmr upgraded in place starts a new resident server, not the old one's.
+        var built = new FileInfo(program);
+        var identity = built.Exists ? $"{built.Length}:{built.LastWriteTimeUtc.Ticks}" : "";
+        return (command, string.Join('\0', depends.Prepend(Environment.CurrentDirectory).Prepend(identity)));
     }
 
     private static int Resident(ServeHost host, string socket, int idleSeconds, CancellationToken ct)

@@ -49,9 +49,16 @@ public sealed class ServeListener : IDisposable
     /// <summary>A resident server (<see cref="StartLocal"/>) stops once it has had no connection for this long.</summary>
     public TimeSpan? ExitWhenIdle { get; init; }
 
+    /// <summary>A resident server also stops, between sessions, once it has run this long: a server kept busy by
+    /// runs that follow each other closely would otherwise serve its first program for good, an upgraded bcmr never
+    /// taking its place (the next run goes over ssh and starts a new one).</summary>
+    public TimeSpan MaxAge { get; init; } = TimeSpan.FromHours(1);
+
+    private readonly long _started = Environment.TickCount64;
+
     /// <summary>A listener on a new Unix socket at <paramref name="path"/> (mode 0600, in a directory the caller made
     /// private): a resident server. Throws <see cref="BcmrException"/> (AlreadyExists when another one holds the path).</summary>
-    public static ServeListener StartLocal(string path, ServeOptions options, TimeSpan exitWhenIdle)
+    public static ServeListener StartLocal(string path, ServeOptions options, TimeSpan exitWhenIdle, TimeSpan? maxAge = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _ = new RootJail(options.Root);
@@ -68,7 +75,7 @@ public sealed class ServeListener : IDisposable
             throw new BcmrException(e.SocketErrorCode == SocketError.AddressAlreadyInUse ? BcmrErrorCode.AlreadyExists : BcmrErrorCode.IoError,
                 path, $"cannot listen on {path}: {e.Message}", e);
         }
-        return new ServeListener(socket, options, path) { ExitWhenIdle = exitWhenIdle, _socketInode = Platform.Fs.TryLstat(path)?.Inode };
+        return new ServeListener(socket, options, path) { ExitWhenIdle = exitWhenIdle, MaxAge = maxAge ?? TimeSpan.FromHours(1), _socketInode = Platform.Fs.TryLstat(path)?.Inode };
     }
 
     /// <summary>Connections accepted so far.</summary>
@@ -246,14 +253,16 @@ public sealed class ServeListener : IDisposable
         }
     }
 
-    /// <summary>A resident server with no session for <paramref name="limit"/> stops (its socket removed first, so
-    /// that no client connects to a server on its way out).</summary>
+    /// <summary>A resident server with no session for <paramref name="limit"/>, or none right now past its
+    /// <see cref="MaxAge"/>, stops (its socket removed first, so that no client connects to a server on its way out).</summary>
     private void StopIfIdle(TimeSpan limit)
     {
         lock (_lock)
         {
-            if (_stopped || _active.Count > 0 || Environment.TickCount64 - Volatile.Read(ref _lastActive) < limit.TotalMilliseconds) return;
-            _options.Log?.WriteLine($"bcmr serve: no connection for {limit.TotalSeconds:0} s: stopping");
+            long now = Environment.TickCount64;
+            bool idle = now - Volatile.Read(ref _lastActive) >= limit.TotalMilliseconds, old = now - _started >= MaxAge.TotalMilliseconds;
+            if (_stopped || _active.Count > 0 || !idle && !old) return;
+            _options.Log?.WriteLine(idle ? $"bcmr serve: no connection for {limit.TotalSeconds:0} s: stopping" : $"bcmr serve: running for {MaxAge.TotalMinutes:0} minutes: stopping");
             // Under the same lock as the check: a connection accepted meanwhile finds the listener stopped and is closed
             // before its Welcome (its client goes over ssh instead), never cut off inside a session.
             Stop();

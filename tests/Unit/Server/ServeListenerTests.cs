@@ -105,6 +105,27 @@ public sealed class ServeListenerTests : IDisposable
         Assert.False(File.Exists(path));
     }
 
+    /// <summary>A resident server kept busy by one run after another still ends past its maximum age, between two
+    /// sessions (so that an upgraded bcmr takes its place), never inside one.</summary>
+    [Fact]
+    public void A_busy_resident_server_stops_past_its_maximum_age_between_sessions()
+    {
+        var path = Path.Combine(_t.Path, "old.sock");
+        using var listener = ServeListener.StartLocal(path, Options, TimeSpan.FromSeconds(60), maxAge: TimeSpan.FromSeconds(2));
+        var run = Task.Factory.StartNew(() => listener.Run(CancellationToken.None), TaskCreationOptions.LongRunning);
+        using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(path));
+            using var c = ServeConnection.OverStream(new NetworkStream(socket));
+            c.Handshake();
+            Thread.Sleep(3000);
+            Assert.False(run.IsCompleted, "the server stopped inside a session");
+            Assert.IsType<OkResponse>(c.Put("late.bin", "served"u8.ToArray()));
+        }
+        Assert.True(run.Wait(TimeSpan.FromSeconds(5)), "the old resident server did not stop after its last session");
+        Assert.False(File.Exists(path));
+    }
+
     [Fact]
     public void A_missing_root_or_a_busy_port_fails_at_start()
     {
