@@ -69,5 +69,18 @@ internal static class RemoteTree
     internal static bool IsSafeRelative(string path, bool windows) =>
         path.Length > 0 && !path.StartsWith('/') && path.IndexOf('\0') < 0
         && (!windows || path.IndexOfAny(['\\', ':']) < 0 && !path.Any(char.IsControl))
-        && path.Split('/').All(part => part is not ("" or "." or ".."));
+        && EveryComponentIsAName(path);
+
+    /// <summary>No component is empty, "." or "..": checked in place (a listing has one path per entry).</summary>
+    private static bool EveryComponentIsAName(ReadOnlySpan<char> path)
+    {
+        while (true)
+        {
+            int slash = path.IndexOf('/');
+            var part = slash < 0 ? path : path[..slash];
+            if (part.IsEmpty || part is "." || part is "..") return false;
+            if (slash < 0) return true;
+            path = path[(slash + 1)..];
+        }
+    }
 }

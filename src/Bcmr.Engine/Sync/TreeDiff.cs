@@ -39,8 +39,22 @@ internal static class TreeDiff
     /// path ('-' sorts before '/'); a path listed twice (two sources of the same name) keeps its last node.</summary>
     private static IEnumerable<(string Path, T Node)> Sorted<T>(IEnumerable<(string Path, T Node)> items)
     {
-        var list = items.OrderBy(x => x.Path, StringComparer.Ordinal).ToList(); // stable: the last of equals stays last
-        for (int i = 0; i < list.Count; i++)
-            if (i + 1 == list.Count || list[i + 1].Path != list[i].Path) yield return list[i];
+        // The paths and their positions sorted, not the entries: a listing of 1 000 files sorted through LINQ (keys,
+        // a map and a copy of every entry) was a tenth of a warm no-change sync's time.
+        var list = items as IReadOnlyList<(string Path, T Node)> ?? items.ToList();
+        var paths = new string[list.Count];
+        var order = new int[list.Count];
+        for (int i = 0; i < paths.Length; i++)
+        {
+            paths[i] = list[i].Path;
+            order[i] = i;
+        }
+        Array.Sort(paths, order, StringComparer.Ordinal);
+        for (int i = 0; i < paths.Length; i++)
+        {
+            int last = order[i];
+            for (; i + 1 < paths.Length && paths[i + 1] == paths[i]; i++) last = Math.Max(last, order[i + 1]);
+            yield return list[last];
+        }
     }
 }

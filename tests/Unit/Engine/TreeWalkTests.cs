@@ -104,4 +104,15 @@ public class TreeWalkTests
         var pairs = TreeDiff.March(src, dst).Select(p => $"{p.Path}:{p.Source?.ToString() ?? "-"}:{p.Destination?.ToString() ?? "-"}").ToList();
         Assert.Equal(["t:0:10", "t/a:1:11", "t/a-c:3:13", "t/a/x:2:-", "t/b:4:-", "t/z:-:15"], pairs);
     }
+
+    /// <summary>Two sources of the same name list a path twice: the one listed last is the one copied (as cp and
+    /// rsync do), however many times and wherever it repeats.</summary>
+    [Fact]
+    public void March_keeps_the_last_of_a_path_listed_more_than_once()
+    {
+        (string, int)[] src = [("b", 1), ("a", 2), ("b", 3), ("c", 4), ("a", 5), ("b", 6), ("a", 7)];
+        (string, int)[] dst = [("b", 10), ("b", 11)];
+        var pairs = TreeDiff.March(src, dst).Select(p => $"{p.Path}:{p.Source?.ToString() ?? "-"}:{p.Destination?.ToString() ?? "-"}").ToList();
+        Assert.Equal(["a:7:-", "b:6:11", "c:4:-"], pairs);
+    }
 }
