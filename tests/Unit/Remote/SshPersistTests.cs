@@ -41,6 +41,15 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
         return run;
     }
 
+    /// <summary>Copies a new random file up with --ssh-persist SECONDS; the copy must succeed, its bytes identical.</summary>
+    private void PersistentCopy(RemoteScene s, string run, string name, int size, int seed, int seconds = 120)
+    {
+        var local = s.Local.WriteRandom(name, size, seed);
+        var r = BcmrRunner.Run(["copy", "--ssh-persist", seconds.ToString(), local, fx.Remote(s.R(name))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(Trees.Sha256(local), Trees.Sha256(s.R(name)));
+    }
+
     private static string[] Forwards(RemoteScene s) => s.SshStarted.Where(l => l.Contains("-O forward")).ToArray();
 
     /// <summary>The resident servers running for this fixture: their command lines.</summary>
@@ -79,10 +88,7 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
             // The next run reaches that server through the master's forward: no ssh process at all.
             int before = s.SshStarted.Length;
-            var b = s.Local.WriteRandom("b.bin", 100_000, 2);
-            var second = BcmrRunner.Run(["copy", "--ssh-persist", "120", b, fx.Remote(s.R("b.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
-            Assert.True(second.ExitCode == 0, second.ToString());
-            Assert.Equal(Trees.Sha256(b), Trees.Sha256(s.R("b.bin")));
+            PersistentCopy(s, run, "b.bin", 100_000, 2);
             Assert.Equal(before, s.SshStarted.Length);
             Assert.Equal(status, MasterStatus(sockets)); // the same master process
             Assert.Equal(resident, Assert.Single(Residents())); // and the same resident server
@@ -92,10 +98,7 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
             int pid = int.Parse(System.Text.RegularExpressions.Regex.Match(status!, @"pid=(\d+)").Groups[1].Value);
             Process.GetProcessById(pid).Kill();
             Assert.True(SpinWait.SpinUntil(() => { try { return Process.GetProcessById(pid).HasExited; } catch (ArgumentException) { return true; } }, 10_000));
-            var c = s.Local.WriteRandom("c0.bin", 100_000, 3);
-            var third = BcmrRunner.Run(["copy", "--ssh-persist", "120", c, fx.Remote(s.R("c0.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
-            Assert.True(third.ExitCode == 0, third.ToString());
-            Assert.Equal(Trees.Sha256(c), Trees.Sha256(s.R("c0.bin")));
+            PersistentCopy(s, run, "c0.bin", 100_000, 3);
             var restarted = MasterStatus(sockets);
             Assert.True(restarted is not null && restarted != status, $"no new master after the stale socket: {restarted}");
             Assert.Equal(2, Forwards(s).Length);
@@ -125,23 +128,15 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
         var sockets = Path.Combine(run, "bcmr-ssh");
         try
         {
-            var a = s.Local.WriteRandom("a.bin", 10_000, 5);
-            var first = BcmrRunner.Run(["copy", "--ssh-persist", "60", a, fx.Remote(s.R("a.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
-            Assert.True(first.ExitCode == 0, first.ToString());
-            var old = Assert.Single(Residents());
+            PersistentCopy(s, run, "a.bin", 10_000, 5, 60);
+            Assert.Single(Residents());
             Assert.Equal(1, fx.StopResidentServers());
             int before = s.SshStarted.Length;
-            var b = s.Local.WriteRandom("b.bin", 10_000, 6);
-            var second = BcmrRunner.Run(["copy", "--ssh-persist", "60", b, fx.Remote(s.R("b.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
-            Assert.True(second.ExitCode == 0, second.ToString());
-            Assert.Equal(Trees.Sha256(b), Trees.Sha256(s.R("b.bin")));
+            PersistentCopy(s, run, "b.bin", 10_000, 6, 60);
             Assert.Equal(before + 1, s.SshStarted.Length); // one ssh session; the forward to the same socket path stays
             Assert.Single(Residents());
             int after = s.SshStarted.Length;
-            var c = s.Local.WriteRandom("c.bin", 10_000, 7);
-            var third = BcmrRunner.Run(["copy", "--ssh-persist", "60", c, fx.Remote(s.R("c.bin"))], Env(s, run), timeout: TimeSpan.FromSeconds(60));
-            Assert.True(third.ExitCode == 0, third.ToString());
-            Assert.Equal(Trees.Sha256(c), Trees.Sha256(s.R("c.bin")));
+            PersistentCopy(s, run, "c.bin", 10_000, 7, 60);
             Assert.Equal(after, s.SshStarted.Length); // the new resident server, through the old forward
         }
         finally

@@ -89,20 +89,25 @@ public sealed class ServeListenerTests : IDisposable
         Assert.Equal(BcmrErrorCode.AlreadyExists, again.Code);
         var run = Task.Factory.StartNew(() => listener.Run(CancellationToken.None), TaskCreationOptions.LongRunning);
         var clock = Stopwatch.StartNew();
-        using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-        {
-            socket.Connect(new UnixDomainSocketEndPoint(path));
-            using var c = ServeConnection.OverStream(new NetworkStream(socket));
-            c.Handshake();
-            // A session open for longer than the idle time keeps the server.
-            Thread.Sleep(2500);
-            Assert.False(run.IsCompleted, "the server stopped under an open session");
-            Assert.IsType<OkResponse>(c.Put("kept.bin", "still served"u8.ToArray()));
-        }
+        // A session open for longer than the idle time keeps the server.
+        OneLongSession(path, run, TimeSpan.FromMilliseconds(2500), "kept.bin", "still served");
         Assert.Equal("still served", File.ReadAllText(Path.Combine(_t.Path, "kept.bin")));
         Assert.True(run.Wait(TimeSpan.FromSeconds(10)), "the idle resident server did not stop");
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(3), $"stopped {clock.Elapsed} after start, before its idle time after the session");
         Assert.False(File.Exists(path));
+    }
+
+    /// <summary>A session with the resident server at <paramref name="path"/> that lasts <paramref name="length"/>
+    /// (the server, running as <paramref name="run"/>, must not stop meanwhile) and then uploads a file.</summary>
+    private static void OneLongSession(string path, Task run, TimeSpan length, string file, string text)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Connect(new UnixDomainSocketEndPoint(path));
+        using var c = ServeConnection.OverStream(new NetworkStream(socket));
+        c.Handshake();
+        Thread.Sleep(length);
+        Assert.False(run.IsCompleted, "the server stopped inside a session");
+        Assert.IsType<OkResponse>(c.Put(file, System.Text.Encoding.UTF8.GetBytes(text)));
     }
 
     /// <summary>A resident server kept busy by one run after another still ends past its maximum age, between two
@@ -113,15 +118,7 @@ public sealed class ServeListenerTests : IDisposable
         var path = Path.Combine(_t.Path, "old.sock");
         using var listener = ServeListener.StartLocal(path, Options, TimeSpan.FromSeconds(60), maxAge: TimeSpan.FromSeconds(2));
         var run = Task.Factory.StartNew(() => listener.Run(CancellationToken.None), TaskCreationOptions.LongRunning);
-        using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-        {
-            socket.Connect(new UnixDomainSocketEndPoint(path));
-            using var c = ServeConnection.OverStream(new NetworkStream(socket));
-            c.Handshake();
-            Thread.Sleep(3000);
-            Assert.False(run.IsCompleted, "the server stopped inside a session");
-            Assert.IsType<OkResponse>(c.Put("late.bin", "served"u8.ToArray()));
-        }
+        OneLongSession(path, run, TimeSpan.FromSeconds(3), "late.bin", "served");
         Assert.True(run.Wait(TimeSpan.FromSeconds(5)), "the old resident server did not stop after its last session");
         Assert.False(File.Exists(path));
     }
