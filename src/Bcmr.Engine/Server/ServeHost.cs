@@ -49,8 +49,7 @@ public sealed record ServeHost
     /// downloads go out with sendfile(2).</summary>
     public ServeOptions StdioOptions()
     {
-        if (Root is not null) Directory.CreateDirectory(Root);
-        var (root, home) = ServeOptions.SshScope(Root, Home);
+        var (root, home) = SshScopeMade();
         bool fds = OperatingSystem.IsLinux();
         return new ServeOptions
         {
@@ -63,6 +62,14 @@ public sealed record ServeHost
                 ? "SSH_CONNECTION is not set, so this server does not know the address the ssh connection came in on (it binds only that address, never 127.0.0.1 or 0.0.0.0 in its place)"
                 : $"cannot read the server address in SSH_CONNECTION '{Settings.SshConnection}'",
         };
+    }
+
+    /// <summary>What a serve that an ssh login started may reach (<see cref="ServeOptions.SshScope"/>), its --root
+    /// made if missing: the same for its sessions on stdin/stdout and for the resident server it starts.</summary>
+    private (string Root, string? Home) SshScopeMade()
+    {
+        if (Root is not null) Directory.CreateDirectory(Root);
+        return ServeOptions.SshScope(Root, Home);
     }
 
     /// <summary>The server's own address of the ssh connection: the third field of <c>SSH_CONNECTION</c>
@@ -93,8 +100,7 @@ public sealed record ServeHost
     /// over ssh); StayResident answers with this server's own socket.</summary>
     public ServeOptions ResidentOptions(string socketPath)
     {
-        if (Root is not null) Directory.CreateDirectory(Root);
-        var (root, home) = ServeOptions.SshScope(Root, Home);
+        var (root, home) = SshScopeMade();
         return new ServeOptions
         {
             Root = root, Home = home, Log = Log, Capabilities = Capabilities, Settings = Settings,

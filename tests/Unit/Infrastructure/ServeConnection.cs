@@ -60,7 +60,7 @@ public sealed class ServeConnection : IDisposable
 
     /// <summary>Runs a <see cref="ServeSession"/> in this process over a pair of OS pipes.</summary>
     public static ServeConnection InProcess(string root, byte capabilities = ServeSession.SupportedCaps, ContentStore? store = null, int? encoderWorkers = null,
-        ThreadBudget? threads = null)
+        ThreadBudget? threads = null, Func<uint, string>? stayResident = null)
     {
         var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
         var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
@@ -71,7 +71,7 @@ public sealed class ServeConnection : IDisposable
         {
             Root = root, Capabilities = capabilities, Log = TextWriter.Synchronized(log), Store = store,
             EncoderWorkers = encoderWorkers ?? Bcmr.Engine.Codecs.BlockEncoder.DefaultWorkers, Settings = TestSettings.Isolated,
-            Threads = threads ?? ThreadBudget.ForThisMachine(),
+            Threads = threads ?? ThreadBudget.ForThisMachine(), StayResident = stayResident,
         });
         ServeConnection? connection = null;
         var thread = new Thread(() =>

@@ -328,4 +328,42 @@ public sealed class ServeSessionTests : IDisposable
         Assert.Equal(new byte[5000], File.ReadAllBytes(_t["new/dir/t.bin"]));
         Trees.AssertNoStagingFiles(Root);
     }
+
+    /// <summary>StayResident starts a process on the server's host: only a host that can start a resident server offers
+    /// it, only to our own clients, and only then does a request reach the host; anyone else is refused by name and the
+    /// session goes on.</summary>
+    [Fact]
+    public void StayResident_reaches_the_host_only_when_offered_to_our_own_clients()
+    {
+        using var dir = new TempDir();
+        uint? asked = null;
+        string Host(uint seconds)
+        {
+            asked = seconds;
+            return "/run/bcmr-serve/serve-0123456789abcdef.sock";
+        }
+
+        using (var c = ServeConnection.InProcess(dir.Path))
+        {
+            Assert.Equal(0u, c.Handshake(Caps.Extended).Features & Features.Resident);
+            c.Send(new StayResidentRequest(60));
+            Assert.Contains("StayResident", Assert.IsType<ErrorResponse>(c.Receive()).Text);
+            c.Send(new StatRequest("."));
+            Assert.True(Assert.IsType<StatResponse>(c.Receive()).IsDir);
+        }
+        using (var c = ServeConnection.InProcess(dir.Path, stayResident: Host))
+        {
+            Assert.Equal(0u, c.Handshake(Caps.Lz4).Features); // a bcmr 0.6 client
+            c.Send(new StayResidentRequest(60));
+            Assert.IsType<ErrorResponse>(c.Receive());
+            Assert.Null(asked);
+        }
+        using (var c = ServeConnection.InProcess(dir.Path, stayResident: Host))
+        {
+            Assert.Equal(Features.Resident, c.Handshake(Caps.Extended).Features & Features.Resident);
+            c.Send(new StayResidentRequest(42));
+            Assert.Equal("/run/bcmr-serve/serve-0123456789abcdef.sock", Assert.IsType<OkResponse>(c.Receive()).Hash);
+            Assert.Equal(42u, asked);
+        }
+    }
 }
