@@ -47,10 +47,7 @@ namespace Bcmr.Cli
             if (args is ["--version"])
             {
                 // The version, then which SIMD path runs, so that users and bug reports can tell.
-                var version = typeof(Program).Assembly
-                    .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
-                    .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "?";
-                Console.WriteLine($"{version} ({SimdImage.Description()})");
+                Console.WriteLine($"{BuildVersion.Text} ({SimdImage.Description()})");
                 return 0;
             }
             var root = new RootCommand(

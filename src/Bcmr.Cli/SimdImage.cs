@@ -7,11 +7,11 @@ namespace Bcmr.Cli;
 /// <summary>
 /// One `bcmr` for every x86-64 CPU, at full SIMD speed on each. Native AOT fixes the instruction set at build time,
 /// and it can test AVX2 at run time only in a binary whose baseline is AVX (which then will not start on older CPUs),
-/// so the published folder holds the portable binary `bcmr` and, beside it, the same program built for newer levels:
-/// `bcmr.x86-64-v3` (AVX2) and `bcmr.x86-64-v4` (AVX-512). Before the runtime starts, a constructor linked into every
-/// image (Native/simd_dispatch.c) asks the CPU which level it has and, if a sibling for a higher level than the
-/// image's own is there, replaces the process with it (execv). Measured: bench/RESULTS.md. BCMR_SIMD=portable keeps
-/// the running image. The JIT build (the module's bcmr) chooses per method and has no images.
+/// so the published folder holds the same program built for three levels, `bcmr.x86-64-v2` (portable), `-v3` (AVX2)
+/// and `-v4` (AVX-512), and `bcmr` is a small static C launcher (Native/launcher.c) that asks the CPU which level it
+/// has and execs the image for it. An image started by hand hands over to a higher sibling the same way, from a
+/// constructor that runs before the runtime (Native/simd_dispatch.c). Measured: bench/RESULTS.md. BCMR_SIMD=portable
+/// starts (and keeps) the portable image. The JIT build (the module's bcmr) chooses per method and has no images.
 /// </summary>
 internal static partial class SimdImage
 {
@@ -25,7 +25,7 @@ internal static partial class SimdImage
             ? $"blake3: {Bcmr.Engine.Hashing.Blake3.KernelName}; image x86-64-v{OwnLevel} of a CPU with x86-64-v{CpuLevel()}"
         : $"blake3: {Bcmr.Engine.Hashing.Blake3.KernelName}; Native AOT";
 
-    /// <summary>The CPU's x86-64 level as the hand-over decided it (Native/simd_dispatch.c, linked into AOT images only).</summary>
+    /// <summary>The CPU's x86-64 level as the launcher decides it (Native/cpu_level.h, linked into AOT images only).</summary>
     [LibraryImport("bcmrnative", EntryPoint = "bcmr_cpu_level")]
     private static partial int CpuLevel();
 }

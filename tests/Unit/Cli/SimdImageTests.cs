@@ -7,8 +7,8 @@ using Bcmr.Tests.Infrastructure;
 namespace Bcmr.Tests.Cli;
 
 /// <summary>
-/// The one `bcmr` users install (the Native AOT portable image with bcmr.x86-64-v3 and bcmr.x86-64-v4 beside it) starts
-/// on every x86-64 CPU, runs the image of the CPU's level, and every image hashes as b3sum does. Older CPUs are played
+/// The one `bcmr` users install (a static C launcher with the Native AOT images bcmr.x86-64-v2, -v3 and -v4 beside it)
+/// starts on every x86-64 CPU, runs the image of the CPU's level, and every image hashes as b3sum does. Older CPUs are played
 /// by qemu-user (`qemu-x86_64 -cpu MODEL`); qemu 7.2 has no AVX-512, so the v4 image is checked on this machine's own
 /// CPU where it has AVX-512. Runs in the AOT pass of tools/test.sh (BCMR_TEST_EXE is the published binary).
 /// </summary>
@@ -37,28 +37,61 @@ public class SimdImageTests
     }
 
     [SimdImagesFact]
-    public void Every_CPU_model_starts_the_binary_and_it_runs_the_image_of_its_level()
+    public void Every_CPU_model_starts_the_launcher_and_it_starts_the_image_of_its_level()
     {
-        // qemu -strace shows the execve that hands over to a sibling image (which then runs natively, outside qemu).
-        foreach (var (cpu, image) in new[] { ("Nehalem", null), ("SandyBridge", null), ("Haswell", ".x86-64-v3") })
+        // qemu -strace shows the launcher's execve (the image then runs natively, outside qemu).
+        foreach (var (cpu, image) in new[] { ("Nehalem", ".x86-64-v2"), ("SandyBridge", ".x86-64-v2"), ("Haswell", ".x86-64-v3") })
         {
             var r = Run(cpu, Exe, ["--version"], env: new() { ["QEMU_STRACE"] = "1" });
             Assert.True(r.Code == 0, $"{cpu}: exit {r.Code}\n{r.Err}");
-            var handOver = r.Err.Split('\n').FirstOrDefault(l => l.Contains("execve(", StringComparison.Ordinal));
-            if (image is null)
-            {
-                Assert.True(handOver is null, $"{cpu} must stay in the portable image: {handOver}");
-                Assert.Contains("blake3: sse (128-bit); image x86-64-v2 of a CPU with x86-64-v2", r.Out);
-            }
-            else
-            {
-                Assert.True(handOver?.Contains(Exe + image, StringComparison.Ordinal) == true, $"{cpu}: {handOver ?? r.Err}");
-                // The hand-over happens before the .NET runtime starts (a constructor in Native/simd_dispatch.c): the
-                // runtime's first thread would show as a clone before it, and its start-up cost would be paid twice.
-                var before = r.Err[..r.Err.IndexOf(handOver!, StringComparison.Ordinal)];
-                Assert.False(before.Contains("clone", StringComparison.Ordinal), $"{cpu}: the runtime started before the hand-over:\n{before}");
-            }
+            var start = r.Err.Split('\n').FirstOrDefault(l => l.Contains("execve(", StringComparison.Ordinal));
+            Assert.True(start?.Contains($"\"{Exe}{image}\"", StringComparison.Ordinal) == true, $"{cpu}: {start ?? r.Err}");
         }
+    }
+
+    [SimdImagesFact]
+    public void Every_CPU_model_starts_the_portable_image_and_it_hands_over_before_the_runtime_starts()
+    {
+        // The image started by hand (not through the launcher) stays itself on CPUs without AVX2 ...
+        foreach (var cpu in new[] { "Nehalem", "SandyBridge" })
+        {
+            var r = Run(cpu, Exe + ".x86-64-v2", ["--version"], env: new() { ["QEMU_STRACE"] = "1" });
+            Assert.True(r.Code == 0, $"{cpu}: exit {r.Code}\n{r.Err}");
+            var handOver = r.Err.Split('\n').FirstOrDefault(l => l.Contains("execve(", StringComparison.Ordinal));
+            Assert.True(handOver is null, $"{cpu} must stay in the portable image: {handOver}");
+            Assert.Contains("blake3: sse (128-bit); image x86-64-v2 of a CPU with x86-64-v2", r.Out);
+        }
+        // ... and hands over to its AVX2 sibling on one that has it, from a constructor in Native/simd_dispatch.c: the
+        // runtime's first thread would show as a clone before the execve, and its start-up would be paid twice.
+        var haswell = Run("Haswell", Exe + ".x86-64-v2", ["--version"], env: new() { ["QEMU_STRACE"] = "1" });
+        Assert.True(haswell.Code == 0, haswell.Err);
+        var exec = haswell.Err.Split('\n').FirstOrDefault(l => l.Contains("execve(", StringComparison.Ordinal));
+        Assert.True(exec?.Contains($"\"{Exe}.x86-64-v3\"", StringComparison.Ordinal) == true, exec ?? haswell.Err);
+        var before = haswell.Err[..haswell.Err.IndexOf(exec!, StringComparison.Ordinal)];
+        Assert.False(before.Contains("clone", StringComparison.Ordinal), $"the runtime started before the hand-over:\n{before}");
+    }
+
+    [SimdImagesFact]
+    public void The_launcher_falls_back_to_the_images_it_has_and_names_the_one_it_lacks()
+    {
+        using var t = new TempDir();
+        // Alone, it says what is missing and where, and exits 127 (the shell's "cannot execute").
+        File.Copy(Exe, t["bcmr"]);
+        File.SetUnixFileMode(t["bcmr"], (UnixFileMode)0b111_101_101);
+        var alone = Run(null, t["bcmr"], ["--version"]);
+        Assert.Equal(127, alone.Code);
+        Assert.Contains($"cannot start {t["bcmr"]}.x86-64-v2: No such file or directory", alone.Err);
+        Assert.Equal("", alone.Out);
+        // With only the portable image beside it (a copy: a link would lead the image to its siblings), that one runs,
+        // whatever this CPU has, with the arguments and the exit code passed through.
+        File.Copy(Exe + ".x86-64-v2", t["bcmr.x86-64-v2"]);
+        File.SetUnixFileMode(t["bcmr.x86-64-v2"], (UnixFileMode)0b111_101_101);
+        var portable = Run(null, t["bcmr"], ["--version"]);
+        Assert.True(portable.Code == 0, portable.Err);
+        Assert.Contains("image x86-64-v2 of a CPU with", portable.Out);
+        var usage = Run(null, t["bcmr"], ["copy", "--no-such-option", "a", "b"]);
+        Assert.Equal(2, usage.Code);
+        Assert.Contains("--no-such-option", usage.Err);
     }
 
     [SimdImagesFact]
@@ -86,7 +119,7 @@ public class SimdImageTests
         // Each image on a CPU that has what it needs, and told to stay itself.
         var (cpu, exe) = image switch
         {
-            "portable" => ("Nehalem", Exe),
+            "portable" => ("Nehalem", Exe + ".x86-64-v2"),
             "v3" => ("Haswell", Exe + ".x86-64-v3"),
             _ => ((string?)null, Exe + ".x86-64-v4"),
         };
@@ -156,7 +189,7 @@ internal static class SimdImages
     public static readonly string? MissingReason =
         !OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64
             ? "x86-64 Linux only"
-        : !File.Exists(BcmrRunner.Executable + ".x86-64-v3") || !File.Exists(BcmrRunner.Executable + ".x86-64-v4")
+        : new[] { 2, 3, 4 }.Any(level => !File.Exists($"{BcmrRunner.Executable}.x86-64-v{level}"))
             ? "needs the Native AOT bcmr with its SIMD images (BCMR_TEST_EXE=out/bcmr-linux-x64/bcmr, as tools/test.sh's AOT pass sets)"
         : !Tool.OnPath("qemu-x86_64") ? "needs qemu-x86_64 (Debian package qemu-user)"
         : B3sum.Path is null ? B3sum.MissingReason
