@@ -76,6 +76,9 @@ peak() {
 }
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; bcmr: $BCMR ($("$BCMR" --version | head -1))"
+# Made afresh each run: change100 appends to files, and a profile kept across runs drifts from 4 KiB random files to
+# larger, compressible ones (a 14 KiB file, two thirds digits, after 500 runs).
+rm -rf "$DIR/profile"
 profile "$DIR/profile"
 cfg=$(start_sshd sshd 2298 "")
 # At the end: the sshd, rsync's master, bcmr's master and the resident server it reaches (--ssh-persist).

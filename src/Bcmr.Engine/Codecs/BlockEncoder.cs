@@ -145,13 +145,15 @@ internal sealed class BlockEncoder : IDisposable
         _hasher = hasher;
     }
 
-    /// <summary>A buffer of <see cref="BlockCodec.MaxBlock"/> bytes to read the next block into, then pass to
-    /// <see cref="Add"/>. When every buffer is in use, writes the oldest pending block's frame first (waiting for its
-    /// compression).</summary>
-    public byte[] NextBuffer()
+    /// <summary>A buffer of at least <paramref name="length"/> bytes (at most <see cref="BlockCodec.MaxBlock"/>) to read
+    /// the next block into, then pass to <see cref="Add"/>. Buffers are sized by what is asked, so a session of small
+    /// files never rents (and faults in) 4 MiB per slot. When every buffer is in use, writes the oldest pending block's
+    /// frame first (waiting for its compression).</summary>
+    public byte[] NextBuffer(int length = BlockCodec.MaxBlock)
     {
         EnsureFile();
-        if (_filling is not null) return _filling.Block!;
+        if ((uint)length > BlockCodec.MaxBlock) throw new ArgumentOutOfRangeException(nameof(length), length, $"a block is at most {BlockCodec.MaxBlock} bytes");
+        if (_filling is not null) return Sized(ref _filling.Block, length);
         while (true)
         {
             WriteFinished();
@@ -166,7 +168,7 @@ internal sealed class BlockEncoder : IDisposable
             if (free is not null)
             {
                 _filling = free;
-                return free.Block ??= BlockBuffers.Pool.Rent(BlockCodec.MaxBlock);
+                return Sized(ref free.Block, length);
             }
             if (_pending.Count > 0)
             {
@@ -186,6 +188,7 @@ internal sealed class BlockEncoder : IDisposable
         EnsureFile();
         var slot = _filling ?? throw new InvalidOperationException("Add without NextBuffer");
         if ((uint)length > BlockCodec.MaxBlock) throw new ArgumentOutOfRangeException(nameof(length), length, $"a block is at most {BlockCodec.MaxBlock} bytes");
+        if (length > slot.Block!.Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the buffer from NextBuffer holds {slot.Block.Length} bytes");
         _filling = null;
         bool handedOff = false;
         try { Encode(slot, length, last, ref handedOff); }
@@ -232,17 +235,17 @@ internal sealed class BlockEncoder : IDisposable
             return;
         }
 
-        slot.Scratch ??= BlockBuffers.Pool.Rent(BlockCodec.MaxCompressedSize(BlockCodec.MaxBlock));
+        var scratch = Sized(ref slot.Scratch, BlockCodec.MaxCompressedSize(length));
         if (_workers == 0 || (last && _pending.Count == 0) || !probe.HasOutcome || probe.LastMissed)
         {
             // Compressed here, as FrameWriter.WriteBlock does, when there is nothing to overlap with (the last
             // block, nothing pending), and while the data has not been compressing: the first block tried, and the
             // probe's attempts on incompressible data (which fail) never pay for a hand-off, threads or buffers.
-            bool compressed = BlockCodec.TryEncode(codec, data, slot.Scratch, out int n);
+            bool compressed = BlockCodec.TryEncode(codec, data, scratch, out int n);
             if (compressed)
             {
                 hasher?.Update(data);
-                _sink!(new EncodedBlock(data, codec, slot.Scratch.AsSpan(0, n), null));
+                _sink!(new EncodedBlock(data, codec, scratch.AsSpan(0, n), null));
             }
             else
             {
@@ -267,6 +270,16 @@ internal sealed class BlockEncoder : IDisposable
         HandedOff++;
         // A worker reads the same bytes meanwhile; both only read.
         hasher?.Update(data);
+    }
+
+    /// <summary>The slot's buffer, exchanged for a bigger one from the pool when it holds fewer than
+    /// <paramref name="length"/> bytes.</summary>
+    private static byte[] Sized(ref byte[]? buffer, int length)
+    {
+        if (buffer is not null && buffer.Length >= length) return buffer;
+        if (buffer is not null) BlockBuffers.Pool.Return(buffer);
+        buffer = null; // not left pointing at a returned array if Rent throws
+        return buffer = BlockBuffers.Pool.Rent(Math.Max(length, 1));
     }
 
     /// <summary>Writes every pending frame, in order, and ends the file.</summary>

@@ -133,7 +133,7 @@ internal static unsafe class DataCopier
             }
         }
         if (done == length) return;
-        var buffer = BlockBuffers.Pool.Rent(BlockSize);
+        var buffer = BlockBuffers.Pool.Rent(BufferFor(length - done));
         try
         {
             while (done < length)
@@ -193,7 +193,8 @@ internal static unsafe class DataCopier
     private static long ReadWriteRange(in Source src, in Target dst, long offset, long length, Blake3Hasher? hasher,
         Action<long>? onBytes, CancellationToken ct)
     {
-        var buffer = BlockBuffers.Pool.Rent(BlockSize);
+        if (length <= 0) return 0;
+        var buffer = BlockBuffers.Pool.Rent(BufferFor(length));
         try
         {
             long done = 0;
@@ -282,7 +283,8 @@ internal static unsafe class DataCopier
     /// shorter than expected means.</summary>
     public static long HashRange(SafeFileHandle h, string path, long offset, long count, Blake3Hasher hasher, CancellationToken ct = default)
     {
-        var buffer = BlockBuffers.Pool.Rent(BlockSize);
+        if (count <= 0) return 0;
+        var buffer = BlockBuffers.Pool.Rent(BufferFor(count));
         try
         {
             long done = 0;
@@ -298,6 +300,10 @@ internal static unsafe class DataCopier
         }
         finally { BlockBuffers.Pool.Return(buffer); }
     }
+
+    /// <summary>A pooled buffer for <paramref name="count"/> bytes, at most a block: a fresh 4 MiB array in a short
+    /// process is a page fault per 4 KiB, paid for nothing when the range is a small file's.</summary>
+    private static int BufferFor(long count) => (int)Math.Min(BlockSize, count);
 
     private static readonly byte[] Zeros = new byte[64 * 1024];
 

@@ -38,7 +38,7 @@ public sealed partial class ServeSession
             while (pos < end)
             {
                 int want = (int)Math.Min(Wire.MaxBlock, end - pos);
-                var block = encoder.NextBuffer();
+                var block = encoder.NextBuffer(want);
                 int n;
                 try { n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path); }
                 catch (BcmrException)

@@ -255,7 +255,7 @@ internal sealed partial class RemoteTransfer
             while (pos < end)
             {
                 int want = (int)Math.Min(Wire.MaxBlock, end - pos);
-                var block = encoder.NextBuffer();
+                var block = encoder.NextBuffer(want);
                 try
                 {
                     if (Fs.ReadFull(s.Source!, block.AsSpan(0, want), pos, f.Local) != want)

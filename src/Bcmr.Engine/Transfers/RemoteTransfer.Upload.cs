@@ -76,7 +76,9 @@ internal sealed partial class RemoteTransfer
     /// for every reply. Returns the loss, if any.</summary>
     private BcmrException? SendAll(ServeClient c, RemoteSpec dst, FileQueue<UploadFile> queue)
     {
-        var buffer = BlockBuffers.Pool.Rent(Wire.MaxBlock);
+        // Rented by the first file that deduplicates (a large one): a process that sends small files never touches
+        // 4 MiB it does not need (fresh pages are a fault each, about a tenth of a 100-file sync, bench/RESULTS.md).
+        byte[]? dedupBuffer = null;
         var encoder = new BlockEncoder(EncoderWorkers, _threads);
         try
         {
@@ -102,7 +104,7 @@ internal sealed partial class RemoteTransfer
                 try
                 {
                     if (f.Stripe is not null) SendStripe(c, dst, f, encoder);
-                    else SendFile(c, dst, f, buffer, encoder);
+                    else SendFile(c, dst, f, ref dedupBuffer, encoder);
                 }
                 catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed && !_ct.IsCancellationRequested)
                 {
@@ -116,7 +118,7 @@ internal sealed partial class RemoteTransfer
         finally
         {
             encoder.Dispose();
-            BlockBuffers.Pool.Return(buffer);
+            if (dedupBuffer is not null) BlockBuffers.Pool.Return(dedupBuffer);
         }
     }
 
@@ -331,8 +333,8 @@ internal sealed partial class RemoteTransfer
     /// <summary>Put, the file's bytes from its offset in Data frames of up to 4 MiB, Done; the reply (and with -V the
     /// server's re-read hash) is turned into a result later, in order. This thread reads, hashes and writes every
     /// block; <paramref name="encoder"/> compresses the ones the probe wants compressed on its workers meanwhile.
-    /// <paramref name="buffer"/> is for the prefix of a resumed file.</summary>
-    private void SendFile(ServeClient c, RemoteSpec dst, UploadFile f, byte[] buffer, BlockEncoder encoder)
+    /// <paramref name="dedupBuffer"/> is the lane's block buffer for deduplicated sends, rented on first use.</summary>
+    private void SendFile(ServeClient c, RemoteSpec dst, UploadFile f, ref byte[]? dedupBuffer, BlockEncoder encoder)
     {
         var shown = dst.WithPath(f.Remote).ToString();
         var clock = Stopwatch.StartNew();
@@ -375,7 +377,7 @@ internal sealed partial class RemoteTransfer
             {
                 if (offset == 0 && size >= DedupThreshold && (c.Caps & Caps.Dedup) != 0)
                 {
-                    SendDeduplicated(c, f, shown, h, before, buffer, encoder, hasher, cur, clock);
+                    SendDeduplicated(c, f, shown, h, before, dedupBuffer ??= BlockBuffers.Pool.Rent(Wire.MaxBlock), encoder, hasher, cur, clock);
                     return;
                 }
                 var reply = new SingleReply();
@@ -387,7 +389,7 @@ internal sealed partial class RemoteTransfer
                     while (pos < size)
                     {
                         int want = (int)Math.Min(Wire.MaxBlock, size - pos);
-                        var block = encoder.NextBuffer();
+                        var block = encoder.NextBuffer(want);
                         try
                         {
                             int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, f.Local);
@@ -511,7 +513,7 @@ internal sealed partial class RemoteTransfer
                         _tracker.AddBytes(cur, want);
                         continue;
                     }
-                    var block = encoder.NextBuffer();
+                    var block = encoder.NextBuffer(want);
                     try
                     {
                         if (Fs.ReadFull(h, block.AsSpan(0, want), at, f.Local) != want)

@@ -97,6 +97,45 @@ public sealed class BlockEncoderTests
         if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
     }
 
+    [Theory]
+    [InlineData(WireCodec.Zstd, 2)]
+    [InlineData(WireCodec.Lz4, 0)]
+    public void Buffers_are_sized_by_what_is_asked_and_grow_for_a_bigger_block_with_every_byte_intact(WireCodec codec, int workers) =>
+        WithinLimit(() =>
+        {
+            // Small files first (a sync of small files must not fault in 4 MiB per slot), then a two-block file whose
+            // blocks need the full size, then a small one again: every file arrives byte-identical.
+            var text = BlockCodecTests.SourceText(2 * Block, 33);
+            var files = new[] { 100, 5000, Block + 7, 3 }.Select((n, i) => text.AsSpan(i * 11, n).ToArray()).ToArray();
+            using var encoder = new BlockEncoder(workers);
+            var probe = new CompressionProbe(codec);
+            var recorder = new Recorder();
+            int smallest = int.MaxValue;
+            foreach (var file in files)
+            {
+                encoder.Begin(probe, null, recorder.Write);
+                for (int pos = 0; pos < file.Length; pos += Block)
+                {
+                    int n = Math.Min(Block, file.Length - pos);
+                    var buffer = encoder.NextBuffer(n);
+                    Assert.True(buffer.Length >= n, $"asked {n}, got {buffer.Length}");
+                    smallest = Math.Min(smallest, buffer.Length);
+                    file.AsSpan(pos, n).CopyTo(buffer);
+                    encoder.Add(n, last: pos + n == file.Length);
+                }
+                encoder.Finish();
+            }
+            Assert.True(smallest < 64 * 1024, $"the first small file got a {smallest}-byte buffer");
+            Assert.Equal(Concat(files), recorder.Decoded());
+            // More than the buffer holds is refused, not read past its end.
+            using var fresh = new BlockEncoder(workers);
+            fresh.Begin(probe, null, recorder.Write);
+            var small = fresh.NextBuffer(10);
+            Assert.True(small.Length < Block, $"a 10-byte block got {small.Length} bytes");
+            Assert.Throws<ArgumentOutOfRangeException>(() => fresh.Add(small.Length + 1, last: true));
+            fresh.Abandon();
+        });
+
     public static TheoryData<WireCodec, int> CodecsAndWorkers => new()
     {
         { WireCodec.Zstd, 2 }, { WireCodec.Lz4, 2 }, { WireCodec.Zstd, 1 }, { WireCodec.Lz4, 3 }, { WireCodec.Zstd, 0 },
