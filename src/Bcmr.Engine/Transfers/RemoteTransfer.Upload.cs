@@ -79,6 +79,9 @@ internal sealed partial class RemoteTransfer
         // Rented by the first file that deduplicates (a large one): a process that sends small files never touches
         // 4 MiB it does not need (fresh pages are a fault each, about a tenth of a 100-file sync, bench/RESULTS.md).
         byte[]? dedupBuffer = null;
+        // One hasher for the lane's files, reset for each: a hasher is 10 KiB, and one per file was a seventh of the
+        // client's CPU in a 1 000-file sync (allocation, zeroing, the collections it caused; bench/RESULTS.md).
+        var hasher = Blake3Hasher.Create();
         var encoder = new BlockEncoder(EncoderWorkers, _threads);
         try
         {
@@ -104,7 +107,7 @@ internal sealed partial class RemoteTransfer
                 try
                 {
                     if (f.Stripe is not null) SendStripe(c, dst, f, encoder);
-                    else SendFile(c, dst, f, ref dedupBuffer, encoder);
+                    else SendFile(c, dst, f, ref dedupBuffer, encoder, hasher);
                 }
                 catch (BcmrException e) when (e.Code == BcmrErrorCode.ConnectionFailed && !_ct.IsCancellationRequested)
                 {
@@ -333,8 +336,9 @@ internal sealed partial class RemoteTransfer
     /// <summary>Put, the file's bytes from its offset in Data frames of up to 4 MiB, Done; the reply (and with -V the
     /// server's re-read hash) is turned into a result later, in order. This thread reads, hashes and writes every
     /// block; <paramref name="encoder"/> compresses the ones the probe wants compressed on its workers meanwhile.
-    /// <paramref name="dedupBuffer"/> is the lane's block buffer for deduplicated sends, rented on first use.</summary>
-    private void SendFile(ServeClient c, RemoteSpec dst, UploadFile f, ref byte[]? dedupBuffer, BlockEncoder encoder)
+    /// <paramref name="dedupBuffer"/> is the lane's block buffer for deduplicated sends, rented on first use;
+    /// <paramref name="hasher"/> the lane's, reset here (nothing keeps it past this call).</summary>
+    private void SendFile(ServeClient c, RemoteSpec dst, UploadFile f, ref byte[]? dedupBuffer, BlockEncoder encoder, Blake3Hasher hasher)
     {
         var shown = dst.WithPath(f.Remote).ToString();
         var clock = Stopwatch.StartNew();
@@ -354,7 +358,7 @@ internal sealed partial class RemoteTransfer
         {
             long size = before.Size;
             long offset = f.Offset <= size ? f.Offset : 0;
-            var hasher = Blake3Hasher.Create();
+            hasher.Reset();
             var cur = _tracker.StartFile(f.Local, size);
             BcmrException? local = null;
             long pos = 0;

@@ -136,6 +136,28 @@ public sealed class BlockEncoderTests
             fresh.Abandon();
         });
 
+    [Fact]
+    public void While_probing_a_block_whose_first_64_KiB_does_not_compress_goes_raw_and_once_compressing_it_is_tried_whole() =>
+        WithinLimit(() =>
+        {
+            // 64 KiB of random bytes, then text: as a whole it compresses well, its sample does not.
+            var head = new byte[BlockEncoder.ProbeSample];
+            new Random(5).NextBytes(head);
+            var block = Concat(head, BlockCodecTests.SourceText(Block - head.Length, 8));
+            Assert.True(BlockCodec.TryEncode(WireCodec.Zstd, block, new byte[BlockCodec.MaxCompressedSize(Block)], out _));
+            using var encoder = new BlockEncoder(0);
+            var probe = new CompressionProbe(WireCodec.Zstd);
+            var recorder = new Recorder();
+            Send(encoder, block, probe, null, recorder.Write);
+            Assert.Equal(WireCodec.None, Assert.Single(recorder.Frames).Codec);
+            Assert.True(probe.LastMissed);
+            // Text compresses and the probe hears it; the same block is then compressed whole.
+            Send(encoder, BlockCodecTests.SourceText(Block, 9), probe, null, recorder.Write);
+            Send(encoder, block, probe, null, recorder.Write);
+            Assert.Equal([WireCodec.None, WireCodec.Zstd, WireCodec.Zstd], recorder.Frames.Select(f => f.Codec));
+            Assert.Equal(Concat(block, BlockCodecTests.SourceText(Block, 9), block), recorder.Decoded());
+        });
+
     public static TheoryData<WireCodec, int> CodecsAndWorkers => new()
     {
         { WireCodec.Zstd, 2 }, { WireCodec.Lz4, 2 }, { WireCodec.Zstd, 1 }, { WireCodec.Lz4, 3 }, { WireCodec.Zstd, 0 },
