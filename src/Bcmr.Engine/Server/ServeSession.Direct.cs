@@ -49,6 +49,7 @@ public sealed partial class ServeSession
         {
             Log($"direct channel: listening on {listener.Address} for {_options.RendezvousTimeout.TotalSeconds:0} s");
             Send(new DirectChannelReady(listener.Address, listener.Secret));
+            FlushReplies(); // here, before the watcher thread below takes over the control connection's input
 
             using var controlGone = new CancellationTokenSource();
             var watcher = new Thread(() => WatchControl(controlGone)) { IsBackground = true, Name = "bcmr-serve-control" };

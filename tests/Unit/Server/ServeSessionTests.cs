@@ -43,6 +43,45 @@ public sealed class ServeSessionTests : IDisposable
         Assert.Equal(new Welcome(1, Caps.Sync), e.Handshake(Caps.Sync | Caps.Lz4 | Caps.Zstd | Caps.Dedup));
     }
 
+    /// <summary>Counts the writes that reach the connection.</summary>
+    private sealed class CountingOutput : MemoryStream
+    {
+        public int Writes;
+        public override void Write(byte[] buffer, int offset, int count) { Writes++; base.Write(buffer, offset, count); }
+        public override void Write(ReadOnlySpan<byte> buffer) { Writes++; base.Write(buffer); }
+    }
+
+    [Fact]
+    public void Replies_to_requests_that_arrived_together_leave_together_and_each_one_before_the_server_waits()
+    {
+        // 200 Stats in one burst: their replies go out in a few writes (the output buffer's worth each), not 200.
+        File.WriteAllBytes(_t["a"], Random(10, 3));
+        var input = new MemoryStream();
+        var w = new FrameWriter(input);
+        w.Write(new Hello(Wire.Version, 0));
+        for (int i = 0; i < 200; i++) w.Write(new StatRequest("a"));
+        w.Write(Done.Instance);
+        w.Flush();
+        input.Position = 0;
+        var output = new CountingOutput();
+        using (var session = new ServeSession(input, output, new ServeOptions { Root = Root, Settings = TestSettings.Isolated }))
+            Assert.Equal(ServeEnd.Done, session.Run());
+        output.Position = 0;
+        var reader = new FrameReader(new MemoryStream(output.ToArray()));
+        Assert.IsType<Welcome>(reader.ReadMessage());
+        for (int i = 0; i < 200; i++) Assert.Equal(10UL, Assert.IsType<StatResponse>(reader.ReadMessage()).Size);
+        Assert.True(output.Writes <= 3, $"{output.Writes} writes for 201 replies");
+
+        // One request at a time, the server answers each before it waits for the next: the client gets every reply
+        // without sending anything more (a reply held back for the next request would hang this).
+        using var c = Open();
+        for (int i = 0; i < 3; i++)
+        {
+            c.Send(new StatRequest("a"));
+            Assert.Equal(10UL, Assert.IsType<StatResponse>(c.Receive()).Size);
+        }
+    }
+
     [Fact]
     public void A_Done_right_after_a_Put_ends_the_Put_not_the_session()
     {
