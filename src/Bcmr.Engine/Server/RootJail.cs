@@ -172,6 +172,10 @@ public sealed class RootJail
     /// </summary>
     private string CanonicalizeInRememberedParent(string absolute, string forMessages)
     {
+        // A directory walked as the parent of an earlier path (a sync's SetMeta resolves the parent of each file it
+        // times) is named from memory too.
+        lock (_walked)
+            if (_walked.TryGetValue(absolute, out var remembered)) return remembered;
         int slash = absolute.LastIndexOf('/');
         var last = absolute[(slash + 1)..];
         if (slash <= 0 || last is "" or "." or "..") return Canonicalize(absolute, forMessages);
@@ -196,7 +200,30 @@ public sealed class RootJail
     /// <summary>The session changed the tree (removed or renamed something): parents walked before are walked again.</summary>
     public void ForgetWalks()
     {
-        lock (_walked) _walked.Clear();
+        lock (_walked)
+        {
+            _walked.Clear();
+            _directories.Clear();
+        }
+    }
+
+    /// <summary>Canonical directories this session found or made (without a jail): a tree of files upload into a few
+    /// directories, and each Put checked its parent with a stat. Forgotten with the walks.</summary>
+    private readonly HashSet<string> _directories = new(StringComparer.Ordinal);
+
+    public bool IsKnownDirectory(string canonical)
+    {
+        lock (_walked) return _directories.Contains(canonical);
+    }
+
+    public void RememberDirectory(string canonical)
+    {
+        if (Root != "/") return; // with a jail nothing is taken from memory
+        lock (_walked)
+        {
+            if (_directories.Count >= MaxRememberedParents) _directories.Clear();
+            _directories.Add(canonical);
+        }
     }
 
     /// <summary>Walks <paramref name="path"/> from <paramref name="from"/> ("/" for an absolute path; else a canonical

@@ -357,6 +357,7 @@ public sealed partial class ServeSession
     /// the root, so the missing part holds no symlinks).</summary>
     private void MakeDirectories(string path)
     {
+        if (_jail.IsKnownDirectory(path)) return;
         var missing = new Stack<string>();
         var probe = path;
         while (true)
@@ -377,6 +378,7 @@ public sealed partial class ServeSession
             try { Fs.MakeDirectory(dir, 0x1FF); }
             catch (BcmrException e) when (e.Code == BcmrErrorCode.AlreadyExists && Fs.TryStat(dir) is { Kind: EntryKind.Directory }) { }
         }
+        _jail.RememberDirectory(path);
     }
 
     /// <summary>A new staging file beside <paramref name="dst"/> in the pinned <paramref name="dir"/> (mode 0666 less
