@@ -173,7 +173,9 @@ public class ResumeTests
     {
         using var s = new Scene(200L * 1024 * 1024);
         long recorded = Interrupt(s, at: 70L * 1024 * 1024);
-        Assert.Equal(64L * 1024 * 1024, recorded);
+        // Killed past 70 MiB: the session holds the first checkpoint, or the second when the copy ran on past 128 MiB
+        // before the kill landed (a busy runner); either way whole checkpoints, and resume must read back exactly those.
+        Assert.True(recorded is 64L * 1024 * 1024 or 128L * 1024 * 1024, $"recorded {recorded} bytes");
         var r = s.Copy("-C");
         AssertCopied(s, r);
         Assert.Equal(recorded, FileLine(r).GetProperty("resume_check_bytes").GetInt64());
