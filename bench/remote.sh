@@ -28,6 +28,7 @@ mkdir -p "$DIR" "$DEST/home"
 SSHD=$DIR/sshd
 SHARED=$(cd .. && pwd)/shared
 PORT=$PORT DIR=$SSHD bash "$SHARED/tools/sshd-loopback.sh" >/dev/null
+trap 'kill "$(cat "$SSHD/sshd.pid")" 2>/dev/null || true' EXIT # the sshd it started outlived every run before
 HOST=bench
 # The remote bcmr serves $DEST/home (its HOME), so the benchmark never touches the real home.
 wrap() { printf '#!/bin/sh\nexport HOME=%s/home XDG_DATA_HOME=%s/home/.xdg\nexec %s "$@"\n' "$DEST" "$DEST" "$1" > "$2"; chmod +x "$2"; }
