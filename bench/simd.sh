@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shipped bcmr (a C launcher that starts bcmr.x86-64-v2/-v3/-v4 beside it, chosen by cpuid) against b3sum, in the
 # same hyperfine runs: `hash` with one thread and with default threads on a cached file, every image forced with
-# BCMR_SIMD=portable, and the start-up cost of the hand-over (`bcmr --version`). Issue 17.
+# BCMR_SIMD=portable, and start-up (`bcmr --version`) beside a Native AOT hello-world. Issue 17.
 #
 #   bash bench/simd.sh            # SIZE_MIB=1024 RUNS=10
 #   SKIP_PUBLISH=1 bash bench/simd.sh
@@ -49,8 +49,20 @@ for threads in 1 default; do
     hyperfine -N --warmup 2 --runs "$runs" --export-json "$work/h$threads.json" "${cmds[@]}" >/dev/null
     ratios "$work/h$threads.json"
 done
+# The floor to compare with: a Native AOT hello-world built with the SDK's defaults, and /bin/true (one exec).
+mkdir -p "$work/hello"
+cat > "$work/hello/hello.csproj" <<'XML'
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><PublishAot>true</PublishAot>
+    <InvariantGlobalization>true</InvariantGlobalization></PropertyGroup>
+</Project>
+XML
+echo 'System.Console.WriteLine("hello");' > "$work/hello/Program.cs"
+dotnet publish "$work/hello" -c Release -r linux-x64 -o "$work/hello/out" >/dev/null
 echo "== start-up: bcmr --version"
-hyperfine -N --warmup 5 --runs 50 --export-json "$work/v.json" \
+hyperfine -N --warmup 20 --runs 300 --export-json "$work/v.json" \
+    -n "Native AOT hello-world (SDK defaults)" "$work/hello/out/hello" \
+    -n "/bin/true" "/bin/true" \
     -n "portable image, no hand-over" "env BCMR_SIMD=portable $out/bcmr.x86-64-v2 --version" \
     -n "shipped bcmr (launcher, one execv)" "$out/bcmr --version" \
     -n "best image started directly" "$out/bcmr.x86-64-v$(grep -q avx512f /proc/cpuinfo && echo 4 || echo 3) --version" >/dev/null

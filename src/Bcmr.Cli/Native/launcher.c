@@ -1,6 +1,6 @@
 /*
  * The `bcmr` users run: a small static C program that starts the Native AOT image built for this CPU's x86-64
- * level, bcmr.x86-64-v4 (AVX-512), -v3 (AVX2) or -v2 (any x86-64 since 2009), found beside it (SimdImage.cs).
+ * level, bcmr.x86-64-v4 (AVX-512), -v3 (AVX2) or -v2 (any x86-64 since 2009), found beside it (cpu_level.h).
  *
  * It replaced the portable .NET image as the program that chooses: that image paid for loading a 7 MiB program only
  * to exec another (3.4 ms of an 18.7 ms `bcmr --version`; this launcher costs about 0.3 ms, bench/RESULTS.md).
@@ -20,8 +20,7 @@
 int main(int argc, char **argv)
 {
     (void)argc;
-    const char *simd = getenv("BCMR_SIMD");
-    int cpu = simd && strcmp(simd, "portable") == 0 ? 2 : bcmr_detect_cpu_level();
+    int wanted = bcmr_wanted_level();
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 16);
     if (n <= 0) {
@@ -31,9 +30,9 @@ int main(int argc, char **argv)
     self[n] = '\0';
     int failure = ENOENT;
     char tried[PATH_MAX + 16] = "";
-    for (int level = cpu; level >= 2; level--) {
+    for (int level = wanted; level >= 2; level--) {
         char image[PATH_MAX + 16];
-        snprintf(image, sizeof image, "%s.x86-64-v%d", self, level);
+        bcmr_image_path(image, sizeof image, self, level); /* fits: self is at most PATH_MAX - 16 */
         execv(image, argv); /* returns only when it failed: try the next level down */
         if (errno != ENOENT || level == 2) {
             failure = errno;
