@@ -78,6 +78,45 @@ public sealed unsafe class Blake3Hasher
     /// <summary>Plain BLAKE3 hashing.</summary>
     public static Blake3Hasher Create() => Create(Blake3HashMany.Default);
 
+    // Plain hashers given back by code that hashes one file after another (a hasher is 10 KiB: one per file was a
+    // seventh of the client's CPU in a 1 000-file sync, as allocation, zeroing and the collections it caused;
+    // bench/RESULTS.md, session 15). Capped: a burst of parallel files must not pin memory for good.
+    private const int SpareCap = 16;
+    private static readonly Blake3Hasher[] s_spare = new Blake3Hasher[SpareCap];
+    private static int s_spareCount;
+    private static readonly object s_spareLock = new();
+
+    /// <summary>A plain hasher at its start: one given back through <see cref="Return"/>, reset, or a new one.</summary>
+    internal static Blake3Hasher Rent()
+    {
+        Blake3Hasher? spare = null;
+        lock (s_spareLock)
+        {
+            if (s_spareCount > 0)
+            {
+                spare = s_spare[--s_spareCount];
+                s_spare[s_spareCount] = null!;
+            }
+        }
+        if (spare is null) return Create();
+        spare.Reset();
+        return spare;
+    }
+
+    /// <summary>Gives a hasher back for <see cref="Rent"/>. The caller must not touch it again. Keyed and derive-key
+    /// hashers, and hashers of another SIMD path (tests), are not kept.</summary>
+    internal static void Return(Blake3Hasher hasher)
+    {
+        if (hasher._flags != 0 || hasher._simd != Blake3HashMany.Default) return;
+        lock (s_spareLock)
+        {
+            // Given back twice, it would be rented to two files at once and mix their bytes: keep it once.
+            for (int i = 0; i < s_spareCount; i++)
+                if (ReferenceEquals(s_spare[i], hasher)) return;
+            if (s_spareCount < SpareCap) s_spare[s_spareCount++] = hasher;
+        }
+    }
+
     /// <summary>Keyed hashing (a MAC / PRF); <paramref name="key"/> must be exactly 32 bytes.</summary>
     public static Blake3Hasher CreateKeyed(ReadOnlySpan<byte> key) => CreateKeyed(key, Blake3HashMany.Default);
 

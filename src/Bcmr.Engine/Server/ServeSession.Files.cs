@@ -169,7 +169,7 @@ public sealed partial class ServeSession
                     throw new BcmrException(BcmrErrorCode.InvalidArgument, path,
                         $"{path}: offset {r.Offset} is beyond the end of the file ({before.Size} bytes)");
                 long pos = (long)r.Offset;
-                var hasher = Fast ? null : Blake3Hasher.Create();
+                var hasher = Fast ? null : Blake3Hasher.Rent();
                 if (hasher is not null && pos > 0) HashRange(h, path, 0, pos, hasher);
                 if (hasher is null) TrySendWithSendfile(h, path, ref pos, before.Size);
                 pos = SendFile(h, path, pos, before.Size, hasher);
@@ -178,6 +178,7 @@ public sealed partial class ServeSession
                     throw new BcmrException(BcmrErrorCode.SourceChanged, path,
                         $"{path}: changed while being sent (size {before.Size} -> {after.Size}, sent up to {pos})");
                 Send(new OkResponse(hasher is null ? null : Hex(hasher.Finalize())));
+                if (hasher is not null) Blake3Hasher.Return(hasher);
             }
             catch (BcmrException e)
             {

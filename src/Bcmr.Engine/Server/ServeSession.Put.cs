@@ -109,12 +109,9 @@ public sealed partial class ServeSession
             lock (_lock) _activePut = null;
             put.Staged.Dispose();
             put.Dir.Dispose();
-            _spareHasher = put.Hasher;
+            Blake3Hasher.Return(put.Hasher);
         }
     }
-
-    /// <summary>The hasher of the last Put, reused by the next one (a new one is 10 KiB of state, per file).</summary>
-    private Blake3Hasher? _spareHasher;
 
     /// <summary>Uploads from this size on are checked against the free space before any byte is written.</summary>
     private const ulong SpaceCheckFrom = 1 << 20;
@@ -152,9 +149,7 @@ public sealed partial class ServeSession
             throw new BcmrException(BcmrErrorCode.DiskFull, dst,
                 $"{dst}: an upload of {r.Size} bytes refused: only {free} bytes are free on its filesystem (No space left on device)");
         var partial = dir.Name(Temporaries.PartialPath(dst));
-        var hasher = _spareHasher ?? Blake3Hasher.Create();
-        _spareHasher = null;
-        hasher.Reset();
+        var hasher = Blake3Hasher.Rent();
         long offset = (long)r.Offset;
         StagedFile staged;
         if (offset == 0)

@@ -607,17 +607,6 @@ internal sealed partial class RemoteTransfer
             staged.SetTimes(new FileMeta(EntryKind.File, f.Size, 0, f.Mtime, f.MtimeNsec, f.Mtime, f.MtimeNsec, 0, 0, 0, 0, 0));
     }
 
-    /// <summary>Hashers of completed downloads, reset for the next: a hasher is 10 KiB, and one per file was garbage
-    /// and page faults in a download of many small files (as it was in uploads, bench/RESULTS.md session 15).</summary>
-    private readonly System.Collections.Concurrent.ConcurrentBag<Blake3Hasher> _spareHashers = [];
-
-    private Blake3Hasher RentHasher()
-    {
-        if (!_spareHashers.TryTake(out var hasher)) return Blake3Hasher.Create();
-        hasher.Reset();
-        return hasher;
-    }
-
     private void RequestFile(ServeClient c, DownloadFile f)
     {
         var clock = Stopwatch.StartNew();
@@ -625,14 +614,14 @@ internal sealed partial class RemoteTransfer
         // Under FAST the server's Ok carries no hash, so a running hash here would have nothing to be compared with;
         // -V instead re-reads the file and compares it with the server's Hash of the source.
         bool fast = (c.Caps & Caps.Fast) != 0;
-        var hasher = fast ? null : RentHasher();
+        var hasher = fast ? null : Blake3Hasher.Rent();
         try
         {
             staged = StagedFile.OpenPartial(f.Local, 0x1B6);
             if (f.Offset > 0 && hasher is not null && DataCopier.HashRange(staged.Handle, staged.Path, 0, f.Offset, hasher) != f.Offset)
             {
                 f.Offset = 0;
-                hasher = Blake3Hasher.Create();
+                hasher.Reset();
             }
             staged.SetLength(f.Offset);
         }
@@ -693,7 +682,7 @@ internal sealed partial class RemoteTransfer
         if (error is null && r.Position != f.Size)
             error = new BcmrException(BcmrErrorCode.SourceChanged, f.Shown, $"{f.Shown}: received {r.Position} bytes, the listing said {f.Size} (it changed meanwhile); not committed");
         var hex = r.Hasher is null ? null : Blake3.ToHex(r.Hasher.Finalize());
-        if (r.Hasher is not null) _spareHashers.Add(r.Hasher); // the reply is done: nothing feeds it any more
+        if (r.Hasher is not null) Blake3Hasher.Return(r.Hasher); // the reply is done: nothing feeds it any more
         var suffixHex = r.SuffixHasher is null ? null : Blake3.ToHex(r.SuffixHasher.Finalize());
         if (error is null && hex is not null && r.Final is OkResponse { Hash: { } remoteHash } && remoteHash != hex && remoteHash != suffixHex)
             error = new BcmrException(BcmrErrorCode.CorruptData, f.Shown,

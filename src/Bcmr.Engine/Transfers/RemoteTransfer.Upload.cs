@@ -79,9 +79,8 @@ internal sealed partial class RemoteTransfer
         // Rented by the first file that deduplicates (a large one): a process that sends small files never touches
         // 4 MiB it does not need (fresh pages are a fault each, about a tenth of a 100-file sync, bench/RESULTS.md).
         byte[]? dedupBuffer = null;
-        // One hasher for the lane's files, reset for each: a hasher is 10 KiB, and one per file was a seventh of the
-        // client's CPU in a 1 000-file sync (allocation, zeroing, the collections it caused; bench/RESULTS.md).
-        var hasher = Blake3Hasher.Create();
+        // One hasher for the lane's files, reset for each (see Blake3Hasher.Rent).
+        var hasher = Blake3Hasher.Rent();
         var encoder = new BlockEncoder(EncoderWorkers, _threads);
         try
         {
@@ -122,6 +121,7 @@ internal sealed partial class RemoteTransfer
         {
             encoder.Dispose();
             if (dedupBuffer is not null) BlockBuffers.Pool.Return(dedupBuffer);
+            Blake3Hasher.Return(hasher);
         }
     }
 
