@@ -62,6 +62,8 @@ public sealed class JailRaceTests : IDisposable
         long flips = 0;
         var flipper = Flipper(root, outside, stop.Token, () => Interlocked.Increment(ref flips));
         var data = new byte[100];
+        int putsOk = 0;
+        var putErrors = new Dictionary<string, int>();
         using (var c = ServeConnection.InProcess(root))
         {
             c.Handshake(Caps.Extended);
@@ -74,7 +76,14 @@ public sealed class JailRaceTests : IDisposable
                 c.Send(new PutRequest($"d/f{i}", (ulong)data.Length, 0));
                 c.SendData(data);
                 c.Send(new CommitRequest(hash));
-                c.Receive(); // Ok, or an Error: refused or raced away, never written outside
+                // Ok, or an Error: refused or raced away, never written outside. Counted, so that a run where no Put
+                // succeeds says what the Puts got.
+                switch (c.Receive())
+                {
+                    case OkResponse: putsOk++; break;
+                    case ErrorResponse e: putErrors[e.Text.Replace(i.ToString(), "N")] = putErrors.GetValueOrDefault(e.Text.Replace(i.ToString(), "N")) + 1; break;
+                    case var m: putErrors[$"unexpected {m?.Type}"] = putErrors.GetValueOrDefault($"unexpected {m?.Type}") + 1; break;
+                }
                 if (i % 100 == 0)
                 {
                     c.Send(new MkdirRequest($"d/m{i}/n"));
@@ -109,7 +118,9 @@ public sealed class JailRaceTests : IDisposable
         // Where the Puts that succeeded are depends on where the flipper left things: root/d, or a "d" it moved aside
         // (d.aside*, d.real), and root/d itself may be the link to outside when it stopped (never followed here).
         var inside = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint };
-        Assert.True(Directory.EnumerateFiles(root, "f*", inside).Any(), "no Put succeeded at all");
+        Assert.True(Directory.EnumerateFiles(root, "f*", inside).Any(),
+            $"no Put succeeded at all ({putsOk} answered Ok, {flips} flips; errors: " +
+            string.Join("; ", putErrors.OrderByDescending(p => p.Value).Take(5).Select(p => $"{p.Value} x {p.Key}")) + ")");
     }
 
     [Fact]
