@@ -36,6 +36,17 @@ public sealed class RemoveSummary
 /// as operands; a directory is removed only after everything in it was.</summary>
 public static class Remover
 {
+    /// <summary>Removes <paramref name="path"/> and everything under it, links as links (rm -rf); what cannot be removed
+    /// stays, and the first failure is thrown, naming its entry and cause.</summary>
+    public static void RemoveTree(string path, CancellationToken ct = default)
+    {
+        RemoveResult? first = null;
+        Run(new RemoveRequest { Paths = [path], Recursive = true, Force = true },
+            r => { if (r.Status == RemoveStatus.Failed) first ??= r; }, ct);
+        if (first is not null)
+            throw new BcmrException(first.ErrorCode ?? BcmrErrorCode.PermissionDenied, first.Path, first.Message ?? $"{first.Path}: not removed");
+    }
+
     public static RemoveSummary Run(RemoveRequest request, Action<RemoveResult>? onResult = null, CancellationToken ct = default)
     {
         var excludes = request.Excludes.Select(e => new Regex(e, RegexOptions.CultureInvariant)).ToArray();

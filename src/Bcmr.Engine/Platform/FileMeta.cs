@@ -21,6 +21,13 @@ internal readonly record struct FileMeta(
     public bool SameFileAs(in FileMeta other) =>
         Inode != 0 && Inode == other.Inode && Device == other.Device;
 
+    /// <summary>Whether <paramref name="later"/>, a later stat of the same file, shows no change since this one: same
+    /// size, mtime and ctime (any write, chmod or rename moves ctime, and no call sets it back). A hash read between
+    /// the two stats may be remembered for the file.</summary>
+    public bool UnchangedAt(in FileMeta later) =>
+        Size == later.Size && MtimeSec == later.MtimeSec && MtimeNsec == later.MtimeNsec
+        && CtimeSec == later.CtimeSec && CtimeNsec == later.CtimeNsec;
+
     public bool LooksSparse => Kind == EntryKind.File && AllocatedBytes + 4096 <= Size;
 
     public DateTime MtimeUtc => DateTime.UnixEpoch.AddTicks(MtimeSec * TimeSpan.TicksPerSecond + MtimeNsec / 100);

@@ -131,12 +131,9 @@ public sealed partial class ServeSession
         var hasher = Blake3Hasher.Create();
         HashRange(h, path, start, end - start, hasher);
         var hex = Hex(hasher.Finalize());
-        if (whole && Unchanged(before, Fs.Fstat(h, path))) Hashes.Put(path, before, hex);
+        if (whole && before.UnchangedAt(Fs.Fstat(h, path))) Hashes.Put(path, before, hex);
         return new HashResponse(hex);
     }
-
-    private static bool Unchanged(in FileMeta a, in FileMeta b) =>
-        a.Size == b.Size && a.MtimeSec == b.MtimeSec && a.MtimeNsec == b.MtimeNsec && a.CtimeSec == b.CtimeSec && a.CtimeNsec == b.CtimeNsec;
 
     /// <summary>
     /// Get{path, offset}: the bytes from offset to the end, in Data frames of up to 4 MiB, then Ok with the hex BLAKE3

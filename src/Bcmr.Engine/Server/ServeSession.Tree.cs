@@ -36,13 +36,7 @@ public sealed partial class ServeSession
             if (meta is null) return OkResponse.Empty;
             if (meta.Value.Kind != EntryKind.Directory) Fs.DeleteFile(dir.Target);
             else if (!r.Recursive) Fs.RemoveDirectory(dir.Target);
-            else
-            {
-                string? first = null;
-                Local.Remover.Run(new Local.RemoveRequest { Paths = [dir.Target], Recursive = true, Force = true },
-                    result => { if (result.Status == RemoveStatus.Failed) first ??= result.Message; });
-                if (first is not null) throw new BcmrException(BcmrErrorCode.PermissionDenied, path, first);
-            }
+            else Local.Remover.RemoveTree(dir.Target);
             if (Sync) Fs.FlushDirectory(dir.Opened);
         }
         catch (BcmrException e) { throw new BcmrException(e.Code, path, dir.Shown(e.Message), e); }

@@ -269,8 +269,7 @@ internal static class SyncPlanner
         string hex;
         try { hex = Blake3.ToHex(Blake3.HashFile(path, 1)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BcmrException.FromIo(e, path); }
-        if (cache is not null && Fs.TryStat(path) is { } after && after.Size == before.Size && after.MtimeSec == before.MtimeSec
-            && after.MtimeNsec == before.MtimeNsec && after.CtimeSec == before.CtimeSec && after.CtimeNsec == before.CtimeNsec)
+        if (cache is not null && Fs.TryStat(path) is { } after && before.UnchangedAt(after))
             cache.Put(path, before, hex);
         return hex;
     }

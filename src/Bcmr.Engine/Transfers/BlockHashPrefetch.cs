@@ -44,12 +44,8 @@ internal sealed class BlockHashPrefetch : IDisposable
         try { _work.Wait(ct); }
         catch (AggregateException) { return null; }
         if (_work.Result is not { } done) return null;
-        return Same(done.Meta, opened) ? done.Hashes : null;
+        return done.Meta.SameFileAs(opened) && done.Meta.UnchangedAt(opened) ? done.Hashes : null;
     }
-
-    private static bool Same(in FileMeta a, in FileMeta b) =>
-        a.SameFileAs(b) && a.Size == b.Size && a.MtimeSec == b.MtimeSec && a.MtimeNsec == b.MtimeNsec
-        && a.CtimeSec == b.CtimeSec && a.CtimeNsec == b.CtimeNsec;
 
     private (FileMeta, byte[])? Hash()
     {
@@ -60,7 +56,7 @@ internal sealed class BlockHashPrefetch : IDisposable
             var before = Fs.Fstat(h, _path);
             var hashes = OfFile(h, _path, before.Size, buffer, _stop.Token);
             var after = Fs.Fstat(h, _path);
-            return Same(after, before) ? (before, hashes) : null;
+            return before.SameFileAs(after) && before.UnchangedAt(after) ? (before, hashes) : null;
         }
         catch (Exception e) when (e is BcmrException or OperationCanceledException) { return null; }
         finally

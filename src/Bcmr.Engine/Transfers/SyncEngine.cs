@@ -318,13 +318,7 @@ public static class SyncEngine
                         MakeRoomForBackup(backup);
                         Fs.Rename(path, backup, replace: true);
                     }
-                    else
-                    {
-                        string? first = null;
-                        Remover.Run(new Local.RemoveRequest { Paths = [path], Recursive = true, Force = true },
-                            r => { if (r.Status == RemoveStatus.Failed) first ??= r.Message; }, ct);
-                        if (first is not null) throw new BcmrException(BcmrErrorCode.PermissionDenied, path, first);
-                    }
+                    else Remover.RemoveTree(path, ct);
                 }
                 else
                 {
