@@ -45,7 +45,9 @@ internal static class SyncPlanner
     /// (--delete-excluded).</summary>
     private enum Exclusion { None, Kept, Removable }
 
-    private readonly record struct Node(EntryKind Kind, long Size, long MtimeSec, string Path, string? LinkTarget, Exclusion Exclusion)
+    // No path: a tree of 100 000 files held each one's full path twice more (both sides), a fifth of the plan's
+    // memory (bench/RESULTS.md, session 16). The rare comparison that needs one asks its side (Collector.PathOf).
+    private readonly record struct Node(EntryKind Kind, long Size, long MtimeSec, string? LinkTarget, Exclusion Exclusion)
     {
         public bool IsDirectory => Kind == EntryKind.Directory;
     }
@@ -155,7 +157,7 @@ internal static class SyncPlanner
             else if (!o.SizeOnly && sv.MtimeSec != tv.MtimeSec) plan.Copies.Add(CopyAction(o, SyncActionKind.Update, SyncReason.Mtime, below, sv));
             else plan.Unchanged++;
         }
-        CompareContents(o, plan, compareByHash, ct);
+        CompareContents(o, plan, compareByHash, src, dst, ct);
         plan.Copies.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
         return plan;
 
@@ -219,7 +221,8 @@ internal static class SyncPlanner
 
     /// <summary>Files of equal size, compared by BLAKE3: each side hashes its own (the server its files, all the
     /// requests sent before the first answer is read), so no file data crosses the wire to compare.</summary>
-    private static void CompareContents(SyncPlanSettings o, SyncPlan plan, List<(string Below, Node Src, Node Dst)> pairs, CancellationToken ct)
+    private static void CompareContents(SyncPlanSettings o, SyncPlan plan, List<(string Below, Node Src, Node Dst)> pairs,
+        Collector src, Collector dst, CancellationToken ct)
     {
         if (pairs.Count == 0) return;
         var client = o.Client;
@@ -230,18 +233,18 @@ internal static class SyncPlanner
             for (int i = 0; i < pairs.Count; i++)
             {
                 remoteHashes[i] = new SingleReply();
-                client.Send(new HashRequest(srcRemote ? pairs[i].Src.Path : pairs[i].Dst.Path, 0, null), remoteHashes[i], ct);
+                client.Send(new HashRequest(srcRemote ? src.PathOf(pairs[i].Below) : dst.PathOf(pairs[i].Below), 0, null), remoteHashes[i], ct);
             }
             client.Flush();
         }
         for (int i = 0; i < pairs.Count; i++)
         {
-            var (below, s, d) = pairs[i];
+            var (below, s, _) = pairs[i];
             bool same;
             try
             {
-                var a = srcRemote ? RemoteHash(client!, remoteHashes[i], s.Path, ct) : LocalHash(s.Path, o.SourceHashes);
-                var b = client is not null && !srcRemote ? RemoteHash(client, remoteHashes[i], d.Path, ct) : LocalHash(d.Path, o.DestinationHashes);
+                var a = srcRemote ? RemoteHash(client!, remoteHashes[i], src.PathOf(below), ct) : LocalHash(src.PathOf(below), o.SourceHashes);
+                var b = client is not null && !srcRemote ? RemoteHash(client, remoteHashes[i], dst.PathOf(below), ct) : LocalHash(dst.PathOf(below), o.DestinationHashes);
                 same = a == b;
             }
             catch (BcmrException e)
@@ -276,6 +279,7 @@ internal static class SyncPlanner
 
     private static void Walk(SyncPlanSettings o, RemoteSpec? spec, in TreeNode root, SymlinkPolicy policy, Collector into, CancellationToken ct)
     {
+        into.Root = root.Path;
         // The destination is listed whole: its excluded entries are marked, not left out (see Collector).
         var filter = into.Destination ? new PathFilter([]) : o.Filter;
         if (spec is null) LocalTree.Walk(root, policy, filter, into, ct, withMeta: true);
@@ -293,6 +297,12 @@ internal static class SyncPlanner
 
         public List<(string Path, Node Node)> Nodes { get; } = new();
         public bool Destination => destination;
+        /// <summary>The walked root's own path (local, or the server's).</summary>
+        public string Root { get; set; } = "";
+
+        /// <summary>The path of an entry below the root, as the walk named it (the hash caches are keyed by it).</summary>
+        public string PathOf(string below) =>
+            below.Length == 0 ? Root : (destination ? o.DestinationSpec : o.SourceSpec) is null ? Path.Join(Root, below) : RemoteSpec.Join(Root, below);
         public BcmrException? Failure { get; private set; }
 
         public bool Enter(in TreeNode directory)
@@ -301,11 +311,11 @@ internal static class SyncPlanner
             {
                 // Kept like an excluded entry, so that the directories above it are never removed whole (its parent
                 // may be extraneous: it is then emptied of everything else, and stays).
-                Nodes.Add((directory.Relative, new Node(EntryKind.Directory, 0, directory.MtimeSec, directory.Path, null, Exclusion.Kept)));
+                Nodes.Add((directory.Relative, new Node(EntryKind.Directory, 0, directory.MtimeSec, null, Exclusion.Kept)));
                 return false;
             }
             var exclusion = Excluded(directory);
-            Nodes.Add((directory.Relative, new Node(EntryKind.Directory, 0, directory.MtimeSec, directory.Path, null, exclusion)));
+            Nodes.Add((directory.Relative, new Node(EntryKind.Directory, 0, directory.MtimeSec, null, exclusion)));
             if (exclusion == Exclusion.Removable) _removableUnder ??= directory.Relative + "/";
             return exclusion != Exclusion.Kept;
         }
@@ -314,16 +324,16 @@ internal static class SyncPlanner
         {
             if (IsBackup(entry))
             {
-                Nodes.Add((entry.Relative, new Node(entry.Kind, entry.Size, entry.MtimeSec, entry.Path, null, Exclusion.Kept)));
+                Nodes.Add((entry.Relative, new Node(entry.Kind, entry.Size, entry.MtimeSec, null, Exclusion.Kept)));
                 return;
             }
             string? target = entry.Kind == EntryKind.Symlink ? Fs.ReadLink(entry.Path) : null;
-            Nodes.Add((entry.Relative, new Node(entry.Kind, entry.Size, entry.MtimeSec, entry.Path, target, Excluded(entry))));
+            Nodes.Add((entry.Relative, new Node(entry.Kind, entry.Size, entry.MtimeSec, target, Excluded(entry))));
         }
 
         public void Skip(in TreeNode entry, TreeSkip why)
         {
-            if (destination) Nodes.Add((entry.Relative, new Node(EntryKind.Other, 0, 0, entry.Path, null, IsBackup(entry) ? Exclusion.Kept : Excluded(entry))));
+            if (destination) Nodes.Add((entry.Relative, new Node(EntryKind.Other, 0, 0, null, IsBackup(entry) ? Exclusion.Kept : Excluded(entry))));
         }
 
         public void Fail(in TreeNode directory, BcmrException error) => Failure ??= error;

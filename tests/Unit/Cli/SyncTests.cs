@@ -100,6 +100,27 @@ public sealed class SyncTests : IDisposable
     }
 
     [Fact]
+    public void Checksum_finds_a_changed_byte_that_size_and_mtime_hide_deep_in_the_tree_and_replaces_only_that_file()
+    {
+        MakeSource(_t["src"]);
+        Assert.Equal(0, Sync(_t["src"], _t["dst"]).ExitCode);
+        // Same size, same mtime, one byte different: only the contents can tell.
+        var hidden = _t["dst/a/b/y.txt"];
+        var mtime = File.GetLastWriteTimeUtc(hidden);
+        File.WriteAllText(hidden, "yz");
+        File.SetLastWriteTimeUtc(hidden, mtime);
+        Assert.Empty(Actions(Sync(_t["src"], _t["dst"])));
+        var r = Sync("-c", _t["src"], _t["dst"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var only = Assert.Single(Actions(r));
+        Assert.Equal("a/b/y.txt", only.GetProperty("path").GetString());
+        Assert.Equal("checksum", only.GetProperty("reason").GetString());
+        Assert.Equal("yy", File.ReadAllText(hidden));
+        AssertMirror(_t["src"], _t["dst"]);
+        Assert.Empty(Actions(Sync("-c", _t["src"], _t["dst"])));
+    }
+
+    [Fact]
     public void Without_delete_nothing_is_removed_and_a_missing_destination_is_created()
     {
         MakeSource(_t["src"]);
