@@ -128,9 +128,10 @@ public sealed partial class ServeSession
         // A whole file's hash is remembered: a repeated --checksum sync reads only what changed since.
         bool whole = start == 0 && end == size;
         if (whole && Hashes.TryGet(path, before) is { } known) return new HashResponse(known);
-        var hasher = Blake3Hasher.Create();
+        var hasher = Blake3Hasher.Rent();
         HashRange(h, path, start, end - start, hasher);
         var hex = Hex(hasher.Finalize());
+        Blake3Hasher.Return(hasher);
         if (whole && before.UnchangedAt(Fs.Fstat(h, path))) Hashes.Put(path, before, hex);
         return new HashResponse(hex);
     }
