@@ -24,10 +24,16 @@ BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
 [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
 BCMR_V3=${BCMR_V3:-none}
 [ "$BCMR_V3" != none ] && [ -x "$BCMR_V3" ] || BCMR_V3=
+# The remote account: a user of its own whose login shell is /bin/sh with no rc files, as in parallel.sh and sync.sh
+# (root's login shell here runs pyenv's init: 0.4-0.6 s per login that every tool pays, which blurs every ratio).
+id bcmrbench >/dev/null 2>&1 || useradd -r -M -s /bin/sh -d "$DEST/home" bcmrbench
+usermod -p '*' bcmrbench # not locked (sshd refuses locked accounts), and no password either
 mkdir -p "$DIR" "$DEST/home"
+chmod 755 "$DIR"
+chown bcmrbench "$DEST/home"
+. bench/common.sh # start_sshd, median, ratio (the script runs from the repository root)
 SSHD=$DIR/sshd
-SHARED=$(cd .. && pwd)/shared
-PORT=$PORT DIR=$SSHD bash "$SHARED/tools/sshd-loopback.sh" >/dev/null
+start_sshd sshd "$PORT" "" >/dev/null
 trap 'kill "$(cat "$SSHD/sshd.pid")" 2>/dev/null || true' EXIT # the sshd it started outlived every run before
 HOST=bench
 # The remote bcmr serves $DEST/home (its HOME), so the benchmark never touches the real home.
@@ -40,8 +46,6 @@ RSYNC="rsync -a -e 'ssh -F $SSHD/ssh_config'"
 # One command per binary: "bcmr ARGS" with its own remote command.
 bcmr_cmds() { echo "BCMR_REMOTE=$DIR/remote-bcmr $BCMR $*"; [ -z "$BCMR_V3" ] || echo "BCMR_REMOTE=$DIR/remote-bcmr-v3 $BCMR_V3 $*"; }
 
-median() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(r["median"]) for r in d["results"]))' "$1"; }
-ratio()  { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
 names=(shipped); [ -z "$BCMR_V3" ] || names+=(second)
 
 if [ ! -d "$DIR/many" ]; then
