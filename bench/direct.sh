@@ -49,20 +49,13 @@ if ! has_direct; then
   dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
   has_direct || { echo "direct.sh: the build at $BCMR has no --direct" >&2; exit 1; }
 fi
-# The remote account: a shell with no rc files, so that a login costs what ssh costs (see parallel.sh).
-id bcmrbench >/dev/null 2>&1 || useradd -r -M -s /bin/sh -d "$DEST/home" bcmrbench
-usermod -p '*' bcmrbench
-mkdir -p "$DIR" "$DEST/home"
-chmod 755 "$DIR"
-chown bcmrbench "$DEST/home"
+. bench/common.sh # (the script runs from the repository root)
+bench_account # its own account, no rc files (common.sh says why)
 home=$DEST/home
 # The remote command (the cpu workload's timed one is written below, once the sshd's pid is known).
-printf '#!/bin/sh\nexport HOME=%s XDG_DATA_HOME=%s/.xdg\nexec %s "$@"\n' "$home" "$home" "$BCMR" > "$DIR/remote-bcmr"
-chmod 755 "$DIR/remote-bcmr"
+remote_wrapper "$BCMR" "$DIR/remote-bcmr"
 export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr"
 unset BCMR_DIRECT # every bcmr command below names its data path
-
-. bench/common.sh # (the script runs from the repository root)
 
 cleanup() {
   local pid cmd=

@@ -24,18 +24,10 @@ WORKLOADS=${WORKLOADS:-connect many big} # any of: connect many big
 NS=bcmr-pbench-$$
 BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
 [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
-# The remote account: a user of its own whose login shell is /bin/sh with no rc files, so a login costs what ssh
-# costs (root's shell here sources ~/.bashrc, which runs pyenv: 0.5 s of CPU per login, 8 logins at once 2.3 s).
-id bcmrbench >/dev/null 2>&1 || useradd -r -M -s /bin/sh -d "$DEST/home" bcmrbench
-usermod -p '*' bcmrbench # not locked (sshd refuses locked accounts), and no password either
-mkdir -p "$DIR" "$DEST/home"
-chmod 755 "$DIR"
-chown bcmrbench "$DEST/home"
-printf '#!/bin/sh\nexport HOME=%s/home XDG_DATA_HOME=%s/home/.xdg\nexec %s "$@"\n' "$DEST" "$DEST" "$BCMR" > "$DIR/remote-bcmr"
-chmod 755 "$DIR/remote-bcmr"
-export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr"
-
 . bench/common.sh # (the script runs from the repository root)
+bench_account # its own account, no rc files (common.sh says why)
+remote_wrapper "$BCMR" "$DIR/remote-bcmr"
+export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr"
 
 files() { # files DIR COUNT: COUNT x 64 KiB in directories of 100
   [ -d "$1" ] && return

@@ -24,22 +24,15 @@ BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
 [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
 BCMR_V3=${BCMR_V3:-none}
 [ "$BCMR_V3" != none ] && [ -x "$BCMR_V3" ] || BCMR_V3=
-# The remote account: a user of its own whose login shell is /bin/sh with no rc files, as in parallel.sh and sync.sh
-# (root's login shell here runs pyenv's init: 0.4-0.6 s per login that every tool pays, which blurs every ratio).
-id bcmrbench >/dev/null 2>&1 || useradd -r -M -s /bin/sh -d "$DEST/home" bcmrbench
-usermod -p '*' bcmrbench # not locked (sshd refuses locked accounts), and no password either
-mkdir -p "$DIR" "$DEST/home"
-chmod 755 "$DIR"
-chown bcmrbench "$DEST/home"
-. bench/common.sh # start_sshd, median, ratio (the script runs from the repository root)
+. bench/common.sh # (the script runs from the repository root)
+bench_account # its own account, no rc files (common.sh says why)
 SSHD=$DIR/sshd
 start_sshd sshd "$PORT" "" >/dev/null
 trap 'kill "$(cat "$SSHD/sshd.pid")" 2>/dev/null || true' EXIT # the sshd it started outlived every run before
 HOST=bench
 # The remote bcmr serves $DEST/home (its HOME), so the benchmark never touches the real home.
-wrap() { printf '#!/bin/sh\nexport HOME=%s/home XDG_DATA_HOME=%s/home/.xdg\nexec %s "$@"\n' "$DEST" "$DEST" "$1" > "$2"; chmod +x "$2"; }
-wrap "$BCMR" "$DIR/remote-bcmr"
-[ -n "$BCMR_V3" ] && wrap "$BCMR_V3" "$DIR/remote-bcmr-v3"
+remote_wrapper "$BCMR" "$DIR/remote-bcmr"
+[ -n "$BCMR_V3" ] && remote_wrapper "$BCMR_V3" "$DIR/remote-bcmr-v3"
 export BCMR_SSH="ssh -F $SSHD/ssh_config" XDG_DATA_HOME="$DIR/xdg"
 SCP="scp -q -F $SSHD/ssh_config"
 RSYNC="rsync -a -e 'ssh -F $SSHD/ssh_config'"

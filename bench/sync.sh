@@ -22,18 +22,11 @@ DIR=${BENCH_DIR:-/tmp/bcmr-sbench}
 DEST=${BENCH_DEST:-/dev/shm/bcmr-sbench}
 BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
 [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
-# The remote account: a shell with no rc files, so that a login costs what ssh costs (see parallel.sh).
-id bcmrbench >/dev/null 2>&1 || useradd -r -M -s /bin/sh -d "$DEST/home" bcmrbench
-usermod -p '*' bcmrbench
-mkdir -p "$DIR" "$DEST/home"
-chmod 755 "$DIR"
-chown bcmrbench "$DEST/home"
-printf '#!/bin/sh\nexport HOME=%s/home XDG_DATA_HOME=%s/home/.xdg\nexec %s "$@"\n' "$DEST" "$DEST" "$BCMR" > "$DIR/remote-bcmr"
-chmod 755 "$DIR/remote-bcmr"
+. bench/common.sh # (the script runs from the repository root)
+bench_account # its own account, no rc files (common.sh says why)
+remote_wrapper "$BCMR" "$DIR/remote-bcmr"
 export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr" XDG_RUNTIME_DIR="$DIR/run"
 mkdir -p "$DIR/run" && chmod 700 "$DIR/run"
-
-. bench/common.sh # (the script runs from the repository root)
 
 profile() { # sparsync's profile in $1
   [ -d "$1" ] && return
