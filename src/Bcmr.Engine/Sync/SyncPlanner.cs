@@ -65,8 +65,8 @@ internal static class SyncPlanner
     {
         var name = o.SourceSpec?.BaseName() ?? CopyRules.BaseName(o.Source);
         var plan = new SyncPlan { Name = name };
-        var src = new Collector(o, destination: false);
-        var dst = new Collector(o, destination: true);
+        var src = new Collector(o, destination: false, srcTop.Path);
+        var dst = new Collector(o, destination: true, dstTop?.Path ?? "");
         var srcRoot = srcTop with { Relative = name };
         void WalkSource() => Walk(o, o.SourceSpec, srcRoot, o.Client is null ? SymlinkPolicy.Preserve : SymlinkPolicy.Follow, src, ct);
         if (dstTop is { } d)
@@ -279,7 +279,6 @@ internal static class SyncPlanner
 
     private static void Walk(SyncPlanSettings o, RemoteSpec? spec, in TreeNode root, SymlinkPolicy policy, Collector into, CancellationToken ct)
     {
-        into.Root = root.Path;
         // The destination is listed whole: its excluded entries are marked, not left out (see Collector).
         var filter = into.Destination ? new PathFilter([]) : o.Filter;
         if (spec is null) LocalTree.Walk(root, policy, filter, into, ct, withMeta: true);
@@ -291,18 +290,16 @@ internal static class SyncPlanner
     /// lists what a copy would leave out (special files, dangling links), which a delete may remove. The backup
     /// directory, when inside the destination, is listed as kept and not entered: neither it nor what holds it is
     /// removed or replaced.</summary>
-    private sealed class Collector(SyncPlanSettings o, bool destination) : ITreeVisitor
+    private sealed class Collector(SyncPlanSettings o, bool destination, string root) : ITreeVisitor
     {
         private string? _removableUnder;
 
         public List<(string Path, Node Node)> Nodes { get; } = new();
         public bool Destination => destination;
-        /// <summary>The walked root's own path (local, or the server's).</summary>
-        public string Root { get; set; } = "";
-
-        /// <summary>The path of an entry below the root, as the walk named it (the hash caches are keyed by it).</summary>
+        /// <summary>The path of an entry below this side's root (<paramref name="root"/>: local, or the server's), as
+        /// the walk named it (the hash caches are keyed by it).</summary>
         public string PathOf(string below) =>
-            below.Length == 0 ? Root : (destination ? o.DestinationSpec : o.SourceSpec) is null ? Path.Join(Root, below) : RemoteSpec.Join(Root, below);
+            below.Length == 0 ? root : (destination ? o.DestinationSpec : o.SourceSpec) is null ? Path.Join(root, below) : RemoteSpec.Join(root, below);
         public BcmrException? Failure { get; private set; }
 
         public bool Enter(in TreeNode directory)
