@@ -129,7 +129,7 @@ internal sealed class TransferOptions
         Compress.AcceptOnlyFromAmong("auto", "zstd", "lz4", "none");
         Bwlimit = new Option<string?>("--bwlimit")
         {
-            Description = "Remote copies: at most RATE bytes of file data per second on the wire (suffixes k, M, G = powers of 1024; KB, MB, GB = powers of 1000; 0 = unlimited).",
+            Description = "At most RATE bytes of file data per second: on the wire for remote copies, read and written for local ones (suffixes k, M, G = powers of 1024; KB, MB, GB = powers of 1000; 0 = unlimited).",
             HelpName = "RATE",
         };
         Bwlimit.Validators.Add(r =>

@@ -24,6 +24,8 @@ internal sealed class LocalTransfer
     private readonly PathFilter _filter;
     private readonly ProgressTracker _tracker;
     private readonly SessionStore? _sessions;
+    // --bwlimit: one bucket for every worker, so the sum of the files in flight keeps to the rate (as rsync's).
+    private readonly BandwidthLimiter? _limiter;
 
     private readonly object _lock = new();
 
@@ -47,6 +49,7 @@ internal sealed class LocalTransfer
         _crossDeviceMoveOptions = _options with { Verify = true };
         _sessions = req.Resume == ResumeMode.None ? null : req.Sessions ?? SessionStore.Default(req.Settings);
         _tracker = new ProgressTracker(req.Operation, progress, req.ProgressInterval);
+        _limiter = BandwidthLimiter.Create(req.BandwidthLimit);
     }
 
     public TransferSummary Run()
@@ -307,7 +310,7 @@ internal sealed class LocalTransfer
             }
             FileCopyOutcome outcome = default;
             if (job.Kind == EntryKind.Symlink) FileCopier.CopySymlink(job.Source, job.Destination, options);
-            else outcome = FileCopier.CopyFile(job.Source, job.Destination, options, n => _tracker.AddBytes(cur, n), _ct);
+            else outcome = FileCopier.CopyFile(job.Source, job.Destination, options, Moved(cur), _ct);
 
             if (_req.Move) Fs.DeleteFile(job.Source);
             Succeed(new CopyResult
@@ -325,6 +328,12 @@ internal sealed class LocalTransfer
         catch (BcmrException e) { Fail(job.Source, job.Destination, job.Kind, e); }
         finally { _tracker.FinishFile(cur, Math.Max(0, job.Size - cur.Done)); }
     }
+
+    /// <summary>What the copiers call as bytes land: progress, then the wait --bwlimit asks for (the copiers write a
+    /// block, at most a kernel slice, between calls, so the rate holds to within one of those).</summary>
+    private Action<long> Moved(ProgressTracker.CurrentFile cur) => _limiter is null
+        ? n => _tracker.AddBytes(cur, n)
+        : n => { _tracker.AddBytes(cur, n); _limiter.Wait(n, _ct); };
 
     /// <summary>-C/-s/-a: the streaming checkpoint copy, which decides per file whether to continue, skip or start over.</summary>
     private void CopyResumable(FileJob job, FileCopyOptions options, ProgressTracker.CurrentFile cur, Stopwatch clock)
@@ -346,7 +355,7 @@ internal sealed class LocalTransfer
             return;
         }
         var o = ResumableCopier.Copy(job.Source, job.Destination, _req.Resume, options, _sessions!,
-            n => _tracker.AddBytes(cur, n), n => _tracker.AddKeptBytes(cur, n), _ct);
+            Moved(cur), n => _tracker.AddKeptBytes(cur, n), _ct);
         var note = o.Note is null ? null : $"{job.Destination}: {o.Note}";
         if (o.Decision == ResumeDecision.AlreadyComplete)
         {
