@@ -52,9 +52,10 @@ internal static class ResumableCopier
     public const int BlockSize = BlockLedger.BlockSize;
     public const long CheckpointBytes = 16L * BlockSize;
 
+    /// <param name="Compared">What proved the kept bytes, as reported (<see cref="ResumeVerdict.Compared"/>).</param>
     /// <param name="FileHash">The whole file's BLAKE3 when the decision already knows it (-s on an identical file).</param>
     private readonly record struct Plan(ResumeDecision Decision, long Offset, BlockLedger Prefix, bool FromFinal, long CheckBytes, string? Note,
-        byte[]? FileHash = null);
+        string? Compared = null, byte[]? FileHash = null);
 
     /// <param name="onBytes">Bytes copied, as they are written.</param>
     /// <param name="onKept">Bytes of the destination kept (the resumed prefix, or a file already complete).</param>
@@ -98,15 +99,9 @@ internal static class ResumableCopier
         // it was checked against, not 0, or the next run would take the source for changed.
         if (session is not null) session.SourceMtimeNsec ??= (uint)meta.MtimeNsec;
 
-        bool fromSession = mode == ResumeMode.Resume && session is { Blocks.Count: > 0 };
         var plan = Decide(mode, srcHandle, src, meta, dst, partial, partialMeta, finalMeta, session, note, o.Threads, ct);
         var checkTime = decideClock.Elapsed;
-        string? compared = plan.Offset == 0 && plan.Decision != ResumeDecision.AlreadyComplete ? null : mode switch
-        {
-            ResumeMode.Append => "size",
-            ResumeMode.Strict => plan.Offset == meta.Size ? "blake3" : "blake3-prefix",
-            _ => fromSession ? "chaining-values" : "size+mtime",
-        };
+        var compared = plan.Compared;
 
         if (plan.Decision == ResumeDecision.AlreadyComplete && plan.FromFinal)
         {
@@ -179,38 +174,39 @@ internal static class ResumableCopier
         var fresh = new Plan(note is null ? ResumeDecision.Fresh : ResumeDecision.StartedOver, 0, new BlockLedger(), false, 0, note);
         if (existing is not { } d || existingPath is null) return fresh;
 
-        switch (mode)
+        // A session vouches for its recorded blocks: they are read back and proven, whatever the file's length.
+        if (mode == ResumeMode.Resume && session is { Blocks.Count: > 0 })
+            return DecideFromSession(session, existingPath, d.Size, size, fromFinal, note, ct);
+
+        var held = new HeldCopy(d.Size, fromFinal, fromFinal && d.MtimeSec == meta.MtimeSec && d.MtimeNsec == meta.MtimeNsec);
+        if (ResumePlanner.Triage(mode, size, held, fromFinal ? "destination" : partial) is { } verdict)
         {
-            case ResumeMode.Strict:
-                return DecideStrict(srcHandle, src, size, existingPath, d.Size, fromFinal, note, threads, ct);
-
-            case ResumeMode.Append:
-                if (d.Size == size)
-                    return new Plan(ResumeDecision.AlreadyComplete, size, new BlockLedger(), fromFinal, 0,
-                        Join(note, "destination has the source's size; -a takes it as complete"));
-                if (d.Size > size)
-                    return fresh with { Decision = ResumeDecision.StartedOver, Note = Join(note, $"destination is longer than the source ({d.Size} > {size} bytes); copying again") };
-                long at = d.Size / BlockSize * BlockSize;
-                // -a reads nothing of the destination; the source's own prefix gives the block hashes the session
-                // and the whole-file hash need.
-                var (prefix, _) = HashPrefix(srcHandle, src, size, at, threads, ct);
-                return new Plan(at > 0 ? ResumeDecision.Resumed : ResumeDecision.Fresh, at, prefix, fromFinal, 0, note);
-
-            default:
-                if (session is not null && session.Blocks.Count > 0)
-                    return DecideFromSession(session, existingPath, d.Size, size, fromFinal, note, ct);
-                if (partialMeta is not null)
-                    return fresh with
-                    {
-                        Decision = ResumeDecision.StartedOver,
-                        Note = note ?? $"{partial} has no session that vouches for it; starting over",
-                    };
-                if (d.Size == size && d.MtimeSec == meta.MtimeSec && d.MtimeNsec == meta.MtimeNsec)
-                    return new Plan(ResumeDecision.AlreadyComplete, size, new BlockLedger(), true, 0,
-                        Join(note, "destination has the source's size and modification time; already complete"));
-                return fresh;
+            if (verdict.Decision != ResumeDecision.Resumed) return FromVerdict(verdict, new BlockLedger(), fromFinal, 0, note, size);
+            // -a reads nothing of the destination; the source's own prefix, cut to whole blocks (the ledger holds
+            // blocks), gives the block hashes the session and the whole-file hash need.
+            long at = verdict.Offset / BlockSize * BlockSize;
+            var (prefix, _) = HashPrefix(srcHandle, src, size, at, threads, ct);
+            return FromVerdict(verdict with { Offset = at, Decision = at > 0 ? ResumeDecision.Resumed : ResumeDecision.Fresh }, prefix, fromFinal, 0, note, size);
         }
+        if (mode == ResumeMode.Strict)
+            return DecideStrict(srcHandle, src, size, existingPath, held, note, threads, ct);
+        // -C proves held bytes by a session only (-s is the mode that hashes both sides): without one, a partial file
+        // is not trusted and a final file is replaced.
+        if (partialMeta is not null)
+            return fresh with { Decision = ResumeDecision.StartedOver, Note = note ?? $"{partial} has no session that vouches for it; starting over" };
+        return fresh;
     }
+
+    /// <summary>The local plan of a <see cref="ResumeVerdict"/>: where the copy starts, with the ledger of the blocks
+    /// before it.</summary>
+    private static Plan FromVerdict(ResumeVerdict v, BlockLedger prefix, bool fromFinal, long checkBytes, string? note, long size, byte[]? fileHash = null) =>
+        v.Decision switch
+        {
+            ResumeDecision.StartedOver => new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes, Join(note, v.Note), v.Compared),
+            ResumeDecision.Fresh => new Plan(note is null ? ResumeDecision.Fresh : ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes, note),
+            ResumeDecision.AlreadyComplete => new Plan(ResumeDecision.AlreadyComplete, size, prefix, fromFinal, checkBytes, Join(note, v.Note), v.Compared, fileHash),
+            _ => new Plan(ResumeDecision.Resumed, v.Offset, prefix, fromFinal, checkBytes, Join(note, v.Note), v.Compared, v.Offset == size ? fileHash : null),
+        };
 
     /// <summary>Every recorded block that lies within the file on disk is read again and hashed to the kind of hash
     /// the session holds (its chaining value at its index, or a bcmr 0.6 root); the copy continues after the last block
@@ -243,29 +239,24 @@ internal static class ResumableCopier
             }
             finally { BlockBuffers.Pool.Return(buffer); }
         }
-        if (proven == 0)
-            return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes,
-                Join(note, blocks.Count == 0 || candidates == 0
-                    ? $"none of the {blocks.Count} recorded block(s) is on disk; starting over"
-                    : $"the first recorded block does not match what is on disk; starting over"));
         long offset = (long)proven * BlockSize;
-        var prefix = blocks.Prefix(proven);
-        string? damage = proven < blocks.Count
+        string? damage = proven > 0 && proven < blocks.Count
             ? $"{blocks.Count - proven} recorded block(s) missing or damaged on disk (block {proven} on); resuming at {offset}"
             : null;
-        if (offset == size && onDisk == size)
-            return new Plan(ResumeDecision.AlreadyComplete, size, prefix, fromFinal, checkBytes, Join(note, damage));
-        return new Plan(ResumeDecision.Resumed, offset, prefix, fromFinal, checkBytes, Join(note, damage));
+        var verdict = ResumePlanner.FromPrefix(size, new HeldCopy(onDisk, fromFinal), offset, "chaining-values",
+            candidates == 0
+                ? $"none of the {blocks.Count} recorded block(s) is on disk; starting over"
+                : "the first recorded block does not match what is on disk; starting over",
+            damage);
+        return FromVerdict(verdict, blocks.Prefix(proven), fromFinal, checkBytes, note, size);
     }
 
     /// <summary>-s: compare the existing bytes with the source block by block (every block read on both sides) and
-    /// continue after the last block of the common prefix.</summary>
-    private static Plan DecideStrict(SafeFileHandle srcHandle, string src, long size, string path, long onDisk, bool fromFinal,
+    /// continue after the last block of the common prefix. The planner's triage has already refused a longer file.</summary>
+    private static Plan DecideStrict(SafeFileHandle srcHandle, string src, long size, string path, HeldCopy held,
         string? note, ThreadBudget? threads, CancellationToken ct)
     {
-        if (onDisk > size)
-            return new Plan(ResumeDecision.StartedOver, 0, new BlockLedger(), false, 0,
-                Join(note, $"destination is longer than the source ({onDisk} > {size} bytes); copying again"));
+        long onDisk = held.Size;
         // Equal sizes: the whole files are compared (full blocks by chaining value, and the whole-file hashes, which
         // cover a short last block); otherwise the destination's full blocks.
         long compare = onDisk == size ? size : onDisk / BlockSize * BlockSize;
@@ -275,17 +266,14 @@ internal static class ResumableCopier
         using (var h = Fs.OpenRead(path)) (dstPrefix, dstHash) = HashPrefix(h, path, onDisk, compare, threads, ct);
         int same = 0;
         while (same < srcPrefix.Count && same < dstPrefix.Count && srcPrefix.Hash(same).AsSpan().SequenceEqual(dstPrefix.Hash(same))) same++;
-        long checkBytes = compare;
-        if (onDisk == size && same == srcPrefix.Count && srcHash is not null && dstHash is not null && srcHash.AsSpan().SequenceEqual(dstHash))
-            return new Plan(ResumeDecision.AlreadyComplete, size, srcPrefix, fromFinal, checkBytes,
-                Join(note, "destination is identical to the source (BLAKE3)"), srcHash);
-        long at = Math.Min((long)same * BlockSize, compare / BlockSize * BlockSize);
+        bool identical = onDisk == size && same == srcPrefix.Count && srcHash is not null && dstHash is not null && srcHash.AsSpan().SequenceEqual(dstHash);
+        long at = identical ? size : Math.Min((long)same * BlockSize, compare / BlockSize * BlockSize);
         srcPrefix.Truncate((int)(at / BlockSize));
-        if (at == 0)
-            return new Plan(onDisk == 0 ? ResumeDecision.Fresh : ResumeDecision.StartedOver, 0, new BlockLedger(), false, checkBytes,
-                onDisk == 0 ? note : Join(note, "destination differs from the source from its first block; copying again"));
-        var differs = at < compare ? $"destination differs from the source after {at} bytes; continuing there" : null;
-        return new Plan(ResumeDecision.Resumed, at, srcPrefix, fromFinal, checkBytes, Join(note, differs));
+        var verdict = ResumePlanner.FromPrefix(size, held, at, at == size ? "blake3" : "blake3-prefix",
+            "destination differs from the source from its first block; copying again",
+            identical ? "destination is identical to the source (BLAKE3)"
+                : at < compare ? $"destination differs from the source after {at} bytes; continuing there" : null);
+        return FromVerdict(verdict, srcPrefix, held.UnderFinalName, compare, note, size, identical ? srcHash : null);
     }
 
     /// <summary>Chaining values of the full blocks among the first <paramref name="length"/> bytes of a file of

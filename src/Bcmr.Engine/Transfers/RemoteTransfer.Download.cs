@@ -552,30 +552,12 @@ internal sealed partial class RemoteTransfer
                 CheckStripedDownload(c, f, held.Path, held.Size);
                 continue;
             }
-            if (held.Size > f.Size)
+            var copy = new HeldCopy(held.Size, whole, whole && existing is { } ex && ex.MtimeSec == f.Mtime && ex.MtimeNsec == f.MtimeNsec);
+            string holder = whole ? "the local file" : "the local partial file";
+            // A download writes into its partial file only, so a shorter file under the final name is not continued.
+            if (ResumePlanner.Triage(_req.Resume, f.Size, copy, holder, canContinueFinal: false) is { } verdict)
             {
-                f.Note = $"the local {(whole ? "file" : "partial file")} holds {held.Size} bytes, more than the source's {f.Size}; copied again";
-                continue;
-            }
-            if (whole && held.Size < f.Size)
-            {
-                f.Note = "the destination is shorter than the source; copied again";
-                continue;
-            }
-            void Accept(string compared)
-            {
-                f.Compared = compared;
-                if (whole) f.AlreadyComplete = true;
-                else f.Offset = held.Size;
-            }
-            if (_req.Resume == ResumeMode.Append)
-            {
-                Accept("size");
-                continue;
-            }
-            if (_req.Resume == ResumeMode.Resume && whole && existing is { } ex && ex.MtimeSec == f.Mtime && ex.MtimeNsec == f.MtimeNsec)
-            {
-                Accept("size+mtime");
+                f.Apply(verdict);
                 continue;
             }
             string compared = whole ? "blake3" : "blake3-prefix";
@@ -586,13 +568,10 @@ internal sealed partial class RemoteTransfer
             var heldPath = held.Path;
             Request(c, new HashRequest(f.Remote, 0, (ulong)held.Size), m =>
             {
-                if (m is HashResponse h && h.Hash == expected) Accept(compared);
-                else if (m is ErrorResponse e) f.Refused = ServerError(c, f.Remote, e);
-                else
-                {
-                    f.Compared = compared;
-                    f.Note = $"the bytes held in {heldPath} do not match the source (BLAKE3 of the first {held.Size} bytes); copied again";
-                }
+                if (m is ErrorResponse e) { f.Refused = ServerError(c, f.Remote, e); return; }
+                bool equal = m is HashResponse h && h.Hash == expected;
+                f.Apply(ResumePlanner.FromPrefix(f.Size, copy, equal ? held.Size : 0, compared,
+                    $"the bytes held in {heldPath} do not match the source (BLAKE3 of the first {held.Size} bytes); copied again"));
             }, lost => throw lost);
         }
         Complete(c, block: true);

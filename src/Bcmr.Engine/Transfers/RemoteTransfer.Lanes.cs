@@ -1,6 +1,7 @@
 using System.Runtime.ExceptionServices;
 using Bcmr.Engine.Client;
 using Bcmr.Engine.Codecs;
+using Bcmr.Engine.Local;
 using Bcmr.Engine.Platform;
 
 namespace Bcmr.Engine.Transfers;
@@ -52,6 +53,16 @@ internal sealed partial class RemoteTransfer
 
         /// <summary>The bytes still to move.</summary>
         public long Remaining => Size - Offset - (KeptBlocks is null ? 0 : Stripe.KeptBytes(KeptBlocks, Size));
+
+        /// <summary>Takes what the resume rules decided for the bytes the destination holds (<see cref="ResumePlanner"/>).</summary>
+        public void Apply(ResumeVerdict v)
+        {
+            Compared = v.Compared;
+            Note = v.Note;
+            AlreadyComplete = v.Complete;
+            Offset = v.Complete ? 0 : v.Offset;
+            KeptBlocks = v.KeptBlocks;
+        }
     }
 
     /// <summary>Files waiting for a connection. With several connections, the largest go first (the longest job

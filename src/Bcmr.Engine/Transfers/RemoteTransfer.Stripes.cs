@@ -149,19 +149,12 @@ internal sealed partial class RemoteTransfer
     }
 
     /// <summary>A striped resume's decision: the blocks whose values are equal on both sides are kept.</summary>
-    private static void KeepMatchingBlocks(PlannedFile f, IReadOnlyList<byte[]> ours, byte[] theirs, string held)
+    private static void KeepMatchingBlocks(PlannedFile f, IReadOnlyList<byte[]> ours, byte[] theirs, HeldCopy held, string holder)
     {
         var kept = new byte[]?[ours.Count];
-        int count = 0;
         for (int i = 0; i < ours.Count && (i + 1) * BlockLedger.HashSize <= theirs.Length; i++)
-        {
-            if (!theirs.AsSpan(i * BlockLedger.HashSize, BlockLedger.HashSize).SequenceEqual(ours[i])) continue;
-            kept[i] = ours[i];
-            count++;
-        }
-        f.Compared = "blake3-blocks";
-        if (count > 0) f.KeptBlocks = kept;
-        else f.Note = $"no 4 MiB block of the {held} matches the source; copied again";
+            if (theirs.AsSpan(i * BlockLedger.HashSize, BlockLedger.HashSize).SequenceEqual(ours[i])) kept[i] = ours[i];
+        f.Apply(ResumePlanner.FromBlocks(f.Size, held, kept, holder));
     }
 
     /// <summary>The chaining value of every block of a local file (its first <paramref name="size"/> bytes).</summary>
@@ -198,17 +191,9 @@ internal sealed partial class RemoteTransfer
             IReadOnlyList<byte[]> ours;
             try { ours = LocalBlockValues(f.Local, f.Size); }
             catch (BcmrException le) { f.Refused = le; return; }
-            if (r.Held == ResumeProofResponse.Final)
-            {
-                f.Compared = "blake3-blocks";
-                if ((long)r.Size == f.Size && r.Values.AsSpan().SequenceEqual(ours.SelectMany(v => v).ToArray()))
-                {
-                    f.AlreadyComplete = true;
-                    f.Note = "already complete (every 4 MiB block's BLAKE3 equals the source's)";
-                }
-                return;
-            }
-            KeepMatchingBlocks(f, ours, r.Values, "partial upload");
+            bool final = r.Held == ResumeProofResponse.Final;
+            KeepMatchingBlocks(f, ours, r.Values, new HeldCopy((long)Math.Min(r.Size, long.MaxValue), final),
+                final ? "the remote file" : "the remote partial upload");
         }, lost => throw lost);
     }
 
@@ -349,7 +334,7 @@ internal sealed partial class RemoteTransfer
                 f.Note = $"the source is {r.Size} bytes now, not {f.Size}; copied again";
                 return;
             }
-            KeepMatchingBlocks(f, ours, r.Values, "partial file");
+            KeepMatchingBlocks(f, ours, r.Values, new HeldCopy(held, UnderFinalName: false), "the local partial file");
         }, lost => throw lost);
     }
 

@@ -299,29 +299,20 @@ internal sealed partial class RemoteTransfer
     /// not known).</summary>
     private void DecideUploadResume(UploadFile f, long held, bool isFinal, string? remoteHash)
     {
-        if (held == 0) return;
-        if (held > f.Size)
+        var copy = new HeldCopy(held, isFinal);
+        string holder = isFinal ? "the remote file" : "the remote partial upload";
+        if (ResumePlanner.Triage(_req.Resume, f.Size, copy, holder) is { } verdict)
         {
-            f.Note = $"the remote holds {held} bytes, more than the source's {f.Size}; copied again";
+            f.Apply(verdict);
             return;
         }
-        if (_req.Resume == ResumeMode.Append) f.Compared = "size";
-        else
-        {
-            f.Compared = held == f.Size ? "blake3" : "blake3-prefix";
-            string local;
-            try { local = Blake3.ToHex(HashLocal(f.Local, 0, held)); }
-            catch (BcmrException) { return; } // the copy itself meets (and reports) a source it cannot read
-            if (remoteHash != local)
-            {
-                f.Note = held == f.Size
-                    ? $"the remote {(isFinal ? "file" : "partial upload")} differs from the source (BLAKE3); copied again"
-                    : $"the first {held} bytes the remote holds differ from the source's (BLAKE3); copied again";
-                return;
-            }
-        }
-        if (held == f.Size && isFinal) f.AlreadyComplete = true;
-        else f.Offset = held;
+        string local;
+        try { local = Blake3.ToHex(HashLocal(f.Local, 0, held)); }
+        catch (BcmrException) { return; } // the copy itself meets (and reports) a source it cannot read
+        bool whole = held == f.Size;
+        f.Apply(ResumePlanner.FromPrefix(f.Size, copy, remoteHash == local ? held : 0, whole ? "blake3" : "blake3-prefix",
+            whole ? $"{holder} differs from the source (BLAKE3); copied again"
+                : $"the first {held} bytes {holder} holds differ from the source's (BLAKE3); copied again"));
     }
 
     /// <summary>BLAKE3 of bytes [offset, offset + count) of a local file (fewer if it ends first).</summary>
