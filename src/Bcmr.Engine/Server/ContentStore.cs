@@ -234,34 +234,43 @@ public sealed class ContentStore
         }
         var dir = Path.GetDirectoryName(path)!;
         CreatePrivately();
-        var temp = path[..^BlobExtension.Length] + TempMarker + Environment.ProcessId + "." + Interlocked.Increment(ref _tempCounter);
-        for (int attempt = 1; ; attempt++)
+        // Written beside the fan-out directories, in the store's own directory, which a prune never removes: a
+        // concurrent Clear (in this process or another serve) can remove an empty fan-out directory at any moment,
+        // and then only the rename is tried again, not the write.
+        var temp = Path.Join(Directory, Blake3.ToHex(hash) + TempMarker + Environment.ProcessId + "." + Interlocked.Increment(ref _tempCounter));
+        try
         {
-            try
+            using (var h = OpenTemporary(temp))
             {
-                WriteBlob(dir, temp, path, write);
-                return;
+                write(h);
+                // An explicit, precise time: the kernel's own stamp is coarse (a jiffy), and ties would blur the LRU.
+                File.SetLastWriteTimeUtc(h, DateTime.UtcNow);
             }
-            catch (IOException) when (attempt < RaceRetries && !File.Exists(path))
+            for (int attempt = 1; ; attempt++)
             {
-                // A concurrent Clear or prune removed an (empty) directory between its creation and our open (.NET
-                // reports that as DirectoryNotFound, or as "file exists" when it happens inside CreateDirectory's
-                // own walk): again, with a fresh temporary name. Each try loses only if a prune lands inside a window
-                // of microseconds again, so a few dozen end it even against pruners running back to back.
-                TryDelete(temp);
-                Thread.Sleep(Math.Min(attempt, 10));
+                try
+                {
+                    System.IO.Directory.CreateDirectory(dir);
+                    File.Move(temp, path, overwrite: true);
+                    return;
+                }
+                catch (IOException) when (attempt < RaceRetries && File.Exists(temp))
+                {
+                    // The fan-out directory went between its creation and the rename (.NET reports that as
+                    // DirectoryNotFound, or as "file exists" inside CreateDirectory's own walk): make it again.
+                }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                TryDelete(temp);
-                if (File.Exists(path)) return; // another writer stored it meanwhile
-                throw BcmrException.FromIo(e, path);
-            }
-            catch (BcmrException)
-            {
-                TryDelete(temp);
-                throw;
-            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            if (File.Exists(path)) return; // another writer stored it meanwhile
+            throw BcmrException.FromIo(e, path);
+        }
+        catch (BcmrException)
+        {
+            TryDelete(temp);
+            throw;
         }
     }
 
@@ -277,16 +286,16 @@ public sealed class ContentStore
 
     private bool _created;
 
-    private static void WriteBlob(string dir, string temp, string path, Action<SafeFileHandle> write)
+    private SafeFileHandle OpenTemporary(string temp)
     {
-        System.IO.Directory.CreateDirectory(dir);
-        using (var h = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+        try { return File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None); }
+        catch (DirectoryNotFoundException)
         {
-            write(h);
-            // An explicit, precise time: the kernel's own stamp is coarse (a jiffy), and ties would blur the LRU.
-            File.SetLastWriteTimeUtc(h, DateTime.UtcNow);
+            // The whole store was removed under a running server (rm -rf): made again, as privately as at first.
+            _created = false;
+            CreatePrivately();
+            return File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None);
         }
-        File.Move(temp, path, overwrite: true);
     }
 
     /// <summary>Where the blob of <paramref name="hash"/> lives: <c>ab/cd/&lt;rest&gt;.blk</c> under the store.</summary>
