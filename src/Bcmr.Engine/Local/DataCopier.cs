@@ -190,7 +190,10 @@ internal static unsafe class DataCopier
         return pos;
     }
 
-    private static long ReadWriteRange(in Source src, in Target dst, long offset, long length, Blake3Hasher? hasher,
+    /// <summary>Reads <paramref name="length"/> bytes at <paramref name="offset"/> (fewer if the source ends first) and
+    /// writes them at the same offset, hashing them on the way when <paramref name="hasher"/> is given; returns how many.
+    /// <paramref name="onBytes"/> runs after each block (it may throw to stop).</summary>
+    internal static long ReadWriteRange(in Source src, in Target dst, long offset, long length, Blake3Hasher? hasher,
         Action<long>? onBytes, CancellationToken ct)
     {
         if (length <= 0) return 0;

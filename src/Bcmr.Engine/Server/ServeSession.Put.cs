@@ -360,16 +360,10 @@ public sealed partial class ServeSession
     private void CopyPrefix(string src, StagedFile dst, long count, Blake3Hasher hasher)
     {
         using var h = Fs.OpenRead(src);
-        var block = Block;
-        long pos = 0;
-        while (pos < count)
-        {
-            StopIfClientGone(src);
-            int n = Fs.ReadFull(h, block.AsSpan(0, (int)Math.Min(block.Length, count - pos)), pos, src);
-            if (n == 0)
-                throw new BcmrException(BcmrErrorCode.SourceChanged, src, $"{src}: ended at {pos} while its first {count} bytes were copied");
-            dst.HashAndWrite(block.AsSpan(0, n), hasher, pos);
-            pos += n;
-        }
+        StopIfClientGone(src);
+        long copied = DataCopier.ReadWriteRange(new DataCopier.Source(h, src, Fs.Fstat(h, src)), dst.Target, 0, count, hasher,
+            _ => StopIfClientGone(src), CancellationToken.None);
+        if (copied < count)
+            throw new BcmrException(BcmrErrorCode.SourceChanged, src, $"{src}: ended at {copied} while its first {count} bytes were copied");
     }
 }
