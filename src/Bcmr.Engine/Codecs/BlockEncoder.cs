@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Runtime.ExceptionServices;
 using Bcmr.Engine.Hashing;
+using Bcmr.Engine.Platform;
+using Microsoft.Win32.SafeHandles;
 
 namespace Bcmr.Engine.Codecs;
 
@@ -35,6 +37,10 @@ internal readonly ref struct EncodedBlock
 /// <summary>Writes one block's frame. Always called on the thread that drives the <see cref="BlockEncoder"/>, in
 /// file order.</summary>
 internal delegate void BlockSink(in EncodedBlock block);
+
+/// <summary>Sees a block of a file read by <see cref="BlockEncoder.AddFile"/> at <paramref name="offset"/>, before it is
+/// sent; may throw a <see cref="BcmrException"/> to stop the file there.</summary>
+internal delegate void BlockRead(ReadOnlySpan<byte> block, long offset);
 
 /// <summary>
 /// Sends a file's blocks with compression running off the I/O thread: the caller (the I/O thread) reads each block
@@ -184,6 +190,41 @@ internal sealed class BlockEncoder : IDisposable
             lock (_lock)
                 while (!AnyFree()) Monitor.Wait(_lock);
         }
+    }
+
+    /// <summary>
+    /// The one loop that turns a file into Data frames (uploads, striped ranges, the server's Get): reads bytes
+    /// [<paramref name="pos"/>, <paramref name="end"/>) of <paramref name="h"/> block by block into this encoder, in
+    /// order. A read that comes back short ends the file there: with <paramref name="exact"/> that is the source
+    /// changing while it was read (an error naming it), otherwise the file's end. <paramref name="onBlock"/> sees each
+    /// block before it is added. Blocks read before an error still go (the receiver keeps them); the error is handed
+    /// back in <paramref name="error"/>, not thrown, with the position reached. Begin before, Finish after: the caller's.
+    /// </summary>
+    public long AddFile(SafeFileHandle h, string path, long pos, long end, bool exact, BlockRead? onBlock, out BcmrException? error)
+    {
+        error = null;
+        while (pos < end)
+        {
+            int want = (int)Math.Min(BlockCodec.MaxBlock, end - pos);
+            var block = NextBuffer(want);
+            try
+            {
+                int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path);
+                if (n == 0 && !exact) break;
+                if (n < want && exact)
+                    throw new BcmrException(BcmrErrorCode.SourceChanged, path,
+                        $"{path}: changed while being copied (a read of {want} bytes at {pos} found {n}); not committed");
+                onBlock?.Invoke(block.AsSpan(0, n), pos);
+                Add(n, last: pos + n >= end);
+                pos += n;
+            }
+            catch (BcmrException e)
+            {
+                error = e;
+                break;
+            }
+        }
+        return pos;
     }
 
     /// <summary>Sends the first <paramref name="length"/> bytes of the buffer from <see cref="NextBuffer"/>;

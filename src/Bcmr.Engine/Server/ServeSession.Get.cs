@@ -35,25 +35,10 @@ public sealed partial class ServeSession
         bool finished = false;
         try
         {
-            while (pos < end)
-            {
-                int want = (int)Math.Min(Wire.MaxBlock, end - pos);
-                var block = encoder.NextBuffer(want);
-                int n;
-                try { n = Fs.ReadFull(h, block.AsSpan(0, want), pos, path); }
-                catch (BcmrException)
-                {
-                    encoder.Finish();
-                    finished = true;
-                    throw;
-                }
-                if (n == 0) break;
-                values?.Update(block.AsSpan(0, n));
-                encoder.Add(n, last: pos + n >= end);
-                pos += n;
-            }
+            pos = encoder.AddFile(h, path, pos, end, exact: false, values is null ? null : (block, _) => values.Update(block), out var error);
             encoder.Finish();
             finished = true;
+            if (error is not null) throw error;
         }
         finally
         {

@@ -237,24 +237,7 @@ internal sealed partial class RemoteTransfer
         bool finished = false;
         try
         {
-            while (pos < end)
-            {
-                int want = (int)Math.Min(Wire.MaxBlock, end - pos);
-                var block = encoder.NextBuffer(want);
-                try
-                {
-                    if (Fs.ReadFull(s.Source!, block.AsSpan(0, want), pos, f.Local) != want)
-                        throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied (shorter than {f.Size} bytes); not committed");
-                }
-                catch (BcmrException e)
-                {
-                    local = e;
-                    break;
-                }
-                values.Update(block.AsSpan(0, want));
-                encoder.Add(want, last: pos + want == end);
-                pos += want;
-            }
+            pos = encoder.AddFile(s.Source!, f.Local, pos, end, exact: true, (block, _) => values.Update(block), out local);
             encoder.Finish();
             finished = true;
         }

@@ -381,27 +381,10 @@ internal sealed partial class RemoteTransfer
                 bool finished = false;
                 try
                 {
-                    while (pos < size)
-                    {
-                        int want = (int)Math.Min(Wire.MaxBlock, size - pos);
-                        var block = encoder.NextBuffer(want);
-                        try
-                        {
-                            int n = Fs.ReadFull(h, block.AsSpan(0, want), pos, f.Local);
-                            if (n < want)
-                                throw new BcmrException(BcmrErrorCode.SourceChanged, f.Local, $"{f.Local}: changed while being copied (ended at {pos + n}, expected {size}); not committed");
-                            // The last block goes out only if the file did not change meanwhile: once the server has every
-                            // byte it commits, and a copy of a moving file must not be committed.
-                            if (pos + n == size) StagedFile.EnsureUnchanged(h, f.Local, before, size);
-                        }
-                        catch (BcmrException e)
-                        {
-                            local = e;
-                            break;
-                        }
-                        encoder.Add(want, last: pos + want == size);
-                        pos += want;
-                    }
+                    // The last block goes out only if the file did not change meanwhile: once the server has every
+                    // byte it commits, and a copy of a moving file must not be committed.
+                    pos = encoder.AddFile(h, f.Local, pos, size, exact: true,
+                        (block, at) => { if (at + block.Length == size) StagedFile.EnsureUnchanged(h, f.Local, before, size); }, out local);
                     // Blocks read before a local error still go (the server keeps them as the partial file).
                     encoder.Finish();
                     finished = true;

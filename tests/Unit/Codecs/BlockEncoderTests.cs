@@ -435,4 +435,76 @@ public sealed class BlockEncoderTests
         encoder.Abandon();
         encoder.Abandon();
     }
+
+    // ---- AddFile: the one loop that reads a file into frames -----------------------------------------------------
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(3 * Block + 12345, false)]
+    [InlineData(3 * Block + 12345, true)]
+    public void AddFile_sends_a_range_of_a_file_in_order_and_each_block_is_seen_at_its_offset(int size, bool exact)
+    {
+        using var t = new Bcmr.Tests.Infrastructure.TempDir();
+        var path = t.WriteRandom("f.bin", size, 3);
+        var bytes = File.ReadAllBytes(path);
+        using var h = File.OpenHandle(path);
+        using var encoder = new BlockEncoder(0);
+        var recorder = new Recorder();
+        var seen = new List<long>();
+        encoder.Begin(new CompressionProbe(WireCodec.None), null, recorder.Write);
+        long from = size > 0 ? 1000 : 0;
+        long end = encoder.AddFile(h, path, from, size, exact, (block, at) => { Assert.True(block.SequenceEqual(bytes.AsSpan((int)at, block.Length))); seen.Add(at); }, out var error);
+        encoder.Finish();
+        Assert.Null(error);
+        Assert.Equal(size, end);
+        Assert.Equal(bytes[(int)from..], recorder.Decoded());
+        Assert.Equal(Enumerable.Range(0, seen.Count).Select(i => from + (long)i * Block), seen);
+    }
+
+    [Fact]
+    public void AddFile_past_the_end_is_the_end_of_a_file_read_to_its_end_and_a_changed_source_when_exact()
+    {
+        using var t = new Bcmr.Tests.Infrastructure.TempDir();
+        var path = t.WriteRandom("short.bin", Block + 100, 4);
+        using var h = File.OpenHandle(path);
+        foreach (var exact in new[] { false, true })
+        {
+            using var encoder = new BlockEncoder(0);
+            var recorder = new Recorder();
+            encoder.Begin(new CompressionProbe(WireCodec.None), null, recorder.Write);
+            long end = encoder.AddFile(h, path, 0, 3L * Block, exact, null, out var error);
+            encoder.Finish();
+            if (!exact)
+            {
+                // The server's Get: the file shrank since it was listed; what it holds goes, and the caller sees where it ended.
+                Assert.Null(error);
+                Assert.Equal(Block + 100, end);
+                Assert.Equal(File.ReadAllBytes(path), recorder.Decoded());
+                continue;
+            }
+            // An upload: a short read is the source changing; the blocks before it still go, the short one does not.
+            Assert.NotNull(error);
+            Assert.Equal(Bcmr.Engine.BcmrErrorCode.SourceChanged, error!.Code);
+            Assert.StartsWith($"{path}: changed while being copied", error.Message);
+            Assert.Equal(Block, end);
+            Assert.Equal(File.ReadAllBytes(path)[..Block], recorder.Decoded());
+        }
+    }
+
+    [Fact]
+    public void AddFile_stops_where_the_block_check_refuses_and_hands_the_error_back()
+    {
+        using var t = new Bcmr.Tests.Infrastructure.TempDir();
+        var path = t.WriteRandom("f.bin", 3 * Block, 5);
+        using var h = File.OpenHandle(path);
+        using var encoder = new BlockEncoder(0);
+        var recorder = new Recorder();
+        encoder.Begin(new CompressionProbe(WireCodec.None), null, recorder.Write);
+        var refusal = new Bcmr.Engine.BcmrException(Bcmr.Engine.BcmrErrorCode.SourceChanged, path, "moved");
+        long end = encoder.AddFile(h, path, 0, 3L * Block, exact: true, (_, at) => { if (at == 2L * Block) throw refusal; }, out var error);
+        encoder.Finish();
+        Assert.Same(refusal, error);
+        Assert.Equal(2L * Block, end);
+        Assert.Equal(2 * Block, recorder.Decoded().Length);
+    }
 }
