@@ -203,6 +203,12 @@ public sealed class SshFactAttribute : FactAttribute
     {
         if (SshdFixture.MissingReason is not null) Skip = SshdFixture.MissingReason;
     }
+
+    /// <summary>Also needs <paramref name="tools"/> (from Debian's <paramref name="package"/>): skipped, saying so, without them.</summary>
+    public SshFactAttribute(string package, params string[] tools) : this()
+    {
+        Skip ??= Tool.MissingReason(package, tools);
+    }
 }
 
 /// <summary>The <see cref="SshFactAttribute"/> rule for a theory.</summary>
