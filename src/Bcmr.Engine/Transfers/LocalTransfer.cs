@@ -360,7 +360,7 @@ internal sealed class LocalTransfer
         if (o.Decision == ResumeDecision.AlreadyComplete)
         {
             if (_req.Move) Fs.DeleteFile(job.Source);
-            Skip(job, note ?? $"{job.Destination}: already complete", o.Decision, o.CheckBytes, o.CheckTime);
+            Skip(job, note ?? $"{job.Destination}: already complete", o.Decision, o.CheckBytes, o.CheckTime, o.Compared);
             return;
         }
         if (_req.Move) Fs.DeleteFile(job.Source);
@@ -390,12 +390,13 @@ internal sealed class LocalTransfer
 
     private void Succeed(CopyResult r) => _log.Succeed(r);
 
-    private void Skip(FileJob job, string message, ResumeDecision? resume = null, long checkBytes = 0, TimeSpan checkTime = default)
+    private void Skip(FileJob job, string message, ResumeDecision? resume = null, long checkBytes = 0, TimeSpan checkTime = default,
+        string? compared = null)
     {
         var r = new CopyResult
         {
             Source = job.Source, Destination = job.Destination, Kind = job.Kind, Status = CopyStatus.Skipped, Message = message,
-            Resume = resume, ResumeCheckBytes = checkBytes, ResumeCheckTime = checkTime,
+            Resume = resume, ResumeCheckBytes = checkBytes, ResumeCheckTime = checkTime, ResumeCompared = compared,
         };
         _log.Skip(r);
     }

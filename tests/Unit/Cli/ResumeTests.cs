@@ -488,6 +488,7 @@ public class ResumeTests
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal("skipped", FileLine(r).GetProperty("status").GetString());
         Assert.Equal("already_complete", FileLine(r).GetProperty("resume").GetString());
+        Assert.Equal("size+mtime", FileLine(r).GetProperty("resume_compared").GetString()); // as a download says it
         Assert.Equal(0, r.JsonResult.GetProperty("bytes_total").GetInt64());
     }
 
@@ -556,6 +557,7 @@ public class ResumeTests
 
         r = s.Copy("-a");
         Assert.Equal("already_complete", FileLine(r).GetProperty("resume").GetString());
+        Assert.Equal("size", FileLine(r).GetProperty("resume_compared").GetString());
 
         File.WriteAllBytes(s.Dst, [.. src, 1, 2, 3]);
         r = s.Copy("-a");
@@ -571,6 +573,7 @@ public class ResumeTests
         File.WriteAllBytes(s.Dst, src);
         var r = s.Copy("-s");
         Assert.Equal("already_complete", FileLine(r).GetProperty("resume").GetString());
+        Assert.Equal("blake3", FileLine(r).GetProperty("resume_compared").GetString());
         Assert.Contains("identical to the source", FileLine(r).GetProperty("message").GetString());
 
         // Same size, one byte different in block 5: -a would call this complete; -s continues from block 5.
