@@ -20,12 +20,17 @@ internal static class TestHooks
     /// without <see cref="Protocol.Caps.Extended"/> is what a bcmr 0.6 server looks like to a client. Null: off.</summary>
     internal static byte? ServeCapabilityMask { get; set; }
 
-    internal static void MaybeCorruptStaged(SafeFileHandle h, string dst, long size)
+    internal static void MaybeCorruptStaged(SafeFileHandle h, string dst, long size) => MaybeCorruptStaged(h, dst, size, 0, size);
+
+    /// <summary>The same for a read-back of bytes [from, from + count) only: the byte flipped (the middle of the
+    /// file) is flipped when this range holds it, so a read-back block by block meets it once.</summary>
+    internal static void MaybeCorruptStaged(SafeFileHandle h, string dst, long size, long from, long count)
     {
         var match = CorruptStagedWhenPathContains;
         if (match is null || size == 0 || !dst.Contains(match, StringComparison.Ordinal)) return;
-        Span<byte> one = stackalloc byte[1];
         long at = size / 2;
+        if (at < from || at >= from + count) return;
+        Span<byte> one = stackalloc byte[1];
         Fs.ReadFull(h, one, at, dst);
         one[0] ^= 0xFF;
         Fs.Write(h, one, at, dst);

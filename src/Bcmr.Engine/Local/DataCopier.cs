@@ -34,7 +34,7 @@ internal static unsafe class DataCopier
     /// <summary>Copies everything the source holds now; returns the number of bytes read from it (the caller
     /// compares it with the size it saw at open to detect a source that changed underneath us).</summary>
     public static long Copy(in Source src, in Target dst, ReflinkMode reflink, SparseMode sparse,
-        Blake3Hasher? hasher, Action<long>? onBytes, CancellationToken ct, out CopyMethod method)
+        Blake3Hasher? hasher, Action<long>? onBytes, CancellationToken ct, out CopyMethod method, OverlappedVerify? overlapped = null)
     {
         if (Fs.Linux && reflink != ReflinkMode.Disable && src.Meta.Size > 0)
         {
@@ -75,6 +75,11 @@ internal static unsafe class DataCopier
             return copied + ReadWriteLoop(src, dst, copied, hasher, onBytes, ct, punchZeroPages: false);
         }
         method = CopyMethod.ReadWrite;
+        if (overlapped is not null)
+        {
+            long copied = overlapped.Copy(src, dst, onBytes, ct, out bool ran);
+            if (ran) return copied;
+        }
         return ReadWriteLoop(src, dst, 0, hasher, onBytes, ct, punchZeroPages: false);
     }
 

@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Bcmr.Engine.Local;
 
-/// <param name="Threads">Where a resumable copy rents its hashing threads (<see cref="ThreadBudget"/>); null: unbudgeted.</param>
+/// <param name="Threads">Where a resumable copy and -V rent their hashing threads (<see cref="ThreadBudget"/>); null: unbudgeted.</param>
 internal sealed record FileCopyOptions(
     bool Force, bool Preserve, bool Verify, bool Sync, ReflinkMode Reflink, SparseMode Sparse, bool KeepTimes = false,
     ThreadBudget? Threads = null);
@@ -38,12 +38,18 @@ internal static class FileCopier
         {
             staged.WatchSource(srcHandle, src, meta);
             var hasher = o.Verify ? Blake3Hasher.Create() : null;
+            var overlapped = o.Verify && OverlappedVerify.Applies(meta.Size) ? new OverlappedVerify(o.Threads) : null;
             long copied = DataCopier.Copy(new DataCopier.Source(srcHandle, src, meta), staged.Target,
-                o.Reflink, o.Sparse, hasher, onBytes, ct, out var method);
+                o.Reflink, o.Sparse, hasher, onBytes, ct, out var method, overlapped);
             staged.EnsureSourceUnchanged(copied);
 
-            byte[]? hash = hasher?.Finalize();
-            if (hash is not null) staged.Verify(hash, meta.Size, ct);
+            byte[]? hash;
+            if (overlapped is { Ran: true }) hash = staged.Verified(overlapped.WrittenHash!, overlapped.SourceHash!);
+            else
+            {
+                hash = hasher?.Finalize();
+                if (hash is not null) staged.Verify(hash, meta.Size, ct);
+            }
 
             var dropped = o.Preserve ? staged.PreserveFromSource() : null;
             if (o.KeepTimes && !o.Preserve) staged.SetTimes(meta);

@@ -142,9 +142,12 @@ internal sealed class StagedFile : IDisposable
 
     /// <summary>-V against the hash the bytes had on their way in; a mismatch is
     /// <see cref="BcmrErrorCode.VerifyMismatch"/> and the file is not committed.</summary>
-    public byte[] Verify(byte[] expected, long length, CancellationToken ct, string? consequence = null)
+    public byte[] Verify(byte[] expected, long length, CancellationToken ct, string? consequence = null) =>
+        Verified(ReadBack(length, ct), expected, consequence);
+
+    /// <summary>-V with the copy's hash already read back (beside the copy: <see cref="OverlappedVerify"/>).</summary>
+    public byte[] Verified(byte[] written, byte[] expected, string? consequence = null)
     {
-        var written = ReadBack(length, ct);
         if (!written.AsSpan().SequenceEqual(expected))
             throw new BcmrException(BcmrErrorCode.VerifyMismatch, Shown,
                 $"{Shown}: verification failed: BLAKE3 of the copy ({Blake3.ToHex(written)}) differs from the source ({Blake3.ToHex(expected)}){consequence}");
