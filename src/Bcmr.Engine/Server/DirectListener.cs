@@ -218,11 +218,13 @@ public sealed class DirectListener : IDisposable
             _closed = true;
             pending = _pending.ToList();
             _pending.Clear();
+            // Inside the lock, so that a second caller (the winner's thread and WaitForClient both close) returns
+            // only once the port is shut: a client that connects after WaitForClient returned must be refused.
+            _stop.Cancel();
+            _listener.Stop();
+            // Nobody else may prove anything with it now.
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(Secret);
         }
-        _stop.Cancel();
-        _listener.Stop();
-        // Nobody else may prove anything with it now.
-        System.Security.Cryptography.CryptographicOperations.ZeroMemory(Secret);
         foreach (var s in pending) Drop(s);
     }
 
