@@ -281,11 +281,13 @@ public class CopyErrorTests
         Trees.AssertNoStagingFiles(t.Path);
     }
 
-    [Fact]
-    public void Verify_detects_a_corrupted_copy_names_the_file_and_keeps_the_old_destination()
+    [Theory]
+    [InlineData(3 * 1024 * 1024 + 5)] // one block: read back after the copy
+    [InlineData(9 * 1024 * 1024 + 5)] // three: read back block by block beside the copy, the damaged one in the middle
+    public void Verify_detects_a_corrupted_copy_names_the_file_and_keeps_the_old_destination(int size)
     {
         using var t = new TempDir();
-        t.WriteRandom("a.bin", 3 * 1024 * 1024 + 5, 1);
+        t.WriteRandom("a.bin", size, 1);
         var oldHash = Trees.Sha256(t.WriteRandom("existing.bin", 1000, 2));
         var env = new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "bin" };
 
@@ -379,7 +381,9 @@ public class CopyErrorTests
     {
         using var t = new TempDir();
         var src = t.WriteRandom("big.bin", 1024 * 1024 * 1024 - 7, 1);
-        using var p = Process.Start(BcmrRunner.StartInfo(["copy", "-V", "--reflink", "disable", src, t["copy.bin"]]))!;
+        // Paced, so that the copy cannot end before the signal lands: starting `kill` on a busy runner took longer
+        // than the whole unpaced copy once (exit 0 instead of 130).
+        using var p = Process.Start(BcmrRunner.StartInfo(["copy", "-V", "--reflink", "disable", "--bwlimit", "128M", src, t["copy.bin"]]))!;
         var stderr = p.StandardError.ReadToEndAsync();
 
         var clock = Stopwatch.StartNew();
