@@ -190,21 +190,7 @@ public static unsafe class Blake3
             // Positioned reads rather than a memory map: with a map, every thread's page faults
             // serialise in the kernel and two threads hashed no faster than one.
             SafeFileHandle handle = file.SafeFileHandle;
-            HashParallel(hasher, length, threads, MinParallelBytes, MinLeafBytes, (worker, offset, count) =>
-            {
-                byte[] buffer = worker.Buffer ??= GC.AllocateUninitializedArray<byte>(StreamBufferBytes);
-                while (count > 0)
-                {
-                    int n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(count, buffer.Length)), offset);
-                    if (n == 0)
-                    {
-                        throw new IOException($"{path} shrank while it was being hashed.");
-                    }
-                    worker.Hasher.Update(buffer.AsSpan(0, n));
-                    offset += n;
-                    count -= n;
-                }
-            });
+            HashPositioned(hasher, length, threads, (span, offset) => RandomAccess.Read(handle, span, offset), path, default);
             size = length;
         }
         else
@@ -212,6 +198,33 @@ public static unsafe class Blake3
             size = HashStream(file, hasher);
         }
         hasher.Finalize(output);
+    }
+
+    /// <summary>Reads <c>span.Length</c> bytes or fewer at an offset; 0 at the end.</summary>
+    internal delegate int PositionedRead(Span<byte> span, long offset);
+
+    /// <summary>
+    /// Feeds bytes [0, <paramref name="length"/>) of a file to <paramref name="hasher"/> (fresh), read with positioned
+    /// reads in whole subtrees on up to <paramref name="threads"/> threads. A file that ends first is an IOException.
+    /// </summary>
+    internal static void HashPositioned(Blake3Hasher hasher, long length, int threads, PositionedRead read, string path, CancellationToken ct)
+    {
+        HashParallel(hasher, length, threads, MinParallelBytes, MinLeafBytes, (worker, offset, count) =>
+        {
+            byte[] buffer = worker.Buffer ??= GC.AllocateUninitializedArray<byte>(StreamBufferBytes);
+            while (count > 0)
+            {
+                ct.ThrowIfCancellationRequested();
+                int n = read(buffer.AsSpan(0, (int)Math.Min(count, buffer.Length)), offset);
+                if (n == 0)
+                {
+                    throw new IOException($"{path} shrank while it was being hashed.");
+                }
+                worker.Hasher.Update(buffer.AsSpan(0, n));
+                offset += n;
+                count -= n;
+            }
+        });
     }
 
     /// <summary>Feeds a whole stream to <paramref name="hasher"/>; returns the number of bytes read.</summary>

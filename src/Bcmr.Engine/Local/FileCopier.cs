@@ -48,7 +48,7 @@ internal static class FileCopier
             else
             {
                 hash = hasher?.Finalize();
-                if (hash is not null) staged.Verify(hash, meta.Size, ct);
+                if (hash is not null) staged.Verify(hash, meta.Size, ct, threads: o.Threads);
             }
 
             var dropped = o.Preserve ? staged.PreserveFromSource() : null;

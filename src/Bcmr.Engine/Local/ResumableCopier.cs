@@ -134,7 +134,7 @@ internal static class ResumableCopier
 
             // Without chaining values for the prefix (a session from another tool, a reflink) the source is hashed too.
             if (o.Verify)
-                hash = staged.Verify(hash ?? DataCopier.HashFile(srcHandle, src, Blake3Hasher.Create(), ct), meta.Size, ct, "; partial copy removed");
+                hash = staged.Verify(hash ?? DataCopier.HashFile(srcHandle, src, Blake3Hasher.Create(), ct), meta.Size, ct, "; partial copy removed", o.Threads);
 
             var dropped = o.Preserve ? staged.PreserveFromSource() : null;
             if (o.KeepTimes && !o.Preserve) staged.SetTimes(meta);

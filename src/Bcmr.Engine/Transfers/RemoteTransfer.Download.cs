@@ -671,7 +671,7 @@ internal sealed partial class RemoteTransfer
         {
             if (error is null && _req.Verify)
             {
-                var reread = Blake3.ToHex(staged.ReadBack(r.Position, CancellationToken.None));
+                var reread = Blake3.ToHex(staged.ReadBack(r.Position, CancellationToken.None, _threads));
                 if (hex is not null && reread != hex)
                     error = new BcmrException(BcmrErrorCode.VerifyMismatch, f.Local, $"{f.Local}: verification failed: read back {reread}, received {hex}; removed");
                 else if (hex is null)

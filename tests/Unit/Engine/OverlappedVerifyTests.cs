@@ -62,4 +62,26 @@ public sealed class OverlappedVerifyTests
         Assert.False(File.Exists(dst));
         Trees.AssertNoStagingFiles(t.Path);
     }
+
+    [Theory]
+    [InlineData(9 * MiB + 3, 1)]
+    [InlineData(9 * MiB + 3, 0)]
+    [InlineData(4 * MiB, 1)]
+    public void A_read_back_after_the_copy_hashes_on_two_threads_when_it_may_and_gets_the_files_BLAKE3(int size, int helpers)
+    {
+        // A resumable copy's and a download's -V read the file back after it is written: with a helper, in whole
+        // subtrees on two threads.
+        using var t = new TempDir();
+        var data = new byte[size];
+        new Random(size).NextBytes(data);
+        var budget = new ThreadBudget(helpers);
+        using var staged = StagedFile.CreateTemporary(t["out.bin"], 0x1A4);
+        staged.Write(data, 0);
+
+        var hash = staged.ReadBack(size, CancellationToken.None, budget);
+
+        Assert.Equal(Blake3.ToHex(Blake3.Hash(data)), Blake3.ToHex(hash));
+        Assert.Equal(size > 4 * MiB ? helpers : 0, budget.Peak);
+        Assert.Equal(0, budget.InUse);
+    }
 }
