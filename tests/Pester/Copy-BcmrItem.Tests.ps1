@@ -99,7 +99,8 @@ Describe 'Copy-BcmrItem' {
         $file.Dispose()
         $records = [System.Collections.Generic.List[object]]::new()
         $ps = [powershell]::Create()
-        $null = $ps.AddScript("Import-Module '$module'; Copy-BcmrItem '$big' '$dst' -Verify")
+        # Paced to at least 2 s: -Verify reads back beside the copy, and 2 GiB took about a second unpaced.
+        $null = $ps.AddScript("Import-Module '$module'; Copy-BcmrItem '$big' '$dst' -Verify -BandwidthLimit 1GB")
         $null = $ps.Invoke()
         $progress = @($ps.Streams.Progress)
         $progress.Where({ $_.ActivityId -eq 1 }).Count | Should -BeGreaterThan 1

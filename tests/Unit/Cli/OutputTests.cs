@@ -15,7 +15,8 @@ public class OutputTests
         using var t = new TempDir();
         t.WriteRandom("big.bin", 512 * 1024 * 1024, 1);
 
-        var r = BcmrRunner.Run("--json", "copy", "-V", t["big.bin"], t["copy.bin"]);
+        // Paced to at least 2 s (progress comes every 200 ms): unpaced, a -V copy of 512 MiB ended before the first.
+        var r = BcmrRunner.Run("--json", "copy", "-V", "--bwlimit", "256M", t["big.bin"], t["copy.bin"]);
 
         Assert.Equal(0, r.ExitCode);
         var lines = r.JsonLines;
@@ -80,11 +81,13 @@ public class OutputTests
         using var t = new TempDir();
         t.WriteRandom("big.bin", 1024 * 1024 * 1024, 1);
 
-        var r = BcmrRunner.Run("copy", "-V", "--reflink", "disable", t["big.bin"], t["copy.bin"]);
+        // Paced to at least 2 s, so that there is a progress line to see whatever the machine's speed.
+        var r = BcmrRunner.Run("copy", "-V", "--reflink", "disable", "--bwlimit", "512M", t["big.bin"], t["copy.bin"]);
 
         Assert.Equal(0, r.ExitCode);
         Assert.DoesNotContain("\u001b", r.Stderr);
         var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length >= 2, "no progress line before the summary: " + r.Stderr);
         Assert.Matches(@"^bcmr: copied 1 file", lines[^1]);
         Assert.All(lines[..^1], l => Assert.Matches(@"^bcmr: +\d+\.\d% .* files", l));
     }

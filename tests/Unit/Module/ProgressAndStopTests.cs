@@ -8,7 +8,7 @@ namespace Bcmr.Tests.Module;
 /// in the middle.</summary>
 public sealed class BigFileFixture : IDisposable
 {
-    public const long Size = 2L << 30; // 512 MiB copied and verified in 0.5 s on an AVX-512 EPYC: too fast to see progress twice
+    public const long Size = 2L << 30; // the tests that watch progress also pace the copy with -BandwidthLimit
     public readonly TempDir Dir = new();
     public readonly string Path;
 
@@ -44,7 +44,8 @@ public sealed class ProgressAndStopTests(BigFileFixture big) : IClassFixture<Big
     public void Progress_has_parent_and_child_records_with_percentages_and_ends_Completed()
     {
         var clock = Stopwatch.StartNew();
-        var r = _ps.Run("Copy-BcmrItem $args[0] $args[1] -Verify", big.Path, _dst.Path);
+        // Paced to at least 2 s: -Verify reads the copy back beside the copy now, and 2 GiB took about 1 s unpaced.
+        var r = _ps.Run("Copy-BcmrItem $args[0] $args[1] -Verify -BandwidthLimit 1GB", big.Path, _dst.Path);
         var elapsed = clock.Elapsed;
         Assert.True(r.Errors.Count == 0 && r.Terminating is null, r.ToString());
         var progress = r.Progress;
@@ -82,7 +83,8 @@ public sealed class ProgressAndStopTests(BigFileFixture big) : IClassFixture<Big
     [Fact]
     public void Stop_during_a_large_copy_ends_within_a_second_and_leaves_no_file()
     {
-        using var ps = _ps.Start("Copy-BcmrItem $args[0] $args[1] -Verify", big.Path, _dst.Path);
+        // Paced to at least 4 s, so that the copy cannot end between the first progress and the Stop on a fast machine.
+        using var ps = _ps.Start("Copy-BcmrItem $args[0] $args[1] -Verify -BandwidthLimit 512MB", big.Path, _dst.Path);
         var run = ps.BeginInvoke();
         var wait = Stopwatch.StartNew();
         // Under way: the child bar shows bytes of the file moving.
