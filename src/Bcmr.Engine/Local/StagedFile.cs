@@ -139,11 +139,13 @@ internal sealed class StagedFile : IDisposable
     public byte[] ReadBack(long length, CancellationToken ct, ThreadBudget? threads = null)
     {
         TestHooks.MaybeCorruptStaged(Handle, Shown, length);
-        long size = Length;
-        int helpers = size > BlockLedger.BlockSize ? threads?.Rent(1) ?? 0 : 0;
+        // Chosen by the length the caller expects, so a small file costs no fstat; the parallel read takes the file's
+        // own length, since every byte it holds must be hashed.
+        int helpers = length > BlockLedger.BlockSize ? threads?.Rent(1) ?? 0 : 0;
         if (helpers == 0) return DataCopier.HashFile(Handle, Path, Blake3Hasher.Create(), ct);
         try
         {
+            long size = Length;
             var hasher = Blake3Hasher.Create();
             Blake3.HashPositioned(hasher, size, 1 + helpers, (span, offset) => Fs.ReadFull(Handle, span, offset, Path), Shown, ct);
             return hasher.Finalize();
