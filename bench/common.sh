@@ -4,20 +4,23 @@
 
 # bench_account: the remote end's account, bcmrbench, whose login shell is /bin/sh with no rc files, so that a login
 # costs what ssh costs (root's shell here sources ~/.bashrc, which runs pyenv: 0.4-0.8 s of every login, paid by every
-# tool, which blurs every ratio). Its home is $DEST/home; $DIR must be readable by it. The caller sets DIR and DEST.
+# tool, which blurs every ratio). Its home is $DEST/home (set again when another script made the account), so the
+# remote bcmr keeps its data there ($HOME/.local/share/bcmr), never in the real home; $DIR must be readable by it.
+# The caller sets DIR and DEST.
 bench_account() {
   id bcmrbench >/dev/null 2>&1 || useradd -r -M -s /bin/sh -d "$DEST/home" bcmrbench
+  [ "$(getent passwd bcmrbench | cut -d: -f6)" = "$DEST/home" ] || usermod -d "$DEST/home" bcmrbench
   usermod -p '*' bcmrbench # not locked (sshd refuses locked accounts), and no password either
   mkdir -p "$DIR" "$DEST/home"
   chmod 755 "$DIR"
   chown bcmrbench "$DEST/home"
 }
 
-# remote_wrapper BCMR FILE: FILE runs BCMR with HOME and XDG_DATA_HOME in $DEST/home, so the remote end never touches
-# the real home (give FILE as BCMR_REMOTE).
+# remote_wrapper BCMR FILE: FILE (give it as BCMR_REMOTE) is a link to BCMR, so sshd's shell starts the remote bcmr as
+# it starts an installed one (and scp): one exec, no script between (a wrapper script that set HOME cost the remote
+# end a shell's start, ~5 ms here, that scp does not pay). The account's home keeps it out of the real home.
 remote_wrapper() {
-  printf '#!/bin/sh\nexport HOME=%s/home XDG_DATA_HOME=%s/home/.xdg\nexec %s "$@"\n' "$DEST" "$DEST" "$1" > "$2"
-  chmod 755 "$2"
+  ln -sfn "$1" "$2"
 }
 
 # start_sshd NAME PORT PREFIX: a private sshd on 127.0.0.1:PORT (run with PREFIX, e.g. inside a namespace) as

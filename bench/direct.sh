@@ -66,7 +66,7 @@ cleanup() {
     pkill -P "$pid" 2>/dev/null || true # this sshd's own sessions, if a failure left one behind
     kill "$pid" 2>/dev/null || true
   fi
-  rm -rf "$home/big.bin" "$home/big.up" "$home/many-src" "$home/up" "$home/.xdg" "$home/serve.cpu" "$home/sshd.cpu" "$DEST/big.down" "$DEST/down"
+  rm -rf "$home/big.bin" "$home/big.up" "$home/many-src" "$home/up" "$home/.local" "$home/serve.cpu" "$home/sshd.cpu" "$DEST/big.down" "$DEST/down"
   rmdir "$home" "$DEST" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -82,7 +82,7 @@ SSHD_PID=$(cat "$DIR/sshd/sshd.pid")
 # sshd processes between this session and the listener (clock ticks to sshd.cpu; see the header).
 cat > "$DIR/remote-bcmr-timed" <<EOF
 #!/bin/sh
-export HOME=$home XDG_DATA_HOME=$home/.xdg
+export HOME=$home
 /usr/bin/time -a -o $home/serve.cpu -f '%U %S' $BCMR "\$@"
 rc=\$?
 p=\$PPID ticks=0
@@ -103,7 +103,7 @@ SCP="scp -q -F $cfg"
 BC="BCMR_SSH='ssh -F $cfg' $BCMR copy --no-fallback"
 SSHM="$BC -q --direct ssh"
 DIRM="$BC -q --direct direct"
-CLEAR_CAS="rm -rf $home/.xdg/bcmr/cas $home/.xdg/bcmr/cas-roots"
+CLEAR_CAS="rm -rf $home/.local/share/bcmr/cas $home/.local/share/bcmr/cas-roots"
 
 big=$DIR/big$BIG_MIB.bin
 src=$DIR/many$NFILES

@@ -65,7 +65,7 @@ suite() {
   echo "== $label: $mib MiB upload and download"
   # The server's content store is emptied before each upload: it would otherwise hold every block after the
   # warm-up, and the upload would measure dedup (nothing crosses), not the wire.
-  hyperfine -r "$runs" -w 1 --prepare "rm -rf $home/big.up $home/.xdg/bcmr/cas" --export-json "$DIR/$label-bigup.json" \
+  hyperfine -r "$runs" -w 1 --prepare "rm -rf $home/big.up $home/.local/share/bcmr/cas" --export-json "$DIR/$label-bigup.json" \
     "$scp $big bench:$home/big.up" "$bcmr -P 1 $big bench:$home/big.up" "$bcmr -P 2 $big bench:$home/big.up" "$bcmr -P 4 $big bench:$home/big.up"
   report "$label upload $mib MiB" "$DIR/$label-bigup.json" no
   hyperfine -r "$runs" -w 1 --prepare "rm -f $DEST/big.down" --export-json "$DIR/$label-bigdown.json" \

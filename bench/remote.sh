@@ -4,6 +4,8 @@
 #   2. 1 GiB random file download: bcmr, bcmr --fast, scp.
 #   3. Start-up cost of one remote call: one small file, bcmr vs scp.
 # Usage: bench/remote.sh [runs]   (default 3).
+#   PARTS="many big small" (default: all three)   SMALL_RUNS=30: runs of part 3 (a ~0.3 s command whose runs spread by
+#                 +-15 ms here: ten runs could not tell 1.05 from 1.10)
 #   BCMR=path     the binary on both ends (default: the shipped AOT bcmr, which runs its v3/v4 image where the CPU
 #                 has one; built if missing)
 #   BCMR_V3=path  a second binary measured in the same runs, e.g. BCMR_V3=$PWD/out/bcmr-linux-x64/bcmr with
@@ -40,6 +42,7 @@ RSYNC="rsync -a -e 'ssh -F $SSHD/ssh_config'"
 bcmr_cmds() { echo "BCMR_REMOTE=$DIR/remote-bcmr $BCMR $*"; [ -z "$BCMR_V3" ] || echo "BCMR_REMOTE=$DIR/remote-bcmr-v3 $BCMR_V3 $*"; }
 
 names=(shipped); [ -z "$BCMR_V3" ] || names+=(second)
+PARTS=" ${PARTS:-many big small} "
 
 if [ ! -d "$DIR/many" ]; then
   mkdir -p "$DIR/many"
@@ -63,11 +66,14 @@ many() {
   for i in "${!names[@]}"; do b=$([ "$i" = 0 ] && echo "$b1" || echo "$b2")
     echo "$name ${names[$i]}: bcmr/scp = $(ratio "$b" "$scp") (goal <= 0.35)   bcmr/rsync = $(ratio "$b" "$rsync") (goal <= 0.8)"; done
 }
+if [[ $PARTS == *" many "* ]]; then
 many upload "$DIR/many" "$HOST:$DEST/home/up" "$DIR/many"
 rm -rf "$DEST/home/many-src"; cp -r "$DIR/many" "$DEST/home/many-src"
 many download "$HOST:$DEST/home/many-src" "$DEST/down" "$HOST:$DEST/home/many-src"
 rm -rf "$DEST/home/many-src" "$DEST/down" "$DEST/home/up"
+fi
 
+if [[ $PARTS == *" big "* ]]; then
 echo "== 1 GiB download"
 mapfile -t big < <(bcmr_cmds "copy -q $HOST:$DEST/home/big.bin $DEST/big.out"; bcmr_cmds "copy -q --fast $HOST:$DEST/home/big.bin $DEST/big.out")
 hyperfine -r "$RUNS" -w 1 --prepare "rm -f $DEST/big.out" --export-json "$DIR/big.json" \
@@ -78,11 +84,13 @@ n=${#names[@]}
 for i in "${!names[@]}"; do
   echo "1 GiB ${names[$i]}:    bcmr/scp = $(ratio "${t[$((1 + i))]}" "${t[0]}") (goal <= 1.0)   bcmr --fast/scp = $(ratio "${t[$((1 + n + i))]}" "${t[0]}") (goal <= 0.85)"; done
 rm -f "$DEST/big.out"
+fi
 
+[[ $PARTS == *" small "* ]] || exit 0
 echo "== start-up: one small file"
 echo hello > "$DEST/home/small.txt"
 mapfile -t small < <(bcmr_cmds "copy -q $HOST:$DEST/home/small.txt $DEST/small.out")
-hyperfine -r 10 -w 2 --prepare "rm -f $DEST/small.out" --export-json "$DIR/small.json" \
+hyperfine -r "${SMALL_RUNS:-30}" -w 2 --prepare "rm -f $DEST/small.out" --export-json "$DIR/small.json" \
   "$SCP $HOST:$DEST/home/small.txt $DEST/small.out" \
   "ssh -F $SSHD/ssh_config $HOST true" \
   "${small[@]}"

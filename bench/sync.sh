@@ -122,7 +122,7 @@ if [[ " $PARTS " == *" checksum "* ]]; then
   echo "== checksum, no change"
   # One --prepare per command, in the commands' order: the cold run clears both ends' remembered hashes.
   hyperfine -r "$RUNS" -w 1 --export-json "$DIR/checksum.json" \
-    --prepare "true" --prepare "rm -rf $DIR/xdg/bcmr/hashes $home/.xdg/bcmr/hashes" --prepare "true" \
+    --prepare "true" --prepare "rm -rf $DIR/xdg/bcmr/hashes $home/.local/share/bcmr/hashes" --prepare "true" \
     "rsync -a -c --delete -e 'ssh -F $cfg' $src/ bench:$home/rs/" \
     "BCMR_SSH='ssh -F $cfg' $BCMR sync -q -c --delete $src bench:$home/bc" \
     "BCMR_SSH='ssh -F $cfg' $BCMR sync -q -c --delete $src bench:$home/bc"
