@@ -50,19 +50,35 @@ namespace Bcmr.Cli
                 Console.WriteLine($"{BuildVersion.Text} ({SimdImage.Description()})");
                 return 0;
             }
-            var root = new RootCommand(
+            // A plain command, not RootCommand: RootCommand's help and version options take their descriptions from
+            // System.CommandLine's resources, and the first read of those costs ~1.1 ms of every start (a quarter of a
+            // `bcmr serve`'s time from Main to its Welcome, which every remote copy waits for). They are added when
+            // the arguments ask for them.
+            var root = new Command("bcmr",
                 "bcmr: fast, integrity-checked copy and move of files and directory trees.\n" + ExitCodes.HelpText +
                 "\nEnvironment: BCMR_PORTABLE_IO=1 uses the portable I/O path instead of Linux system calls.");
+            bool help = args.Any(a => a is "--help" or "-h" or "-?" or "/h" or "/?");
+            if (help) root.Add(new System.CommandLine.Help.HelpOption());
+            if (help || args.Contains("--version")) root.Add(new VersionOption());
             root.Add(Json);
-            root.Add(CopyCommand.Create(move: false, settings));
-            root.Add(CopyCommand.Create(move: true, settings));
-            root.Add(RemoveCommand.Create());
-            root.Add(CheckCommand.Create());
-            root.Add(SyncCommand.Create(settings));
-            root.Add(HashCommand.Create());
-            root.Add(SessionCommand.Create(settings));
-            root.Add(CasCommand.Create(settings));
-            root.Add(ServeCommand.Create(settings));
+            (string Name, Func<Command> Create)[] commands =
+            [
+                ("copy", () => CopyCommand.Create(move: false, settings)),
+                ("move", () => CopyCommand.Create(move: true, settings)),
+                ("remove", RemoveCommand.Create),
+                ("check", CheckCommand.Create),
+                ("sync", () => SyncCommand.Create(settings)),
+                ("hash", HashCommand.Create),
+                ("session", () => SessionCommand.Create(settings)),
+                ("cas", () => CasCommand.Create(settings)),
+                ("serve", () => ServeCommand.Create(settings)),
+            ];
+            // Only the command asked for is built: each is a tree of options and help texts, and every remote copy
+            // waits for a `bcmr serve` to start. The root's help, and a word that names no command, get them all.
+            var asked = args.FirstOrDefault(a => !a.StartsWith('-'));
+            bool one = commands.Any(c => c.Name == asked);
+            foreach (var (name, create) in commands)
+                if (!one || name == asked) root.Add(create());
 
             var parse = root.Parse(CopyCommand.ExpandBareModeFlags(args));
             var unknown = UnknownOptions(parse);
