@@ -85,9 +85,14 @@ internal static class ServeCommand
     /// and what else its sessions depend on (the program's file, the home, the data directory, every BCMR_ variable,
     /// the directory it runs in), which names the server's socket. None off Linux, or when the program's path is
     /// unknown.</summary>
-    private static (IReadOnlyList<string>, string)? ResidentCommand(string? root)
+    private static Func<(IReadOnlyList<string>, string)>? ResidentCommand(string? root)
     {
         if (!OperatingSystem.IsLinux() || Environment.ProcessPath is not { } program) return null;
+        return () => ResidentCommand(program, root);
+    }
+
+    private static (IReadOnlyList<string>, string) ResidentCommand(string program, string? root)
+    {
         var command = new List<string> { program, "serve" };
         if (root is not null) command.AddRange(["--root", Path.GetFullPath(root)]);
         var env = Environment.GetEnvironmentVariables();

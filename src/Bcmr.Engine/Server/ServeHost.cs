@@ -87,12 +87,17 @@ public sealed record ServeHost
         return address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any) ? null : address;
     }
 
-    /// <summary>StayResident for the sessions of this host (<see cref="ResidentServer.Ensure"/>): the command that
-    /// starts a resident server with this host's settings, and the environment it depends on; null: not offered.</summary>
-    public (IReadOnlyList<string> Command, string Fingerprint)? Resident { get; init; }
+    /// <summary>StayResident for the sessions of this host (<see cref="ResidentServer.Ensure"/>): gives the command
+    /// that starts a resident server with this host's settings, and the environment it depends on, when a client asks
+    /// for one (not at every start: it reads the environment and the program file); null: not offered.</summary>
+    public Func<(IReadOnlyList<string> Command, string Fingerprint)>? Resident { get; init; }
 
-    private Func<uint, string>? StayResident => Resident is { } r
-        ? seconds => ResidentServer.Ensure(seconds, r.Command, r.Fingerprint, Settings.RuntimeDirectory)
+    private Func<uint, string>? StayResident => Resident is { } resident
+        ? seconds =>
+        {
+            var (command, fingerprint) = resident();
+            return ResidentServer.Ensure(seconds, command, fingerprint, Settings.RuntimeDirectory);
+        }
         : null;
 
     /// <summary>The options of a resident server's sessions (<c>--resident</c>): those of a serve started over ssh,
