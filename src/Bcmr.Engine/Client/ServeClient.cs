@@ -119,6 +119,9 @@ public sealed class ServeClient : IDisposable
     private readonly object _lock = new();
     private readonly RequestWindow _window = new(Window);
     private Thread? _readerThread;
+    /// <summary>Set when the handshake is over; <see cref="_started"/> says whether a session began.</summary>
+    private readonly ManualResetEventSlim _welcomed = new();
+    private bool _started;
     private BcmrException? _broken;
     private bool _closed;
     private long _sent, _received;
@@ -290,40 +293,53 @@ public sealed class ServeClient : IDisposable
     private void Handshake(byte caps)
     {
         Message? first;
+        bool started = false;
         lock (_lock) _handshaking = true;
         try
         {
-            _writer.Write(new Hello(Wire.Version, caps));
-            _writer.Flush();
-            first = _reader.ReadMessage();
+            try
+            {
+                _writer.Write(new Hello(Wire.Version, caps));
+                _writer.Flush();
+                // The reader thread is started while the server logs in and starts (a thread's start costs ~0.5 ms
+                // here, which after the Welcome every remote copy would wait for); it reads nothing until the
+                // Welcome is in.
+                _readerThread = new Thread(ReadLoop) { IsBackground = true, Name = "bcmr-client-reader" };
+                _readerThread.Start();
+                first = _reader.ReadMessage();
+            }
+            catch (Exception e) when (e is ProtocolException || IsChannelFailure(e))
+            {
+                lock (_lock) if (_broken is not null) throw _broken; // stalled
+                if (e is DirectIntegrityException) // the Welcome did not open: another key, or tampered with
+                    throw new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: {e.Message}", e);
+                throw HandshakeFailure(e is ProtocolException p && !p.IsTruncation ? p : null);
+            }
+            finally { lock (_lock) _handshaking = false; }
+            lock (_lock) if (_broken is not null) throw _broken;
+            switch (first)
+            {
+                case Welcome w when w.Version == Wire.Version:
+                    Caps = (byte)(w.Caps & caps);
+                    Features = (Caps & Protocol.Caps.Extended) != 0 ? w.Features & Protocol.Features.Supported : 0;
+                    break;
+                case Welcome w:
+                    throw new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote,
+                        $"{_remote}: the remote bcmr speaks protocol version {w.Version}, this one {Wire.Version}");
+                case ErrorResponse e:
+                    throw new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote, $"{_remote}: the remote bcmr refused the session: {e.Text}");
+                case null:
+                    throw HandshakeFailure(null);
+                default:
+                    throw new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: expected Welcome from the remote bcmr, got {first.Type}");
+            }
+            started = true;
         }
-        catch (Exception e) when (e is ProtocolException || IsChannelFailure(e))
+        finally
         {
-            lock (_lock) if (_broken is not null) throw _broken; // stalled
-            if (e is DirectIntegrityException) // the Welcome did not open: another key, or tampered with
-                throw new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: {e.Message}", e);
-            throw HandshakeFailure(e is ProtocolException p && !p.IsTruncation ? p : null);
+            _started = started;
+            _welcomed.Set(); // the reader thread reads on, or (no session) ends
         }
-        finally { lock (_lock) _handshaking = false; }
-        lock (_lock) if (_broken is not null) throw _broken;
-        switch (first)
-        {
-            case Welcome w when w.Version == Wire.Version:
-                Caps = (byte)(w.Caps & caps);
-                Features = (Caps & Protocol.Caps.Extended) != 0 ? w.Features & Protocol.Features.Supported : 0;
-                break;
-            case Welcome w:
-                throw new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote,
-                    $"{_remote}: the remote bcmr speaks protocol version {w.Version}, this one {Wire.Version}");
-            case ErrorResponse e:
-                throw new BcmrException(BcmrErrorCode.RemoteUnavailable, _remote, $"{_remote}: the remote bcmr refused the session: {e.Text}");
-            case null:
-                throw HandshakeFailure(null);
-            default:
-                throw new BcmrException(BcmrErrorCode.ConnectionFailed, _remote, $"{_remote}: expected Welcome from the remote bcmr, got {first.Type}");
-        }
-        _readerThread = new Thread(ReadLoop) { IsBackground = true, Name = "bcmr-client-reader" };
-        _readerThread.Start();
     }
 
     /// <summary>Why the session did not start: what the transport makes of the peer's exit (ssh: no bcmr on the remote
@@ -442,6 +458,8 @@ public sealed class ServeClient : IDisposable
 
     private void ReadLoop()
     {
+        _welcomed.Wait();
+        if (!_started) return;
         try { ReadReplies(); }
         finally { _ended.Cancel(); }
     }
