@@ -4,8 +4,8 @@
 #   2. 1 GiB random file download: bcmr, bcmr --fast, scp.
 #   3. Start-up cost of one remote call: one small file, bcmr vs scp.
 # Usage: bench/remote.sh [runs]   (default 3).
-#   PARTS="many big small" (default: all three)   SMALL_RUNS=30: runs of part 3 (a ~0.3 s command whose runs spread by
-#                 +-15 ms here: ten runs could not tell 1.05 from 1.10)
+#   PARTS="many big small" (default: all three)   SMALL_RUNS=40: interleaved rounds of part 3 (a ~0.3 s command whose
+#                 runs spread by +-15 ms here: ten runs could not tell 1.05 from 1.10)
 #   BCMR=path     the binary on both ends (default: the shipped AOT bcmr, which runs its v3/v4 image where the CPU
 #                 has one; built if missing)
 #   BCMR_V3=path  a second binary measured in the same runs, e.g. BCMR_V3=$PWD/out/bcmr-linux-x64/bcmr with
@@ -90,10 +90,30 @@ fi
 echo "== start-up: one small file"
 echo hello > "$DEST/home/small.txt"
 mapfile -t small < <(bcmr_cmds "copy -q $HOST:$DEST/home/small.txt $DEST/small.out")
-hyperfine -r "${SMALL_RUNS:-30}" -w 2 --prepare "rm -f $DEST/small.out" --export-json "$DIR/small.json" \
-  "$SCP $HOST:$DEST/home/small.txt $DEST/small.out" \
-  "ssh -F $SSHD/ssh_config $HOST true" \
-  "${small[@]}"
-read -r -a t <<<"$(median "$DIR/small.json")"
+# Interleaved rounds (scp, bare ssh, each bcmr in turn, two warm-up rounds), medians: this host's speed drifts by a
+# quarter within an hour, and hyperfine's one-command-after-another runs put that drift on whichever command runs later.
+read -r -a t <<<"$(python3 - "${SMALL_RUNS:-40}" "$DEST/small.out" "$SCP $HOST:$DEST/home/small.txt $DEST/small.out" \
+  "ssh -F $SSHD/ssh_config $HOST true" "${small[@]}" <<'PY'
+import os, shlex, statistics, subprocess, sys, time
+rounds, out, *commands = sys.argv[1:]
+def argv_env(command):  # "VAR=value ... program args": no shell in between, for any of them
+    words, env = shlex.split(command), dict(os.environ)
+    while words and "=" in words[0] and not words[0].startswith("/"):
+        key, value = words.pop(0).split("=", 1)
+        env[key] = value
+    return words, env
+parsed = [argv_env(c) for c in commands]
+times = [[] for _ in commands]
+for r in range(int(rounds) + 2):
+    for i, (argv, env) in enumerate(parsed):
+        if os.path.exists(out): os.unlink(out)
+        start = time.monotonic()
+        code = subprocess.run(argv, env=env).returncode
+        took = time.monotonic() - start
+        if code != 0: sys.exit(f"remote.sh: '{commands[i]}' exited {code}")
+        if r >= 2: times[i].append(took)
+print(" ".join(str(statistics.median(x)) for x in times))
+PY
+)"
 for i in "${!names[@]}"; do
   echo "small ${names[$i]}:    bcmr/scp = $(ratio "${t[$((2 + i))]}" "${t[0]}") (goal <= 1.05)   (bare ssh round trip: $(python3 -c "print(f'{${t[1]}*1000:.0f}')") ms, bcmr $(python3 -c "print(f'{${t[$((2 + i))]}*1000:.0f}')") ms, scp $(python3 -c "print(f'{${t[0]}*1000:.0f}')") ms)"; done
