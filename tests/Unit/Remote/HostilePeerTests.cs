@@ -98,6 +98,27 @@ public class HostilePeerTests
         Assert.False(File.Exists(t["down.bin"]));
     }
 
+    /// <summary>A small file's Get answered wrongly. A download this small writes on the reader thread (no disk
+    /// thread); whatever the server does, the file that was at the destination stays as it was, the message names the
+    /// file and the cause, and only a cut connection leaves a partial behind (for -C).</summary>
+    [RequiresToolsTheory("python3", "python3")]
+    [InlineData("wrong-hash", "BLAKE3 mismatch after download")]
+    [InlineData("short", "received 12 bytes, the listing said 13")]
+    [InlineData("long", "more than the 13 bytes it announced")]
+    [InlineData("cut", "connection")]
+    public void A_small_download_answered_wrongly_leaves_the_file_that_was_there_as_it_was(string how, string cause)
+    {
+        using var t = new TempDir();
+        File.WriteAllText(t["src.txt"], "new contents\n"); // 13 bytes
+        File.WriteAllText(t["dst.txt"], "old contents");
+        var r = BcmrRunner.Run(["copy", "-f", "peer:" + t["src.txt"], t["dst.txt"]], Peer("get-liar " + how), timeout: TimeSpan.FromMinutes(1));
+        AssertCleanFailure(r);
+        Assert.Contains(cause, r.Stderr);
+        Assert.True(r.Stderr.Contains(t["src.txt"]) || r.Stderr.Contains(t["dst.txt"]), r.Stderr);
+        Assert.Equal("old contents", File.ReadAllText(t["dst.txt"]));
+        Trees.AssertNoStagingFiles(t.Path, partials: how != "cut");
+    }
+
     [RequiresToolsFact("python3", "python3")]
     public void A_resumed_upload_answered_with_the_wrong_reply_type_fails_cleanly()
     {

@@ -11,6 +11,9 @@
   stripe-liar   one of our own servers (Extended) that moves striped ranges faithfully but answers each with
                 chaining values of zeros (bytes damaged where the hashes cannot see them); every Assemble it is
                 asked for is recorded by touching the file named by the second argument
+  get-liar HOW  Stat as the file is, and Get answered wrongly, HOW: wrong-hash (every byte, then an Ok whose BLAKE3 is
+                not theirs), short (one byte less than Stat said, then the true file's BLAKE3), long (the file and 5
+                bytes more), cut (the first half of the file, then the process exits)
   evil-list     one of our own servers (Extended, with the sync feature) whose every path is a directory and whose
                 List names entries that escape (.., absolute, a/../..) beside an ordinary one; every Remove, Rename,
                 Link or SetMeta it is asked for is recorded as a line in the file named by the second argument
@@ -121,6 +124,23 @@ def stripe_liar(kind, payload):
         write(ERROR, text("not supported by this fake"))
 
 
+def get_liar(kind, payload):
+    path, at = field_str(payload, 0)
+    how = sys.argv[2]
+    if kind == STAT:
+        st = os.stat(path)
+        write(STAT_RESPONSE, struct.pack("<Qq?", st.st_size, int(st.st_mtime), False))
+    elif kind == GET:
+        data = open(path, "rb").read()
+        sent = {"short": data[:-1], "long": data + b"extra", "cut": data[:len(data) // 2]}.get(how, data)
+        write(DATA, struct.pack("<I", len(sent)) + sent)
+        if how == "cut":
+            sys.exit(0)
+        write(OK, bytes([1]) + text(b3(data + b"!" if how == "wrong-hash" else data).decode()))
+    else:
+        write(ERROR, text("not supported by this fake"))
+
+
 def evil_list(kind, payload):
     if kind == STAT:
         write(STAT_RESPONSE, struct.pack("<Qq?", 0, 0, True))
@@ -153,6 +173,8 @@ while True:
         stripe_liar(kind, payload)
     elif mode == "evil-list":
         evil_list(kind, payload)
+    elif mode == "get-liar":
+        get_liar(kind, payload)
     elif mode == "stall":
         time.sleep(3600)
     elif mode == "welcome":
