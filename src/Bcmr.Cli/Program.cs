@@ -53,13 +53,14 @@ namespace Bcmr.Cli
             // A plain command, not RootCommand: RootCommand's help and version options take their descriptions from
             // System.CommandLine's resources, and the first read of those costs ~1.1 ms of every start (a quarter of a
             // `bcmr serve`'s time from Main to its Welcome, which every remote copy waits for). They are added when
-            // the arguments ask for them.
-            var root = new Command("bcmr",
-                "bcmr: fast, integrity-checked copy and move of files and directory trees.\n" + ExitCodes.HelpText +
-                "\nEnvironment: BCMR_PORTABLE_IO=1 uses the portable I/O path instead of Linux system calls.");
+            // the arguments ask for them; a line that starts with a directive ([suggest], dotnet-suggest's shell
+            // completion) gets RootCommand, which alone has directives.
+            const string about = "bcmr: fast, integrity-checked copy and move of files and directory trees.\n" + ExitCodes.HelpText +
+                "\nEnvironment: BCMR_PORTABLE_IO=1 uses the portable I/O path instead of Linux system calls.";
+            var root = args is [['[', ..], ..] ? new RootCommand(about) : new Command("bcmr", about);
             bool help = args.Any(a => a is "--help" or "-h" or "-?" or "/h" or "/?");
-            if (help) root.Add(new System.CommandLine.Help.HelpOption());
-            if (help || args.Contains("--version")) root.Add(new VersionOption());
+            if (root is not RootCommand && help) root.Add(new System.CommandLine.Help.HelpOption());
+            if (root is not RootCommand && (help || args.Contains("--version"))) root.Add(new VersionOption());
             root.Add(Json);
             (string Name, Func<Command> Create)[] commands =
             [

@@ -71,6 +71,15 @@ public class HelpTests
     }
 
     [Fact]
+    public void Shell_completion_through_dotnet_suggest_s_directive_still_completes_commands()
+    {
+        var r = BcmrRunner.Run("[suggest]", "co");
+
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(["copy"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    [Fact]
     public void No_command_at_all_is_a_usage_error()
     {
         var r = BcmrRunner.Run();
