@@ -64,8 +64,9 @@ public class OutputTests
         using var t = new TempDir();
         t.WriteRandom("big.bin", 512 * 1024 * 1024, 1);
 
-        // script(1) gives bcmr a pseudo-terminal, as an interactive shell would, and records what it drew.
-        var cmd = $"'{BcmrRunner.Executable}' copy -V '{t["big.bin"]}' '{t["copy.bin"]}'";
+        // script(1) gives bcmr a pseudo-terminal, as an interactive shell would, and records what it drew. Paced to at
+        // least 2 s (progress is drawn every 200 ms): unpaced, the AOT pass's -V of 512 MiB ended before the first.
+        var cmd = $"'{BcmrRunner.Executable}' copy -V --bwlimit 256M '{t["big.bin"]}' '{t["copy.bin"]}'";
         Assert.Equal(0, Tool.Run("script", "-qec", cmd, t["typescript"]).ExitCode);
 
         var screen = File.ReadAllText(t["typescript"]);
