@@ -28,6 +28,7 @@ internal sealed partial class RemoteTransfer
         _codec = owner._codec;
         _probe = new CompressionProbe(_codec);
         _clients = owner._clients;
+        _downloadBytes = owner._downloadBytes;
         EncoderWorkers = owner.EncoderWorkers;
     }
 
