@@ -189,7 +189,9 @@ internal sealed partial class RemoteTransfer
         private readonly Thread? _thread;
 
         /// <param name="inline">Write on the reader thread instead: for a download of at most one block in all, whose
-        /// disk thread would overlap nothing and cost its start (~0.5 ms here) before the first request.</param>
+        /// disk thread would overlap nothing and cost its start (~0.5 ms here) before the first request; and for the
+        /// lanes of a download over several connections, which overlap one another's writes (a disk thread per lane
+        /// only doubled the threads: 10 000 x 64 KiB with -P 4, 3.69 -> 3.55 s, bench/RESULTS.md).</param>
         public DiskSink(bool inline = false)
         {
             if (inline) return;
@@ -396,7 +398,7 @@ internal sealed partial class RemoteTransfer
     /// every reply. Returns the loss, if any.</summary>
     private BcmrException? ReceiveAll(ServeClient c, FileQueue<DownloadFile> queue)
     {
-        using var sink = new DiskSink(inline: _downloadBytes <= Wire.MaxBlock);
+        using var sink = new DiskSink(inline: _downloadBytes <= Wire.MaxBlock || _clients.Count > 1);
         _sink = sink;
         BcmrException? lost = null;
         while (lost is null && queue.TryTake(out var f))
