@@ -236,12 +236,9 @@ internal sealed partial class RemoteTransfer
                 _work.TryAdd(work);
                 return;
             }
-            lock (_inline)
-                if (!_inlineOver) Do(work);
+            lock (_lock)
+                if (!_closed) Do(work);
         }
-
-        private readonly object _inline = new();
-        private bool _inlineOver;
 
         private void Run()
         {
@@ -262,7 +259,6 @@ internal sealed partial class RemoteTransfer
         {
             _work.CompleteAdding();
             _thread?.Join();
-            lock (_inline) _inlineOver = true;
             lock (_lock)
             {
                 _closed = true;
@@ -301,12 +297,14 @@ internal sealed partial class RemoteTransfer
         }
         CheckDownloadTargets(c, files);
         for (int i = 0; i < files.Count; i++) files[i].Order = i;
-        _downloadBytes = files.Sum(f => f.Size);
         PlanStripes(files, c);
         var queue = new FileQueue<DownloadFile>(files, largestFirst: _clients.Count > 1);
+        // Written on the reader thread: by each lane of several connections (they overlap one another's writes), and
+        // for a download of at most one block in all (its disk thread would overlap nothing).
+        bool onReader = _clients.Count > 1 || files.Sum(f => f.Size) <= Wire.MaxBlock;
         var lost = _clients.Count > 1
-            ? Spread(queue, (lane, client) => lane.ReceiveAll(client, queue))
-            : ReceiveAll(c, queue);
+            ? Spread(queue, (lane, client) => lane.ReceiveAll(client, queue, onReader))
+            : ReceiveAll(c, queue, onReader);
         if (lost is not null) FailUnsent(queue, lost, f => (f.Shown, f.Local));
         if (_moved is not null) RemoveMovedSources(c);
     }
@@ -396,9 +394,9 @@ internal sealed partial class RemoteTransfer
     /// <summary>Asks for files from <paramref name="queue"/> over <paramref name="c"/> until it is empty or the
     /// connection is lost (then the file being asked for fails by name and the rest stay queued), and waits for
     /// every reply. Returns the loss, if any.</summary>
-    private BcmrException? ReceiveAll(ServeClient c, FileQueue<DownloadFile> queue)
+    private BcmrException? ReceiveAll(ServeClient c, FileQueue<DownloadFile> queue, bool writeOnReader)
     {
-        using var sink = new DiskSink(inline: _downloadBytes <= Wire.MaxBlock || _clients.Count > 1);
+        using var sink = new DiskSink(inline: writeOnReader);
         _sink = sink;
         BcmrException? lost = null;
         while (lost is null && queue.TryTake(out var f))

@@ -28,7 +28,6 @@ internal sealed partial class RemoteTransfer
         _codec = owner._codec;
         _probe = new CompressionProbe(_codec);
         _clients = owner._clients;
-        _downloadBytes = owner._downloadBytes;
         EncoderWorkers = owner.EncoderWorkers;
     }
 

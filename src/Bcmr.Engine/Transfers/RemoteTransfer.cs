@@ -43,8 +43,6 @@ internal sealed partial class RemoteTransfer
     private CompressionProbe? _probe;
     /// <summary>The disk thread of a download.</summary>
     private DiskSink? _sink;
-    /// <summary>What the files of a download hold in all (their sizes as listed).</summary>
-    private long _downloadBytes = long.MaxValue;
     /// <summary>The helper threads of the whole transfer: every connection's encoder and the prefetch share them.</summary>
     private readonly ThreadBudget _threads;
     /// <summary>The first upload source's block hashes, computed while the connection is set up.</summary>
