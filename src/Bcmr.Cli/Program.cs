@@ -57,10 +57,15 @@ namespace Bcmr.Cli
             // completion) gets RootCommand, which alone has directives.
             const string about = "bcmr: fast, integrity-checked copy and move of files and directory trees.\n" + ExitCodes.HelpText +
                 "\nEnvironment: BCMR_PORTABLE_IO=1 uses the portable I/O path instead of Linux system calls.";
-            var root = args is [['[', ..], ..] ? new RootCommand(about) : new Command("bcmr", about);
-            bool help = args.Any(a => a is "--help" or "-h" or "-?" or "/h" or "/?");
-            if (root is not RootCommand && help) root.Add(new System.CommandLine.Help.HelpOption());
-            if (root is not RootCommand && (help || args.Contains("--version"))) root.Add(new VersionOption());
+            Command root;
+            if (args is [['[', ..], ..]) root = new RootCommand(about);
+            else
+            {
+                root = new Command("bcmr", about);
+                bool help = args.Any(a => a is "--help" or "-h" or "-?" or "/h" or "/?");
+                if (help) root.Add(new System.CommandLine.Help.HelpOption());
+                if (help || args.Contains("--version")) root.Add(new VersionOption());
+            }
             root.Add(Json);
             (string Name, Func<Command> Create)[] commands =
             [
