@@ -100,16 +100,25 @@ internal sealed partial class RemoteTransfer
     /// are recorded and the rest of the reply is still consumed, so the stream stays in step. The reply is done (and
     /// the calling thread commits or discards the file) only after the sink has handled everything before it.
     /// </summary>
-    private sealed class GetReply(StagedFile staged, DownloadFile file, Blake3Hasher? hasher, long offset,
+    private sealed class GetReply(StagedFile staged, DownloadFile file, bool hash, Blake3Hasher? prefixHasher, long offset,
         ProgressTracker tracker, DiskSink sink, BandwidthLimiter? limiter) : SinkReply(sink, offset)
     {
         /// <summary>The destination's partial file: what arrived is kept there when the connection is lost.</summary>
         public StagedFile Staged { get; } = staged;
-        /// <summary>Null under FAST: the server sends no hash to compare with, so none is computed while receiving.</summary>
-        public Blake3Hasher? Hasher { get; } = hasher;
+        /// <summary>The hash of the file as received, held only while it is received: a resumed file's starts with its
+        /// proven prefix, any other file's is rented when its first block arrives, and each goes back for the next file
+        /// as soon as the reply is done (<see cref="Finish"/>), not when the calling thread gets round to the result.
+        /// A connection has up to <see cref="ServeClient.Window"/> Gets outstanding, sent in bursts of a quarter of
+        /// that, so hashers held per request outnumbered the spares kept for reuse: a 10 KiB hasher allocated for most
+        /// files of a tree (75 MiB for 10 000 files, most of the client's collections). Null under FAST: the server
+        /// sends no hash to compare with.</summary>
+        private Blake3Hasher? _hasher = prefixHasher;
         /// <summary>A resumed download's received bytes alone: after a Get at an offset bcmr 0.6 answers with their
         /// BLAKE3, where ours answers with the whole file's (the prefix was proven before the Get).</summary>
-        public Blake3Hasher? SuffixHasher { get; } = hasher is not null && offset > 0 ? Blake3Hasher.Create() : null;
+        private readonly Blake3Hasher? _suffixHasher = hash && offset > 0 ? Blake3Hasher.Create() : null;
+        /// <summary>The BLAKE3 of the file as received, and of the received suffix alone (resumed files), in hex; set
+        /// when the reply is done without losing the connection, null under FAST.</summary>
+        public string? Hash, SuffixHash;
         /// <summary>Bytes written and hashed (by the sink thread).</summary>
         public long Position = offset;
         public long Wire;
@@ -136,8 +145,9 @@ internal sealed partial class RemoteTransfer
             if (LocalError is not null) return;
             try
             {
-                Staged.HashAndWrite(buffer.AsSpan(0, length), Hasher, Position);
-                SuffixHasher?.Update(buffer.AsSpan(0, length));
+                if (hash) _hasher ??= Blake3Hasher.Rent();
+                Staged.HashAndWrite(buffer.AsSpan(0, length), _hasher, Position);
+                _suffixHasher?.Update(buffer.AsSpan(0, length));
             }
             catch (BcmrException e)
             {
@@ -151,6 +161,14 @@ internal sealed partial class RemoteTransfer
         /// <summary>On the sink thread: everything before it is written; the calling thread may take the file.</summary>
         public override void Finish(BcmrException? lost)
         {
+            if (lost is null && hash && Hash is null)
+            {
+                var hasher = _hasher ?? Blake3Hasher.Rent(); // an empty file: no block came
+                Hash = Blake3.ToHex(hasher.Finalize());
+                if (_suffixHasher is not null) SuffixHash = Blake3.ToHex(_suffixHasher.Finalize());
+                Blake3Hasher.Return(hasher); // nothing feeds it any more
+                _hasher = null;
+            }
             if (lost is not null) Lost = lost;
             if (lost is null) { if (_cur is not null) tracker.FinishFile(_cur, 0); }
             else tracker.Forget(_cur);
@@ -613,11 +631,12 @@ internal sealed partial class RemoteTransfer
         // Under FAST the server's Ok carries no hash, so a running hash here would have nothing to be compared with;
         // -V instead re-reads the file and compares it with the server's Hash of the source.
         bool fast = (c.Caps & Caps.Fast) != 0;
-        var hasher = fast ? null : Blake3Hasher.Rent();
+        // A resumed file's hash starts with its prefix, proven here; any other file's hasher is taken when its data comes.
+        var hasher = fast || f.Offset == 0 ? null : Blake3Hasher.Rent();
         try
         {
             staged = StagedFile.OpenPartial(f.Local, 0x1B6);
-            if (f.Offset > 0 && hasher is not null && DataCopier.HashRange(staged.Handle, staged.Path, 0, f.Offset, hasher) != f.Offset)
+            if (hasher is not null && DataCopier.HashRange(staged.Handle, staged.Path, 0, f.Offset, hasher) != f.Offset)
             {
                 f.Offset = 0;
                 hasher.Reset();
@@ -632,7 +651,7 @@ internal sealed partial class RemoteTransfer
             _log.Fail(f.Shown, f.Local, EntryKind.File, e, _transport, order: f.Order);
             return;
         }
-        var reply = new GetReply(staged, f, hasher, f.Offset, _tracker, _sink!, _limiter);
+        var reply = new GetReply(staged, f, !fast, hasher, f.Offset, _tracker, _sink!, _limiter);
         SingleReply? sourceHash = null;
         try
         {
@@ -680,10 +699,8 @@ internal sealed partial class RemoteTransfer
         if (error is null && r.Final is not OkResponse) error = new BcmrException(BcmrErrorCode.ConnectionFailed, f.Shown, $"{f.Shown}: unexpected {r.Final?.Type} reply");
         if (error is null && r.Position != f.Size)
             error = new BcmrException(BcmrErrorCode.SourceChanged, f.Shown, $"{f.Shown}: received {r.Position} bytes, the listing said {f.Size} (it changed meanwhile); not committed");
-        var hex = r.Hasher is null ? null : Blake3.ToHex(r.Hasher.Finalize());
-        if (r.Hasher is not null) Blake3Hasher.Return(r.Hasher); // the reply is done: nothing feeds it any more
-        var suffixHex = r.SuffixHasher is null ? null : Blake3.ToHex(r.SuffixHasher.Finalize());
-        if (error is null && hex is not null && r.Final is OkResponse { Hash: { } remoteHash } && remoteHash != hex && remoteHash != suffixHex)
+        var hex = r.Hash;
+        if (error is null && hex is not null && r.Final is OkResponse { Hash: { } remoteHash } && remoteHash != hex && remoteHash != r.SuffixHash)
             error = new BcmrException(BcmrErrorCode.CorruptData, f.Shown,
                 $"{f.Local}: BLAKE3 mismatch after download (received {hex}, the server read {remoteHash}); removed" +
                 (f.Offset > 0 ? $" (resumed at {f.Offset}: rerun without -C to copy it whole)" : ""));
