@@ -11,6 +11,11 @@
 # Usage: bench/parallel.sh [runs] [part]   (runs default 3 on loopback, 2 in the namespace; part: 1, 2 or both)
 #   BCMR=path  the binary on both ends (default: the shipped AOT bcmr; built if missing). RATE=200mbit.
 #   WORKLOADS="connect many big" (default: all) to run some of them.
+#   AUTOGROUP=0|1  sets the kernel's sched_autogroup_enabled for the run (restored at the end; default: as it is).
+#      It decides part 1 on two cores: with autogroups (Debian's default) every sshd session is a group of its own
+#      with an equal share of the CPU, so with -P 4 the four server sessions get 4/5 of the cores and the client with
+#      its four ssh gets 1/5, where -P 1 splits them 1:1. Two machines never share a scheduler, so on loopback that is
+#      a cost of the bench's set-up, not of N connections; the header line says which setting ran.
 # Needs root (ip netns, tc), sshd, hyperfine, rsync, python3. Sources in $BENCH_DIR (default /tmp/bcmr-pbench),
 # copies in $BENCH_DEST (default /dev/shm/bcmr-pbench: tmpfs, see remote.sh for why).
 set -euo pipefail
@@ -22,6 +27,13 @@ DEST=${BENCH_DEST:-/dev/shm/bcmr-pbench}
 RATE=${RATE:-200mbit}
 WORKLOADS=${WORKLOADS:-connect many big} # any of: connect many big
 NS=bcmr-pbench-$$
+AG_FILE=/proc/sys/kernel/sched_autogroup_enabled
+AG_WAS=$(cat "$AG_FILE" 2>/dev/null || echo none)
+restore_autogroup() { if [ -n "${AUTOGROUP:-}" ] && [ "$AG_WAS" != none ]; then echo "$AG_WAS" > "$AG_FILE"; fi; }
+if [ -n "${AUTOGROUP:-}" ]; then
+  trap restore_autogroup EXIT
+  echo "$AUTOGROUP" > "$AG_FILE"
+fi
 BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
 [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
 . bench/common.sh # (the script runs from the repository root)
@@ -103,11 +115,12 @@ connect() { # connect PREFIX SSHCFG: one tiny file with -P 1 and -P 8, and bare 
   pkill -u bcmrbench -f -- "serve --resident" || true # the resident server --ssh-persist reached
 }
 
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; bcmr: $BCMR ($("$BCMR" --version | head -1))"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; bcmr: $BCMR ($("$BCMR" --version | head -1));" \
+  "sched_autogroup_enabled: $(cat "$AG_FILE" 2>/dev/null || echo none)"
 
 if [ "$PART" != 2 ]; then
   cfg=$(start_sshd sshd 2297 "")
-  trap 'kill "$(cat "$DIR/sshd/sshd.pid")" 2>/dev/null || true' EXIT
+  trap 'kill "$(cat "$DIR/sshd/sshd.pid")" 2>/dev/null || true; restore_autogroup' EXIT
   [[ " $WORKLOADS " == *" connect "* ]] && connect "" "$cfg"
   suite loopback "$RUNS" 10000 1024 "" "$cfg"
   kill "$(cat "$DIR/sshd/sshd.pid")"
@@ -117,7 +130,7 @@ if [ "$PART" != 1 ]; then
   # The namespace: its own lo, on which every TCP flow gets its own $RATE. This kernel has neither fq nor sfq, so the
   # flows are told apart by port: the namespace's ephemeral ports are limited to 64, each with an htb class of its
   # own (matched by source or destination port, so both directions of a connection share it).
-  cleanup() { kill "$(cat "$DIR/ns-sshd/sshd.pid")" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
+  cleanup() { kill "$(cat "$DIR/ns-sshd/sshd.pid")" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; restore_autogroup; }
   trap cleanup EXIT
   ip netns add "$NS"
   nsx() { ip netns exec "$NS" "$@"; }
