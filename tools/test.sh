@@ -36,6 +36,7 @@ aot_filter="FullyQualifiedName~Bcmr.Tests.Cli|FullyQualifiedName~Bcmr.Tests.Remo
 aot_filter+="|FullyQualifiedName~Bcmr.Tests.Remote.SyncRemoteTests|FullyQualifiedName~Bcmr.Tests.Remote.HostilePeerTests"
 aot_filter+="|FullyQualifiedName~Bcmr.Tests.Remote.SshPersistTests|FullyQualifiedName~Bcmr.Tests.Remote.StripeTests.A_300_MiB_file_is_striped_both_ways"
 aot_filter+="|FullyQualifiedName~Bcmr.Tests.Remote.DirectTransferTests"
+aot_filter+="|FullyQualifiedName~Bcmr.Tests.Remote.AllocationTests"
 if command -v clang >/dev/null 2>&1; then
   if dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >"$results/aot-publish.log" 2>&1; then
     BCMR_TEST_EXE="$PWD/out/bcmr-linux-x64/bcmr" dotnet test tests/Unit -c Release --no-build \
