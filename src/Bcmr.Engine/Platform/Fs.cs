@@ -564,7 +564,6 @@ internal static unsafe partial class Fs
         catch (Exception) { /* cleanup must not mask the original failure */ }
     }
 
-    /// <summary>Removes an empty directory; returns false when it is not empty (moves keep what they left behind).</summary>
     /// <summary>Whether the reader at the other end of an output descriptor (pipe or socket) is gone: nobody will
     /// read what we would send, so work for it can stop. False when unknown.</summary>
     public static bool PeerGone(int fd)
@@ -572,6 +571,15 @@ internal static unsafe partial class Fs
         if (!Linux) return false;
         var p = new PollFd { Fd = fd, Events = POLLOUT };
         return poll(&p, 1, 0) == 1 && (p.Revents & (POLLERR | POLLHUP)) != 0;
+    }
+
+    /// <summary>Whether an input descriptor (pipe or socket) can be read now without waiting: bytes are there, or its
+    /// end. False when unknown.</summary>
+    public static bool InputReady(int fd)
+    {
+        if (!Linux) return false;
+        var p = new PollFd { Fd = fd, Events = POLLIN };
+        return poll(&p, 1, 0) == 1;
     }
 
     /// <summary>Bytes an unprivileged writer may still allocate on the filesystem of <paramref name="path"/>; null when unknown.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Bcmr.Engine.Platform;
 using System.Buffers;
 using Bcmr.Engine.Codecs;
@@ -80,6 +81,10 @@ public sealed class ServeOptions
     /// grown to the largest pipe size when it is a pipe (<see cref="Fs.GrowPipe(int)"/>).</summary>
     public int? InputFd { get; init; }
 
+    /// <summary>How long a reply may wait to leave with the replies to requests that are already there to be read
+    /// (<see cref="InputFd"/>); 1 ms. Tests set it to count writes without a clock.</summary>
+    internal TimeSpan ReplyHold { get; init; } = TimeSpan.FromMilliseconds(1);
+
     /// <summary>Where diagnostics go, one line each (stderr for <c>bcmr serve</c>); null for none. Never the protocol stream.</summary>
     public TextWriter? Log { get; init; }
 
@@ -160,7 +165,7 @@ public sealed partial class ServeSession : IDisposable
         _jail = new RootJail(options.Root, options.Home);
         _log = options.Log;
         _output = new BufferedStream(output, IoBufferSize);
-        _reader = new FrameReader(new BufferedStream(new FlushBeforeRead(input, FlushReplies), IoBufferSize));
+        _reader = new FrameReader(new BufferedStream(new FlushBeforeRead(input, BeforeRead), IoBufferSize));
         _writer = new FrameWriter(_output);
         if (options.InputFd is int inFd) Fs.GrowPipe(inFd);
         if (options.OutputFd is int outFd) Fs.GrowPipe(outFd);
@@ -408,24 +413,45 @@ public sealed partial class ServeSession : IDisposable
 
     private void Fail(BcmrException e) => Fail(e.Message, e.Code);
 
-    /// <summary>Writes a reply; it leaves with the next ones when the session next waits for input
-    /// (<see cref="FlushBeforeRead"/>), or at the session's end. Measured: one write per burst of pipelined requests
-    /// instead of one per reply, through every ssh hop (bench/RESULTS.md, session 15).</summary>
+    /// <summary>Writes a reply; it leaves with the next ones when the session is about to wait for input
+    /// (<see cref="BeforeRead"/>), or at the session's end. Measured: one write per burst of pipelined requests
+    /// instead of one per reply, through every ssh hop (bench/RESULTS.md, sessions 15 and 20).</summary>
     private void Send(Message message)
     {
         _writer.Write(message);
-        _repliesPending = true;
+        if (_repliesPending++ == 0) _firstHeld = Stopwatch.GetTimestamp();
     }
 
-    private bool _repliesPending;
+    /// <summary>Replies written and not yet sent, and when the first of them was written.</summary>
+    private int _repliesPending;
+    private long _firstHeld;
+
+    /// <summary>How many replies the session holds while more requests are already waiting to be read (and for at
+    /// most <see cref="ServeOptions.ReplyHold"/>): far below the client's window (<c>ServeClient.Window</c>, 256), so a
+    /// client never stalls for want of replies.</summary>
+    private const int MaxHeldReplies = 32;
 
     /// <summary>Sends the replies written so far (on the session's thread, or before another thread first reads the
     /// input: the direct channel's watcher).</summary>
     private void FlushReplies()
     {
-        if (!_repliesPending) return;
-        _repliesPending = false;
+        if (_repliesPending == 0) return;
+        _repliesPending = 0;
         _writer.Flush();
+    }
+
+    /// <summary>Before the session reads its connection again: the replies written so far leave now, unless the
+    /// client's next requests are already there to be read (a pipe that poll(2) finds readable), in which case they
+    /// leave with the replies to those, up to <see cref="MaxHeldReplies"/> or <see cref="ServeOptions.ReplyHold"/>.
+    /// A stream of small uploads otherwise sent one reply per file (each 64 KiB Data frame is read past the input's
+    /// buffer, so every file meant a read), each a write of its own through sshd, ssh and the client's reader. Input
+    /// that is not a pipe of ours (a direct channel, --listen) is never held for.</summary>
+    private void BeforeRead()
+    {
+        if (_repliesPending == 0) return;
+        if (_repliesPending >= MaxHeldReplies || Stopwatch.GetElapsedTime(_firstHeld) >= _options.ReplyHold
+            || _options.InputFd is not int fd || !Fs.InputReady(fd))
+            FlushReplies();
     }
 
     private void TrySend(Message message)

@@ -1,3 +1,4 @@
+using System.IO.Pipes;
 using Bcmr.Engine.Local;
 using Bcmr.Engine.Hashing;
 using Bcmr.Engine.Protocol;
@@ -80,6 +81,49 @@ public sealed class ServeSessionTests : IDisposable
             c.Send(new StatRequest("a"));
             Assert.Equal(10UL, Assert.IsType<StatResponse>(c.Receive()).Size);
         }
+    }
+
+    [Theory]
+    [InlineData(60_000, 2)] // held: every reply leaves with the last one (the Welcome may leave before)
+    [InlineData(0, 16)] // not held: one write per reply, as when the requests are not there yet
+    public void Replies_wait_for_the_requests_already_in_the_pipe(int holdMs, int expectedWritesAtLeast)
+    {
+        // Uploads of 64 KiB, all of them already in a real pipe when the server starts: each Put's Ok is written
+        // while the next file waits to be read, so the replies leave together (up to 32, or for ReplyHold), not one
+        // write each through sshd, ssh and the client's reader (bench/RESULTS.md, session 20). A clock-free count:
+        // the hold is a minute, or nothing.
+        var data = Random(64 * 1024, 5);
+        using var toServer = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var serverIn = new AnonymousPipeClientStream(PipeDirection.In, toServer.ClientSafePipeHandle);
+        int fd = (int)serverIn.SafePipeHandle.DangerousGetHandle();
+        var output = new CountingOutput();
+        var options = new ServeOptions
+        {
+            Root = Root, Settings = TestSettings.Isolated, InputFd = fd, ReplyHold = TimeSpan.FromMilliseconds(holdMs),
+        };
+        using var session = new ServeSession(serverIn, output, options); // grows the pipe to 1 MiB
+        int files = Math.Min(15, Bcmr.Engine.Platform.Native.LibC.fcntl(fd, Bcmr.Engine.Platform.Native.LibC.F_GETPIPE_SZ, 0) / (data.Length + 256) - 1);
+        Assert.True(files >= 8, $"the pipe holds {files + 1} files only");
+        var w = new FrameWriter(toServer);
+        w.Write(new Hello(Wire.Version, 0));
+        for (int i = 0; i < files; i++)
+        {
+            w.Write(new PutRequest($"f{i}", (ulong)data.Length, 0));
+            w.WriteData(data);
+            w.Write(Done.Instance);
+        }
+        w.Write(Done.Instance);
+        w.Flush();
+        toServer.Dispose();
+
+        Assert.Equal(ServeEnd.Done, session.Run());
+        var reader = new FrameReader(new MemoryStream(output.ToArray()));
+        Assert.IsType<Welcome>(reader.ReadMessage());
+        for (int i = 0; i < files; i++) Assert.Equal(new OkResponse(B3(data)), reader.ReadMessage());
+        Assert.Null(reader.ReadMessage());
+        Assert.Equal(data, File.ReadAllBytes(_t[$"f{files - 1}"]));
+        if (holdMs > 0) Assert.True(output.Writes <= expectedWritesAtLeast, $"{output.Writes} writes for {files + 1} replies");
+        else Assert.True(output.Writes >= Math.Min(expectedWritesAtLeast, files + 1), $"{output.Writes} writes for {files + 1} replies");
     }
 
     [Fact]

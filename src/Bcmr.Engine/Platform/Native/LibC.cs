@@ -172,7 +172,7 @@ internal static unsafe partial class LibC
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd { public int Fd; public short Events; public short Revents; }
-    public const short POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10;
+    public const short POLLIN = 0x1, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10;
 
     [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
     public static partial int poll(PollFd* fds, nuint nfds, int timeout);
