@@ -161,8 +161,11 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
         var deadline = Stopwatch.StartNew();
         while (s.SshStarted.Length < 4 && deadline.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(20);
         Assert.Equal(4, s.SshStarted.Length);
-        // Cut one connection once data flows (the remote holds some bytes of some file).
-        while (!Directory.Exists(dst) || Directory.EnumerateFiles(dst, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) < 8 * MiB)
+        // Cut one connection once data flows on all four (four files on the remote hold bytes, 8 MiB in all): on a
+        // busy machine one login can lag the others, and a connection cut before it sent anything leaves nothing
+        // for the rerun to resume.
+        while (!Directory.Exists(dst) || Directory.EnumerateFiles(dst, "*", SearchOption.AllDirectories).Select(f => new FileInfo(f).Length).ToList() is var sizes
+               && (sizes.Count(n => n > 0) < 4 || sizes.Sum() < 8 * MiB))
         {
             Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), "no data arrived");
             Thread.Sleep(20);
