@@ -20,6 +20,10 @@ internal static class TestHooks
     /// without <see cref="Protocol.Caps.Extended"/> is what a bcmr 0.6 server looks like to a client. Null: off.</summary>
     internal static byte? ServeCapabilityMask { get; set; }
 
+    /// <summary>How long a staging file must lie untouched and unlocked before a sweep takes it for a dead copy's
+    /// (10 s when null): lets a test find the one a killed copy left without waiting for it to age.</summary>
+    internal static TimeSpan? StaleTemporaryAfter { get; set; }
+
     internal static void MaybeCorruptStaged(SafeFileHandle h, string dst, long size) => MaybeCorruptStaged(h, dst, size, 0, size);
 
     /// <summary>The same for a read-back of bytes [from, from + count) only: the byte flipped (the middle of the

@@ -28,16 +28,31 @@ public static class StaleTemporaries
 /// (".x.bcmr-part", or one of our names copied from another directory) fails the check and is an ordinary file: copied,
 /// listed and never removed or continued by us.</para>
 /// <para>Staging files are created with an exclusive advisory lock held until they are renamed or removed, so a
-/// staging file that nobody holds a lock on, and that is older than a few seconds, was left by a process that died
-/// (SIGKILL, power loss): <see cref="SweepStale"/> removes those from a directory the first time a run writes there.</para>
+/// staging file that nobody holds a lock on, and that nothing has touched for a few seconds, was left by a process that
+/// died (SIGKILL, power loss): <see cref="SweepStale"/> removes those from a directory the first time a run writes there.
+/// "Touched" is the status-change time (ctime), not the modification time: a copy that keeps times (-p, sync) sets the
+/// source's old mtime on its staging file and then, between dropping the lock and the rename, the file is unlocked and
+/// looks years old; its ctime is the moment the times were set, and no call can set ctime back.</para>
 /// </summary>
 internal static partial class Temporaries
 {
     public const string StagingSuffix = ".bcmr-tmp";
     public const string PartialSuffix = ".bcmr-part";
 
-    /// <summary>A staging file younger than this is never taken for stale: its creator may not have locked it yet.</summary>
-    private static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(10);
+    /// <summary>A staging file touched more recently than this is never taken for stale: its creator may not have
+    /// locked it yet, or has just unlocked it to rename it.</summary>
+    private static readonly TimeSpan DefaultStaleAfter = TimeSpan.FromSeconds(10);
+    private static TimeSpan StaleAfter => TestHooks.StaleTemporaryAfter ?? DefaultStaleAfter;
+
+    /// <summary>How long ago anything changed the file: its data, mode, times or name (ctime, which mtime never passes
+    /// unless a filesystem lacks it).</summary>
+    private static TimeSpan Untouched(in FileMeta meta)
+    {
+        static DateTime At(long sec, uint nsec) => DateTime.UnixEpoch.AddTicks(sec * TimeSpan.TicksPerSecond + nsec / 100);
+        var ctime = At(meta.CtimeSec, meta.CtimeNsec);
+        var mtime = At(meta.MtimeSec, meta.MtimeNsec);
+        return DateTime.UtcNow - (ctime > mtime ? ctime : mtime);
+    }
     /// <summary>A directory swept this recently is not read again (a tree copy writes thousands of files into one).</summary>
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
     private static readonly ConcurrentDictionary<string, long> Swept = new(StringComparer.Ordinal);
@@ -107,10 +122,11 @@ internal static partial class Temporaries
 
     /// <summary>
     /// Removes the staging files of <paramref name="dir"/> that a dead process left: ours by name, unlocked, older than
-    /// a few seconds. Best effort and at most once a minute per directory: an unreadable directory or a file that
+    /// untouched for a few seconds. Best effort and at most once a minute per directory: an unreadable directory or a file that
     /// cannot be removed is left as it is (the copy that follows reports its own errors).
     /// </summary>
-    public static int SweepStale(string dir, string? shownAs = null)
+    /// <param name="staleAfter">Tests: the quiet time that makes a file stale, instead of <see cref="StaleAfter"/>.</param>
+    public static int SweepStale(string dir, string? shownAs = null, TimeSpan? staleAfter = null)
     {
         string key, list;
         try
@@ -130,8 +146,7 @@ internal static partial class Temporaries
             {
                 if (Kind(key, Path.GetFileName(path)) != StagingSuffix) continue;
                 if (Fs.TryLstat(path) is not { Kind: EntryKind.File } meta) continue;
-                var age = DateTimeOffset.UtcNow - DateTimeOffset.FromUnixTimeSeconds(meta.MtimeSec);
-                if (age < StaleAfter) continue;
+                if (Untouched(meta) < (staleAfter ?? StaleAfter)) continue;
                 if (Fs.TryRemoveUnlocked(path)) removed++;
             }
         }
@@ -157,9 +172,8 @@ internal static partial class Temporaries
                 if (e.Kind == EntryKind.Directory) pending.Push(path);
                 else if (e.Kind == EntryKind.File && Kind(dir, e.Name) == StagingSuffix && Fs.TryLstat(path) is { } meta)
                 {
-                    var modified = DateTimeOffset.FromUnixTimeSeconds(meta.MtimeSec);
-                    if (DateTimeOffset.UtcNow - modified >= StaleAfter && !Fs.IsLocked(path))
-                        found.Add(new StaleTemporary(path, meta.Size, modified));
+                    if (Untouched(meta) >= StaleAfter && !Fs.IsLocked(path))
+                        found.Add(new StaleTemporary(path, meta.Size, DateTimeOffset.FromUnixTimeSeconds(meta.MtimeSec)));
                 }
             }
         }

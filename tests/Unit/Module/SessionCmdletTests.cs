@@ -97,7 +97,12 @@ public sealed class SessionCmdletTests : IDisposable
         File.WriteAllText(lookalike, "the user's");
         var held = Temporaries.StagingPath(_t["dst/held.bin"]);
         using var holder = Temporaries.CreateStaging(held, 0x1B6);
-        foreach (var f in new[] { stale, lookalike, held }) File.SetLastWriteTimeUtc(f, DateTime.UtcNow.AddMinutes(-5));
+        // A dead copy's file is one nothing touched for 10 s (by ctime, which nothing can set back): wait that long.
+        Thread.Sleep(TimeSpan.FromSeconds(10.5));
+        // One being renamed by a copy that keeps times: unlocked, with the source's old mtime, just touched.
+        var committing = Temporaries.StagingPath(_t["dst/run.sh"]);
+        File.WriteAllText(committing, "#!/bin/sh");
+        File.SetLastWriteTimeUtc(committing, DateTime.UtcNow.AddYears(-5));
 
         var r = PwshHostProcess.Run($"Get-BcmrSession -TemporaryIn '{_t["dst"]}' | ForEach-Object {{ '{{0}}|{{1}}|{{2}}' -f $_.Path, $_.Bytes, $_.GetType().FullName }}", home);
         Assert.True(r.ExitCode == 0, r.Stderr);
