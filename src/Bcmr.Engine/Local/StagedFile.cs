@@ -221,9 +221,11 @@ internal sealed class StagedFile : IDisposable
             {
                 if (length is { } l) Fs.SetLength(_handle, l, Shown);
                 if (flush) Fs.FlushToDisk(_handle, Shown);
-                Fs.Unlock(_handle);
             }
+            // Renamed while still locked: an unlocked staging file that a stalled transfer last wrote long ago is what
+            // the stale sweep removes. Unlocked then, so that the next attempt of this process can open the partial.
             if (!IsPartial) Fs.Rename(Path, partialPath ?? throw new InvalidOperationException("a staging file needs a partial name to be kept"), replace: true);
+            if (_handle is not null) Fs.Unlock(_handle);
         }
         catch
         {
