@@ -61,7 +61,7 @@ public class CopyErrorTests
         Directory.CreateDirectory(t["dst"]);
         var log = t["copies.log"];
 
-        Assert.Equal(0, BcmrRunner.Run("copy", "--log", log, t["a.txt"], t["b.txt"], t["dst"]).ExitCode);
+        BcmrRunner.Run("copy", "--log", log, t["a.txt"], t["b.txt"], t["dst"]).AssertExit(0);
         var second = BcmrRunner.Run("copy", "-f", "--log", log, t["a.txt"], t["missing.txt"], t["dst"]);
         Assert.Equal(Partial, second.ExitCode);
 
@@ -313,7 +313,7 @@ public class CopyErrorTests
         var r = BcmrRunner.Run(["copy", "-V", t["a.bin"], t["b.bin"]], env, executable: BcmrRunner.FaultHost);
         Assert.Equal(Failure, r.ExitCode);
         var ok = BcmrRunner.Run("copy", "-V", t["a.bin"], t["c.bin"]);
-        Assert.Equal(0, ok.ExitCode);
+        ok.AssertExit(0);
         Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["c.bin"]));
     }
 

@@ -51,8 +51,8 @@ public class CopyTreeTests
         t.WriteRandom("file.txt", 50, 2);
         Directory.CreateDirectory(t["dst"]);
 
-        Assert.Equal(0, BcmrRunner.Run("copy", "-r", t["src"], t["dst"]).ExitCode);
-        Assert.Equal(0, BcmrRunner.Run("copy", t["file.txt"], t["dst"] + "/").ExitCode);
+        BcmrRunner.Run("copy", "-r", t["src"], t["dst"]).AssertExit(0);
+        BcmrRunner.Run("copy", t["file.txt"], t["dst"] + "/").AssertExit(0);
 
         Assert.Equal(Trees.Sha256(t["src/a.txt"]), Trees.Sha256(t["dst/src/a.txt"]));
         Assert.Equal(Trees.Sha256(t["file.txt"]), Trees.Sha256(t["dst/file.txt"]));
@@ -68,7 +68,7 @@ public class CopyTreeTests
 
         var r = BcmrRunner.Run("copy", t["a.bin"], t["b.bin"], t["dst"]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["dst/a.bin"]));
         Assert.Equal(Trees.Sha256(t["b.bin"]), Trees.Sha256(t["dst/b.bin"]));
     }
@@ -131,8 +131,8 @@ public class CopyTreeTests
         Assert.True(Tool.TryRun("setfattr", "-n", "user.bcmr-test", "-v", "kept", file),
             "setfattr failed (.ci/run installs the attr package; /tmp must allow user xattrs)");
 
-        Assert.Equal(0, BcmrRunner.Run("copy", "-p", file, t["copy.bin"]).ExitCode);
-        Assert.Equal(0, BcmrRunner.Run("copy", file, t["plain.bin"]).ExitCode);
+        BcmrRunner.Run("copy", "-p", file, t["copy.bin"]).AssertExit(0);
+        BcmrRunner.Run("copy", file, t["plain.bin"]).AssertExit(0);
 
         Assert.Contains("user.bcmr-test=\"kept\"", Tool.Output("getfattr", "-d", t["copy.bin"]));
         Assert.DoesNotContain("user.bcmr-test", Tool.Output("getfattr", "-d", t["plain.bin"]));
@@ -149,7 +149,7 @@ public class CopyTreeTests
         File.SetUnixFileMode(file, (UnixFileMode)Convert.ToInt32("777", 8));
         File.SetLastWriteTimeUtc(file, new DateTime(2001, 1, 1, 0, 0, 0, DateTimeKind.Utc));
 
-        Assert.Equal(0, BcmrRunner.Run("copy", file, t["g.sh"]).ExitCode);
+        BcmrRunner.Run("copy", file, t["g.sh"]).AssertExit(0);
 
         Assert.Equal((UnixFileMode)Convert.ToInt32("755", 8), File.GetUnixFileMode(t["g.sh"])); // test host umask is 022
         Assert.True(File.GetLastWriteTimeUtc(t["g.sh"]) > DateTime.UtcNow.AddMinutes(-5));
@@ -166,7 +166,7 @@ public class CopyTreeTests
 
         var r = BcmrRunner.Run("copy", "-r", "-e", @"\.log$", "-e", "node_modules", t["src"], t["dst"]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.True(File.Exists(t["dst/keep.txt"]));
         Assert.True(File.Exists(t["dst/sub/keep2.txt"]));
         Assert.False(File.Exists(t["dst/drop.log"]));
@@ -182,7 +182,7 @@ public class CopyTreeTests
 
         var r = BcmrRunner.Run("copy", "-r", "-n", t["src"], t["dst"]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Contains("a.txt", r.Stdout);
         Assert.Contains("c.txt", r.Stdout);
         Assert.False(Directory.Exists(t["dst"]));
@@ -197,7 +197,7 @@ public class CopyTreeTests
 
         var r = BcmrRunner.Run("copy", "-f", t["a.bin"], t["b.bin"]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["b.bin"]));
     }
 
@@ -209,7 +209,7 @@ public class CopyTreeTests
 
         var r = BcmrRunner.Run("--json", "copy", "-V", t["a.bin"], t["b.bin"]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         var file = Assert.Single(r.JsonFiles);
         Assert.Equal("copied", file.GetProperty("status").GetString());
         Assert.Equal(B3sum(t["a.bin"]), file.GetProperty("blake3").GetString());

@@ -23,7 +23,7 @@ public class FastPathTests
         var auto = BcmrRunner.Run("--json", "copy", t["a.bin"], t["b.bin"]);
         var disabled = BcmrRunner.Run("--json", "copy", "--reflink", "disable", t["a.bin"], t["c.bin"]);
 
-        Assert.Equal(0, auto.ExitCode);
+        auto.AssertExit(0);
         Assert.Equal("copyfilerange", Method(auto));
         Assert.Equal("readwrite", Method(disabled));
         Assert.Equal(Trees.Sha256(t["a.bin"]), Trees.Sha256(t["b.bin"]));
@@ -39,8 +39,8 @@ public class FastPathTests
         t.WriteRandom("btrfs/a.bin", 8 * 1024 * 1024, 1);
         Tool.Output("sync");
 
-        Assert.Equal(0, BcmrRunner.Run("copy", "--reflink", "disable", t["btrfs/a.bin"], t["btrfs/own.bin"]).ExitCode);
-        Assert.Equal(0, BcmrRunner.Run("copy", t["btrfs/a.bin"], t["btrfs/shared.bin"]).ExitCode);
+        BcmrRunner.Run("copy", "--reflink", "disable", t["btrfs/a.bin"], t["btrfs/own.bin"]).AssertExit(0);
+        BcmrRunner.Run("copy", t["btrfs/a.bin"], t["btrfs/shared.bin"]).AssertExit(0);
         Tool.Output("sync");
 
         Assert.DoesNotContain("shared", Tool.Output("filefrag", "-v", t["btrfs/own.bin"]));
@@ -63,7 +63,7 @@ public class FastPathTests
         Assert.True(cloned.ExitCode == 0, cloned.ToString());
         Assert.Equal("reflink", Method(cloned));
         Assert.Equal(Trees.Sha256(t["btrfs/a.bin"]), Trees.Sha256(t["btrfs/b.bin"]));
-        Assert.Equal(1, refused.ExitCode);
+        refused.AssertExit(1);
         Assert.Contains("reflink not supported", refused.Stderr);
         Assert.False(File.Exists(t["btrfs/c.bin"]));
     }
@@ -78,7 +78,7 @@ public class FastPathTests
 
         var r = BcmrRunner.Run("--json", "copy", "-V", t["btrfs/a.bin"], t["btrfs/b.bin"]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Equal("reflink", Method(r));
         Assert.Matches("^[0-9a-f]{64}$", Assert.Single(r.JsonFiles).GetProperty("blake3").GetString());
         Assert.Equal(Trees.Sha256(t["btrfs/a.bin"]), Trees.Sha256(t["btrfs/b.bin"]));
@@ -114,7 +114,7 @@ public class FastPathTests
 
         var r = BcmrRunner.Run(verify ? ["--json", "copy", "-V", src, t["copy.bin"]] : ["--json", "copy", src, t["copy.bin"]]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Equal("sparseextents", Method(r));
         Assert.Equal(Trees.Sha256(src), Trees.Sha256(t["copy.bin"]));
         Assert.Equal(new FileInfo(src).Length, new FileInfo(t["copy.bin"]).Length);
@@ -132,8 +132,8 @@ public class FastPathTests
         var dense = BcmrRunner.Run("copy", "--sparse", "disable", src, t["dense.bin"]);
         var punched = BcmrRunner.Run("copy", "--sparse", "force", zeros, t["punched.bin"]);
 
-        Assert.Equal(0, dense.ExitCode);
-        Assert.Equal(0, punched.ExitCode);
+        dense.AssertExit(0);
+        punched.AssertExit(0);
         Assert.Equal(Trees.Sha256(src), Trees.Sha256(t["dense.bin"]));
         Assert.Equal(Trees.Sha256(zeros), Trees.Sha256(t["punched.bin"]));
         Assert.True(AllocatedBytes(t["dense.bin"]) >= 64L << 20);
@@ -149,7 +149,7 @@ public class FastPathTests
 
         var r = BcmrRunner.Run("copy", "--reflink", t["a.bin"], t["b.bin"]);
 
-        Assert.Equal(1, r.ExitCode); // ext4/tmpfs under /tmp cannot clone: force must say so
+        r.AssertExit(1); // ext4/tmpfs under /tmp cannot clone: force must say so
         Assert.Contains("reflink not supported", r.Stderr);
     }
 }

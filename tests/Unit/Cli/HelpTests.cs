@@ -16,7 +16,7 @@ public class HelpTests
     {
         var r = BcmrRunner.Run(flag);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Contains("Usage:", r.Stdout);
         foreach (var command in Commands) Assert.Matches($@"(?m)^  {command}\b", r.Stdout);
         foreach (var option in new[] { "--json", "--version", "--help" }) Assert.Contains(option, r.Stdout);
@@ -32,7 +32,7 @@ public class HelpTests
     {
         var r = BcmrRunner.Run(command, "--help");
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Contains($"bcmr {command}", r.Stdout);
         Assert.Contains(option, r.Stdout);
         Assert.Contains("--json", r.Stdout); // the global option applies to every command
@@ -43,7 +43,7 @@ public class HelpTests
     {
         var r = BcmrRunner.Run("--json", "sync", "-h");
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Contains("bcmr sync", r.Stdout);
         Assert.Contains("--delete", r.Stdout);
     }
@@ -53,7 +53,7 @@ public class HelpTests
     {
         var r = BcmrRunner.Run("--version");
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Matches(@"^\d+\.\d+\.\d+\S* \(blake3: ", r.Stdout);
     }
 
@@ -64,7 +64,7 @@ public class HelpTests
     {
         var r = BcmrRunner.Run(word, "a", "b");
 
-        Assert.Equal(2, r.ExitCode);
+        r.AssertExit(2);
         Assert.Contains($"'{word}'", r.Stderr);
         Assert.Contains("Try 'bcmr --help'", r.Stderr);
         Assert.Equal("", r.Stdout);
@@ -75,7 +75,7 @@ public class HelpTests
     {
         var r = BcmrRunner.Run("[suggest]", "co");
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Equal(["copy"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 
@@ -84,7 +84,7 @@ public class HelpTests
     {
         var r = BcmrRunner.Run();
 
-        Assert.Equal(2, r.ExitCode);
+        r.AssertExit(2);
         Assert.Contains("Required command was not provided", r.Stderr);
     }
 }

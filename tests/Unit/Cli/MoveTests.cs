@@ -19,7 +19,7 @@ public class MoveTests
         var single = BcmrRunner.Run("move", file, t["g.bin"]);
 
         Assert.True(tree.ExitCode == 0, tree.ToString());
-        Assert.Equal(0, single.ExitCode);
+        single.AssertExit(0);
         Assert.False(Directory.Exists(t["src"]));
         Trees.AssertIdentical(t["expected"], t["moved"]);
         Assert.False(File.Exists(file));
@@ -58,7 +58,7 @@ public class MoveTests
         var r = BcmrRunner.Run(["move", src, t["other/precious.bin"]], new Dictionary<string, string> { ["BCMR_FAULT_CORRUPT_STAGED"] = "precious" },
             executable: BcmrRunner.FaultHost);
 
-        Assert.Equal(1, r.ExitCode);
+        r.AssertExit(1);
         Assert.Contains("verification failed", r.Stderr);
         Assert.Equal(hash, Trees.Sha256(src));
         Assert.False(File.Exists(t["other/precious.bin"]));
@@ -84,7 +84,7 @@ public class MoveTests
 
         var r = BcmrRunner.Run("move", "-f", a, alias);
 
-        Assert.Equal(1, r.ExitCode);
+        r.AssertExit(1);
         Assert.Contains("are the same file", r.Stderr);
         Assert.Equal(hash, Trees.Sha256(a));
         if (alias != t.Path) Assert.Equal(hash, Trees.Sha256(alias));
@@ -117,7 +117,7 @@ public class MoveTests
 
         var r = BcmrRunner.Run("move", t["a.bin"], t["b.bin"]);
 
-        Assert.Equal(1, r.ExitCode);
+        r.AssertExit(1);
         Assert.Contains("destination exists", r.Stderr);
         Assert.Equal(a, Trees.Sha256(t["a.bin"]));
         Assert.Equal(b, Trees.Sha256(t["b.bin"]));

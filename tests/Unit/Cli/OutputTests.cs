@@ -18,7 +18,7 @@ public class OutputTests
         // Paced to at least 2 s (progress comes every 200 ms): unpaced, a -V copy of 512 MiB ended before the first.
         var r = BcmrRunner.Run("--json", "copy", "-V", "--bwlimit", "256M", t["big.bin"], t["copy.bin"]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         var lines = r.JsonLines;
         var progress = lines.Where(l => l.GetProperty("type").GetString() == "progress").ToList();
         Assert.NotEmpty(progress);
@@ -37,7 +37,7 @@ public class OutputTests
         using var t = new TempDir();
         var r = BcmrRunner.Run("--json", "copy", t["missing"], t["x"]);
 
-        Assert.Equal(1, r.ExitCode);
+        r.AssertExit(1);
         var result = r.JsonResult;
         Assert.Equal("error", result.GetProperty("status").GetString());
         Assert.Contains("No such file or directory", result.GetProperty("error").GetString());
@@ -85,7 +85,7 @@ public class OutputTests
         // Paced to at least 2 s, so that there is a progress line to see whatever the machine's speed.
         var r = BcmrRunner.Run("copy", "-V", "--reflink", "disable", "--bwlimit", "512M", t["big.bin"], t["copy.bin"]);
 
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.DoesNotContain("\u001b", r.Stderr);
         var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.True(lines.Length >= 2, "no progress line before the summary: " + r.Stderr);

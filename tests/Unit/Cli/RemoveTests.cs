@@ -33,20 +33,20 @@ public class RemoveTests
     {
         using var d = Tree();
         var dir = BcmrRunner.Run("remove", d["t/sub"]);
-        Assert.Equal(1, dir.ExitCode);
+        dir.AssertExit(1);
         Assert.Contains("is a directory (use -r", dir.Stderr);
         Assert.True(Directory.Exists(d["t/sub"]));
-        Assert.Equal(0, BcmrRunner.Run("remove", "-d", d["t/sub/empty"]).ExitCode);
+        BcmrRunner.Run("remove", "-d", d["t/sub/empty"]).AssertExit(0);
         Assert.False(Directory.Exists(d["t/sub/empty"]));
         var full = BcmrRunner.Run("remove", "-d", d["t/sub"]);
-        Assert.Equal(1, full.ExitCode);
+        full.AssertExit(1);
         Assert.Contains("Directory not empty", full.Stderr);
 
         var missing = BcmrRunner.Run("remove", d["nope"], d["t/a.txt"]);
-        Assert.Equal(3, missing.ExitCode);
+        missing.AssertExit(3);
         Assert.Contains("nope: No such file or directory", missing.Stderr);
         Assert.False(File.Exists(d["t/a.txt"]));
-        Assert.Equal(0, BcmrRunner.Run("remove", "-f", d["nope"]).ExitCode);
+        BcmrRunner.Run("remove", "-f", d["nope"]).AssertExit(0);
     }
 
     [Fact]
@@ -67,11 +67,11 @@ public class RemoveTests
         using var d = Tree();
         var before = Trees.Describe(d.Path);
         var r = BcmrRunner.Run("remove", "-r", "-n", d["t"]);
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Contains("would remove " + d["t/a.txt"], r.Stdout);
         Assert.Equal(before, Trees.Describe(d.Path));
         var dot = BcmrRunner.Run("remove", "-r", d["t"] + "/.");
-        Assert.Equal(1, dot.ExitCode);
+        dot.AssertExit(1);
         Assert.Contains("refusing to remove", dot.Stderr);
         Assert.Equal(before, Trees.Describe(d.Path));
     }

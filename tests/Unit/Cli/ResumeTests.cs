@@ -505,7 +505,7 @@ public class ResumeTests
         Interrupt(t);
         var env = new Dictionary<string, string>(t.Env) { ["BCMR_FAULT_CORRUPT_STAGED"] = "big.bin" };
         var bad = BcmrRunner.Run(["--json", "copy", "-C", "-V", t.Src, t.Dst], env, executable: BcmrRunner.FaultHost);
-        Assert.Equal(1, bad.ExitCode);
+        bad.AssertExit(1);
         Assert.Contains("verification failed", bad.JsonResult.GetProperty("error").GetString());
         Assert.False(File.Exists(t.Dst));
         Assert.False(File.Exists(t.Partial), "a partial file that failed verification must not be resumed later");
@@ -653,7 +653,7 @@ public class ResumeTests
         using var s = new Scene(150L * 1024 * 1024);
         long recorded = Interrupt(s);
         var list = BcmrRunner.Run(["--json", "session", "list"], s.Env);
-        Assert.Equal(0, list.ExitCode);
+        list.AssertExit(0);
         var entry = list.JsonLines.Single();
         Assert.Equal(s.Src, entry.GetProperty("source").GetString());
         Assert.Equal(s.Dst, entry.GetProperty("destination").GetString());
@@ -667,10 +667,10 @@ public class ResumeTests
         Assert.Contains(s.Dst, text.Stdout);
         var show = BcmrRunner.Run(["session", "show", id[..6]], s.Env);
         Assert.Contains($"done:        {recorded} of {150L * 1024 * 1024} bytes", show.Stdout);
-        Assert.Equal(1, BcmrRunner.Run(["session", "show", "ffffffffffff0000"], s.Env).ExitCode);
+        BcmrRunner.Run(["session", "show", "ffffffffffff0000"], s.Env).AssertExit(1);
 
         var clear = BcmrRunner.Run(["session", "clear", s.Dst], s.Env);
-        Assert.Equal(0, clear.ExitCode);
+        clear.AssertExit(0);
         Assert.Contains("removed 1 session", clear.Stdout);
         Assert.False(File.Exists(s.SessionFile));
         Assert.False(File.Exists(s.Partial), "clearing a session must remove the partial file it vouched for");

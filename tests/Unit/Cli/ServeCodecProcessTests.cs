@@ -171,7 +171,7 @@ public sealed class ServeCodecProcessTests : IDisposable
             End(c);
         }
         var stats = BcmrRunner.Run(["--json", "cas", "stats"], Env(capMb: 32));
-        Assert.Equal(0, stats.ExitCode);
+        stats.AssertExit(0);
         var s = stats.JsonLines.Single();
         Assert.True(s.GetProperty("bytes").GetInt64() <= 32L * MiB, stats.Stdout);
         Assert.Equal(32L * MiB, s.GetProperty("cap_bytes").GetInt64());
@@ -251,11 +251,11 @@ public sealed class ServeCodecProcessTests : IDisposable
         var env = Env(capMb: 3);
 
         var text = BcmrRunner.Run(["cas", "stats"], env);
-        Assert.Equal(0, text.ExitCode);
+        text.AssertExit(0);
         Assert.Equal($"{_cas}: 5 blobs, 5.0 MiB (5242880 bytes); cap 3.0 MiB", text.Stdout.Trim());
 
         var prune = BcmrRunner.Run(["--json", "cas", "prune", "--max-size", "4"], env);
-        Assert.Equal(0, prune.ExitCode);
+        prune.AssertExit(0);
         var p = prune.JsonLines.Single();
         Assert.Equal("cas_prune", p.GetProperty("type").GetString());
         Assert.Equal(1, p.GetProperty("blobs_freed").GetInt64());
@@ -264,7 +264,7 @@ public sealed class ServeCodecProcessTests : IDisposable
         Assert.Equal(4L * MiB, p.GetProperty("max_bytes").GetInt64());
 
         var toCap = BcmrRunner.Run(["cas", "prune"], env); // default: the cap, 3 MiB
-        Assert.Equal(0, toCap.ExitCode);
+        toCap.AssertExit(0);
         Assert.Contains("removed 1 blob (1.0 MiB), 3 left (3.0 MiB)", toCap.Stdout);
 
         var clear = BcmrRunner.Run(["--json", "cas", "clear"], env);
@@ -274,7 +274,7 @@ public sealed class ServeCodecProcessTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(_cas));
 
         var bad = BcmrRunner.Run(["cas", "prune", "--max-size", "-5"], env);
-        Assert.Equal(2, bad.ExitCode);
+        bad.AssertExit(2);
         Assert.Contains("--max-size must be a number of MiB, 0 or more", bad.Stderr);
     }
 

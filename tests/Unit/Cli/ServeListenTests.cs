@@ -20,7 +20,7 @@ public sealed class ServeListenTests : IDisposable
     public void A_non_loopback_address_without_the_flag_is_a_usage_error(string address)
     {
         var r = BcmrRunner.Run("serve", "--root", _t.Path, "--listen", address);
-        Assert.Equal(2, r.ExitCode);
+        r.AssertExit(2);
         Assert.Contains("refusing to listen", r.Stderr);
         Assert.Contains("--allow-remote-listen", r.Stderr);
         Assert.Equal("", r.Stdout);
@@ -30,7 +30,7 @@ public sealed class ServeListenTests : IDisposable
     public void A_malformed_address_is_a_usage_error()
     {
         var r = BcmrRunner.Run("serve", "--listen", "nonsense");
-        Assert.Equal(2, r.ExitCode);
+        r.AssertExit(2);
         Assert.Contains("expected ADDRESS:PORT", r.Stderr);
     }
 

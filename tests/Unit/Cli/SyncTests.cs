@@ -132,7 +132,7 @@ public sealed class SyncTests : IDisposable
         File.WriteAllText(_t["made/mine.txt"], "mine");
         File.Delete(_t["src/new.txt"]);
         var again = Sync(_t["src"], _t["made"]);
-        Assert.Equal(0, again.ExitCode);
+        again.AssertExit(0);
         Assert.Equal("mine", File.ReadAllText(_t["made/mine.txt"]));
         Assert.True(File.Exists(_t["made/new.txt"]));
         Assert.Empty(Actions(again));
@@ -142,17 +142,17 @@ public sealed class SyncTests : IDisposable
     public void Max_delete_below_the_count_removes_none_and_fails_while_the_copies_are_made()
     {
         MakeSource(_t["src"]);
-        Assert.Equal(0, Sync(_t["src"], _t["dst"]).ExitCode);
+        Sync(_t["src"], _t["dst"]).AssertExit(0);
         for (int i = 0; i < 6; i++) File.WriteAllText(_t[$"dst/extra{i}"], "e");
         File.WriteAllText(_t["src/new.txt"], "n");
 
         var r = Sync("--delete", "--max-delete", "5", _t["src"], _t["dst"]);
-        Assert.Equal(1, r.ExitCode);
+        r.AssertExit(1);
         Assert.Contains("--max-delete 5", r.JsonResult.GetProperty("error").GetString());
         for (int i = 0; i < 6; i++) Assert.True(File.Exists(_t[$"dst/extra{i}"]));
         Assert.Equal("n", File.ReadAllText(_t["dst/new.txt"]));
         var human = BcmrRunner.Run("sync", "--delete", "--max-delete", "5", _t["src"], _t["dst"]);
-        Assert.Equal(1, human.ExitCode);
+        human.AssertExit(1);
         Assert.Contains("6 entries would be removed; none was", human.Stderr);
 
         var enough = Sync("--delete", "--max-delete", "6", _t["src"], _t["dst"]);
@@ -173,7 +173,7 @@ public sealed class SyncTests : IDisposable
         Tool.Run("chown", "-R", "65534:65534", _t["dst"]);
 
         var r = BcmrRunner.Run(["--json", "sync", "--delete", _t["src"], _t["dst"]], asUser: "65534");
-        Assert.Equal(3, r.ExitCode);
+        r.AssertExit(3);
         var failed = Actions(r).Single(a => a.GetProperty("status").GetString() == "failed");
         Assert.Equal("f1.txt", failed.GetProperty("path").GetString());
         Assert.Contains("Permission denied", failed.GetProperty("message").GetString());
@@ -188,7 +188,7 @@ public sealed class SyncTests : IDisposable
     public void Backup_dir_keeps_every_replaced_and_removed_entry_byte_identical()
     {
         MakeSource(_t["src"]);
-        Assert.Equal(0, Sync(_t["src"], _t["dst"]).ExitCode);
+        Sync(_t["src"], _t["dst"]).AssertExit(0);
         var before = Describe(_t["dst"]);
         File.WriteAllText(_t["src/a/b/y.txt"], "a new version, longer");
         File.Delete(_t["src/a/x.txt"]);
@@ -221,7 +221,7 @@ public sealed class SyncTests : IDisposable
         Directory.CreateDirectory(_t["src/d"]);
         File.WriteAllText(_t["src/top.txt"], "v1");
         File.WriteAllText(_t["src/d/f.txt"], "f1");
-        Assert.Equal(0, Sync(_t["src"], _t["dst"]).ExitCode);
+        Sync(_t["src"], _t["dst"]).AssertExit(0);
         Directory.CreateDirectory(_t["dst/old"]);
         File.WriteAllText(_t["dst/old/junk.txt"], "junk");
         RunResult Mirror() => Sync("--delete", "--backup-dir", "old/versions", _t["src"], _t["dst"]);
@@ -285,7 +285,7 @@ public sealed class SyncTests : IDisposable
     public void Dry_run_lists_every_action_with_its_reason_and_changes_nothing()
     {
         MakeSource(_t["src"]);
-        Assert.Equal(0, Sync(_t["src"], _t["dst"]).ExitCode);
+        Sync(_t["src"], _t["dst"]).AssertExit(0);
         File.WriteAllText(_t["src/new.txt"], "n");
         File.WriteAllText(_t["src/a/x.txt"], "changed size");
         File.WriteAllText(_t["dst/extra.txt"], "e");
@@ -312,7 +312,7 @@ public sealed class SyncTests : IDisposable
         File.WriteAllText(_t["dst/thing/inside"], "i");
 
         var r = Sync(_t["src"], _t["dst"]);
-        Assert.Equal(1, r.ExitCode);
+        r.AssertExit(1);
         Assert.Contains("use --delete", Actions(r).Single().GetProperty("message").GetString());
         Assert.True(File.Exists(_t["dst/thing/inside"]));
 
@@ -326,12 +326,12 @@ public sealed class SyncTests : IDisposable
     {
         File.WriteAllText(_t["file"], "f");
         var file = BcmrRunner.Run("sync", _t["file"], _t["dst"]);
-        Assert.Equal(1, file.ExitCode);
+        file.AssertExit(1);
         Assert.Contains("sync needs a directory as its source", file.Stderr);
-        Assert.Equal(2, BcmrRunner.Run("sync", _t["file"]).ExitCode);
-        Assert.Equal(2, BcmrRunner.Run("sync", "--max-delete", "-1", _t["src"], _t["dst"]).ExitCode);
+        BcmrRunner.Run("sync", _t["file"]).AssertExit(2);
+        BcmrRunner.Run("sync", "--max-delete", "-1", _t["src"], _t["dst"]).AssertExit(2);
         var missing = BcmrRunner.Run("sync", _t["nope"], _t["dst"]);
-        Assert.Equal(1, missing.ExitCode);
+        missing.AssertExit(1);
         Assert.Contains("No such file or directory", missing.Stderr);
         Assert.False(Directory.Exists(_t["dst"]));
     }
@@ -358,7 +358,7 @@ public sealed class SyncTests : IDisposable
         stop.Cancel();
         appender.Join();
 
-        Assert.Equal(3, r.ExitCode);
+        r.AssertExit(3);
         var failed = Assert.Single(Actions(r), a => a.GetProperty("status").GetString() == "failed");
         Assert.Equal("growing.bin", failed.GetProperty("path").GetString());
         Assert.Contains("changed while being copied", failed.GetProperty("message").GetString());
@@ -380,7 +380,7 @@ public sealed class SyncTests : IDisposable
         File.CreateSymbolicLink(_t["real/a"], _t["outside"]); // where the source has the directory a/
 
         var without = Sync(_t["src"], _t["dst-link"]);
-        Assert.Equal(3, without.ExitCode); // the rest was synced
+        without.AssertExit(3); // the rest was synced
         Assert.Contains("is a symbolic link where the source has a directory", without.ToString());
         Assert.Equal("not the source's", File.ReadAllText(_t["outside/x.txt"]));
 

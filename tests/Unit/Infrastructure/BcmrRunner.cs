@@ -15,6 +15,14 @@ public sealed record RunResult(int ExitCode, string Stdout, string Stderr)
     public IEnumerable<JsonElement> JsonFiles => JsonLines.Where(l => l.GetProperty("type").GetString() == "file");
 
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+
+    /// <summary>Asserts the exit code; when it differs the message carries the run's stdout and stderr, so that a
+    /// failure seen once in CI says why.</summary>
+    public RunResult AssertExit(int expected)
+    {
+        Assert.True(ExitCode == expected, $"expected exit {expected}, got {this}");
+        return this;
+    }
 }
 
 /// <summary>Runs the built `bcmr` program as a user would, with HOME and XDG_DATA_HOME pointed at a private

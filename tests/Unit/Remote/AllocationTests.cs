@@ -77,10 +77,10 @@ public partial class AllocationTests(SshdFixture fx) : IClassFixture<SshdFixture
         var file = d["a"];
         File.WriteAllText(file, "abc");
         var plain = BcmrRunner.Run(["hash", file], new Dictionary<string, string>());
-        Assert.Equal(0, plain.ExitCode);
+        plain.AssertExit(0);
         Assert.Equal("", plain.Stderr);
         var asked = BcmrRunner.Run(["hash", file], new Dictionary<string, string> { ["BCMR_RUNTIME_STATS"] = "1" });
-        Assert.Equal(0, asked.ExitCode);
+        asked.AssertExit(0);
         Assert.Equal(plain.Stdout, asked.Stdout);
         Assert.Matches(StatsLine(), asked.Stderr);
     }

@@ -18,7 +18,7 @@ public class CheckTests(SshdFixture fx) : IClassFixture<SshdFixture>
         using var d = new TempDir();
         Make(d["src"]);
         Directory.CreateDirectory(d["dst"]);
-        Assert.Equal(0, BcmrRunner.Run("copy", "-r", d["src"], d["dst"]).ExitCode);
+        BcmrRunner.Run("copy", "-r", d["src"], d["dst"]).AssertExit(0);
         var same = BcmrRunner.Run("--json", "check", "-r", d["src"], d["dst"]);
         Assert.True(same.ExitCode == 0, same.ToString());
         Assert.Equal("in_sync", same.JsonResult.GetProperty("status").GetString());
@@ -27,13 +27,13 @@ public class CheckTests(SshdFixture fx) : IClassFixture<SshdFixture>
         File.WriteAllText(d["src/a.txt"], "longer now");
         File.WriteAllText(d["dst/src/extra.txt"], "x");
         var diff = BcmrRunner.Run("--json", "check", "-r", d["src"], d["dst"]);
-        Assert.Equal(1, diff.ExitCode);
+        diff.AssertExit(1);
         var j = diff.JsonResult;
         Assert.Equal(["src/new.txt"], j.GetProperty("added").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Assert.Equal(["src/a.txt"], j.GetProperty("modified").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Assert.Equal(["src/extra.txt"], j.GetProperty("missing").EnumerateArray().Select(e => e.GetString()!).ToArray());
         var err = BcmrRunner.Run("check", d["nope"], d["dst"]);
-        Assert.Equal(2, err.ExitCode);
+        err.AssertExit(2);
         Assert.Contains("No such file or directory", err.Stderr);
     }
 
@@ -44,16 +44,16 @@ public class CheckTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Make(d["src"]);
         var remoteDir = Path.Combine(fx.RemoteHome, "chk-" + Guid.NewGuid().ToString("n")[..8]);
         Directory.CreateDirectory(remoteDir);
-        Assert.Equal(0, BcmrRunner.Run(["copy", "-r", d["src"], fx.Remote(remoteDir)], fx.Env()).ExitCode);
+        BcmrRunner.Run(["copy", "-r", d["src"], fx.Remote(remoteDir)], fx.Env()).AssertExit(0);
         var up = BcmrRunner.Run(["--json", "check", "-r", d["src"], fx.Remote(remoteDir)], fx.Env());
         Assert.True(up.ExitCode == 0, up.ToString());
         // Checked the way it was copied: a download compared with the remote it came from.
         Directory.CreateDirectory(d["back"]);
-        Assert.Equal(0, BcmrRunner.Run(["copy", "-r", fx.Remote(Path.Combine(remoteDir, "src")), d["back"]], fx.Env()).ExitCode);
-        Assert.Equal(0, BcmrRunner.Run(["check", "-r", fx.Remote(Path.Combine(remoteDir, "src")), d["back"]], fx.Env()).ExitCode);
+        BcmrRunner.Run(["copy", "-r", fx.Remote(Path.Combine(remoteDir, "src")), d["back"]], fx.Env()).AssertExit(0);
+        BcmrRunner.Run(["check", "-r", fx.Remote(Path.Combine(remoteDir, "src")), d["back"]], fx.Env()).AssertExit(0);
         File.WriteAllText(Path.Combine(remoteDir, "src", "sub", "b.txt"), "changed size");
         var down = BcmrRunner.Run(["--json", "check", "-r", fx.Remote(Path.Combine(remoteDir, "src")), d["back"]], fx.Env());
-        Assert.Equal(1, down.ExitCode);
+        down.AssertExit(1);
         Assert.Equal(["src/sub/b.txt"], down.JsonResult.GetProperty("modified").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Directory.Delete(remoteDir, true);
     }
@@ -91,14 +91,14 @@ public class CheckTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
             // and the other way: what a download of it wrote is what the server lists
             Directory.CreateDirectory(d["back"]);
-            Assert.Equal(0, BcmrRunner.Run(["copy", "-r", fx.Remote(Path.Combine(remoteDir, "src")), d["back"]], fx.Env()).ExitCode);
+            BcmrRunner.Run(["copy", "-r", fx.Remote(Path.Combine(remoteDir, "src")), d["back"]], fx.Env()).AssertExit(0);
             var down = BcmrRunner.Run(["check", "-r", fx.Remote(Path.Combine(remoteDir, "src")), d["back"]], fx.Env());
             Assert.True(down.ExitCode == 0, down.ToString());
 
             // a file the upload wrote through the link, then removed on the server, is reported missing there
             File.Delete(Path.Combine(remoteDir, "src", "linkdir", "c.txt"));
             var gone = BcmrRunner.Run(["--json", "check", "-r", d["src"], fx.Remote(remoteDir)], fx.Env());
-            Assert.Equal(1, gone.ExitCode);
+            gone.AssertExit(1);
             Assert.Equal(["src/linkdir/c.txt"], gone.JsonResult.GetProperty("added").EnumerateArray().Select(e => e.GetString()!).ToArray());
         }
         finally { Directory.Delete(remoteDir, true); }
@@ -121,7 +121,7 @@ public class CheckTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Directory.CreateDirectory(d["dst/src/linkdir"]);
         File.WriteAllText(d["dst/src/linkdir/c.txt"], "ccc");
         var diff = BcmrRunner.Run("--json", "check", "-r", d["src"], d["dst"]);
-        Assert.Equal(1, diff.ExitCode);
+        diff.AssertExit(1);
         Assert.Equal(["src/linkdir"], diff.JsonResult.GetProperty("modified").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Assert.Equal(["src/linkdir/c.txt"], diff.JsonResult.GetProperty("missing").EnumerateArray().Select(e => e.GetString()!).ToArray());
     }

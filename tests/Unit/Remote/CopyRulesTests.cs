@@ -43,15 +43,15 @@ public class CopyRulesTests(SshdFixture fx) : IClassFixture<SshdFixture>
     {
         using var s = Make(way);
         // to a missing name: the name is the copy
-        Assert.Equal(0, s.Copy(s.Src("src/a.txt"), s.Dst("dst/new.txt")).ExitCode);
+        s.Copy(s.Src("src/a.txt"), s.Dst("dst/new.txt")).AssertExit(0);
         Assert.Equal("alpha", File.ReadAllText(s["dst/new.txt"]));
         // into an existing directory: under its own name
-        Assert.Equal(0, s.Copy(s.Src("src/a.txt"), s.Dst("dst")).ExitCode);
+        s.Copy(s.Src("src/a.txt"), s.Dst("dst")).AssertExit(0);
         Assert.Equal("alpha", File.ReadAllText(s["dst/a.txt"]));
         // onto an existing file: refused without -f, replaced with it
         Refused(s.Copy(s.Src("src/b.txt"), s.Dst("dst/a.txt")), "exists");
         Assert.Equal("alpha", File.ReadAllText(s["dst/a.txt"]));
-        Assert.Equal(0, s.Copy("-f", s.Src("src/b.txt"), s.Dst("dst/a.txt")).ExitCode);
+        s.Copy("-f", s.Src("src/b.txt"), s.Dst("dst/a.txt")).AssertExit(0);
         Assert.Equal("beta", File.ReadAllText(s["dst/a.txt"]));
         // written as a directory that is not there
         Refused(s.Copy(s.Src("src/a.txt"), s.Dst("dst/nodir/")), "Not a directory");
@@ -81,11 +81,11 @@ public class CopyRulesTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Refused(s.Copy(s.Src("src/dir"), s.Dst("dst")), "is a directory (use -r");
         Assert.False(Path.Exists(s["dst/dir"]));
         // to a missing name: the name is the copy
-        Assert.Equal(0, s.Copy("-r", s.Src("src/dir"), s.Dst("dst/named")).ExitCode);
+        s.Copy("-r", s.Src("src/dir"), s.Dst("dst/named")).AssertExit(0);
         Assert.Equal("ex", File.ReadAllText(s["dst/named/x.txt"]));
         // into an existing directory: under its own name, merged with what is there
         s.Dir.WriteFile("dst/dir/other.txt", "stays"u8.ToArray());
-        Assert.Equal(0, s.Copy("-r", s.Src("src/dir"), s.Dst("dst")).ExitCode);
+        s.Copy("-r", s.Src("src/dir"), s.Dst("dst")).AssertExit(0);
         Assert.Equal("ex", File.ReadAllText(s["dst/dir/x.txt"]));
         Assert.Equal("stays", File.ReadAllText(s["dst/dir/other.txt"]));
         // onto an existing file
@@ -99,7 +99,7 @@ public class CopyRulesTests(SshdFixture fx) : IClassFixture<SshdFixture>
     public void Several_sources(Way way)
     {
         using var s = Make(way);
-        Assert.Equal(0, s.Copy(s.Src("src/a.txt"), s.Src("src/b.txt"), s.Dst("dst")).ExitCode);
+        s.Copy(s.Src("src/a.txt"), s.Src("src/b.txt"), s.Dst("dst")).AssertExit(0);
         Assert.Equal("alpha", File.ReadAllText(s["dst/a.txt"]));
         Assert.Equal("beta", File.ReadAllText(s["dst/b.txt"]));
         s.Dir.WriteFile("dst/file", "file"u8.ToArray());

@@ -174,9 +174,9 @@ public class DirectTransferTests(DualStackSshdFixture fx) : IClassFixture<DualSt
         using var s = new RemoteScene(fx, "d-");
         var src = s.Local.WriteRandom("a.bin", 10, 46);
         var flag = BcmrRunner.Run(["copy", "--direct", "tcp", src, fx.Remote(s.R("a.bin"))], s.Env());
-        Assert.Equal(2, flag.ExitCode);
+        flag.AssertExit(2);
         var variable = BcmrRunner.Run(["copy", src, fx.Remote(s.R("a.bin"))], s.Env(new() { ["BCMR_DIRECT"] = "fast" }));
-        Assert.Equal(2, variable.ExitCode);
+        variable.AssertExit(2);
         Assert.Contains("BCMR_DIRECT", variable.Stderr);
         Assert.False(File.Exists(s.R("a.bin")));
     }

@@ -160,7 +160,7 @@ public class HostilePeerTests
     public void A_timeout_that_is_not_a_number_of_seconds_is_a_usage_error(string value)
     {
         var r = BcmrRunner.Run(["copy", "--timeout", value, "a", "b"]);
-        Assert.Equal(2, r.ExitCode);
+        r.AssertExit(2);
     }
 
     [RequiresToolsFact("b3sum", "python3", "b3sum")]

@@ -139,7 +139,7 @@ public class ParallelTests(SshdFixture fx) : IClassFixture<SshdFixture>
     {
         using var dir = new TempDir();
         var r = BcmrRunner.Run("copy", "-P", "0", dir.WriteFile("a", [1]), "h:x");
-        Assert.Equal(2, r.ExitCode);
+        r.AssertExit(2);
         Assert.Contains("--parallel must be at least 1", r.Stderr);
     }
 

@@ -82,7 +82,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         File.CreateSymbolicLink(Path.Combine(src, "dir", "loop"), "..");
 
         var up = Bcmr("--json", "copy", "-r", src, fx.Remote(s.R("up")));
-        Assert.Equal(0, up.ExitCode);
+        up.AssertExit(0);
         Assert.Equal("real\n", File.ReadAllText(s.R("up/link.txt")));
         Assert.False(new FileInfo(s.R("up/link.txt")).LinkTarget is not null, "uploaded as a file, not a link");
         Assert.False(File.Exists(s.R("up/dangling")));
@@ -92,7 +92,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         // On the server side, a link inside the root is served as what it points to.
         File.CreateSymbolicLink(s.R("up/served-link"), "dir/real.txt");
         var down = Bcmr("copy", "-r", fx.Remote(s.R("up")), s.Local["back"]);
-        Assert.Equal(0, down.ExitCode);
+        down.AssertExit(0);
         Assert.Equal("real\n", File.ReadAllText(s.Local["back/served-link"]));
     }
 
@@ -150,7 +150,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.Contains("destination exists (use -f to overwrite)", refused.Stderr);
         Assert.Equal("old\n", File.ReadAllText(s.R("old.txt")));
         var forced = Bcmr("copy", "-f", s.Local["new.txt"], fx.Remote(s.R("old.txt")));
-        Assert.Equal(0, forced.ExitCode);
+        forced.AssertExit(0);
         Assert.Equal("new\n", File.ReadAllText(s.R("old.txt")));
 
         File.WriteAllText(s.Local["here.txt"], "mine\n");
@@ -158,7 +158,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.NotEqual(0, refusedDown.ExitCode);
         Assert.Contains("destination exists", refusedDown.Stderr);
         Assert.Equal("mine\n", File.ReadAllText(s.Local["here.txt"]));
-        Assert.Equal(0, Bcmr("copy", "-f", fx.Remote(s.R("old.txt")), s.Local["here.txt"]).ExitCode);
+        Bcmr("copy", "-f", fx.Remote(s.R("old.txt")), s.Local["here.txt"]).AssertExit(0);
         Assert.Equal("new\n", File.ReadAllText(s.Local["here.txt"]));
         Trees.AssertNoStagingFiles(s.Local.Path);
         Trees.AssertNoStagingFiles(s.RemoteDir);
@@ -171,16 +171,16 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         File.WriteAllText(s.Local["one"], "1");
         File.WriteAllText(s.Local["two"], "2");
         var r = Bcmr("copy", s.Local["one"], s.Local["two"], fx.Remote(s.RemoteDir + "/"));
-        Assert.Equal(0, r.ExitCode);
+        r.AssertExit(0);
         Assert.Equal("1", File.ReadAllText(s.R("one")));
         Assert.Equal("2", File.ReadAllText(s.R("two")));
         var notDir = Bcmr("copy", s.Local["one"], s.Local["two"], fx.Remote(s.R("missing")));
-        Assert.Equal(1, notDir.ExitCode);
+        notDir.AssertExit(1);
         Assert.Contains("target directory does not exist", notDir.Stderr);
 
         // Relative remote paths are relative to the remote home (the server root); user@host: works too.
         var rel = Path.GetRelativePath(fx.RemoteHome, s.R("rel.txt"));
-        Assert.Equal(0, Bcmr("copy", s.Local["one"], "root@" + SshdFixture.Host + ":" + rel).ExitCode);
+        Bcmr("copy", s.Local["one"], "root@" + SshdFixture.Host + ":" + rel).AssertExit(0);
         Assert.Equal("1", File.ReadAllText(s.R("rel.txt")));
 
         // Wildcards in a remote source are matched against the server's listing.
@@ -189,7 +189,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         File.WriteAllText(s.R("logs/b.gz"), "b");
         File.WriteAllText(s.R("logs/c.txt"), "c");
         Directory.CreateDirectory(s.Local["logs"]);
-        Assert.Equal(0, Bcmr("copy", fx.Remote(s.R("logs/*.gz")), s.Local["logs"]).ExitCode);
+        Bcmr("copy", fx.Remote(s.R("logs/*.gz")), s.Local["logs"]).AssertExit(0);
         Assert.Equal(["a.gz", "b.gz"], Directory.GetFiles(s.Local["logs"]).Select(p => Path.GetFileName(p)!).Order().ToArray());
     }
 
@@ -227,7 +227,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         using var s = new Scene(fx);
         var src = s.Local["tree"];
         MakeTree(src);
-        Assert.Equal(0, Bcmr("copy", "-r", "--sync", "-V", src, fx.Remote(s.R("synced"))).ExitCode);
+        Bcmr("copy", "-r", "--sync", "-V", src, fx.Remote(s.R("synced"))).AssertExit(0);
         Trees.AssertIdentical(src, s.R("synced"));
         var fast = Bcmr("--json", "copy", "-r", "--fast", "--sync", "-V", fx.Remote(s.R("synced")), s.Local["fast"]);
         Assert.True(fast.ExitCode == 0, fast.ToString());
@@ -272,7 +272,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         // File 100 cannot be written on the server: a directory holds its name (with -f nothing is checked first).
         Directory.CreateDirectory(s.R("many/f100/blocker"));
         var r = Bcmr("--json", "copy", "-r", "-f", src, fx.Remote(s.RemoteDir));
-        Assert.Equal(3, r.ExitCode);
+        r.AssertExit(3);
         var failed = r.JsonFiles.Where(f => f.GetProperty("status").GetString() == "failed").ToList();
         Assert.Single(failed);
         Assert.EndsWith("f100", failed[0].GetProperty("source").GetString());
@@ -418,7 +418,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         foreach (var target in new[] { escape + "/f", outside + "/f", s.R("out-link") + "/f" })
         {
             var r = BcmrRunner.Run(["copy", "--no-fallback", s.Local["f"], fx.Remote(target)], fx.Env(new() { ["BCMR_REMOTE"] = fx.RemoteBcmrJailed }));
-            Assert.Equal(1, r.ExitCode);
+            r.AssertExit(1);
             Assert.Contains("is outside the server root " + fx.RemoteHome, r.Stderr);
             Assert.DoesNotContain("scp", r.Stderr);
         }
@@ -444,7 +444,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.Equal(Trees.Sha256(s.Local["f.bin"]), Trees.Sha256(s.R("f.bin")));
 
         var no = BcmrRunner.Run(["copy", "--no-fallback", s.Local["f.bin"], fx.Remote(s.R("g.bin"))], env);
-        Assert.Equal(1, no.ExitCode);
+        no.AssertExit(1);
         Assert.Contains("no bcmr to run on the remote host", no.Stderr);
         Assert.Contains("--no-fallback", no.Stderr);
         Assert.False(File.Exists(s.R("g.bin")));
@@ -456,7 +456,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         using var s = new Scene(fx);
         File.WriteAllText(s.Local["f"], "x");
         var r = BcmrRunner.Run(["copy", s.Local["f"], fx.Remote(s.R("f"))], fx.Env(new() { ["BCMR_SSH"] = fx.SshCommand + " -p 1" }));
-        Assert.Equal(1, r.ExitCode);
+        r.AssertExit(1);
         Assert.Contains(SshdFixture.Host + ": ssh failed", r.Stderr);
         Assert.Contains("Connection refused", r.Stderr);
         var missing = Bcmr("copy", fx.Remote(s.R("nope")), s.Local["nope"]);
@@ -619,7 +619,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
         MakeTree(src);
         ResumeTests.WriteRandom(Path.Combine(src, "sub", "twelve.bin"), 12 * MiB, 4);
         // A complete earlier upload of part of the tree, a partial one, and a partial whose bytes are wrong.
-        Assert.Equal(0, Bcmr("copy", "-r", src, fx.Remote(s.RemoteDir)).ExitCode);
+        Bcmr("copy", "-r", src, fx.Remote(s.RemoteDir)).AssertExit(0);
         File.Delete(s.R("tree/a.txt"));
         File.Delete(s.R("tree/sub/twelve.bin"));
         var good = File.ReadAllBytes(Path.Combine(src, "sub", "twelve.bin"));
@@ -647,7 +647,7 @@ public class RemoteCopyTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
         // Download side: a partial local copy of a tree continues.
         Directory.CreateDirectory(s.Local["down"]);
-        Assert.Equal(0, Bcmr("copy", "-r", fx.Remote(s.R("tree")), s.Local["down"]).ExitCode);
+        Bcmr("copy", "-r", fx.Remote(s.R("tree")), s.Local["down"]).AssertExit(0);
         File.Delete(s.Local["down/tree/sub/twelve.bin"]);
         File.WriteAllBytes(Temporaries.PartialPath(s.Local["down/tree/sub/twelve.bin"]), good[..(5 * MiB)]);
         var down = Bcmr("--json", "copy", "-r", "-C", fx.Remote(s.R("tree")), s.Local["down"]);

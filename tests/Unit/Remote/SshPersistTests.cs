@@ -195,11 +195,11 @@ public class SshPersistTests(SshdFixture fx) : IClassFixture<SshdFixture>
     {
         using var dir = new TempDir();
         var r = BcmrRunner.Run("copy", "--ssh-persist", "-1", dir.WriteFile("a", [1]), "h:x");
-        Assert.Equal(2, r.ExitCode);
+        r.AssertExit(2);
         Assert.Contains("--ssh-persist must be 0", r.Stderr);
 
         var fromVariable = BcmrRunner.Run(["copy", dir["a"], dir["b"]], new Dictionary<string, string> { ["BCMR_SSH_PERSIST"] = "soon" });
-        Assert.Equal(2, fromVariable.ExitCode);
+        fromVariable.AssertExit(2);
         Assert.Contains("BCMR_SSH_PERSIST=soon: not a number of seconds", fromVariable.Stderr);
         Assert.DoesNotContain("Unhandled", fromVariable.Stderr);
         Assert.False(File.Exists(dir["b"]));

@@ -22,7 +22,7 @@ public class SshSettingsTests(SshdFixture fx) : IClassFixture<SshdFixture>
 
         // The same variables without flags are what is used (so the failure is theirs).
         var viaEnv = BcmrRunner.Run(["copy", "--no-fallback", t["f"], fx.Remote(dir + "/g")], broken);
-        Assert.Equal(1, viaEnv.ExitCode);
+        viaEnv.AssertExit(1);
         Assert.Contains("ssh failed", viaEnv.Stderr);
 
         var check = BcmrRunner.Run(["check", "--ssh", fx.SshCommand, "--remote-bcmr", fx.RemoteBcmr, t["f"], fx.Remote(dir + "/f")], broken);

@@ -144,7 +144,7 @@ public class SyncRemoteTests(SshdFixture fx) : IClassFixture<SshdFixture>
         Assert.Empty(Actions(again));
 
         var refused = BcmrRunner.Run(["sync", "--delete", s.Local["src"], fx.Remote(s.RemoteDir)], env);
-        Assert.Equal(1, refused.ExitCode);
+        refused.AssertExit(1);
         Assert.Contains("cannot remove or move files", refused.Stderr);
         Assert.True(File.Exists(s.R("extra.txt")));
     }

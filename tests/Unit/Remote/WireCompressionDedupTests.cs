@@ -211,7 +211,7 @@ public class WireCompressionDedupTests(SshdFixture fx) : IClassFixture<SshdFixtu
         Assert.InRange(clock.Elapsed.TotalSeconds, 2.5, 30);
         Assert.Equal(Trees.Sha256(f), Trees.Sha256(s.R("f.bin")));
         var bad = BcmrRunner.Run(["copy", "--bwlimit", "fast", f, fx.Remote(s.R("g.bin"))], fx.Env());
-        Assert.Equal(2, bad.ExitCode);
+        bad.AssertExit(2);
         Assert.Contains("--bwlimit", bad.Stderr);
     }
 }
