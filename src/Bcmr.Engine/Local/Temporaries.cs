@@ -53,6 +53,7 @@ internal static partial class Temporaries
         var mtime = At(meta.MtimeSec, meta.MtimeNsec);
         return DateTime.UtcNow - (ctime > mtime ? ctime : mtime);
     }
+
     /// <summary>A directory swept this recently is not read again (a tree copy writes thousands of files into one).</summary>
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
     private static readonly ConcurrentDictionary<string, long> Swept = new(StringComparer.Ordinal);
@@ -121,7 +122,7 @@ internal static partial class Temporaries
     }
 
     /// <summary>
-    /// Removes the staging files of <paramref name="dir"/> that a dead process left: ours by name, unlocked, older than
+    /// Removes the staging files of <paramref name="dir"/> that a dead process left: ours by name, unlocked,
     /// untouched for a few seconds. Best effort and at most once a minute per directory: an unreadable directory or a file that
     /// cannot be removed is left as it is (the copy that follows reports its own errors).
     /// </summary>
