@@ -415,6 +415,17 @@ public sealed class ServeClient : IDisposable
         Interlocked.Add(ref _sent, size);
     }
 
+    /// <summary>Several requests sent together, then their replies, in order: one round trip for all of them.</summary>
+    internal Message[] CallAll(IReadOnlyList<Message> requests, CancellationToken ct)
+    {
+        var replies = new SingleReply[requests.Count];
+        for (int i = 0; i < requests.Count; i++) Send(requests[i], replies[i] = new SingleReply(), ct);
+        Flush();
+        var messages = new Message[replies.Length];
+        for (int i = 0; i < replies.Length; i++) messages[i] = replies[i].Wait(ct);
+        return messages;
+    }
+
     /// <summary>One request, one reply, waited for (not pipelined with anything after it).</summary>
     internal Message Call(Message request, CancellationToken ct)
     {
@@ -435,8 +446,11 @@ public sealed class ServeClient : IDisposable
 
     internal T Expect<T>(Message reply, MessageType request) where T : Message => Expect<T>(_remote, reply, request);
 
-    internal StatResponse? StatOrNull(string path, CancellationToken ct) =>
-        Call(new StatRequest(path), ct) switch
+    internal StatResponse? StatOrNull(string path, CancellationToken ct) => StatOrNull(path, Call(new StatRequest(path), ct));
+
+    /// <summary>The same for a Stat's reply already in hand (from <see cref="CallAll"/>).</summary>
+    internal StatResponse? StatOrNull(string path, Message reply) =>
+        reply switch
         {
             StatResponse s => s,
             ErrorResponse e when ServerError(_remote, path, e) is { Code: BcmrErrorCode.NotFound } => null,

@@ -26,7 +26,8 @@ internal sealed partial class RemoteTransfer
 
     private void Upload(ServeClient c, RemoteSpec dst)
     {
-        var dstStat = c.StatOrNull(dst.ServerPath, _ct);
+        var stat = PrefetchStats(c, dst);
+        var dstStat = stat(dst.ServerPath);
         var plan = _req.PlanDestination(_req.Sources.Count, dst.ToString(), dstStat is not null, dstStat?.IsDir == true);
         if (plan == DestinationPlan.CreateDirectory && !_req.DryRun)
         {
@@ -41,7 +42,7 @@ internal sealed partial class RemoteTransfer
         foreach (var src in _req.Sources)
         {
             _ct.ThrowIfCancellationRequested();
-            try { PlanUpload(c, src, dst, dstIsDir, dstStat, dirs, files); }
+            try { PlanUpload(c, src, dst, dstIsDir, dstStat, stat, dirs, files); }
             catch (BcmrException e) { _log.Fail(src, dst.ToString(), EntryKind.File, e, _transport); }
         }
         if (_req.DryRun)
@@ -125,7 +126,27 @@ internal sealed partial class RemoteTransfer
         }
     }
 
-    private void PlanUpload(ServeClient c, string src, RemoteSpec dst, bool dstIsDir, StatResponse? dstStat,
+    /// <summary>
+    /// Stat for planning an upload. With one source, the Stats its plan may need go out together before anything is
+    /// decided: the destination, the source's name inside it (if it is a directory) and its parent (if it is a new name,
+    /// whose directory must exist). Each costs a round trip when asked in turn, which is what a small upload over a
+    /// distant link waits for (bench/turns.sh). A reply is read only if the plan asks for it, so an error on a path the
+    /// plan does not need is never reported.
+    /// </summary>
+    private Func<string, StatResponse?> PrefetchStats(ServeClient c, RemoteSpec dst)
+    {
+        if (_req.Sources.Count != 1) return path => c.StatOrNull(path, _ct);
+        var paths = new List<string> { dst.ServerPath, RemoteSpec.Parent(dst.ServerPath) };
+        var name = Path.GetFileName(_req.Sources[0].TrimEnd('/'));
+        if (name is { Length: > 0 } and not ("." or "..") && !PathBytes.HasEscapes(name)) paths.Add(RemoteSpec.Join(dst.Path, name));
+        paths = paths.Distinct(StringComparer.Ordinal).ToList();
+        var replies = c.CallAll(paths.Select(p => (Message)new StatRequest(p)).ToList(), _ct);
+        var asked = new Dictionary<string, Message>(StringComparer.Ordinal);
+        for (int i = 0; i < paths.Count; i++) asked[paths[i]] = replies[i];
+        return path => asked.TryGetValue(path, out var reply) ? c.StatOrNull(path, reply) : c.StatOrNull(path, _ct);
+    }
+
+    private void PlanUpload(ServeClient c, string src, RemoteSpec dst, bool dstIsDir, StatResponse? dstStat, Func<string, StatResponse?> stat,
         List<(string, string)> dirs, List<UploadFile> files)
     {
         // The protocol carries no links: a source named on the command line is always followed.
@@ -138,11 +159,11 @@ internal sealed partial class RemoteTransfer
         if (_filter.Excludes(name)) return;
         if (PathBytes.HasEscapes(name)) throw NotUtf8(src);
         var target = dstIsDir ? RemoteSpec.Join(dst.Path, name) : dst.ServerPath;
-        var targetStat = dstIsDir ? c.StatOrNull(target, _ct) : dstStat;
+        var targetStat = dstIsDir ? stat(target) : dstStat;
         CopyRules.CheckItem(src, meta.Kind == EntryKind.Directory, dst.ToString(), dstIsDir, dst.WithPath(target).ToString(), targetStat?.IsDir);
         // The server makes missing parents for what it is sent; cp does not, so a name whose directory is missing is
         // refused here, before anything is made (one Stat, only for a single source copied to a new name).
-        if (!dstIsDir && targetStat is null && RemoteSpec.Parent(target) is var parent && c.StatOrNull(parent, _ct) is not { IsDir: true })
+        if (!dstIsDir && targetStat is null && RemoteSpec.Parent(target) is var parent && stat(parent) is not { IsDir: true })
             throw CopyRules.MissingParent(dst.ToString(), dst.WithPath(parent).ToString());
         if (meta.Kind == EntryKind.File)
         {
