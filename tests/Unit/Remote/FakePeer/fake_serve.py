@@ -17,6 +17,9 @@
   evil-list     one of our own servers (Extended, with the sync feature) whose every path is a directory and whose
                 List names entries that escape (.., absolute, a/../..) beside an ordinary one; every Remove, Rename,
                 Link or SetMeta it is asked for is recorded as a line in the file named by the second argument
+  pipelined     Welcome, then no reply at all: records in the file named by the second argument the types of the
+                requests the client sent before waiting for a reply (those that arrive within half a second of one
+                another), one per line, and exits
 """
 import os
 import subprocess
@@ -160,6 +163,30 @@ def evil_list(kind, payload):
         write(ERROR, text("not supported by this fake"))
 
 
+def pipelined(log):
+    # Unbuffered, so that select sees every byte the client sent (a buffered reader may hold frames select cannot).
+    import select
+    fd, data, types = sys.stdin.fileno(), b"", []
+    while True:
+        while len(data) >= 4 and len(data) >= 4 + struct.unpack("<I", data[:4])[0]:
+            n = struct.unpack("<I", data[:4])[0]
+            types.append(data[4])
+            data = data[4 + n:]
+        if types and not select.select([fd], [], [], 0.5)[0]:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    with open(log, "w") as f:
+        f.write("".join(f"{t:#04x}\n" for t in types))
+    sys.exit(0)
+
+
+if mode == "pipelined":
+    read()  # Hello
+    write(WELCOME, bytes([1, 0]))
+    pipelined(sys.argv[2])
 hello_kind, hello = read()  # Hello
 if mode == "evil-list":
     write(WELCOME, bytes([1, 0x80]) + struct.pack("<I", 1))
