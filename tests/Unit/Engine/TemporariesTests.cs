@@ -73,7 +73,7 @@ public class TemporariesTests
     /// A copy that keeps times (-p, sync) gives its staging file the source's mtime, then drops the lock and renames
     /// it. In between, the file is unlocked and its mtime years old: a sweep judging by mtime (another worker's first
     /// file in the same directory, another bcmr process) removed it and the rename failed with "No such file or
-    /// directory" (a sync of a fresh tree failed one file in about 1 of 200 runs, four at once).
+    /// directory" (a sync of a fresh tree failed one file in 2 of 800 runs, four at once).
     /// </summary>
     [Fact]
     public void A_staging_file_given_an_old_mtime_and_unlocked_for_its_rename_is_not_swept()
