@@ -42,13 +42,60 @@ public class HandshakeTests
     }
 
     [Fact]
-    public void A_reply_right_behind_the_Welcome_reaches_the_caller()
+    public void A_reply_reaches_the_caller_through_the_reader_that_started_before_the_Welcome()
     {
-        // The server answers the Stat in the same write as the Welcome: the reader thread, waiting since before the
-        // Welcome, must take it from the same buffered stream the handshake read.
-        var replies = Frames(new Welcome(Wire.Version, 0), new StatResponse(42, 7, IsDir: false));
-        using var client = ServeClient.Open(new StreamChannel(Stream.Null, new MemoryStream(replies), "peer"), 0);
-        var stat = Assert.IsType<StatResponse>(client.Call(new StatRequest("/f"), CancellationToken.None));
-        Assert.Equal(42UL, stat.Size);
+        // The reader thread starts before the Welcome and reads from the stream the handshake read the Welcome from;
+        // the server's reply comes once the request is written, as a real server's does (a reply already behind the
+        // Welcome would be one to a request not yet sent: the client rightly refuses such a frame, and a test that fed
+        // it one only passed when the request won the race against the reader).
+        using var requested = new ManualResetEventSlim();
+        using var ended = new ManualResetEventSlim();
+        var toServer = new RequestsSeen(Frames(new Hello(Wire.Version, 0)).Length, requested);
+        var fromServer = new Replies(Frames(new Welcome(Wire.Version, 0)), requested, Frames(new StatResponse(42, 7, IsDir: false)), ended);
+        using var client = ServeClient.Open(new StreamChannel(toServer, fromServer, "peer"), 0);
+        try
+        {
+            var stat = Assert.IsType<StatResponse>(client.Call(new StatRequest("/f"), CancellationToken.None));
+            Assert.Equal(42UL, stat.Size);
+        }
+        finally { ended.Set(); }
+    }
+
+    /// <summary>The client's side of the pipe: sets <paramref name="requested"/> once more than the Hello was written.</summary>
+    private sealed class RequestsSeen(int helloBytes, ManualResetEventSlim requested) : MemoryStream
+    {
+        // (A derived MemoryStream's span writes come here too.)
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            base.Write(buffer, offset, count);
+            if (Length > helloBytes) requested.Set();
+        }
+    }
+
+    /// <summary>The server's side: <paramref name="first"/>, then <paramref name="then"/> once <paramref name="gate"/> is
+    /// set, then the end once <paramref name="ended"/> is.</summary>
+    private sealed class Replies(byte[] first, ManualResetEventSlim gate, byte[] then, ManualResetEventSlim ended) : Stream
+    {
+        private readonly MemoryStream _first = new(first), _then = new(then);
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int n = _first.Read(buffer, offset, count);
+            if (n > 0 || count == 0) return n;
+            if (!gate.Wait(TimeSpan.FromSeconds(30))) return 0;
+            n = _then.Read(buffer, offset, count);
+            if (n == 0) ended.Wait(TimeSpan.FromSeconds(30));
+            return n;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
