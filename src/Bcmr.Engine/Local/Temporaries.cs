@@ -46,13 +46,8 @@ internal static partial class Temporaries
 
     /// <summary>How long ago anything changed the file: its data, mode, times or name (ctime, which mtime never passes
     /// unless a filesystem lacks it).</summary>
-    private static TimeSpan Untouched(in FileMeta meta)
-    {
-        static DateTime At(long sec, uint nsec) => DateTime.UnixEpoch.AddTicks(sec * TimeSpan.TicksPerSecond + nsec / 100);
-        var ctime = At(meta.CtimeSec, meta.CtimeNsec);
-        var mtime = At(meta.MtimeSec, meta.MtimeNsec);
-        return DateTime.UtcNow - (ctime > mtime ? ctime : mtime);
-    }
+    private static TimeSpan Untouched(in FileMeta meta) =>
+        DateTime.UtcNow - (meta.CtimeUtc > meta.MtimeUtc ? meta.CtimeUtc : meta.MtimeUtc);
 
     /// <summary>A directory swept this recently is not read again (a tree copy writes thousands of files into one).</summary>
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);

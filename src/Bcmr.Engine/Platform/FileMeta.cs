@@ -31,4 +31,6 @@ internal readonly record struct FileMeta(
     public bool LooksSparse => Kind == EntryKind.File && AllocatedBytes + 4096 <= Size;
 
     public DateTime MtimeUtc => DateTime.UnixEpoch.AddTicks(MtimeSec * TimeSpan.TicksPerSecond + MtimeNsec / 100);
+
+    public DateTime CtimeUtc => DateTime.UnixEpoch.AddTicks(CtimeSec * TimeSpan.TicksPerSecond + CtimeNsec / 100);
 }
