@@ -137,8 +137,11 @@ internal sealed partial class RemoteTransfer
     {
         if (_req.Sources.Count != 1) return path => c.StatOrNull(path, _ct);
         var paths = new List<string> { dst.ServerPath, RemoteSpec.Parent(dst.ServerPath) };
-        var name = Path.GetFileName(_req.Sources[0].TrimEnd('/'));
-        if (name is { Length: > 0 } and not ("." or "..") && !PathBytes.HasEscapes(name)) paths.Add(RemoteSpec.Join(dst.Path, name));
+        // The name PlanUpload will use; a source it refuses is refused there, so nothing is asked for it here.
+        string? name;
+        try { name = CopyRules.BaseName(_req.Sources[0]); }
+        catch (BcmrException) { name = null; }
+        if (name is not null && !PathBytes.HasEscapes(name)) paths.Add(RemoteSpec.Join(dst.Path, name));
         paths = paths.Distinct(StringComparer.Ordinal).ToList();
         var replies = c.CallAll(paths.Select(p => (Message)new StatRequest(p)).ToList(), _ct);
         var asked = new Dictionary<string, Message>(StringComparer.Ordinal);
