@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Pipes;
 using Bcmr.Engine;
 using Bcmr.Engine.Client;
 using Bcmr.Engine.Protocol;
@@ -48,54 +49,35 @@ public class HandshakeTests
         // the server's reply comes once the request is written, as a real server's does (a reply already behind the
         // Welcome would be one to a request not yet sent: the client rightly refuses such a frame, and a test that fed
         // it one only passed when the request won the race against the reader).
-        using var requested = new ManualResetEventSlim();
-        using var ended = new ManualResetEventSlim();
-        var toServer = new RequestsSeen(Frames(new Hello(Wire.Version, 0)).Length, requested);
-        var fromServer = new Replies(Frames(new Welcome(Wire.Version, 0)), requested, Frames(new StatResponse(42, 7, IsDir: false)), ended);
+        // The server's end is a real pipe, as ssh's stdout is: the Welcome is in it from the start, the reply is put in
+        // once the request has been written, and the pipe is closed (the end of the stream) after the test.
+        var server = new AnonymousPipeServerStream(PipeDirection.Out);
+        var fromServer = new AnonymousPipeClientStream(PipeDirection.In, server.ClientSafePipeHandle);
+        server.Write(Frames(new Welcome(Wire.Version, 0)));
+        var toServer = new RequestsSeen(Frames(new Hello(Wire.Version, 0)).Length, () => server.Write(Frames(new StatResponse(42, 7, IsDir: false))));
         using var client = ServeClient.Open(new StreamChannel(toServer, fromServer, "peer"), 0);
         try
         {
             var stat = Assert.IsType<StatResponse>(client.Call(new StatRequest("/f"), CancellationToken.None));
             Assert.Equal(42UL, stat.Size);
         }
-        finally { ended.Set(); }
+        finally { server.Dispose(); }
     }
 
-    /// <summary>The client's side of the pipe: sets <paramref name="requested"/> once more than the Hello was written.</summary>
-    private sealed class RequestsSeen(int helloBytes, ManualResetEventSlim requested) : MemoryStream
+    /// <summary>The client's side of the pipe: runs <paramref name="answer"/> once more than the Hello was written.</summary>
+    private sealed class RequestsSeen(int helloBytes, Action answer) : MemoryStream
     {
+        private bool _answered;
+
         // (A derived MemoryStream's span writes come here too.)
         public override void Write(byte[] buffer, int offset, int count)
         {
             base.Write(buffer, offset, count);
-            if (Length > helloBytes) requested.Set();
+            if (Length > helloBytes && !_answered)
+            {
+                _answered = true;
+                answer();
+            }
         }
-    }
-
-    /// <summary>The server's side: <paramref name="first"/>, then <paramref name="then"/> once <paramref name="gate"/> is
-    /// set, then the end once <paramref name="ended"/> is.</summary>
-    private sealed class Replies(byte[] first, ManualResetEventSlim gate, byte[] then, ManualResetEventSlim ended) : Stream
-    {
-        private readonly MemoryStream _first = new(first), _then = new(then);
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            int n = _first.Read(buffer, offset, count);
-            if (n > 0 || count == 0) return n;
-            if (!gate.Wait(TimeSpan.FromSeconds(30))) return 0;
-            n = _then.Read(buffer, offset, count);
-            if (n == 0) ended.Wait(TimeSpan.FromSeconds(30));
-            return n;
-        }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
