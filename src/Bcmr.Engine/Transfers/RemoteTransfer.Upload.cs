@@ -42,7 +42,7 @@ internal sealed partial class RemoteTransfer
         foreach (var src in _req.Sources)
         {
             _ct.ThrowIfCancellationRequested();
-            try { PlanUpload(c, src, dst, dstIsDir, dstStat, stat, dirs, files); }
+            try { PlanUpload(src, dst, dstIsDir, dstStat, stat, dirs, files); }
             catch (BcmrException e) { _log.Fail(src, dst.ToString(), EntryKind.File, e, _transport); }
         }
         if (_req.DryRun)
@@ -149,7 +149,7 @@ internal sealed partial class RemoteTransfer
         return path => asked.TryGetValue(path, out var reply) ? c.StatOrNull(path, reply) : c.StatOrNull(path, _ct);
     }
 
-    private void PlanUpload(ServeClient c, string src, RemoteSpec dst, bool dstIsDir, StatResponse? dstStat, Func<string, StatResponse?> stat,
+    private void PlanUpload(string src, RemoteSpec dst, bool dstIsDir, StatResponse? dstStat, Func<string, StatResponse?> stat,
         List<(string, string)> dirs, List<UploadFile> files)
     {
         // The protocol carries no links: a source named on the command line is always followed.
