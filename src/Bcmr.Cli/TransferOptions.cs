@@ -102,7 +102,7 @@ internal sealed class TransferOptions
 
         Ssh = new Option<string?>("--ssh")
         {
-            Description = "Remote copies (host:path): the ssh program and its options, like rsync's -e (e.g. \"ssh -p 2222 -i key\"). Default: $BCMR_SSH, else ssh. BatchMode=yes is always added.",
+            Description = "Remote copies (host:path): the ssh program and its options, like rsync's -e (e.g. \"ssh -p 2222 -i key\"). Default: $BCMR_SSH, else ssh. BatchMode=yes is always added; so is AES-GCM first among ssh's default ciphers where both machines have AES hardware, unless -c, -o Ciphers or your ssh config names ciphers.",
             HelpName = "CMD",
         };
         RemoteBcmr = new Option<string?>("--remote-bcmr")

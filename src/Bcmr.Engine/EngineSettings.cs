@@ -53,6 +53,10 @@ public sealed record EngineSettings
     /// <summary><c>XDG_RUNTIME_DIR</c>: where --ssh-persist keeps its sockets when set (else the temp directory).</summary>
     public string? RuntimeDirectory { get; init; }
 
+    /// <summary><c>HOME</c>: one of the places ssh's own user configuration is looked for (Client.SshCiphers reads it
+    /// to leave a user's cipher choice alone). Null when unset.</summary>
+    public string? Home { get; init; }
+
     /// <summary><c>SSH_CONNECTION</c> as sshd set it for a serve ("client-ip client-port server-ip server-port"): the
     /// server address is where a direct channel listens. Null when not started by sshd.</summary>
     public string? SshConnection { get; init; }
@@ -76,6 +80,7 @@ public sealed record EngineSettings
             PortableIo = getenv(PortableIoVariable) == "1",
             StripeMinimum = ParseStripeMinimum(getenv(StripeMinimumVariable)),
             RuntimeDirectory = getenv("XDG_RUNTIME_DIR") is { Length: > 0 } run ? run : null,
+            Home = getenv("HOME") is { Length: > 0 } home ? home : null,
             SshConnection = getenv("SSH_CONNECTION") is { Length: > 0 } ssh ? ssh : null,
             RendezvousTimeout = int.TryParse(getenv(RendezvousTimeoutVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int secs) && secs > 0
                 ? TimeSpan.FromSeconds(Math.Min(secs, 86_400)) : DefaultRendezvousTimeout, // a day at most: waits take int milliseconds

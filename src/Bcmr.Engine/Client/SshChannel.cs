@@ -46,13 +46,15 @@ public sealed class SshChannel : ProcessChannel
     /// configuration names is neither used nor started: N sessions over one master would be N channels on one cipher.</para>
     /// <para>With <paramref name="sharedPath"/> (--ssh-persist) the session goes through that master's socket, or
     /// becomes the master, kept <paramref name="persistSeconds"/> after its last session.</para>
+    /// <para><paramref name="cipherOptions"/>: what <see cref="SshCiphers.Options"/> chose for this connection.</para>
     public static List<string> BuildArguments(RemoteSpec spec, string? sshCommand, string? remoteCommand, bool ownConnection = false,
-        string? sharedPath = null, int persistSeconds = 0)
+        string? sharedPath = null, int persistSeconds = 0, IReadOnlyList<string>? cipherOptions = null)
     {
         var ssh = ShellWords.Split(SshCommandOrDefault(sshCommand));
         if (ssh.Count == 0) throw new BcmrException(BcmrErrorCode.InvalidArgument, null, "--ssh: empty command");
         var args = new List<string>(ssh);
         args.AddRange(FixedOptions);
+        if (cipherOptions is not null) args.AddRange(cipherOptions);
         if (ownConnection) args.AddRange(OwnConnectionOptions);
         else if (sharedPath is not null) args.AddRange(SshPersist.SessionOptions(sharedPath, persistSeconds));
         args.Add("--");
@@ -83,9 +85,9 @@ public sealed class SshChannel : ProcessChannel
     /// paths in the ssh options mean the caller's). Throws <see cref="BcmrException"/> (ConnectionFailed) when ssh
     /// cannot be started.</summary>
     public static SshChannel Start(RemoteSpec spec, string? sshCommand, string? remoteCommand, string? workingDirectory = null,
-        bool ownConnection = false, string? sharedPath = null, int persistSeconds = 0)
+        bool ownConnection = false, string? sharedPath = null, int persistSeconds = 0, IReadOnlyList<string>? cipherOptions = null)
     {
-        var argv = BuildArguments(spec, sshCommand, remoteCommand, ownConnection, sharedPath, persistSeconds);
+        var argv = BuildArguments(spec, sshCommand, remoteCommand, ownConnection, sharedPath, persistSeconds, cipherOptions);
         var process = Launch(argv, spec.Target, environment: null, workingDirectory);
         return new SshChannel(process, spec.Target, QuoteAll(argv), argv[^1]);
     }

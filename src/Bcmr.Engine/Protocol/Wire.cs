@@ -74,7 +74,7 @@ public static class Caps
     /// the client's Hello has <see cref="Extended"/> (so a bcmr 0.6 client never sees it); the client uses the bits it
     /// knows of those the server names (<see cref="Features"/>). Absent: no feature.</summary>
     public static string DescribeFeatures(uint features) =>
-        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree"), (Features.Meta, "meta"), (Features.Direct, "direct"), (Features.Resident, "resident") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
+        features == 0 ? "none" : string.Join(",", new[] { (Features.Tree, "tree"), (Features.Meta, "meta"), (Features.Direct, "direct"), (Features.Resident, "resident"), (Features.AesHardware, "aes") }.Where(f => (features & f.Item1) != 0).Select(f => f.Item2));
 
     public static string Describe(byte caps)
     {
@@ -144,6 +144,12 @@ public static class Features
     /// bcmr program, not a PowerShell host).</summary>
     public const uint Resident = 0x8;
 
-    /// <summary>Every feature this implementation has, server and client.</summary>
-    public const uint Supported = Tree | Meta | Direct | Resident;
+    /// <summary>Not a set of messages: the server's CPU encrypts AES-GCM in hardware (<see cref="Platform.AesHardware"/>).
+    /// A client remembers it for the next connection to the same host, whose ssh it then asks for AES-GCM first
+    /// (<see cref="Client.SshCiphers"/>); a server without it keeps ssh's ChaCha20 first.</summary>
+    public const uint AesHardware = 0x10;
+
+    /// <summary>Every feature this implementation has, server and client (<see cref="AesHardware"/> is offered only by a
+    /// server whose CPU has it).</summary>
+    public const uint Supported = Tree | Meta | Direct | Resident | AesHardware;
 }

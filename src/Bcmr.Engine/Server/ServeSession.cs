@@ -313,6 +313,7 @@ public sealed partial class ServeSession : IDisposable
         Codec = Compression.Choose(EffectiveCaps);
         Features = Extended ? Protocol.Features.Supported & _options.Features : 0;
         if (_options.StayResident is null) Features &= ~Protocol.Features.Resident;
+        if (!Platform.AesHardware.Present) Features &= ~Protocol.Features.AesHardware;
         Send(new Welcome(Wire.Version, EffectiveCaps, Features));
         return null;
     }

@@ -181,7 +181,7 @@ internal sealed partial class RemoteTransfer
         // whose rendezvous needs a session of the ssh connection).
         var route = !ownConnection && !req.Direct && req.SshPersist > 0 && req.OpenChannel is null ? Route(req, remote) : null;
         if (route?.TryOpen(caps, req.StallTimeout) is { } resident) return resident;
-        var session = ServeClient.Open(OpenChannel(req, remote, ownConnection), caps, req.StallTimeout);
+        var session = OpenSession(req, remote, ownConnection, caps);
         route?.Arrange(session, req.SshPersist, ct);
         if (!req.Direct) return session;
         try
@@ -202,7 +202,7 @@ internal sealed partial class RemoteTransfer
             req.Warn?.Invoke($"bcmr: {remote.Target}: no direct channel ({e.Message}); continuing over ssh");
             if (e.ControlUsable) return session;
             session.Dispose();
-            return ServeClient.Open(OpenChannel(req, remote, ownConnection), caps, req.StallTimeout);
+            return OpenSession(req, remote, ownConnection, caps);
         }
         catch
         {
@@ -234,10 +234,20 @@ internal sealed partial class RemoteTransfer
         catch (BcmrException) { return null; } // OpenChannel reports the socket directory
     }
 
-    /// <summary>The request's transport, ssh when it names none.</summary>
-    private static IServeChannel OpenChannel(CopyRequest req, RemoteSpec remote, bool ownConnection)
+    /// <summary>A session over the request's transport; over ssh, what the server says of its AES hardware is
+    /// remembered for the next connection's cipher (<see cref="SshCiphers"/>).</summary>
+    private static ServeClient OpenSession(CopyRequest req, RemoteSpec remote, bool ownConnection, byte caps)
     {
-        if (req.OpenChannel is { } open) return open(remote);
+        if (req.OpenChannel is { } open) return ServeClient.Open(open(remote), caps, req.StallTimeout);
+        var peer = SshPeers.Key(remote, req.SshCommand);
+        var session = ServeClient.Open(OpenChannel(req, remote, ownConnection, peer), caps, req.StallTimeout);
+        SshPeers.Remember(req.Settings.DataDirectory, peer, session.Has(Features.AesHardware));
+        return session;
+    }
+
+    /// <summary>The ssh channel of the request.</summary>
+    private static SshChannel OpenChannel(CopyRequest req, RemoteSpec remote, bool ownConnection, string? peer)
+    {
         string? shared = null;
         if (req.SshPersist > 0 && !ownConnection)
         {
@@ -245,7 +255,9 @@ internal sealed partial class RemoteTransfer
             else req.Warn?.Invoke($"bcmr: --ssh-persist: no socket directory short enough for ssh (at most {SshPersist.MaxDirectoryLength} bytes: " +
                 "set XDG_RUNTIME_DIR or TMPDIR to a shorter one); connecting without sharing");
         }
-        return SshChannel.Start(remote, req.SshCommand, req.RemoteCommand, req.WorkingDirectory, ownConnection, shared, req.SshPersist);
+        var ciphers = SshCiphers.Options(ShellWords.Split(SshChannel.SshCommandOrDefault(req.SshCommand)),
+            SshPeers.HasAes(req.Settings.DataDirectory, peer), req.Settings.Home, req.WorkingDirectory);
+        return SshChannel.Start(remote, req.SshCommand, req.RemoteCommand, req.WorkingDirectory, ownConnection, shared, req.SshPersist, ciphers);
     }
 
     private TransferSummary Summary(Stopwatch clock, BcmrException? fatal, bool cancelled) =>
