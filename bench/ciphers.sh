@@ -24,13 +24,7 @@ remote_wrapper "$BCMR" "$DIR/remote-bcmr"
 export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr"
 
 cleanup() {
-  local pid cmd=
-  pid=$(cat "$DIR/sshd/sshd.pid" 2>/dev/null) || pid=
-  [ -n "$pid" ] && cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || true
-  if [[ $cmd == *"-f $DIR/sshd/sshd_config"* ]]; then
-    pkill -P "$pid" 2>/dev/null || true
-    kill "$pid" 2>/dev/null || true
-  fi
+  stop_sshd sshd
   rm -rf "$home" "$DEST"
 }
 trap cleanup EXIT
@@ -53,13 +47,7 @@ for arm in shipped ssh-order; do
   echo "bcmr $arm: $(grep -m1 -o 'server->client cipher: [^ ]*' "$DIR/ssh.log")"
 done
 
-if [ ! -d "$DIR/many" ]; then
-  mkdir -p "$DIR/many"
-  for d in $(seq -w 0 99); do
-    mkdir -p "$DIR/many/d$d"
-    for f in $(seq -w 0 99); do head -c 65536 /dev/urandom > "$DIR/many/d$d/f$f"; done
-  done
-fi
+many_files "$DIR/many"
 [ -f "$DIR/big.bin" ] || head -c 1073741824 /dev/urandom > "$DIR/big.bin"
 
 # rounds NAME PREPARE CMD...: every command once per round, after PREPARE; prints each command's median.

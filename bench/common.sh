@@ -41,6 +41,30 @@ start_sshd() {
   echo "$d/ssh_config"
 }
 
+# stop_sshd NAME: stops the sshd that start_sshd NAME started, and the sessions a failed run left behind, if the pid
+# file still names it (one left by an earlier run may name another process by now).
+stop_sshd() {
+  local d=$DIR/$1 pid cmd=
+  pid=$(cat "$d/sshd.pid" 2>/dev/null) || pid=
+  [ -n "$pid" ] && cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || true
+  if [[ $cmd == *"-f $d/sshd_config"* ]]; then
+    pkill -P "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+  fi
+}
+
+# many_files DIR: the many-file workload, 10 000 random files of 64 KiB in 100 directories, made once (built under
+# another name and renamed, so a run cut short never leaves a partial set that passes for it).
+many_files() {
+  [ -d "$1" ] && return
+  rm -rf "$1.part"
+  for d in $(seq -w 0 99); do
+    mkdir -p "$1.part/d$d"
+    for f in $(seq -w 0 99); do head -c 65536 /dev/urandom > "$1.part/d$d/f$f"; done
+  done
+  mv "$1.part" "$1"
+}
+
 median() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(r["median"]) for r in d["results"]))' "$1"; }
 ratio()  { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
 

@@ -58,14 +58,7 @@ export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr"
 unset BCMR_DIRECT # every bcmr command below names its data path
 
 cleanup() {
-  local pid cmd=
-  pid=$(cat "$DIR/sshd/sshd.pid" 2>/dev/null) || pid=
-  # (only the sshd this script started: a pid file left by an earlier run may name another process by now)
-  [ -n "$pid" ] && cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || true
-  if [[ $cmd == *"-f $DIR/sshd/sshd_config"* ]]; then
-    pkill -P "$pid" 2>/dev/null || true # this sshd's own sessions, if a failure left one behind
-    kill "$pid" 2>/dev/null || true
-  fi
+  stop_sshd sshd
   rm -rf "$home/big.bin" "$home/big.up" "$home/many-src" "$home/up" "$home/.local" "$home/serve.cpu" "$home/sshd.cpu" "$DEST/big.down" "$DEST/down"
   rmdir "$home" "$DEST" 2>/dev/null || true
 }

@@ -120,17 +120,17 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc
 
 if [ "$PART" != 2 ]; then
   cfg=$(start_sshd sshd 2297 "")
-  trap 'kill "$(cat "$DIR/sshd/sshd.pid")" 2>/dev/null || true; restore_autogroup' EXIT
+  trap 'stop_sshd sshd; restore_autogroup' EXIT
   [[ " $WORKLOADS " == *" connect "* ]] && connect "" "$cfg"
   suite loopback "$RUNS" 10000 1024 "" "$cfg"
-  kill "$(cat "$DIR/sshd/sshd.pid")"
+  stop_sshd sshd
 fi
 
 if [ "$PART" != 1 ]; then
   # The namespace: its own lo, on which every TCP flow gets its own $RATE. This kernel has neither fq nor sfq, so the
   # flows are told apart by port: the namespace's ephemeral ports are limited to 64, each with an htb class of its
   # own (matched by source or destination port, so both directions of a connection share it).
-  cleanup() { kill "$(cat "$DIR/ns-sshd/sshd.pid")" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; restore_autogroup; }
+  cleanup() { stop_sshd ns-sshd; ip netns del "$NS" 2>/dev/null || true; restore_autogroup; }
   trap cleanup EXIT
   ip netns add "$NS"
   nsx() { ip netns exec "$NS" "$@"; }

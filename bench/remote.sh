@@ -30,7 +30,7 @@ BCMR_V3=${BCMR_V3:-none}
 bench_account # its own account, no rc files (common.sh says why)
 SSHD=$DIR/sshd
 start_sshd sshd "$PORT" "" >/dev/null
-trap 'kill "$(cat "$SSHD/sshd.pid")" 2>/dev/null || true' EXIT # the sshd it started outlived every run before
+trap 'stop_sshd sshd' EXIT # the sshd it started outlived every run before
 HOST=bench
 # The remote bcmr serves $DEST/home (its HOME), so the benchmark never touches the real home.
 remote_wrapper "$BCMR" "$DIR/remote-bcmr"
@@ -44,13 +44,7 @@ bcmr_cmds() { echo "BCMR_REMOTE=$DIR/remote-bcmr $BCMR $*"; [ -z "$BCMR_V3" ] ||
 names=(shipped); [ -z "$BCMR_V3" ] || names+=(second)
 PARTS=" ${PARTS:-many big small} "
 
-if [ ! -d "$DIR/many" ]; then
-  mkdir -p "$DIR/many"
-  for d in $(seq -w 0 99); do
-    mkdir -p "$DIR/many/d$d"
-    for f in $(seq -w 0 99); do head -c 65536 /dev/urandom > "$DIR/many/d$d/f$f"; done
-  done
-fi
+many_files "$DIR/many"
 [ -f "$DIR/big.bin" ] || head -c 1073741824 /dev/urandom > "$DIR/big.bin"
 cp -n "$DIR/big.bin" "$DEST/home/big.bin"
 echo "binaries: $BCMR ${BCMR_V3:-}; copies land in $DEST ($(stat -f -c %T "$DEST"))"

@@ -75,7 +75,7 @@ rm -rf "$DIR/profile"
 profile "$DIR/profile"
 cfg=$(start_sshd sshd 2298 "")
 # At the end: the sshd, rsync's master, bcmr's master and the resident server it reaches (--ssh-persist).
-trap 'kill "$(cat "$DIR/sshd/sshd.pid")" 2>/dev/null || true; ssh -F "$cfg" -o ControlPath="$DIR/cm-%C" -O exit bench 2>/dev/null || true
+trap 'stop_sshd sshd; ssh -F "$cfg" -o ControlPath="$DIR/cm-%C" -O exit bench 2>/dev/null || true
   ssh -F "$cfg" -o ControlPath="$DIR/run/bcmr-ssh/%C" -O exit bench 2>/dev/null || true; pkill -u bcmrbench -f -- "serve --resident" || true' EXIT
 home=$DEST/home
 

@@ -22,13 +22,7 @@ remote_wrapper "$BCMR" "$DIR/remote-bcmr"
 export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr"
 
 cleanup() {
-  local pid cmd=
-  pid=$(cat "$DIR/sshd/sshd.pid" 2>/dev/null) || pid=
-  [ -n "$pid" ] && cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || true
-  if [[ $cmd == *"-f $DIR/sshd/sshd_config"* ]]; then
-    pkill -P "$pid" 2>/dev/null || true
-    kill "$pid" 2>/dev/null || true
-  fi
+  stop_sshd sshd
   rm -rf "$home/small.txt" "$home/up" "$home/.local" "$DEST/down"
   rmdir "$home" "$DEST" 2>/dev/null || true
 }
