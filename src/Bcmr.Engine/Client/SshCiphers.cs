@@ -39,13 +39,18 @@ public static class SshCiphers
         string? systemConfig = null)
     {
         if (!peerHasAes || !AesHardware.Present || sshWords.Count == 0) return [];
-        if (!IsOpenSsh(sshWords[0]) || CommandChooses(sshWords, out var configFile)) return [];
+        if (!IsOpenSsh(sshWords[0]) || CommandChooses(sshWords, out var configFiles)) return [];
         var homes = Homes(home);
-        if (configFile is not null)
+        if (configFiles.Count > 0)
         {
-            if (configFile.Equals("none", StringComparison.Ordinal)) return Prefer();
-            var path = Path.IsPathRooted(configFile) ? configFile : Path.Join(workingDirectory ?? Directory.GetCurrentDirectory(), configFile);
-            return NamesCiphers(path, homes, UserIncludeBase(homes), 0) ? [] : Prefer();
+            // Every -F given is read, whichever of them ssh takes.
+            foreach (var file in configFiles)
+            {
+                if (file.Equals("none", StringComparison.Ordinal)) continue;
+                var path = Path.IsPathRooted(file) ? file : Path.Join(workingDirectory ?? Directory.GetCurrentDirectory(), file);
+                if (NamesCiphers(path, homes, UserIncludeBase(homes), 0)) return [];
+            }
+            return Prefer();
         }
         foreach (var h in homes)
             if (NamesCiphers(Path.Join(h, ".ssh", "config"), homes, Path.Join(h, ".ssh"), 0)) return [];
@@ -62,11 +67,11 @@ public static class SshCiphers
     private static bool IsOpenSsh(string program) =>
         Path.GetFileName(program) is var name && (name == "ssh" || name.Equals("ssh.exe", StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Whether the ssh command chooses ciphers itself (<c>-c</c>, <c>-o Ciphers…</c>); <paramref name="configFile"/>:
-    /// its <c>-F</c> (the only configuration file ssh then reads).</summary>
-    internal static bool CommandChooses(IReadOnlyList<string> words, out string? configFile)
+    /// <summary>Whether the ssh command chooses ciphers itself (<c>-c</c>, <c>-o Ciphers…</c>); <paramref name="configFiles"/>:
+    /// the files its <c>-F</c> names (with one, ssh reads no other configuration).</summary>
+    internal static bool CommandChooses(IReadOnlyList<string> words, out List<string> configFiles)
     {
-        configFile = null;
+        configFiles = [];
         for (int i = 1; i < words.Count; i++)
         {
             var w = words[i];
@@ -78,7 +83,7 @@ public static class SshCiphers
                 string value = j + 1 < w.Length ? w[(j + 1)..] : i + 1 < words.Count ? words[++i] : "";
                 if (flag == 'c') return true;
                 if (flag == 'o' && IsKeyword(value, "ciphers")) return true;
-                if (flag == 'F') configFile ??= value; // ssh keeps the first
+                if (flag == 'F') configFiles.Add(value);
                 break; // the value took the rest of the word
             }
         }

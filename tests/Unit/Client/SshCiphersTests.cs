@@ -110,6 +110,10 @@ public class SshCiphersTests
         // -F replaces both: what they say no longer counts.
         Assert.Equal(Chosen, Options(t, ["ssh", "-F", Config(t, "cfg", "Host h\n")]));
         Assert.Equal(Chosen, Options(t, ["ssh", "-F", "none"]));
+        // Two -F: what either names counts.
+        var chosen = Config(t, "chosen", "Ciphers aes256-ctr\n");
+        Assert.Empty(Options(t, ["ssh", "-F", t["cfg"], "-F", chosen]));
+        Assert.Empty(Options(t, ["ssh", "-F", chosen, "-F", t["cfg"]]));
     }
 
     [Theory]
