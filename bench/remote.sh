@@ -84,7 +84,7 @@ fi
 echo "== start-up: one small file"
 echo hello > "$DEST/home/small.txt"
 mapfile -t small < <(bcmr_cmds "copy -q $HOST:$DEST/home/small.txt $DEST/small.out")
-# Interleaved rounds (scp, bare ssh, each bcmr in turn, two warm-up rounds), medians: this host's speed drifts by a
+# Interleaved rounds (scp, bare ssh, each bcmr in turn, each round starting one later; two warm-up rounds), medians: this host's speed drifts by a
 # quarter within an hour, and hyperfine's one-command-after-another runs put that drift on whichever command runs later.
 read -r -a t <<<"$(python3 - "${SMALL_RUNS:-40}" "$DEST/small.out" "$SCP $HOST:$DEST/home/small.txt $DEST/small.out" \
   "ssh -F $SSHD/ssh_config $HOST true" "${small[@]}" <<'PY'
@@ -99,7 +99,11 @@ def argv_env(command):  # "VAR=value ... program args": no shell in between, for
 parsed = [argv_env(c) for c in commands]
 times = [[] for _ in commands]
 for r in range(int(rounds) + 2):
-    for i, (argv, env) in enumerate(parsed):
+    # Each round starts with the next command, so none always follows the same one (a connection right after
+    # another's teardown pays for it).
+    for k in range(len(parsed)):
+        i = (r + k) % len(parsed)
+        argv, env = parsed[i]
         if os.path.exists(out): os.unlink(out)
         start = time.monotonic()
         code = subprocess.run(argv, env=env).returncode
