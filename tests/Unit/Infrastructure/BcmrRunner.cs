@@ -40,7 +40,7 @@ public static class BcmrRunner
     /// </summary>
     public static string FaultHost => Path.Combine(AppContext.BaseDirectory, "bcmr-fault-host");
 
-    private static readonly string IsolatedHome = Directory.CreateTempSubdirectory("bcmr-test-home-").FullName;
+    private static readonly string IsolatedHome = TempDir.ForTheRun("bcmr-test-home-");
 
     /// <param name="executable">The program to run instead of <see cref="Executable"/> (<see cref="FaultHost"/>).</param>
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string>? env = null, string? asUser = null, string? cwd = null,

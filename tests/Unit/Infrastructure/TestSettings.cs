@@ -6,7 +6,7 @@ namespace Bcmr.Tests.Infrastructure;
 /// the content store, remembered hashes) in a temporary directory of this test run, never the real home's.</summary>
 public static class TestSettings
 {
-    private static readonly string DataDirectory = Directory.CreateTempSubdirectory("bcmr-test-data-").FullName;
+    private static readonly string DataDirectory = TempDir.ForTheRun("bcmr-test-data-");
 
     public static EngineSettings Isolated { get; } = EngineSettings.Defaults with { DataDirectory = DataDirectory };
 }
