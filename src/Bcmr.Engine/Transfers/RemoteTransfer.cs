@@ -240,13 +240,15 @@ internal sealed partial class RemoteTransfer
     {
         if (req.OpenChannel is { } open) return ServeClient.Open(open(remote), caps, req.StallTimeout);
         var peer = SshPeers.Key(remote, req.SshCommand);
-        var session = ServeClient.Open(OpenChannel(req, remote, ownConnection, peer), caps, req.StallTimeout);
-        SshPeers.Remember(req.Settings.DataDirectory, peer, session.Has(Features.AesHardware));
+        bool keptAes = SshPeers.HasAes(req.Settings.DataDirectory, peer);
+        var session = ServeClient.Open(OpenChannel(req, remote, ownConnection, keptAes), caps, req.StallTimeout);
+        // The file is read once per connection, before it; written only when the server says otherwise than it kept.
+        if (session.Has(Features.AesHardware) != keptAes) SshPeers.Remember(req.Settings.DataDirectory, peer, !keptAes);
         return session;
     }
 
-    /// <summary>The ssh channel of the request.</summary>
-    private static SshChannel OpenChannel(CopyRequest req, RemoteSpec remote, bool ownConnection, string? peer)
+    /// <summary>The ssh channel of the request; <paramref name="peerHasAes"/>: what was kept of its server's hardware.</summary>
+    private static SshChannel OpenChannel(CopyRequest req, RemoteSpec remote, bool ownConnection, bool peerHasAes)
     {
         string? shared = null;
         if (req.SshPersist > 0 && !ownConnection)
@@ -256,7 +258,7 @@ internal sealed partial class RemoteTransfer
                 "set XDG_RUNTIME_DIR or TMPDIR to a shorter one); connecting without sharing");
         }
         var ciphers = SshCiphers.Options(ShellWords.Split(SshChannel.SshCommandOrDefault(req.SshCommand)),
-            SshPeers.HasAes(req.Settings.DataDirectory, peer), req.Settings.Home, req.WorkingDirectory);
+            peerHasAes, req.Settings.Home, req.WorkingDirectory);
         return SshChannel.Start(remote, req.SshCommand, req.RemoteCommand, req.WorkingDirectory, ownConnection, shared, req.SshPersist, ciphers);
     }
 
