@@ -127,10 +127,9 @@ public static class SshCiphers
 
     private static bool IncludeNamesCiphers(string target, List<string> homes, string includeBase, int depth)
     {
-        string path = target.StartsWith('~')
-            ? (target.Length == 1 || target[1] == '/' ? Path.Join(homes[0], target[1..]) : null) ?? ""
+        if (target.StartsWith('~') && target.Length > 1 && target[1] != '/') return true; // ~user: someone else's home
+        string path = target.StartsWith('~') ? Path.Join(homes[0], target[1..])
             : Path.IsPathRooted(target) ? target : Path.Join(includeBase, target);
-        if (path.Length == 0) return true; // ~user: someone else's home
         var dir = Path.GetDirectoryName(path);
         var name = Path.GetFileName(path);
         if (dir is null || dir.IndexOfAny(['*', '?', '[']) >= 0 || name.Contains('[')) return true;

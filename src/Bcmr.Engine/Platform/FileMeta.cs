@@ -30,7 +30,9 @@ internal readonly record struct FileMeta(
 
     public bool LooksSparse => Kind == EntryKind.File && AllocatedBytes + 4096 <= Size;
 
-    public DateTime MtimeUtc => DateTime.UnixEpoch.AddTicks(MtimeSec * TimeSpan.TicksPerSecond + MtimeNsec / 100);
+    public DateTime MtimeUtc => Utc(MtimeSec, MtimeNsec);
 
-    public DateTime CtimeUtc => DateTime.UnixEpoch.AddTicks(CtimeSec * TimeSpan.TicksPerSecond + CtimeNsec / 100);
+    public DateTime CtimeUtc => Utc(CtimeSec, CtimeNsec);
+
+    private static DateTime Utc(long sec, uint nsec) => DateTime.UnixEpoch.AddTicks(sec * TimeSpan.TicksPerSecond + nsec / 100);
 }
