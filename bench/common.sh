@@ -41,6 +41,16 @@ start_sshd() {
   echo "$d/ssh_config"
 }
 
+# bench_bcmr: $BCMR (default: the shipped AOT bcmr, published if missing) on both ends, as the bench account runs it:
+# the remote command a link to the binary, the client's data in $DIR/xdg, the server's in its home.
+bench_bcmr() {
+  BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
+  [ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
+  bench_account
+  remote_wrapper "$BCMR" "$DIR/remote-bcmr"
+  export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr"
+}
+
 # stop_sshd NAME: stops the sshd that start_sshd NAME started, and the sessions a failed run left behind, if the pid
 # file still names it (one left by an earlier run may name another process by now).
 stop_sshd() {

@@ -13,13 +13,9 @@ DIR=${BENCH_DIR:-/tmp/bcmr-tbench}
 DEST=${BENCH_DEST:-/dev/shm/bcmr-tbench}
 PORT=${PORT:-2298}
 DELAYS=${DELAY_MS:-0 25}
-BCMR=${BCMR:-$PWD/out/bcmr-linux-x64/bcmr}
-[ -x "$BCMR" ] || dotnet publish src/Bcmr.Cli -c Release -p:PublishProfile=aot-linux-x64 >/dev/null
 . bench/common.sh
-bench_account
+bench_bcmr
 home=$DEST/home
-remote_wrapper "$BCMR" "$DIR/remote-bcmr"
-export XDG_DATA_HOME="$DIR/xdg" BCMR_REMOTE="$DIR/remote-bcmr"
 
 cleanup() {
   stop_sshd sshd
